@@ -1,0 +1,141 @@
+// Engine as a JS class. Every event from the engine's progress thread reaches JS through the
+// single ThreadSafeFunction owned here (STYLE rule 12).
+#include <napi.h>
+
+#include <memory>
+
+#include "engine/engine.h"
+
+namespace {
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Engine",
+                       {InstanceMethod("addRank", &EngineWrap::AddRank), InstanceMethod("unlinkArena", &EngineWrap::UnlinkArena),
+                        InstanceMethod("setGroup", &EngineWrap::SetGroup), InstanceMethod("failRank", &EngineWrap::FailRank),
+                        InstanceMethod("kick", &EngineWrap::Kick), InstanceMethod("ctlName", &EngineWrap::CtlName),
+                        InstanceMethod("snapshot", &EngineWrap::Snapshot), InstanceMethod("close", &EngineWrap::Close)});
+  }
+
+  EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      Napi::TypeError::New(env, "EINVAL: new Engine(config, onEvent)").ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object c = info[0].As<Napi::Object>();
+    onet::EngineConfig cfg;
+    auto num = [&](const char* k, double def) { return c.Has(k) ? c.Get(k).ToNumber().DoubleValue() : def; };
+    cfg.job = c.Get("job").ToString().Utf8Value();
+    cfg.world = int(num("world", 0));
+    cfg.threads = int(num("threads", 2));
+    cfg.chunk_bytes = size_t(num("chunkBytes", 256 << 10));
+    cfg.parallel_bytes = size_t(num("parallelBytes", 1 << 20));
+    cfg.spin_us = int64_t(num("spinUs", 50));
+    cfg.timeout_ms = int64_t(num("timeoutMs", 300000));
+    cfg.arena_bytes = size_t(num("arenaBytes", double(256u << 20)));
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "onet-engine-events", 0, 1);
+    tsfn_.Unref(env);  // the coordinator's sockets keep the process alive, not the engine
+    auto tsfn = tsfn_;
+    onet::Status st = onet::Engine::create(
+        cfg,
+        [tsfn](const onet::Event& e) mutable {
+          auto* copy = new onet::Event(e);
+          napi_status s = tsfn.NonBlockingCall(copy, [](Napi::Env env, Napi::Function fn, onet::Event* ev) {
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("kind", ev->kind);
+            o.Set("rank", ev->rank);
+            o.Set("slot", ev->slot);
+            o.Set("status", ev->status);
+            o.Set("message", ev->message);
+            o.Set("seq", double(ev->seq));
+            delete ev;
+            fn.Call({o});
+          });
+          if (s != napi_ok) delete copy;
+        },
+        &engine_);
+    if (!st.ok()) {
+      tsfn_.Release();
+      Napi::Error::New(env, std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
+    }
+  }
+
+  ~EngineWrap() { Shutdown(); }
+
+ private:
+  void Shutdown() {
+    if (engine_) {
+      engine_->close();
+      engine_.reset();
+      tsfn_.Release();
+    }
+  }
+  bool Alive(Napi::Env env) {
+    if (engine_) return true;
+    Napi::Error::New(env, "ECLOSED: engine is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Value AddRank(const Napi::CallbackInfo& info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    std::string name;
+    onet::Status st = engine_->add_rank(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(), &name);
+    if (!st.ok()) {
+      Napi::Error::New(info.Env(), std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    return Napi::String::New(info.Env(), name);
+  }
+  Napi::Value UnlinkArena(const Napi::CallbackInfo& info) {
+    if (Alive(info.Env())) engine_->unlink_arena(info[0].ToNumber().Int32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value SetGroup(const Napi::CallbackInfo& info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    Napi::Array a = info[1].As<Napi::Array>();
+    std::vector<int> ranks;
+    for (uint32_t i = 0; i < a.Length(); i++) ranks.push_back(a.Get(i).ToNumber().Int32Value());
+    onet::Status st = engine_->set_group(info[0].ToNumber().Uint32Value(), ranks);
+    if (!st.ok())
+      Napi::Error::New(info.Env(), std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  Napi::Value FailRank(const Napi::CallbackInfo& info) {
+    if (Alive(info.Env()))
+      engine_->fail_rank(info[0].ToNumber().Int32Value(), onet::Code(info[1].ToNumber().Int32Value()),
+                         info[2].ToString().Utf8Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value Kick(const Napi::CallbackInfo& info) {
+    if (engine_) engine_->kick();
+    return info.Env().Undefined();
+  }
+  Napi::Value CtlName(const Napi::CallbackInfo& info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    return Napi::String::New(info.Env(), engine_->ctl_name());
+  }
+  Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    return Napi::String::New(info.Env(), engine_->snapshot_json());
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<onet::Engine> engine_;
+  Napi::ThreadSafeFunction tsfn_;
+};
+
+Napi::Value CleanStale(const Napi::CallbackInfo& info) {
+  std::string job = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  return Napi::Number::New(info.Env(), onet::shm::clean_stale(job));
+}
+
+}  // namespace
+
+void InitEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("Engine", EngineWrap::Define(env));
+  exports.Set("cleanStale", Napi::Function::New(env, CleanStale));
+}

@@ -1,0 +1,113 @@
+// Rank-side hot path for Node ranks (src/api): map the arena and ctl segments, post a slot,
+// spin briefly on the JS thread, then wait on a worker thread (never blocking JS for long).
+#include <napi.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "shm/futex.h"
+#include "shm/layout.h"
+#include "shm/segment.h"
+
+namespace {
+
+using onet::shm::Slot;
+
+Napi::Value MapSegment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* seg = new onet::shm::Segment();
+  onet::Status st = onet::shm::Segment::open(info[0].ToString().Utf8Value(), seg);
+  if (!st.ok()) {
+    delete seg;
+    Napi::Error::New(env, std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::ArrayBuffer::New(env, seg->base(), seg->size(),
+                                [](Napi::Env, void*, onet::shm::Segment* s) { delete s; }, seg);
+}
+
+char* base_of(const Napi::Value& v) { return static_cast<char*>(v.As<Napi::ArrayBuffer>().Data()); }
+
+// post(arena, ctl, slot): the fields are already written through a DataView.
+Napi::Value Post(const Napi::CallbackInfo& info) {
+  char* arena = base_of(info[0]);
+  auto* ctl = reinterpret_cast<onet::shm::CtlHead*>(base_of(info[1]));
+  Slot* s = onet::shm::slot_at(arena, info[2].ToNumber().Uint32Value());
+  s->state.store(onet::shm::kPosted, std::memory_order_release);
+  onet::shm::rank_line(arena)->post_count.fetch_add(1, std::memory_order_release);
+  ctl->bell.fetch_add(1);  // locked RMW: ordered before reading coord_sleeping
+  if (ctl->coord_sleeping.load()) onet::shm::futex_wake(&ctl->bell, 1);
+  return info.Env().Undefined();
+}
+
+// spin(arena, slot, spinUs) → state after at most spinUs of polling (yielding the core).
+Napi::Value Spin(const Napi::CallbackInfo& info) {
+  Slot* s = onet::shm::slot_at(base_of(info[0]), info[1].ToNumber().Uint32Value());
+  onet::shm::Spinner sp(info[2].ToNumber().Int64Value());
+  uint32_t st;
+  while ((st = s->state.load(std::memory_order_acquire)) == onet::shm::kPosted && sp.keep_spinning()) sched_yield();
+  return Napi::Number::New(info.Env(), st);
+}
+
+class WaitWorker : public Napi::AsyncWorker {
+ public:
+  WaitWorker(Napi::Env env, Napi::Reference<Napi::ArrayBuffer> arena, char* abase, onet::shm::CtlHead* ctl, uint32_t idx,
+             int64_t timeout_ms)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), arena_(std::move(arena)), abase_(abase),
+        ctl_(ctl), idx_(idx), timeout_ms_(timeout_ms) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    Slot* s = onet::shm::slot_at(abase_, idx_);
+    auto* cl = onet::shm::coord_line(abase_);
+    int64_t deadline = onet::shm::now_ns() + timeout_ms_ * 1'000'000;
+    while ((state_ = s->state.load(std::memory_order_acquire)) == onet::shm::kPosted) {
+      uint32_t v = cl->done_futex.load();
+      cl->rank_waiting.store(1);
+      if ((state_ = s->state.load(std::memory_order_acquire)) != onet::shm::kPosted) break;
+      onet::shm::futex_wait(&cl->done_futex, v, 100'000);
+      cl->rank_waiting.store(0);
+      if (ctl_->closing.load()) { why_ = "ECLOSED: the coordinator shut down"; return; }
+      pid_t pid = pid_t(ctl_->coord_pid);
+      if (kill(pid, 0) != 0 && errno == ESRCH) { why_ = "EABORTED: coordinator pid " + std::to_string(pid) + " died"; return; }
+      if (onet::shm::now_ns() > deadline) { why_ = "ETIMEDOUT: no completion within " + std::to_string(timeout_ms_ / 1000) + " s"; return; }
+    }
+    cl->rank_waiting.store(0);
+  }
+  void OnOK() override {
+    if (!why_.empty()) deferred_.Reject(Napi::Error::New(Env(), why_).Value());
+    else deferred_.Resolve(Napi::Number::New(Env(), state_));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::Reference<Napi::ArrayBuffer> arena_;  // keeps the mapping alive while we wait
+  char* abase_;
+  onet::shm::CtlHead* ctl_;
+  uint32_t idx_;
+  int64_t timeout_ms_;
+  uint32_t state_ = 0;
+  std::string why_;
+};
+
+// wait(arena, ctl, slot, timeoutMs) → Promise<state>
+Napi::Value Wait(const Napi::CallbackInfo& info) {
+  auto ab = info[0].As<Napi::ArrayBuffer>();
+  auto* w = new WaitWorker(info.Env(), Napi::Persistent(ab), base_of(info[0]),
+                           reinterpret_cast<onet::shm::CtlHead*>(base_of(info[1])), info[2].ToNumber().Uint32Value(),
+                           info[3].ToNumber().Int64Value());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace
+
+void InitRank(Napi::Env env, Napi::Object exports) {
+  exports.Set("mapSegment", Napi::Function::New(env, MapSegment));
+  exports.Set("post", Napi::Function::New(env, Post));
+  exports.Set("spin", Napi::Function::New(env, Spin));
+  exports.Set("wait", Napi::Function::New(env, Wait));
+}

@@ -1,0 +1,127 @@
+// The per-host engine: one progress thread that watches every local rank's arena, matches
+// requests by (group, seq), validates them, executes plans on the Executor's threads and
+// completes the slots. JS talks to it only through the methods below (which queue commands
+// for the progress thread) and hears back through one event callback.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "algo/local/local.h"
+#include "common/status.h"
+#include "engine/executor.h"
+#include "shm/layout.h"
+#include "shm/segment.h"
+
+namespace onet {
+
+struct EngineConfig {
+  std::string job;
+  int world = 0;
+  int threads = 2;
+  size_t chunk_bytes = 256 << 10;
+  size_t parallel_bytes = 1 << 20;
+  int64_t spin_us = 50;
+  int64_t timeout_ms = 300000;
+  size_t arena_bytes = 256u << 20;  // data region per rank
+};
+
+struct Event {
+  std::string kind;  // "done" (flagged slot or any error), "error", "stats"
+  int rank = -1;
+  int slot = -1;
+  int32_t status = 0;
+  std::string message;
+  uint64_t seq = 0;
+  uint32_t group = 0;
+  std::string coll;
+  uint64_t bytes = 0;
+  double micros = 0;
+  std::vector<int> ranks;
+};
+
+class Engine {
+ public:
+  using Listener = std::function<void(const Event&)>;
+  static Status create(const EngineConfig& cfg, Listener listener, std::unique_ptr<Engine>* out);
+  ~Engine();
+
+  // Create rank's arena (named, 0600) and hand it to the progress thread.
+  Status add_rank(int rank, int local_rank, std::string* arena_name);
+  void unlink_arena(int rank);                       // the rank mapped it
+  Status set_group(uint32_t id, const std::vector<int>& ranks);
+  void fail_rank(int rank, Code code, const std::string& why);  // died or closed
+  void kick();
+  std::string ctl_name() const { return ctl_.name(); }
+  std::string snapshot_json();                       // pending collectives, for `onet status`
+  void close();
+
+ private:
+  struct RankState {
+    int rank = -1, local_rank = -1;
+    std::unique_ptr<shm::Segment> seg;
+    uint64_t seen_posts = 0;
+    uint64_t known = 0;      // slots seen POSTED and not yet completed
+    bool dead = false;
+    std::string dead_why;
+    Code dead_code = Code::kAborted;
+  };
+  struct Posted { int rank; uint32_t idx; shm::Slot* slot; int64_t t0; uint64_t order; };
+  struct Pending {
+    std::vector<Posted> by_grank;  // rank == -1 until it arrives
+    int arrived = 0;
+    int64_t t0 = 0;
+    std::string poison;            // an arrival was invalid: fail everyone with this
+    Code poison_code = Code::kInvalid;
+  };
+  struct Group {
+    uint32_t id = 0;
+    std::vector<int> ranks;
+    std::map<int, int> grank;
+    std::map<uint64_t, Pending> pending;
+    std::vector<uint64_t> last_seq;  // per group rank
+  };
+
+  explicit Engine(const EngineConfig& cfg, Listener l);
+  void loop();
+  void run_commands();
+  bool poll();
+  void on_post(RankState& r, uint32_t idx);
+  void on_group_post(Group& g, const Posted& p);
+  void on_p2p_post(Group& g, const Posted& p);
+  void try_match_p2p();
+  void execute(Group& g, uint64_t seq, Pending& pd);
+  void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);
+  void fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg);
+  void check_deadlines(int64_t now);
+  void do_fail_rank(int rank, Code code, const std::string& why);
+  std::string validate(const Group& g, const shm::Slot& s, int grank) const;
+  void post_cmd(std::function<void()> fn);
+  void emit(Event e);
+
+  EngineConfig cfg_;
+  Listener listener_;
+  shm::Segment ctl_;
+  shm::CtlHead* ctlh_ = nullptr;
+  Executor exec_;
+  std::vector<std::unique_ptr<RankState>> ranks_;  // by global rank (progress thread only)
+  std::map<uint32_t, Group> groups_;               // progress thread only
+  std::vector<Posted> sends_, recvs_;              // unmatched point-to-point, arrival order
+  uint64_t order_ = 0;
+  std::mutex cmd_mu_;
+  std::vector<std::function<void()>> cmds_;
+  std::atomic<bool> has_cmds_{false};
+  std::atomic<bool> stop_{false};
+  std::mutex snap_mu_;
+  std::string snapshot_;
+  std::thread thread_;
+};
+
+}  // namespace onet

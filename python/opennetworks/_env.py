@@ -1,0 +1,124 @@
+"""Settings and the job's identity, read from the environment (docs/protocol.md §1).
+
+Every setting is registered once in SETTINGS with its default and a one-line meaning.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+from ._errors import InvalidArgumentError
+
+# name: (default, meaning)
+SETTINGS: dict[str, tuple[str, str]] = {
+    "ONET_JOB_ID": ("", "job id shared by the ranks of one job on one host; derived when unset"),
+    "ONET_RUN_DIR": ("", "run directory (default $XDG_RUNTIME_DIR/onet or /tmp/onet-<uid>)"),
+    "ONET_SPIN_US": ("50", "microseconds a rank spins on a slot before sleeping on the futex"),
+    "ONET_TIMEOUT": ("", "seconds a collective may take before TimeoutError (default: the torch "
+                         "process group timeout, else 300)"),
+    "ONET_CONNECT_TIMEOUT": ("30", "seconds to wait for the coordinator at registration"),
+    "ONET_COORDINATOR": ("", "path of an `onet` executable used to start the coordinator"),
+    "ONET_NODE": ("node", "node binary used to run <repo>/bin/onet.js"),
+    "ONET_AUTOSTART": ("1", "0: never start a coordinator, only wait for one"),
+    "ONET_ARENA_BYTES": ("", "data bytes per rank arena (read by the coordinator)"),
+}
+
+_JOB_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_JOB_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def setting(name: str) -> str:
+    return os.environ.get(name) or SETTINGS[name][0]
+
+
+def float_setting(name: str, fallback: float | None = None) -> float | None:
+    raw = os.environ.get(name) or SETTINGS[name][0]
+    if not raw:
+        return fallback
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidArgumentError(f"{name}={raw!r} is not a number; set it to seconds, e.g. 30") from None
+
+
+def sanitize_job_id(raw: str) -> str:
+    job = _JOB_BAD.sub("_", raw)[:64]
+    return job or "default"
+
+
+def job_id(env: dict | None = None) -> str:
+    """The job id by the precedence of protocol §1; None-like launcher values are skipped."""
+    env = os.environ if env is None else env
+    explicit = env.get("ONET_JOB_ID")
+    if explicit:
+        if not _JOB_RE.match(explicit):
+            raise InvalidArgumentError(
+                f"ONET_JOB_ID={explicit!r} is not a valid job id: use 1-64 characters from "
+                "A-Z a-z 0-9 _ . -")
+        return explicit
+    for key in ("TORCHELASTIC_RUN_ID", "SLURM_JOB_ID"):
+        v = env.get(key)
+        if v and v.lower() != "none":
+            return sanitize_job_id(v)
+    addr, port = env.get("MASTER_ADDR"), env.get("MASTER_PORT")
+    if addr and port:
+        return sanitize_job_id(f"{addr}-{port}")
+    return "default"
+
+
+def run_dir(env: dict | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("ONET_RUN_DIR"):
+        return Path(env["ONET_RUN_DIR"])
+    if env.get("XDG_RUNTIME_DIR"):
+        return Path(env["XDG_RUNTIME_DIR"]) / "onet"
+    return Path(f"/tmp/onet-{os.getuid()}")
+
+
+def job_dir(job: str, env: dict | None = None) -> Path:
+    return run_dir(env) / job
+
+
+@dataclasses.dataclass
+class RankInfo:
+    rank: int
+    world: int
+    local_rank: int
+    local_world: int
+
+
+def _int(env, key: str) -> int | None:
+    v = env.get(key)
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise InvalidArgumentError(f"{key}={v!r} is not an integer") from None
+
+
+def rank_info(rank: int | None = None, world: int | None = None, env: dict | None = None) -> RankInfo:
+    """Rank and world from arguments, else torchrun/Slurm/MPI variables; local values likewise.
+
+    Without LOCAL_RANK/LOCAL_WORLD_SIZE every rank is assumed to be on this host.
+    """
+    env = os.environ if env is None else env
+    if rank is None:
+        rank = next((v for v in (_int(env, k) for k in ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK"))
+                     if v is not None), 0)
+    if world is None:
+        world = next((v for v in (_int(env, k) for k in ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"))
+                      if v is not None), 1)
+    local_rank = next((v for v in (_int(env, k) for k in ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"))
+                       if v is not None), rank)
+    local_world = next((v for v in (_int(env, k) for k in ("LOCAL_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE"))
+                        if v is not None), world)
+    if not (0 <= rank < world):
+        raise InvalidArgumentError(f"rank {rank} is outside world size {world}; check RANK and WORLD_SIZE")
+    if not (0 <= local_rank < local_world):
+        raise InvalidArgumentError(
+            f"local rank {local_rank} is outside local world size {local_world}; check LOCAL_RANK "
+            "and LOCAL_WORLD_SIZE")
+    return RankInfo(rank, world, local_rank, local_world)
