@@ -1,0 +1,305 @@
+// The Node rank API: `const comm = await init(); await comm.allreduce(x, { op: 'sum' })`.
+// Every collective goes through run(): place inputs in the arena (zero-copy when the array
+// was made by comm.alloc), post a slot, spin briefly, then wait off the JS thread.
+import { setting } from '../config/settings.js';
+import { OnetError, ranksIn } from '../errors.js';
+import { native } from '../native/addon.js';
+import { COLL, DTYPES, DTYPE_SIZE, LAYOUT, REDOPS, type Coll, type DType, type RedOp } from '../bridge/protocol.js';
+import { jobId, jobPaths } from '../coordinator/paths.js';
+import { Arena } from './arena.js';
+import { Control, coordinatorRunning, startCoordinator } from './control.js';
+import { rankEnv, type RankEnv } from './env.js';
+import { asTyped, CTOR, dtypeOf, type TensorLike, type TypedArray } from './tensor.js';
+
+export interface InitOptions extends Partial<RankEnv> {
+  job?: string;
+  env?: NodeJS.ProcessEnv;
+  framework?: string;
+}
+export interface ReduceOptions { op?: RedOp; dtype?: DType; scale?: number }
+export interface RootOptions { root?: number; dtype?: DType }
+
+interface Spec {
+  coll: Coll; dtype: DType; count: number; redop?: RedOp; root?: number; tag?: number; scale?: number;
+  input?: TypedArray; inBytes: number; outBytes: number; aux?: BigUint64Array; inPlace?: boolean; group?: number; seq?: bigint;
+}
+interface Done { out: TypedArray; src: number; outCount: number }
+
+export class Comm {
+  readonly rank: number;
+  readonly world: number;
+  readonly localRank: number;
+  readonly job: string;
+  private seq = 0n;
+  private closed = false;
+  private readonly spinUs: number;
+  private readonly timeoutMs: number;
+
+  private constructor(env: RankEnv, job: string, private readonly control: Control, private readonly arena: Arena,
+    private readonly ctl: ArrayBuffer, envVars: NodeJS.ProcessEnv) {
+    this.rank = env.rank;
+    this.world = env.world;
+    this.localRank = env.localRank;
+    this.job = job;
+    this.spinUs = setting('spinUs', envVars);
+    this.timeoutMs = (setting('timeoutS', envVars) as number) * 1000 + 5000;
+  }
+
+  /** Register with this host's coordinator (starting it from local rank 0 if none runs). */
+  static async init(opts: InitOptions = {}): Promise<Comm> {
+    const envVars = opts.env ?? process.env;
+    const env = rankEnv(envVars, opts);
+    const job = opts.job ?? jobId(envVars);
+    const paths = jobPaths(job, envVars);
+    if (env.localRank === 0 && !coordinatorRunning(job, envVars)) startCoordinator(job, env.world, envVars);
+    const control = new Control(paths.endpoint);
+    const connectMs = (setting('connectTimeoutS', envVars) as number) * 1000;
+    try {
+      const reg = await control.request({
+        type: 'register', job, rank: env.rank, world: env.world, localRank: env.localRank, localWorld: env.localWorld,
+        pid: process.pid, framework: opts.framework ?? 'node',
+      }, connectMs);
+      const buffer = native.mapSegment(reg.arena);
+      const ctl = native.mapSegment(reg.ctl);
+      await control.request({ type: 'mapped' }, connectMs);
+      return new Comm(env, job, control, new Arena(buffer, reg.dataBytes), ctl, envVars);
+    } catch (e) {
+      control.close();
+      const err = OnetError.fromNative(e);
+      if (err.code === 'ETIMEDOUT')
+        err.message += ` — is a coordinator running for job ${job}? Local rank 0 starts one; see ${paths.log}`;
+      throw err;
+    }
+  }
+
+  /** A typed array living in this rank's shared arena: collectives on it copy nothing. */
+  alloc(count: number, dtype: DType = 'f32'): TypedArray {
+    if (!DTYPES.includes(dtype)) throw new OnetError('EINVAL', `unknown dtype ${JSON.stringify(dtype)}; use one of ${DTYPES.join(', ')}`);
+    const off = this.arena.alloc(count * DTYPE_SIZE[dtype]);
+    return new CTOR[dtype](this.arena.buffer, LAYOUT.dataOffset + off, count);
+  }
+  /** Give back an array from alloc(). */
+  free(x: TypedArray): void {
+    const off = this.arena.offsetOf(x);
+    if (off < 0) throw new OnetError('EINVAL', 'free() takes arrays made by comm.alloc()');
+    this.arena.release(off, x.byteLength);
+  }
+
+  // ---- collectives -------------------------------------------------------------------
+
+  /** Reduce x across ranks in place; returns x. */
+  async allreduce<T extends TensorLike>(x: T, o: ReduceOptions = {}): Promise<T> {
+    const t = asTyped(x);
+    const d = await this.run({ coll: 'allreduce', dtype: dtypeOf(t, o.dtype), count: t.length, redop: o.op, scale: o.scale,
+      input: t, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: true });
+    return this.into(t, d, x);
+  }
+
+  /** Reduce x onto root (in place there); other ranks' x is unchanged. */
+  async reduce<T extends TensorLike>(x: T, o: ReduceOptions & RootOptions = {}): Promise<T> {
+    const t = asTyped(x);
+    const root = this.checkRoot(o.root);
+    const d = await this.run({ coll: 'reduce', dtype: dtypeOf(t, o.dtype), count: t.length, redop: o.op, scale: o.scale, root,
+      input: t, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: true });
+    return this.rank === root ? this.into(t, d, x) : x;
+  }
+
+  /** Root's x overwrites every rank's x; returns x. */
+  async broadcast<T extends TensorLike>(x: T, o: RootOptions = {}): Promise<T> {
+    const t = asTyped(x);
+    const d = await this.run({ coll: 'broadcast', dtype: dtypeOf(t, o.dtype), count: t.length, root: this.checkRoot(o.root),
+      input: t, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: true });
+    return this.into(t, d, x);
+  }
+
+  /** Concatenation of every rank's x, rank-major. */
+  async allgather(x: TensorLike, o: { dtype?: DType } = {}): Promise<TypedArray> {
+    const t = asTyped(x);
+    return (await this.run({ coll: 'allgather', dtype: dtypeOf(t, o.dtype), count: t.length, input: t,
+      inBytes: t.byteLength, outBytes: t.byteLength * this.world })).out;
+  }
+
+  /** allgather with per-rank lengths: `counts[r]` elements from rank r. */
+  async allgatherv(x: TensorLike, o: { counts: number[]; dtype?: DType }): Promise<TypedArray> {
+    const t = asTyped(x);
+    const counts = this.checkCounts(o?.counts, 'counts');
+    const total = counts.reduce((a, b) => a + b, 0);
+    return (await this.run({ coll: 'allgatherv', dtype: dtypeOf(t, o.dtype), count: t.length, input: t, inBytes: t.byteLength,
+      outBytes: total * t.BYTES_PER_ELEMENT, aux: BigUint64Array.from(counts.map(BigInt)) })).out;
+  }
+
+  /** x holds world blocks; rank r gets the reduction of every rank's block r. */
+  async reduceScatter(x: TensorLike, o: ReduceOptions = {}): Promise<TypedArray> {
+    const t = asTyped(x);
+    if (t.length % this.world)
+      throw new OnetError('EINVAL', `reduceScatter: ${t.length} elements do not split into ${this.world} equal blocks; use reduceScatterv`, [this.rank]);
+    const n = t.length / this.world;
+    return (await this.run({ coll: 'reduce_scatter', dtype: dtypeOf(t, o.dtype), count: n, redop: o.op, scale: o.scale,
+      input: t, inBytes: t.byteLength, outBytes: n * t.BYTES_PER_ELEMENT })).out;
+  }
+
+  /** reduce_scatter with block r of `counts[r]` elements. */
+  async reduceScatterv(x: TensorLike, o: ReduceOptions & { counts: number[] }): Promise<TypedArray> {
+    const t = asTyped(x);
+    const counts = this.checkCounts(o?.counts, 'counts');
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (total !== t.length) throw new OnetError('EINVAL', `reduceScatterv: counts add up to ${total} but x has ${t.length} elements`, [this.rank]);
+    return (await this.run({ coll: 'reduce_scatterv', dtype: dtypeOf(t, o.dtype), count: counts[this.rank], redop: o.op, scale: o.scale,
+      input: t, inBytes: t.byteLength, outBytes: counts[this.rank] * t.BYTES_PER_ELEMENT, aux: BigUint64Array.from(counts.map(BigInt)) })).out;
+  }
+
+  /** Block j of x goes to rank j; block j of the result came from rank j. */
+  async alltoall(x: TensorLike, o: { dtype?: DType } = {}): Promise<TypedArray> {
+    const t = asTyped(x);
+    if (t.length % this.world)
+      throw new OnetError('EINVAL', `alltoall: ${t.length} elements do not split into ${this.world} equal blocks; use alltoallv`, [this.rank]);
+    return (await this.run({ coll: 'alltoall', dtype: dtypeOf(t, o.dtype), count: t.length / this.world, input: t,
+      inBytes: t.byteLength, outBytes: t.byteLength })).out;
+  }
+
+  /** alltoall with `sendCounts[j]` elements to rank j and `recvCounts[j]` from it (packed in rank order). */
+  async alltoallv(x: TensorLike, o: { sendCounts: number[]; recvCounts: number[]; dtype?: DType }): Promise<TypedArray> {
+    const t = asTyped(x);
+    const sc = this.checkCounts(o?.sendCounts, 'sendCounts'), rc = this.checkCounts(o?.recvCounts, 'recvCounts');
+    const displs = (c: number[]) => c.map((_, i) => c.slice(0, i).reduce((a, b) => a + b, 0));
+    const sTotal = sc.reduce((a, b) => a + b, 0), rTotal = rc.reduce((a, b) => a + b, 0);
+    if (sTotal > t.length) throw new OnetError('EINVAL', `alltoallv: sendCounts add up to ${sTotal} but x has ${t.length} elements`, [this.rank]);
+    const aux = BigUint64Array.from([...sc, ...displs(sc), ...rc, ...displs(rc)].map(BigInt));
+    return (await this.run({ coll: 'alltoallv', dtype: dtypeOf(t, o.dtype), count: 0, input: t, inBytes: t.byteLength,
+      outBytes: rTotal * t.BYTES_PER_ELEMENT, aux })).out;
+  }
+
+  /** Every rank's x, concatenated at root; null elsewhere. */
+  async gather(x: TensorLike, o: RootOptions = {}): Promise<TypedArray | null> {
+    const t = asTyped(x);
+    const root = this.checkRoot(o.root);
+    const d = await this.run({ coll: 'gather', dtype: dtypeOf(t, o.dtype), count: t.length, root, input: t,
+      inBytes: t.byteLength, outBytes: this.rank === root ? t.byteLength * this.world : 0 });
+    return this.rank === root ? d.out : null;
+  }
+
+  /** Root's x (world·count elements) split into blocks; rank r gets block r. */
+  async scatter(x: TensorLike | null, o: RootOptions & { count: number; dtype?: DType }): Promise<TypedArray> {
+    const root = this.checkRoot(o?.root);
+    const count = o?.count;
+    if (!Number.isInteger(count) || count < 0) throw new OnetError('EINVAL', 'scatter needs { count }: the elements each rank receives', [this.rank]);
+    let t: TypedArray;
+    if (this.rank === root) {
+      if (x == null) throw new OnetError('EINVAL', 'scatter: the root must pass the array to scatter', [this.rank]);
+      t = asTyped(x);
+      if (t.length !== count * this.world)
+        throw new OnetError('EINVAL', `scatter: root passed ${t.length} elements, expected count × world = ${count * this.world}`, [this.rank]);
+    } else {
+      const dtype = o.dtype ?? (x != null ? dtypeOf(asTyped(x)) : 'f32');
+      t = new CTOR[dtype](new ArrayBuffer(0), 0, 0);
+    }
+    const dtype = dtypeOf(t, o.dtype);
+    return (await this.run({ coll: 'scatter', dtype, count, root, input: t, inBytes: t.byteLength, outBytes: count * DTYPE_SIZE[dtype] })).out;
+  }
+
+  async barrier(): Promise<void> {
+    await this.run({ coll: 'barrier', dtype: 'u8', count: 0, inBytes: 0, outBytes: 0 });
+  }
+
+  /** Send x to rank `peer` (matched FIFO with its recv of the same tag). */
+  async send(x: TensorLike, peer: number, o: { tag?: number; dtype?: DType } = {}): Promise<void> {
+    const t = asTyped(x);
+    this.checkPeer(peer, false);
+    await this.run({ coll: 'send', dtype: dtypeOf(t, o.dtype), count: t.length, root: peer, tag: o.tag ?? 0, input: t,
+      inBytes: t.byteLength, outBytes: 0, seq: 0n });
+  }
+
+  /** Receive into x (its length is the capacity) from `peer`, or from anyone with -1. */
+  async recv<T extends TensorLike>(x: T, peer = -1, o: { tag?: number; dtype?: DType } = {}): Promise<{ data: TypedArray; src: number }> {
+    const t = asTyped(x);
+    this.checkPeer(peer, true);
+    const d = await this.run({ coll: 'recv', dtype: dtypeOf(t, o.dtype), count: t.length, root: peer, tag: o.tag ?? 0,
+      inBytes: 0, outBytes: t.byteLength, seq: 0n });
+    const got = d.out.subarray(0, d.outCount) as TypedArray;
+    if (ArrayBuffer.isView(x)) (t as any).set(got);
+    return { data: got, src: d.src };
+  }
+
+  /** Leave the job: pending collectives of other ranks that need this one fail with ECLOSED. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try { await this.control.request({ type: 'close' }, 5000); } catch { /* coordinator gone */ }
+    this.control.close();
+  }
+
+  // ---- internals -----------------------------------------------------------------------
+
+  private checkRoot(root = 0): number {
+    if (!Number.isInteger(root) || root < 0 || root >= this.world)
+      throw new OnetError('EINVAL', `root ${root} is out of range for world size ${this.world}`, [this.rank]);
+    return root;
+  }
+  private checkPeer(peer: number, anyOk: boolean): void {
+    if (!Number.isInteger(peer) || peer < (anyOk ? -1 : 0) || peer >= this.world || peer === this.rank)
+      throw new OnetError('EINVAL', `peer ${peer} is not another rank of world size ${this.world}${anyOk ? ' (or -1 for any)' : ''}`, [this.rank]);
+  }
+  private checkCounts(c: number[] | undefined, what: string): number[] {
+    if (!Array.isArray(c) || c.length !== this.world || !c.every((n) => Number.isInteger(n) && n >= 0))
+      throw new OnetError('EINVAL', `${what} must list ${this.world} non-negative integers, one per rank`, [this.rank]);
+    return c;
+  }
+
+  private into<T extends TensorLike>(t: TypedArray, d: Done, x: T): T {
+    if (d.out !== t) (t as any).set(d.out);
+    return x;
+  }
+
+  private async run(s: Spec): Promise<Done> {
+    if (this.closed) throw new OnetError('ECLOSED', 'the communicator is closed', [this.rank]);
+    const redop = s.redop ?? 'sum';
+    if (!REDOPS.includes(redop)) throw new OnetError('EINVAL', `unknown reduce op ${JSON.stringify(redop)}; use one of ${REDOPS.join(', ')}`, [this.rank]);
+    const seq = s.seq ?? ++this.seq;
+    const a = this.arena;
+    const owned: Array<[number, number]> = [];
+    const place = (bytes: number) => { const off = a.alloc(bytes); owned.push([off, bytes]); return off; };
+    let slot = -1;
+    try {
+      // Inputs already in the arena are used where they are; others are copied in once.
+      let inOff = s.input ? a.offsetOf(s.input) : -1;
+      if (inOff < 0 && s.inBytes > 0) {
+        inOff = place(s.inBytes);
+        a.data.set(new Uint8Array(s.input!.buffer, s.input!.byteOffset, s.inBytes), inOff);
+      }
+      const outOff = s.inPlace && inOff >= 0 ? inOff : s.outBytes > 0 ? place(s.outBytes) : 0;
+      let auxOff = 0;
+      if (s.aux) {
+        auxOff = place(s.aux.byteLength);
+        a.data.set(new Uint8Array(s.aux.buffer, s.aux.byteOffset, s.aux.byteLength), auxOff);
+      }
+      slot = a.takeSlot();
+      a.writeSlot(slot, {
+        seq, coll: COLL[s.coll], dtype: DTYPES.indexOf(s.dtype), redop: REDOPS.indexOf(redop), root: s.root ?? 0,
+        count: BigInt(s.count), inOff: BigInt(Math.max(inOff, 0)), outOff: BigInt(outOff), auxOff: BigInt(auxOff),
+        group: s.group ?? 0, tag: s.tag ?? 0, scale: s.scale ?? 1, flags: 0,
+      });
+      native.post(a.buffer, this.ctl, slot);
+      let state = native.spin(a.buffer, slot, this.spinUs);
+      if (state === LAYOUT.state.posted) state = await native.wait(a.buffer, this.ctl, slot, this.timeoutMs);
+      const c = a.finishSlot(slot);
+      slot = -1;
+      if (c.state === LAYOUT.state.error) throw OnetError.fromStatus(c.status, c.msg, ranksIn(c.msg));
+      const es = DTYPE_SIZE[s.dtype];
+      const n = s.outBytes / es;
+      const view = new CTOR[s.dtype](a.buffer, LAYOUT.dataOffset + outOff, n);
+      // Results in the caller's own arena array stay put; anything else is copied out.
+      const out = s.input && s.inPlace && a.offsetOf(s.input) >= 0 ? s.input : (view.slice() as TypedArray);
+      return { out, src: c.src, outCount: c.outCount };
+    } catch (e) {
+      throw OnetError.fromNative(e);
+    } finally {
+      // A slot still posted (wait failed) stays reserved: the engine may yet write to it.
+      if (slot < 0) for (const [off, bytes] of owned) a.release(off, bytes);
+    }
+  }
+}
+
+/** Join the job described by the environment (onet run, torchrun, or ONET_*). */
+export function init(opts: InitOptions = {}): Promise<Comm> {
+  return Comm.init(opts);
+}

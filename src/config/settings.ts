@@ -1,0 +1,69 @@
+// The one registry of settings (STYLE rule 6): name, env var, default, meaning. `onet config`
+// prints it; the coordinator, the Node API and the CLI read values only through `setting()`.
+// The Python client reads the same env vars with the same defaults (python/opennetworks/_env.py).
+
+export type SettingKind = 'int' | 'bytes' | 'string' | 'bool';
+
+export interface Setting {
+  env: string;
+  kind: SettingKind;
+  def: string;
+  meaning: string;
+}
+
+export const SETTINGS = {
+  jobId: { env: 'ONET_JOB_ID', kind: 'string', def: '', meaning: 'job id; else TORCHELASTIC_RUN_ID, SLURM_JOB_ID, MASTER_ADDR:MASTER_PORT, or "default"' },
+  runDir: { env: 'ONET_RUN_DIR', kind: 'string', def: '', meaning: 'directory for control sockets (default $XDG_RUNTIME_DIR/onet or /tmp/onet-<uid>), mode 0700' },
+  arenaBytes: { env: 'ONET_ARENA_BYTES', kind: 'bytes', def: '256MiB', meaning: 'shared-memory data region per rank; largest tensor a collective can use' },
+  engineThreads: { env: 'ONET_ENGINE_THREADS', kind: 'int', def: '0', meaning: 'engine threads that reduce and copy (0 = one per core, at most 8)' },
+  chunkBytes: { env: 'ONET_CHUNK_BYTES', kind: 'bytes', def: '256KiB', meaning: 'work unit an engine thread takes at a time' },
+  parallelBytes: { env: 'ONET_PARALLEL_BYTES', kind: 'bytes', def: '1MiB', meaning: 'collectives touching fewer bytes run on one engine thread' },
+  spinUs: { env: 'ONET_SPIN_US', kind: 'int', def: '50', meaning: 'microseconds to spin before sleeping on a futex (ranks and coordinator)' },
+  timeoutS: { env: 'ONET_TIMEOUT', kind: 'int', def: '300', meaning: 'seconds a collective may wait for its peers before every waiting rank gets ETIMEDOUT' },
+  connectTimeoutS: { env: 'ONET_CONNECT_TIMEOUT', kind: 'int', def: '30', meaning: 'seconds a rank waits for its coordinator to answer' },
+  idleExitS: { env: 'ONET_IDLE_EXIT', kind: 'int', def: '60', meaning: 'an auto-started coordinator exits this long after its last rank left (or none came)' },
+  logLevel: { env: 'ONET_LOG', kind: 'string', def: 'info', meaning: 'coordinator log level: error, warn, info, debug' },
+  node: { env: 'ONET_NODE', kind: 'string', def: '', meaning: 'node binary used to start a coordinator (default: the one running, or `node`)' },
+  coordinator: { env: 'ONET_COORDINATOR', kind: 'string', def: '', meaning: 'path to the `onet` executable ranks use to start a coordinator' },
+} satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1 << 20, mb: 1e6, mib: 1 << 20, g: 1 << 30, gb: 1e9, gib: 1 << 30 };
+
+/** Parse "64MiB", "1g", "4096" into bytes; throws a message naming the setting on garbage. */
+export function parseBytes(text: string, what = 'value'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error(`EINVAL: ${what}=${JSON.stringify(text)} is not a byte size (examples: 4096, 256KiB, 64MiB, 1GiB)`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+export function parseSetting(name: SettingName, text: string): string | number | boolean {
+  const s: Setting = SETTINGS[name];
+  switch (s.kind) {
+    case 'bytes': return parseBytes(text, s.env);
+    case 'int': {
+      if (!/^\s*-?\d+\s*$/.test(text)) throw new Error(`EINVAL: ${s.env}=${JSON.stringify(text)} is not an integer`);
+      return Number(text);
+    }
+    case 'bool': return /^(1|true|yes|on)$/i.test(text);
+    default: return text;
+  }
+}
+
+/** The value of a setting from the environment (or `env`), else its default. */
+export function setting<N extends SettingName>(name: N, env: NodeJS.ProcessEnv = process.env): any {
+  const s: Setting = SETTINGS[name];
+  const raw = env[s.env];
+  return parseSetting(name, raw !== undefined && raw !== '' ? raw : s.def);
+}
+
+/** Rows for `onet config`: every setting with its current value and where it came from. */
+export function describeSettings(env: NodeJS.ProcessEnv = process.env) {
+  return (Object.keys(SETTINGS) as SettingName[]).map((name) => {
+    const s: Setting = SETTINGS[name];
+    const set = env[s.env] !== undefined && env[s.env] !== '';
+    return { env: s.env, value: set ? env[s.env]! : s.def, source: set ? 'env' : 'default', meaning: s.meaning };
+  });
+}

@@ -1,0 +1,270 @@
+// The per-host coordinator: a ZeroMQ ROUTER for control (docs/protocol.md §2) in front of the
+// native engine, which owns the arenas and runs the hot path. Nothing here touches tensor
+// bytes. One bad message gets an error reply; it never stops the others being served.
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import * as zmq from 'zeromq';
+import { setting } from '../config/settings.js';
+import { CODES, OnetError, ranksIn } from '../errors.js';
+import { native, type Engine, type EngineEvent } from '../native/addon.js';
+import { LAYOUT, PROTOCOL_VERSION, parseControl, type ControlMsg, type RegisterMsg } from '../bridge/protocol.js';
+import { makeLogger, type Logger } from './log.js';
+import { ensurePrivateDir, jobPaths, runDir, type JobPaths } from './paths.js';
+
+export interface CoordinatorOptions {
+  job: string;
+  world?: number;
+  exitWhenIdle?: boolean;
+  env?: NodeJS.ProcessEnv;
+  log?: Logger;
+}
+
+interface RankInfo { rank: number; pid: number; localRank: number; identity: Buffer; framework: string; closed: boolean; dead: boolean }
+interface GroupVote { ranks: number[]; waiting: Map<number, { identity: Buffer; id: unknown }> }
+
+const codeNum = (c: string) => Math.max(0, CODES.indexOf(c as (typeof CODES)[number]));
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: any) {
+    return e.code === 'EPERM';
+  }
+}
+
+export class Coordinator {
+  readonly job: string;
+  readonly paths: JobPaths;
+  private world: number;
+  private engine?: Engine;
+  private readonly router = new zmq.Router({ linger: 0 });
+  private readonly ranks = new Map<number, RankInfo>();
+  private readonly groups = new Map<number, GroupVote>();
+  private readonly notify = new Map<string, { identity: Buffer; id: unknown }>();
+  private sendChain: Promise<void> = Promise.resolve();
+  private watcher?: NodeJS.Timeout;
+  private idleTimer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly started = Date.now();
+  private readonly log: Logger;
+  private readonly env: NodeJS.ProcessEnv;
+  private doneResolve!: () => void;
+  /** Resolves when the coordinator has shut down (close(), or idle exit). */
+  readonly done: Promise<void> = new Promise((r) => (this.doneResolve = r));
+
+  private constructor(private readonly opts: CoordinatorOptions) {
+    this.job = opts.job;
+    this.env = opts.env ?? process.env;
+    this.paths = jobPaths(opts.job, this.env);
+    this.world = opts.world ?? 0;
+    this.log = opts.log ?? makeLogger(`[onet coordinator ${opts.job}]`);
+  }
+
+  static async start(opts: CoordinatorOptions): Promise<Coordinator> {
+    const c = new Coordinator(opts);
+    await c.bind();
+    return c;
+  }
+
+  get endpoint(): string {
+    return this.paths.endpoint;
+  }
+
+  private async bind(): Promise<void> {
+    ensurePrivateDir(runDir(this.env));
+    ensurePrivateDir(this.paths.dir);
+    if (existsSync(this.paths.pidFile)) {
+      const pid = Number(readFileSync(this.paths.pidFile, 'utf8'));
+      if (pid && pid !== process.pid && pidAlive(pid))
+        throw new OnetError('EINVAL', `a coordinator for job ${this.job} is already running (pid ${pid}) at ${this.paths.endpoint}; stop it or pick another ONET_JOB_ID`);
+    }
+    // A coordinator that died left its socket and maybe segments: clear them first.
+    rmSync(this.paths.socket, { force: true });
+    const cleaned = native.cleanStale('');
+    if (cleaned) this.log('info', `removed ${cleaned} shared-memory segment(s) left by dead coordinators`);
+    await this.router.bind(this.paths.endpoint);
+    writeFileSync(this.paths.pidFile, String(process.pid), { mode: 0o600 });
+    if (this.world) this.createEngine(this.world);
+    this.log('info', `listening on ${this.paths.endpoint} (pid ${process.pid}, protocol v${PROTOCOL_VERSION}, world ${this.world || 'from first rank'})`);
+    this.watcher = setInterval(() => this.watchRanks(), 200);
+    this.watcher.unref();
+    if (this.opts.exitWhenIdle) this.armIdleExit();
+    void this.serve();
+  }
+
+  private createEngine(world: number): void {
+    const threadsSetting = setting('engineThreads', this.env) as number;
+    const threads = threadsSetting > 0 ? threadsSetting : Math.max(1, Math.min(8, cpus().length));
+    this.engine = new native.Engine({
+      job: this.job, world, threads,
+      chunkBytes: setting('chunkBytes', this.env), parallelBytes: setting('parallelBytes', this.env),
+      spinUs: setting('spinUs', this.env), timeoutMs: (setting('timeoutS', this.env) as number) * 1000,
+      arenaBytes: setting('arenaBytes', this.env),
+    }, (e) => this.onEngineEvent(e));
+    this.world = world;
+    this.log('info', `engine ready: world ${world}, ${threads} thread(s), SIMD ${native.simdIsa()}, arena ${setting('arenaBytes', this.env)} bytes per rank`);
+  }
+
+  private async serve(): Promise<void> {
+    try {
+      for await (const [identity, ...frames] of this.router) {
+        if (this.closed) break;
+        let msg: ControlMsg | undefined;
+        try {
+          if (frames.length === 0) throw new Error('EINVAL: empty message (expected a JSON control frame)');
+          msg = parseControl(frames[0]);
+          this.handle(identity, msg);
+        } catch (e) {
+          const err = OnetError.fromNative(e);
+          this.log('warn', `rejected a message: ${err.code}: ${err.message}`);
+          this.reply(identity, { type: 'error', code: err.code, message: err.message, ranks: err.ranks, id: (msg as any)?.id });
+        }
+      }
+    } catch (e) {
+      if (!this.closed) this.log('error', `control socket failed: ${(e as Error).message}`);
+    }
+  }
+
+  private reply(identity: Buffer, body: Record<string, unknown>): void {
+    const frame = JSON.stringify({ v: PROTOCOL_VERSION, ...body });
+    this.sendChain = this.sendChain
+      .then(() => (this.closed ? undefined : this.router.send([identity, frame])))
+      .catch((e) => this.log('debug', `reply dropped: ${(e as Error).message}`));
+  }
+
+  private rankOf(identity: Buffer): RankInfo {
+    for (const r of this.ranks.values()) if (!r.closed && !r.dead && r.identity.equals(identity)) return r;
+    throw new OnetError('EINVAL', 'this connection has not registered: send a register message first');
+  }
+
+  private handle(identity: Buffer, m: ControlMsg): void {
+    const id = m.id;
+    switch (m.type) {
+      case 'register': return this.register(identity, m);
+      case 'mapped': {
+        const r = this.rankOf(identity);
+        this.engine!.unlinkArena(r.rank);
+        return this.reply(identity, { type: 'ok', id });
+      }
+      case 'group': return this.group(identity, this.rankOf(identity), m.group, m.ranks, id);
+      case 'post': {
+        const r = this.rankOf(identity);
+        this.notify.set(`${r.rank}:${m.slot}`, { identity, id });
+        this.engine!.kick();
+        return;
+      }
+      case 'status': return this.reply(identity, { type: 'status', id, ...this.status() });
+      case 'ping': return this.reply(identity, { type: 'pong', id, pid: process.pid, uptimeMs: Date.now() - this.started });
+      case 'close': {
+        const r = this.rankOf(identity);
+        r.closed = true;
+        this.engine?.failRank(r.rank, codeNum('ECLOSED'), `rank ${r.rank} closed its communicator`);
+        this.log('debug', `rank ${r.rank} closed`);
+        this.reply(identity, { type: 'ok', id });
+        return this.maybeIdle();
+      }
+    }
+  }
+
+  private register(identity: Buffer, m: RegisterMsg): void {
+    if (m.job !== this.job)
+      throw new OnetError('EINVAL', `rank ${m.rank} asked for job ${m.job}, but this coordinator serves job ${this.job}`, [m.rank]);
+    if (!this.engine) this.createEngine(m.world);
+    if (m.world !== this.world)
+      throw new OnetError('EINVAL', `rank ${m.rank} says world size ${m.world}, but this job has ${this.world}; every rank must agree on WORLD_SIZE`, [m.rank]);
+    const old = this.ranks.get(m.rank);
+    if (old && !old.closed && !old.dead && pidAlive(old.pid))
+      throw new OnetError('EINVAL', `rank ${m.rank} is already registered by pid ${old.pid}; check RANK for pid ${m.pid}`, [m.rank]);
+    const arena = this.engine!.addRank(m.rank, m.localRank);
+    this.ranks.set(m.rank, { rank: m.rank, pid: m.pid, localRank: m.localRank, identity, framework: m.framework, closed: false, dead: false });
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.log('debug', `rank ${m.rank} (pid ${m.pid}, ${m.framework}) registered, arena ${arena}`);
+    this.reply(identity, {
+      type: 'registered', id: m.id, arena, ctl: this.engine!.ctlName(), dataBytes: setting('arenaBytes', this.env),
+      dataOffset: LAYOUT.dataOffset, slots: LAYOUT.slots, slotBytes: LAYOUT.slotBytes, coordPid: process.pid,
+      world: this.world, layoutVersion: 1,
+    });
+  }
+
+  // A group exists once every member has asked for it with the same rank list.
+  private group(identity: Buffer, r: RankInfo, gid: number, ranks: number[], id: unknown): void {
+    if (!ranks.includes(r.rank)) throw new OnetError('EINVAL', `rank ${r.rank} asked for group ${gid} without being in it (${ranks.join(', ')})`, [r.rank]);
+    if (ranks.some((x) => x >= this.world)) throw new OnetError('EINVAL', `group ${gid} names ranks outside world size ${this.world}`, [r.rank]);
+    let vote = this.groups.get(gid);
+    if (!vote || vote.waiting.size === 0 && vote.ranks.join() !== ranks.join()) {
+      vote = { ranks, waiting: new Map() };
+      this.groups.set(gid, vote);
+    }
+    if (vote.ranks.join() !== ranks.join())
+      throw new OnetError('EMISMATCH', `group ${gid}: rank ${r.rank} lists ranks [${ranks}] but others listed [${vote.ranks}]`, [r.rank]);
+    vote.waiting.set(r.rank, { identity, id });
+    if (vote.waiting.size < ranks.length) return;
+    this.engine!.setGroup(gid, ranks);
+    for (const w of vote.waiting.values()) this.reply(w.identity, { type: 'ok', id: w.id });
+    vote.waiting.clear();
+  }
+
+  private onEngineEvent(e: EngineEvent): void {
+    const key = `${e.rank}:${e.slot}`;
+    const waiter = this.notify.get(key);
+    if (waiter) {
+      this.notify.delete(key);
+      this.reply(waiter.identity, { type: 'done', id: waiter.id, slot: e.slot, status: e.status, code: CODES[e.status] ?? 'EINTERNAL', message: e.message, ranks: ranksIn(e.message) });
+    }
+    if (e.kind === 'error') this.log('debug', `rank ${e.rank}: ${CODES[e.status]}: ${e.message}`);
+  }
+
+  private watchRanks(): void {
+    for (const r of this.ranks.values()) {
+      if (r.closed || r.dead || pidAlive(r.pid)) continue;
+      r.dead = true;
+      const why = `rank ${r.rank} (pid ${r.pid}) died`;
+      this.log('warn', `${why}; failing its pending collectives`);
+      this.engine?.failRank(r.rank, codeNum('EABORTED'), why);
+    }
+    this.maybeIdle();
+  }
+
+  private maybeIdle(): void {
+    if (!this.opts.exitWhenIdle || this.closed) return;
+    const live = [...this.ranks.values()].some((r) => !r.closed && !r.dead);
+    if (!live && this.ranks.size > 0 && !this.idleTimer) this.armIdleExit(1000);
+  }
+
+  private armIdleExit(ms = (setting('idleExitS', this.env) as number) * 1000): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      const live = [...this.ranks.values()].some((r) => !r.closed && !r.dead);
+      if (!live) {
+        this.log('info', 'no live ranks left; exiting');
+        void this.close();
+      }
+    }, ms);
+    this.idleTimer.unref?.();
+  }
+
+  status() {
+    const pending = this.engine ? JSON.parse(this.engine.snapshot()) : [];
+    return {
+      job: this.job, world: this.world, pid: process.pid,
+      ranks: [...this.ranks.values()].map((r) => ({ rank: r.rank, pid: r.pid, framework: r.framework, state: r.dead ? 'dead' : r.closed ? 'closed' : 'live' })),
+      pending,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.watcher);
+    clearTimeout(this.idleTimer);
+    this.engine?.close();
+    await this.sendChain;
+    this.router.close();
+    rmSync(this.paths.socket, { force: true });
+    rmSync(this.paths.pidFile, { force: true });
+    this.doneResolve();
+  }
+}

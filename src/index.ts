@@ -1,0 +1,7 @@
+// Public surface of the opennetworks Node package.
+export { init, Comm, type InitOptions, type ReduceOptions, type RootOptions } from './api/comm.js';
+export { OnetError, type OnetCode } from './errors.js';
+export { Coordinator, type CoordinatorOptions } from './coordinator/server.js';
+export { SETTINGS, setting, describeSettings } from './config/settings.js';
+export { DTYPES, REDOPS, type DType, type RedOp } from './bridge/protocol.js';
+export type { TypedArray, TensorLike } from './api/tensor.js';
