@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/engine.h"
+#include "reduce/reduce.h"
 #include "shm/futex.h"
 
 namespace onet {
@@ -35,6 +36,13 @@ std::string Engine::validate(const Group& g, const shm::Slot& s, int grank) cons
     return head + "posted unknown dtype " + std::to_string(s.dtype) + " (0..7: f32 f64 f16 bf16 i8 u8 i32 i64)";
   if (is_reducing(c) && s.redop >= kNumRedOps)
     return head + "posted unknown reduce op " + std::to_string(s.redop) + " (0..8)";
+  if (is_reducing(c)) {
+    // Ask the kernels whether they support op × dtype (an empty reduce validates only).
+    const char dummy[8] = {};
+    const void* in[1] = {dummy};
+    Status st = reduce::reduce(RedOp(s.redop), DType(s.dtype), nullptr, in, 1, 0, s.scale, 1);
+    if (!st.ok()) return "ENOTSUP:" + head + st.msg;
+  }
   if (is_rooted(c) && (s.root < 0 || s.root >= P))
     return head + "named root " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
   if (c == Coll::send && (s.root < 0 || s.root >= P))
@@ -86,7 +94,13 @@ void Engine::on_group_post(Group& g, const Posted& p) {
   pd.by_grank[gr] = p;
   pd.arrived++;
   std::string bad = validate(g, *p.slot, gr);
-  if (!bad.empty() && pd.poison.empty()) pd.poison = bad;
+  if (!bad.empty() && pd.poison.empty()) {
+    pd.poison = bad;
+    if (bad.rfind("ENOTSUP:", 0) == 0) {
+      pd.poison = bad.substr(8);
+      pd.poison_code = Code::kUnsupported;
+    }
+  }
   for (int r : g.ranks)
     if (ranks_[r] && ranks_[r]->dead && pd.poison.empty()) {
       pd.poison = op_label(Coll(p.slot->coll), seq) + ": " + ranks_[r]->dead_why;
@@ -226,8 +240,10 @@ void Engine::try_match_p2p() {
       plan.copy(src, dst, sd.slot->count);
       st = exec_.run(plan);
     }
+    // Read the sender's count before completing it: the rank may reuse the slot at once.
+    uint64_t sent = sd.slot->count;
     complete(sd.rank, sd.idx, st.code, st.msg);
-    complete(r.rank, r.idx, st.code, st.msg, from, st.ok() ? sd.slot->count : 0);
+    complete(r.rank, r.idx, st.code, st.msg, from, st.ok() ? sent : 0);
   }
 }
 

@@ -61,7 +61,9 @@ class Engine:
         self.u64 = arena.u64
         self.ctl_u32 = arena.ctl_u32
         self.mv = arena.mv
-        self._free_slots = list(range(NUM_SLOTS - 1, -1, -1))
+        # FIFO reuse keeps slot indices rising with post order, so a coordinator scanning slots
+        # by index mostly discovers a rank's requests in sequence order.
+        self._free_slots = deque(range(NUM_SLOTS))
         self._inflight: dict[int, Op] = {}
         self._lock = threading.RLock()
         self._sleep_lock = threading.Lock()
@@ -100,7 +102,7 @@ class Engine:
         while True:
             with self._lock:
                 if self._free_slots:
-                    slot = self._free_slots.pop()
+                    slot = self._free_slots.popleft()
                     break
                 oldest = next(iter(self._inflight.values()))
             self.wait(oldest, raise_error=False)

@@ -16,12 +16,12 @@ export interface InitOptions extends Partial<RankEnv> {
   env?: NodeJS.ProcessEnv;
   framework?: string;
 }
-export interface ReduceOptions { op?: RedOp; dtype?: DType; scale?: number }
-export interface RootOptions { root?: number; dtype?: DType }
+export interface ReduceOptions { op?: RedOp; dtype?: DType; scale?: number; out?: TypedArray }
+export interface RootOptions { root?: number; dtype?: DType; out?: TypedArray }
 
 interface Spec {
   coll: Coll; dtype: DType; count: number; redop?: RedOp; root?: number; tag?: number; scale?: number;
-  input?: TypedArray; inBytes: number; outBytes: number; aux?: BigUint64Array; inPlace?: boolean; group?: number; seq?: bigint;
+  input?: TypedArray; output?: TypedArray; inBytes: number; outBytes: number; aux?: BigUint64Array; inPlace?: boolean; group?: number; seq?: bigint;
 }
 interface Done { out: TypedArray; src: number; outCount: number }
 
@@ -90,26 +90,30 @@ export class Comm {
   /** Reduce x across ranks in place; returns x. */
   async allreduce<T extends TensorLike>(x: T, o: ReduceOptions = {}): Promise<T> {
     const t = asTyped(x);
+    const out = this.checkOut(o.out, t);
     const d = await this.run({ coll: 'allreduce', dtype: dtypeOf(t, o.dtype), count: t.length, redop: o.op, scale: o.scale,
-      input: t, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: true });
-    return this.into(t, d, x);
+      input: t, output: out, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: !out });
+    return (out ? d.out : this.into(t, d, x)) as T;
   }
 
   /** Reduce x onto root (in place there); other ranks' x is unchanged. */
   async reduce<T extends TensorLike>(x: T, o: ReduceOptions & RootOptions = {}): Promise<T> {
     const t = asTyped(x);
     const root = this.checkRoot(o.root);
+    const out = this.checkOut(o.out, t);
     const d = await this.run({ coll: 'reduce', dtype: dtypeOf(t, o.dtype), count: t.length, redop: o.op, scale: o.scale, root,
-      input: t, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: true });
-    return this.rank === root ? this.into(t, d, x) : x;
+      input: t, output: out, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: !out });
+    if (this.rank !== root) return x;
+    return (out ? d.out : this.into(t, d, x)) as T;
   }
 
   /** Root's x overwrites every rank's x; returns x. */
   async broadcast<T extends TensorLike>(x: T, o: RootOptions = {}): Promise<T> {
     const t = asTyped(x);
+    const out = this.checkOut(o.out, t);
     const d = await this.run({ coll: 'broadcast', dtype: dtypeOf(t, o.dtype), count: t.length, root: this.checkRoot(o.root),
-      input: t, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: true });
-    return this.into(t, d, x);
+      input: t, output: out, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: !out });
+    return (out ? d.out : this.into(t, d, x)) as T;
   }
 
   /** Concatenation of every rank's x, rank-major. */
@@ -245,6 +249,13 @@ export class Comm {
     return c;
   }
 
+  private checkOut(out: TypedArray | undefined, t: TypedArray): TypedArray | undefined {
+    if (out === undefined) return undefined;
+    if (!ArrayBuffer.isView(out) || out.constructor !== t.constructor || out.length !== t.length)
+      throw new OnetError('EINVAL', `out must be a ${t.constructor.name} of ${t.length} elements, like the input`, [this.rank]);
+    return out;
+  }
+
   private into<T extends TensorLike>(t: TypedArray, d: Done, x: T): T {
     if (d.out !== t) (t as any).set(d.out);
     return x;
@@ -266,7 +277,8 @@ export class Comm {
         inOff = place(s.inBytes);
         a.data.set(new Uint8Array(s.input!.buffer, s.input!.byteOffset, s.inBytes), inOff);
       }
-      const outOff = s.inPlace && inOff >= 0 ? inOff : s.outBytes > 0 ? place(s.outBytes) : 0;
+      const given = s.output ? a.offsetOf(s.output) : -1;
+      const outOff = s.inPlace && inOff >= 0 ? inOff : given >= 0 ? given : s.outBytes > 0 ? place(s.outBytes) : 0;
       let auxOff = 0;
       if (s.aux) {
         auxOff = place(s.aux.byteLength);
@@ -288,7 +300,12 @@ export class Comm {
       const n = s.outBytes / es;
       const view = new CTOR[s.dtype](a.buffer, LAYOUT.dataOffset + outOff, n);
       // Results in the caller's own arena array stay put; anything else is copied out.
-      const out = s.input && s.inPlace && a.offsetOf(s.input) >= 0 ? s.input : (view.slice() as TypedArray);
+      let out: TypedArray;
+      if (s.input && s.inPlace && a.offsetOf(s.input) >= 0) out = s.input;
+      else if (s.output) {
+        if (given < 0) (s.output as any).set(view);
+        out = s.output;
+      } else out = view.slice() as TypedArray;
       return { out, src: c.src, outCount: c.outCount };
     } catch (e) {
       throw OnetError.fromNative(e);

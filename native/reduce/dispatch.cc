@@ -1,0 +1,112 @@
+// Picks one kernel table per process (AVX-512, AVX2 or generic) and validates every request
+// before a kernel sees it, so the kernels themselves never fail.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "reduce/kernels.h"
+#include "reduce/reduce.h"
+
+namespace onet::reduce {
+namespace {
+
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
+const char* const kIsaName[] = {"generic", "avx2", "avx512"};
+
+Isa best_supported() {
+  __builtin_cpu_init();  // we may run before libgcc's own constructor
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    return Isa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    return Isa::avx2;
+  return Isa::generic;
+}
+
+// ONET_SIMD can only lower the choice: asking for an ISA the CPU lacks gets the best it has.
+Isa choose() {
+  Isa best = best_supported();
+  const char* env = std::getenv("ONET_SIMD");
+  if (env == nullptr || *env == '\0') return best;
+  for (int i = 0; i < 3; ++i) {
+    if (std::strcmp(env, kIsaName[i]) == 0) return Isa(i) < best ? Isa(i) : best;
+  }
+  std::fprintf(stderr,
+               "opennetworks: ONET_SIMD=%s is not one of generic, avx2, avx512; using %s\n", env,
+               kIsaName[int(best)]);
+  return best;
+}
+
+struct Chosen {
+  Isa isa;
+  const Table* table;
+};
+
+const Chosen& chosen() {
+  static const Chosen c = [] {
+    Isa isa = choose();
+    const Table* t = isa == Isa::avx512 ? &avx512::kTable
+                     : isa == Isa::avx2 ? &avx2::kTable
+                                        : &generic::kTable;
+    return Chosen{isa, t};
+  }();
+  return c;
+}
+
+// premul_sum on integers multiplies by the scale converted to the integer type (NCCL's
+// meaning; torch has no integer premul). Only a scale that converts exactly is accepted, so
+// 0.5 on i32 is refused instead of silently becoming 0.
+Status check_int_scale(DType dt, double scale) {
+  double lo = 0, hi = 0;
+  switch (dt) {
+    case DType::i8: lo = -128; hi = 127; break;
+    case DType::u8: lo = 0; hi = 255; break;
+    case DType::i32: lo = -2147483648.0; hi = 2147483647.0; break;
+    case DType::i64: lo = -9223372036854775808.0; hi = 9223372036854775807.0; break;
+    default: return Status::Ok();
+  }
+  // hi for i64 rounds up to 2^63 in a double, which does not fit: test with <, not <=.
+  const bool fits = dt == DType::i64 ? (scale >= lo && scale < hi) : (scale >= lo && scale <= hi);
+  if (std::isfinite(scale) && std::trunc(scale) == scale && fits) return Status::Ok();
+  return {Code::kUnsupported,
+          "premul_sum on " + std::string(dtype_name(dt)) + " needs an integral scale that fits " +
+              dtype_name(dt) + "; got " + std::to_string(scale) +
+              " (use a float dtype for fractional scales)"};
+}
+
+}  // namespace
+
+const char* isa() { return kIsaName[int(chosen().isa)]; }
+
+Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n,
+              double scale, int divisor) {
+  const uint32_t o = static_cast<uint32_t>(op), d = static_cast<uint32_t>(dt);
+  if (o >= kNumRedOps) return {Code::kInvalid, "reduce: unknown op " + std::to_string(o)};
+  if (!dtype_valid(d)) return {Code::kInvalid, "reduce: unknown dtype " + std::to_string(d)};
+  if (k < 1) return {Code::kInvalid, "reduce: needs at least one input, got k=" + std::to_string(k)};
+  if (op == RedOp::avg && divisor < 1)
+    return {Code::kInvalid, "reduce: avg divisor must be >= 1, got " + std::to_string(divisor)};
+  const Kernel fn = chosen().table->fn[o][d];
+  if (fn == nullptr)
+    return {Code::kUnsupported, std::string(redop_name(op)) + " is defined for integer dtypes only, not " +
+                                    dtype_name(dt) + "; use sum/prod/min/max/avg on floats"};
+  if (op == RedOp::premul_sum) {
+    Status st = check_int_scale(dt, scale);
+    if (!st.ok()) return st;
+  }
+  if (n == 0) return Status::Ok();
+  if (out == nullptr || inputs == nullptr)
+    return {Code::kInvalid, "reduce: null output or input list for " + std::to_string(n) + " elements"};
+  for (int j = 0; j < k; ++j)
+    if (inputs[j] == nullptr) return {Code::kInvalid, "reduce: input " + std::to_string(j) + " is null"};
+  fn(Args{out, inputs, k, n, scale, divisor});
+  return Status::Ok();
+}
+
+}  // namespace onet::reduce
