@@ -52,10 +52,19 @@ class Client:
         return _pid_alive(self.coord_pid)
 
     def _status_text(self, op) -> str:
+        """Who the pending collective waits for, from the coordinator's `status` reply."""
         reply = self.ctl.request({"type": "status"}, 1.0, "status")
+        pend = reply.get("pending")
+        if isinstance(pend, list):
+            for p in pend:
+                if not isinstance(p, dict) or "missing" not in p:
+                    continue
+                if p.get("group") == op.group and p.get("seq") == op.seq:
+                    op.missing = list(p.get("missing") or [])
+                    return (f": waiting for rank(s) {', '.join(map(str, op.missing))} (arrived: "
+                            f"{', '.join(map(str, p.get('arrived') or []))})")
         reply.pop("v", None), reply.pop("id", None), reply.pop("type", None)
-        text = json.dumps(reply, separators=(",", ":"))
-        return f" (coordinator status: {text[:600]})"
+        return f" (coordinator status: {json.dumps(reply, separators=(',', ':'))[:400]})"
 
     def next_seq(self, group: int) -> int:
         s = self._seq.get(group, 0) + 1

@@ -32,9 +32,12 @@ class Op:
     """One posted request. ``finish(op)`` runs once at successful completion (copy-out)."""
 
     __slots__ = ("slot", "state_idx", "desc", "finish", "blocks", "deadline", "completed", "error",
-                 "src", "out_count", "callbacks", "result", "__weakref__")
+                 "src", "out_count", "callbacks", "result", "group", "seq", "missing", "__weakref__")
 
-    def __init__(self, slot, desc, finish, blocks, deadline):
+    def __init__(self, slot, desc, finish, blocks, deadline, group=0, seq=0):
+        self.group = group
+        self.seq = seq
+        self.missing = None
         self.slot = slot
         self.state_idx = (SLOTS_OFFSET + slot * SLOT_BYTES) >> 2
         self.desc = desc
@@ -110,7 +113,7 @@ class Engine:
         _pack_request(self.mv, base + 4, 0, seq, coll, dtype, redop, root, count, in_off, out_off,
                       aux_off, group, tag, scale, -1, 0, 0)
         op = Op(slot, desc, finish, blocks,
-                _perf() + (self.timeout_s if timeout_s is None else timeout_s))
+                _perf() + (self.timeout_s if timeout_s is None else timeout_s), group, seq)
         with self._lock:
             self._inflight[slot] = op
             self.u32[base >> 2] = POSTED  # after the fields: x86 stores are ordered
@@ -202,7 +205,8 @@ class Engine:
             self._fail(op, TimeoutError(
                 f"rank {self.rank}: {op.desc} did not complete within {self.timeout_s:.0f} s"
                 f"{detail}; check that every rank calls the same collectives in the same order, "
-                "or raise the timeout (ONET_TIMEOUT or init_process_group(timeout=...))"), abandon=True)
+                "or raise the timeout (ONET_TIMEOUT or init_process_group(timeout=...))",
+                op.missing if op.missing else [self.rank]), abandon=True)
 
     def wait(self, op: Op, raise_error: bool = True, timeout_s: float | None = None):
         """Block until ``op`` completes; raise its error (or return it when ``raise_error`` is False)."""

@@ -31,6 +31,8 @@ export interface Addon {
   wait(arena: ArrayBuffer, ctl: ArrayBuffer, slot: number, timeoutMs: number): Promise<number>;
   reduce(op: number, dtype: number, out: ArrayBufferView, inputs: ArrayBufferView[], scale: number, divisor: number): void;
   simdIsa(): string;
+  /** Bytes copied per second by `threads` threads each copying its own `bytes` buffer `iters` times. */
+  memcpyBench(bytes: number, threads: number, iters: number): number;
 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
