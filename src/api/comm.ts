@@ -117,9 +117,10 @@ export class Comm {
   }
 
   /** Concatenation of every rank's x, rank-major. */
-  async allgather(x: TensorLike, o: { dtype?: DType } = {}): Promise<TypedArray> {
+  async allgather(x: TensorLike, o: { dtype?: DType; out?: TypedArray } = {}): Promise<TypedArray> {
     const t = asTyped(x);
-    return (await this.run({ coll: 'allgather', dtype: dtypeOf(t, o.dtype), count: t.length, input: t,
+    const out = this.checkOut(o.out, t, t.length * this.world);
+    return (await this.run({ coll: 'allgather', dtype: dtypeOf(t, o.dtype), count: t.length, input: t, output: out,
       inBytes: t.byteLength, outBytes: t.byteLength * this.world })).out;
   }
 
@@ -138,8 +139,9 @@ export class Comm {
     if (t.length % this.world)
       throw new OnetError('EINVAL', `reduceScatter: ${t.length} elements do not split into ${this.world} equal blocks; use reduceScatterv`, [this.rank]);
     const n = t.length / this.world;
+    const out = this.checkOut(o.out, t, n);
     return (await this.run({ coll: 'reduce_scatter', dtype: dtypeOf(t, o.dtype), count: n, redop: o.op, scale: o.scale,
-      input: t, inBytes: t.byteLength, outBytes: n * t.BYTES_PER_ELEMENT })).out;
+      input: t, output: out, inBytes: t.byteLength, outBytes: n * t.BYTES_PER_ELEMENT })).out;
   }
 
   /** reduce_scatter with block r of `counts[r]` elements. */
@@ -153,11 +155,12 @@ export class Comm {
   }
 
   /** Block j of x goes to rank j; block j of the result came from rank j. */
-  async alltoall(x: TensorLike, o: { dtype?: DType } = {}): Promise<TypedArray> {
+  async alltoall(x: TensorLike, o: { dtype?: DType; out?: TypedArray } = {}): Promise<TypedArray> {
     const t = asTyped(x);
+    const out = this.checkOut(o.out, t);
     if (t.length % this.world)
       throw new OnetError('EINVAL', `alltoall: ${t.length} elements do not split into ${this.world} equal blocks; use alltoallv`, [this.rank]);
-    return (await this.run({ coll: 'alltoall', dtype: dtypeOf(t, o.dtype), count: t.length / this.world, input: t,
+    return (await this.run({ coll: 'alltoall', dtype: dtypeOf(t, o.dtype), count: t.length / this.world, input: t, output: out,
       inBytes: t.byteLength, outBytes: t.byteLength })).out;
   }
 
@@ -249,10 +252,10 @@ export class Comm {
     return c;
   }
 
-  private checkOut(out: TypedArray | undefined, t: TypedArray): TypedArray | undefined {
+  private checkOut(out: TypedArray | undefined, t: TypedArray, length = t.length): TypedArray | undefined {
     if (out === undefined) return undefined;
-    if (!ArrayBuffer.isView(out) || out.constructor !== t.constructor || out.length !== t.length)
-      throw new OnetError('EINVAL', `out must be a ${t.constructor.name} of ${t.length} elements, like the input`, [this.rank]);
+    if (!ArrayBuffer.isView(out) || out.constructor !== t.constructor || out.length !== length)
+      throw new OnetError('EINVAL', `out must be a ${t.constructor.name} of ${length} elements`, [this.rank]);
     return out;
   }
 
