@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "shm/futex.h"
@@ -184,13 +185,21 @@ bool Engine::poll() {
     uint64_t pc = shm::rank_line(base)->post_count.load(std::memory_order_acquire);
     if (pc == r->seen_posts) continue;
     r->seen_posts = pc;
+    // Slots are reused in any order, so handle this batch by sequence number: a rank that
+    // posted #7 then #8 must not be seen posting #8 first.
+    uint32_t fresh[shm::kSlots];
+    int nf = 0;
     for (uint32_t i = 0; i < shm::kSlots; i++) {
       if (r->known & (uint64_t(1) << i)) continue;
       if (shm::slot_at(base, i)->state.load(std::memory_order_acquire) != shm::kPosted) continue;
       r->known |= uint64_t(1) << i;
-      on_post(*r, i);
-      did = true;
+      fresh[nf++] = i;
     }
+    std::stable_sort(fresh, fresh + nf, [base](uint32_t a, uint32_t b) {
+      return shm::slot_at(base, a)->seq < shm::slot_at(base, b)->seq;
+    });
+    for (int j = 0; j < nf; j++) on_post(*r, fresh[j]);
+    did |= nf > 0;
   }
   return did;
 }

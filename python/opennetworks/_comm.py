@@ -164,16 +164,18 @@ class Communicator:
         client.define_group(group, self.ranks)
 
     def _run(self, coll: str, x: np.ndarray | None, in_elems: int, out_elems: int, count: int,
-             dtype: int, redop: int = 0, root: int = 0, in_at: int | None = 0, scale: float = 1.0,
-             aux: np.ndarray | None = None, tag: int = 0, seq: bool = True):
-        """Stage ``x`` at element ``in_at`` of a buffer of max(in, out) elements, run, return out."""
+             dtype: int, redop: int = 0, root: int = 0, in_at: int = 0, out_at: int = 0,
+             scale: float = 1.0, aux: np.ndarray | None = None, tag: int = 0, seq: bool = True):
+        """Stage ``x`` at element ``in_at`` of one buffer, run, return the ``out_elems`` output
+        elements found at element ``out_at`` (as raw bytes; callers view them)."""
         eng = self.client.engine
         es = DTYPE_SIZE[dtype]
-        nbytes = max(in_elems, out_elems) * es
+        nbytes = max(in_at + in_elems, out_at + out_elems) * es
         aux_bytes = 0 if aux is None else aux.nbytes
         off = eng.alloc(nbytes + aux_bytes + ALIGN, f"{coll} of {max(in_elems, out_elems)} elements")
         data = self.client.arena.data_numpy()
-        in_off = off + (in_at or 0) * es
+        in_off = off + in_at * es
+        out_off = off + out_at * es
         if x is not None and in_elems:
             flat = np.ascontiguousarray(x).reshape(-1).view(np.uint8)
             data[in_off:in_off + flat.nbytes] = flat
@@ -183,9 +185,9 @@ class Communicator:
             data[aux_off:aux_off + aux.nbytes] = aux.view(np.uint8)
         s = self.client.next_seq(self.group) if seq else 0
         c = COLLS[coll]
-        op = eng.post(s, c, dtype, redop, root, count, in_off, off, aux_off, self.group, tag, scale,
+        op = eng.post(s, c, dtype, redop, root, count, in_off, out_off, aux_off, self.group, tag, scale,
                       describe(c, s, self.group, count), blocks=(off,),
-                      finish=lambda op: data[off:off + out_elems * es].copy())
+                      finish=lambda op: data[out_off:out_off + out_elems * es].copy())
         eng.wait(op)
         return op
 
@@ -222,9 +224,10 @@ class Communicator:
             raise InvalidArgumentError(f"reduce_scatter input of {x.size} elements is not divisible "
                                        f"by the group size {self.size}")
         n = x.size // self.size
-        r = self._run("reduce_scatter", x, x.size, x.size, n, np_dtype_code(x.dtype), _redop(op))
+        r = self._run("reduce_scatter", x, x.size, n, n, np_dtype_code(x.dtype), _redop(op),
+                      out_at=self.rank * n)
         shape = x.shape[1:] if x.ndim > 1 and x.shape[0] == self.size else (n,)
-        return self._typed(r.result[self.rank * n * x.itemsize:(self.rank + 1) * n * x.itemsize], x, shape)
+        return self._typed(r.result, x, shape)
 
     def all_to_all(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
@@ -232,7 +235,7 @@ class Communicator:
             raise InvalidArgumentError(f"all_to_all input of {x.size} elements is not divisible by "
                                        f"the group size {self.size}")
         n = x.size // self.size
-        r = self._run("alltoall", x, x.size, x.size, n, np_dtype_code(x.dtype))
+        r = self._run("alltoall", x, x.size, x.size, n, np_dtype_code(x.dtype), out_at=x.size)
         return self._typed(r.result, x, x.shape)
 
     def barrier(self) -> None:

@@ -22,6 +22,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ONET_COORDINATOR": ("", "path of an `onet` executable used to start the coordinator"),
     "ONET_NODE": ("node", "node binary used to run <repo>/bin/onet.js"),
     "ONET_AUTOSTART": ("1", "0: never start a coordinator, only wait for one"),
+    "ONET_PIPELINE_BYTES": (str(4 << 20), "chunk size for pipelining large allreduce/broadcast/reduce"),
     "ONET_ARENA_BYTES": ("", "data bytes per rank arena (read by the coordinator)"),
 }
 

@@ -507,6 +507,57 @@ def scenario_errors(rank, P, be, which):
     return {"result": result, "seconds": time.monotonic() - t0}
 
 
+# ---------------------------------------------------------------- small end-to-end checks
+def scenario_smoke(rank, P, be):
+    t = torch.arange(5, dtype=torch.float32) * (rank + 1)
+    dist.all_reduce(t)
+    from opennetworks._comm import get_client
+    return {"sum": t, "job": get_client().job if be == "opennetworks" else None}
+
+
+def scenario_arena(rank, P, be):
+    """Run with a small ONET_ARENA_BYTES: big elementwise ops chunk, others name the setting."""
+    big = torch.arange(3_000_001, dtype=torch.float32) % 7 + rank
+    dist.all_reduce(big)
+    b = torch.arange(2_000_000, dtype=torch.int64) * (rank + 1)
+    dist.broadcast(b, P - 1)
+    out = {"allreduce_ok": bool(torch.equal(big, (torch.arange(3_000_001, dtype=torch.float32) % 7) * P
+                                              + sum(range(P)))),
+           "broadcast_ok": bool(torch.equal(b, torch.arange(2_000_000, dtype=torch.int64) * P))}
+    try:
+        o = torch.empty(P * 1_000_000)
+        dist.all_gather_into_tensor(o, torch.ones(1_000_000))
+        out["gather"] = "no error"
+    except Exception as e:  # noqa: BLE001
+        out["gather"] = (type(e).__name__, str(e))
+    t = torch.ones(3)
+    dist.all_reduce(t)  # still in step after the local error
+    out["after"] = t
+    return out
+
+
+def scenario_numpy(rank, P, be):
+    import numpy as np
+    import opennetworks as on
+    comm = on.init()
+    x = np.arange(6, dtype=np.float32) + rank
+    res = {"all_reduce": comm.all_reduce(x), "max": comm.all_reduce(x, op="max"),
+           "broadcast": comm.broadcast(np.full(3, rank, np.int64), root=P - 1),
+           "all_gather": comm.all_gather(np.full(2, rank, np.int32)),
+           "reduce_scatter": comm.reduce_scatter(np.ones((P, 3), np.float64) * (rank + 1)),
+           "all_to_all": comm.all_to_all(np.arange(P * 2, dtype=np.int64) + 100 * rank)}
+    comm.barrier()
+    if P > 1:
+        if rank == 0:
+            comm.send(np.full(4, 7.0, np.float32), 1)
+        elif rank == 1:
+            buf = np.zeros(4, np.float32)
+            res["recv_src"] = comm.recv(buf, 0)
+            res["recv"] = buf
+    comm.barrier()
+    return res
+
+
 # ---------------------------------------------------------------- benchmark
 def scenario_bench(rank, P, be, sizes="8,65536,1048576"):
     out = {}
@@ -531,11 +582,15 @@ def main():
     rank = int(os.environ["RANK"])
     P = int(os.environ["WORLD_SIZE"])
     init = os.environ.get("ONET_TEST_INIT", "env")
+    if scenario == "numpy":
+        res = scenario_numpy(rank, P, backend)
+        torch.save(res, os.path.join(outdir, f"rank{rank}.pt"))
+        os._exit(0)
     if init == "tcp":
         dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{os.environ['MASTER_PORT']}",
                                 rank=rank, world_size=P)
     elif init == "store":
-        store = dist.TCPStore("127.0.0.1", int(os.environ["MASTER_PORT"]), P, rank == 0)
+        store = dist.TCPStore("127.0.0.1", int(os.environ["ONET_TEST_PORT"]), P, rank == 0)
         dist.init_process_group(backend, store=store, rank=rank, world_size=P)
     else:
         dist.init_process_group(backend)

@@ -72,7 +72,10 @@ class ProcessGroupOnet(dist.ProcessGroup):
         self._coalescing: list | None = None
         if group_id != 0:
             self._client.define_group(group_id, self._global_ranks, t)
-        self._chunk_bytes = max(ALIGN, (self._arena.data_bytes // 4) & ~(ALIGN - 1))
+        # Large elementwise collectives go in pipelined chunks: copy-in of chunk k+1 overlaps the
+        # coordinator's reduction of chunk k, and chunks stay cache-resident between the steps.
+        pipe = int(_env.float_setting("ONET_PIPELINE_BYTES", 4 << 20))
+        self._chunk_bytes = max(ALIGN, (min(pipe, self._arena.data_bytes // 4)) & ~(ALIGN - 1))
 
     # ---- identity ------------------------------------------------------------------------
     def getBackendName(self) -> str:
@@ -198,6 +201,9 @@ class ProcessGroupOnet(dist.ProcessGroup):
                     v.copy_(flat[c0:c0 + m])
                 fin = (lambda op, d=flat[c0:c0 + m], v=v: d.copy_(v)) if copy_out else None
                 ops.append(self._post(coll, code, redop, root, m, off, off, 0, (off,), fin, scale))
+                for prev in ops[:-1]:  # copy finished chunks out while later ones are reduced
+                    if not prev.completed:
+                        self._eng.is_done(prev)
         epi = (lambda: [e() for e in epilogues]) if epilogues else None
         return self._work(ops, tensors, epi)
 
