@@ -18,7 +18,9 @@ _runs: dict = {}
 def _results(world, backend):
     key = (world, backend)
     if key not in _runs:
-        run = _harness.run_ranks(world, "colls", backend, env={"ONET_TIMEOUT": "60"})
+        # Small pipeline chunks so that the larger cases also exercise chunked posting.
+        run = _harness.run_ranks(world, "colls", backend,
+                                 env={"ONET_TIMEOUT": "60", "ONET_PIPELINE_BYTES": "65536"})
         _runs[key] = run
     run = _runs[key]
     if any(r is None for r in run.results):

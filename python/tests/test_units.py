@@ -1,0 +1,257 @@
+"""Unit tests that need no coordinator: errors, settings, layout, allocator, futex, dtypes."""
+import mmap
+import multiprocessing as mp
+import os
+import pickle
+import re
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import opennetworks as on
+from opennetworks import _env, _futex, _layout as L
+from opennetworks._arena import Allocator
+from opennetworks._errors import error_for_code, error_for_status
+
+PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize("status,code,cls", [
+    (1, "EMISMATCH", on.CollectiveMismatchError), (2, "EINVAL", on.InvalidArgumentError),
+    (3, "ETIMEDOUT", on.TimeoutError), (4, "EABORTED", on.AbortedError), (5, "ECLOSED", on.ClosedError),
+    (6, "ENOTSUP", on.UnsupportedError), (7, "EINTERNAL", on.InternalError),
+])
+def test_one_exception_class_per_code(status, code, cls):
+    e = error_for_status(status, "allreduce #7: count differs: rank 0 has 4097, rank 1 has 4096")
+    assert type(e) is cls and e.code == code and isinstance(e, on.OnetError) and isinstance(e, RuntimeError)
+    assert e.ranks == [0, 1]
+    assert type(error_for_code(code, "x", [3])) is cls and error_for_code(code, "x", [3]).ranks == [3]
+    again = pickle.loads(pickle.dumps(e))
+    assert type(again) is cls and again.ranks == [0, 1] and str(again) == str(e)
+
+
+def test_unknown_codes_are_internal_errors():
+    assert isinstance(error_for_status(99, "?"), on.InternalError)
+    assert isinstance(error_for_code("EWHAT", "?"), on.InternalError)
+    assert isinstance(error_for_code("EPROTO", "v2"), on.ProtocolError)
+
+
+def test_error_table_matches_protocol():
+    text = PROTOCOL.read_text()
+    rows = re.findall(r"^\| (\d+|—) \| (E[A-Z]+) \| `(\w+)` \|", text, re.M)
+    assert len(rows) == 8
+    for num, code, pyname in rows:
+        cls = getattr(on, pyname)
+        assert cls.code == code
+        if num != "—":
+            assert cls.status == int(num)
+
+
+# ---------------------------------------------------------------- settings
+def test_job_id_precedence():
+    assert _env.job_id({"ONET_JOB_ID": "a", "TORCHELASTIC_RUN_ID": "b"}) == "a"
+    assert _env.job_id({"TORCHELASTIC_RUN_ID": "b", "SLURM_JOB_ID": "c"}) == "b"
+    assert _env.job_id({"TORCHELASTIC_RUN_ID": "none", "SLURM_JOB_ID": "c"}) == "c"
+    assert _env.job_id({"MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}) == "10.0.0.1-29500"
+    assert _env.job_id({"MASTER_ADDR": "host:x/y", "MASTER_PORT": "1"}) == "host_x_y-1"
+    assert _env.job_id({}) == "default"
+    with pytest.raises(on.InvalidArgumentError, match="ONET_JOB_ID"):
+        _env.job_id({"ONET_JOB_ID": "bad/id"})
+
+
+def test_run_dir():
+    assert str(_env.run_dir({"ONET_RUN_DIR": "/x"})) == "/x"
+    assert str(_env.run_dir({"XDG_RUNTIME_DIR": "/run/user/1"})) == "/run/user/1/onet"
+    assert str(_env.run_dir({})) == f"/tmp/onet-{os.getuid()}"
+    assert str(_env.job_dir("j", {"ONET_RUN_DIR": "/x"})) == "/x/j"
+
+
+def test_rank_info():
+    i = _env.rank_info(env={"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "4"})
+    assert (i.rank, i.world, i.local_rank, i.local_world) == (3, 8, 1, 4)
+    i = _env.rank_info(env={"SLURM_PROCID": "2", "SLURM_NTASKS": "3"})
+    assert (i.rank, i.world, i.local_rank, i.local_world) == (2, 3, 2, 3)
+    assert _env.rank_info(1, 2, env={}).rank == 1
+    with pytest.raises(on.InvalidArgumentError, match="outside world size"):
+        _env.rank_info(env={"RANK": "4", "WORLD_SIZE": "4"})
+    with pytest.raises(on.InvalidArgumentError, match="not an integer"):
+        _env.rank_info(env={"RANK": "x"})
+
+
+def test_every_setting_has_default_and_meaning():
+    for name, (default, meaning) in _env.SETTINGS.items():
+        assert name.startswith("ONET_") and isinstance(default, str) and len(meaning) > 10
+
+
+# ---------------------------------------------------------------- layout
+def _table(section_title):
+    text = PROTOCOL.read_text()
+    start = text.index(section_title)
+    rows = []
+    for line in text[start:].splitlines()[4:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_slot_offsets_match_protocol():
+    rows = _table("### Slot (512 bytes)")
+    doc = {re.match(r"`(\w+)`", r[2]).group(1): int(r[0]) for r in rows}
+    ours = {"state": L.SLOT_STATE, "status": L.SLOT_STATUS, "seq": L.SLOT_SEQ, "coll": L.SLOT_COLL,
+            "dtype": L.SLOT_DTYPE, "redop": L.SLOT_REDOP, "root": L.SLOT_ROOT, "count": L.SLOT_COUNT,
+            "in_off": L.SLOT_IN_OFF, "out_off": L.SLOT_OUT_OFF, "aux_off": L.SLOT_AUX_OFF,
+            "group": L.SLOT_GROUP, "tag": L.SLOT_TAG, "scale": L.SLOT_SCALE, "src": L.SLOT_SRC,
+            "flags": L.SLOT_FLAGS, "out_count": L.SLOT_OUT_COUNT, "msg": L.SLOT_MSG}
+    assert ours == doc
+
+
+def test_arena_and_ctl_offsets_match_protocol():
+    arena = {r[2].strip("`").split("`")[0].split(":")[0]: r[0] for r in _table("### Arena")}
+    assert int(arena["post_count"]) == L.OFF_POST_COUNT
+    assert int(arena["done_futex"]) == L.OFF_DONE_FUTEX
+    assert int(arena["rank_waiting"]) == L.OFF_RANK_WAITING
+    assert int(arena["data region"]) == L.DATA_OFFSET
+    ctl = {r[2].strip("`").split("`")[0].split(" ")[0]: int(r[0]) for r in _table("### Ctl segment")}
+    assert (ctl["bell"], ctl["coord_sleeping"], ctl["heartbeat"], ctl["closing"]) == (
+        L.CTL_BELL, L.CTL_COORD_SLEEPING, L.CTL_HEARTBEAT, L.CTL_CLOSING)
+
+
+def test_slot_request_packs_at_protocol_offsets():
+    buf = bytearray(512)
+    L.SLOT_REQUEST.pack_into(buf, 4, 0, 7, 1, 3, 8, -1, 4097, 64, 128, 192, 5, 9, 0.25, -1, 1, 0)
+    assert struct.unpack_from("<Q", buf, L.SLOT_SEQ)[0] == 7
+    assert struct.unpack_from("<III", buf, L.SLOT_COLL) == (1, 3, 8)
+    assert struct.unpack_from("<i", buf, L.SLOT_ROOT)[0] == -1
+    assert struct.unpack_from("<QQQQ", buf, L.SLOT_COUNT) == (4097, 64, 128, 192)
+    assert struct.unpack_from("<II", buf, L.SLOT_GROUP) == (5, 9)
+    assert struct.unpack_from("<d", buf, L.SLOT_SCALE)[0] == 0.25
+    assert struct.unpack_from("<iI", buf, L.SLOT_SRC) == (-1, 1)
+    assert buf[96:] == bytes(416)  # nothing written past out_count
+
+
+def test_enums_match_native_types():
+    text = (PROTOCOL.parent.parent / "native" / "common" / "types.h").read_text()
+    for name, value in L.DTYPES.items():
+        assert re.search(rf"\b{name} = {value}\b", text)
+    for name, value in L.REDOPS.items():
+        assert re.search(rf"\b{name} = {value}\b", text)
+    for name, value in L.COLLS.items():
+        assert re.search(rf"\b{name} = {value}\b", text)
+
+
+# ---------------------------------------------------------------- allocator
+def test_allocator_aligns_merges_and_reports_full():
+    a = Allocator(1024)
+    x, y, z = a.alloc(1), a.alloc(100), a.alloc(64)
+    assert (x, y, z) == (0, 64, 192) and all(o % 64 == 0 for o in (x, y, z))
+    assert a.alloc(2048) is None
+    a.free(y)
+    assert a.alloc(128) == 64
+    a.free(x), a.free(64), a.free(z)
+    assert a.in_use == 0 and a.largest_free() == 1024
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 300)), max_size=60))
+def test_allocator_never_overlaps(ops):
+    a = Allocator(4096)
+    live = {}
+    for is_alloc, n in ops:
+        if is_alloc or not live:
+            off = a.alloc(n)
+            if off is None:
+                continue
+            end = off + max(64, (n + 63) // 64 * 64)
+            assert end <= 4096 and off % 64 == 0
+            assert all(end <= s or off >= e for s, e in live.values())
+            live[off] = (off, end)
+        else:
+            k = next(iter(live))
+            live.pop(k)
+            a.free(k)
+    for off in list(live):
+        a.free(off)
+    assert a.largest_free() == 4096
+
+
+# ---------------------------------------------------------------- futex
+def _futex_child(name, q):
+    fd = os.open(name, os.O_RDWR)
+    mm = mmap.mmap(fd, 4096)
+    addr = _futex.address_of(mm, 64)
+    q.put("ready")
+    t0 = time.monotonic()
+    while struct.unpack_from("<I", mm, 64)[0] == 0:
+        _futex.wait(addr, 0, 5.0)
+    q.put(time.monotonic() - t0)
+
+
+def test_futex_wakes_another_process():
+    name = f"/dev/shm/onet-test-futex-{os.getpid()}"
+    fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.ftruncate(fd, 4096)
+        mm = mmap.mmap(fd, 4096)
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=_futex_child, args=(name, q))
+        p.start()
+        assert q.get(timeout=10) == "ready"
+        time.sleep(0.2)
+        struct.pack_into("<I", mm, 64, 1)
+        _futex.wake(_futex.address_of(mm, 64))
+        assert q.get(timeout=10) < 4.0
+        p.join(5)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+
+
+def test_futex_wait_times_out_and_detects_changed_value():
+    mm = mmap.mmap(-1, 4096)
+    addr = _futex.address_of(mm, 0)
+    t0 = time.monotonic()
+    import errno
+    assert _futex.wait(addr, 0, 0.05) == errno.ETIMEDOUT
+    assert 0.04 < time.monotonic() - t0 < 1.0
+    assert _futex.wait(addr, 1, 1.0) == errno.EAGAIN  # value is 0, not 1: returns at once
+
+
+# ---------------------------------------------------------------- torch glue
+def test_dtype_and_op_maps():
+    import torch
+    import torch.distributed as dist
+    from opennetworks.torch._dtypes import dtype_code, redop_code
+    assert dtype_code(torch.bfloat16) == (3, 1) and dtype_code(torch.bool) == (5, 1)
+    assert dtype_code(torch.complex64) == (0, 2)
+    with pytest.raises(on.UnsupportedError, match="int16"):
+        dtype_code(torch.int16)
+    assert redop_code(dist.ReduceOp.SUM, torch.float32) == (0, 1.0)
+    assert redop_code(dist.ReduceOp.AVG, torch.float32) == (4, 1.0)
+    assert redop_code(dist._make_nccl_premul_sum(2.5), torch.float32) == (8, 2.5)
+    assert redop_code(dist.ReduceOp.SUM, torch.bool)[0] == L.REDOPS["max"]      # or
+    assert redop_code(dist.ReduceOp.PRODUCT, torch.bool)[0] == L.REDOPS["min"]  # and
+    with pytest.raises(on.UnsupportedError):
+        redop_code(dist.ReduceOp.AVG, torch.bool)
+
+
+def test_backend_registers_through_torch_entry_point():
+    code = "import torch.distributed as d; print('opennetworks' in d.Backend.backend_list)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "True", out.stderr
+
+
+def test_coordinator_command_prefers_env(monkeypatch):
+    from opennetworks._client import coordinator_command
+    monkeypatch.setenv("ONET_COORDINATOR", "/opt/onet")
+    assert coordinator_command("j", 4)[:2] == ["/opt/onet", "serve"]
+    monkeypatch.delenv("ONET_COORDINATOR")
+    cmd = coordinator_command("j", 4)
+    assert cmd[1].endswith("bin/onet.js") and cmd[2:] == ["serve", "--job", "j", "--world", "4", "--exit-when-idle"]
