@@ -58,6 +58,10 @@ void Engine::on_post(RankState& r, uint32_t idx) {
   shm::Slot* s = shm::slot_at(r.seg->base(), idx);
   Posted p{r.rank, idx, s, shm::now_ns(), ++order_};
   auto git = groups_.find(s->group);
+  if (git == groups_.end() && has_cmds_.load()) {  // its set_group may still be queued
+    run_commands();
+    git = groups_.find(s->group);
+  }
   if (git == groups_.end()) {
     complete(r.rank, idx, Code::kInvalid,
              "rank " + std::to_string(r.rank) + " posted to group " + std::to_string(s->group) +

@@ -3,13 +3,11 @@ coordinator autostart (§1) and registration.
 """
 from __future__ import annotations
 
-import atexit
 import itertools
 import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -222,9 +220,3 @@ class Coordinator:
             raise ProtocolError(f"expected `registered` from the coordinator, got {reply.get('type')!r}")
         return ctl, Registration(reply)
 
-
-def _default_framework() -> str:
-    return "torch" if "torch" in sys.modules else "python"
-
-
-_ = atexit  # atexit hooks are installed by the client that owns the socket (see _comm.py)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import threading
 
 import numpy as np
@@ -258,5 +257,3 @@ def init(rank: int | None = None, world: int | None = None, job: str | None = No
     """Register this process with the local coordinator (starting it when needed)."""
     return Communicator(get_client(rank, world, job))
 
-
-_ = os

@@ -22,7 +22,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ONET_COORDINATOR": ("", "path of an `onet` executable used to start the coordinator"),
     "ONET_NODE": ("node", "node binary used to run <repo>/bin/onet.js"),
     "ONET_AUTOSTART": ("1", "0: never start a coordinator, only wait for one"),
-    "ONET_PIPELINE_BYTES": (str(4 << 20), "chunk size for pipelining large allreduce/broadcast/reduce"),
+    "ONET_PIPELINE_BYTES": (str(64 << 20), "largest piece of an allreduce/broadcast/reduce posted at once; "
+                            "bigger tensors go in pieces (at most a quarter of the arena)"),
     "ONET_ARENA_BYTES": ("", "data bytes per rank arena (read by the coordinator)"),
 }
 

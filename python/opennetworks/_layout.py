@@ -24,6 +24,10 @@ SLOT_STATE, SLOT_STATUS, SLOT_SEQ, SLOT_COLL, SLOT_DTYPE, SLOT_REDOP, SLOT_ROOT 
 SLOT_COUNT, SLOT_IN_OFF, SLOT_OUT_OFF, SLOT_AUX_OFF = 32, 40, 48, 56
 SLOT_GROUP, SLOT_TAG, SLOT_SCALE, SLOT_SRC, SLOT_FLAGS, SLOT_OUT_COUNT = 64, 68, 72, 80, 84, 88
 SLOT_MSG, SLOT_MSG_BYTES = 128, 384
+# Proposed (protocol v1 padding, ignored by coordinators that do not know it): u64 at slot offset
+# 96 = the rank's post_count after this post (1, 2, ...), so that a coordinator can order the
+# requests it discovers in one scan by post order rather than by slot index.
+SLOT_POST_NO = 96
 
 # Everything a rank writes when posting, from `status` (offset 4) to `out_count` (offset 96).
 SLOT_REQUEST = struct.Struct("<iQIIIiQQQQIIdiIQ")

@@ -3,10 +3,10 @@
 """
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
+import warnings
 from collections import deque
 
 from . import _futex
@@ -14,7 +14,7 @@ from ._arena import Arena
 from ._errors import AbortedError, InternalError, OnetError, TimeoutError, error_for_status
 from ._layout import (CTL_BELL, CTL_COORD_SLEEPING, DONE, ERROR, FREE, NUM_SLOTS, OFF_DONE_FUTEX,
                       OFF_POST_COUNT, OFF_RANK_WAITING, POSTED, SLOT_BYTES, SLOT_MSG, SLOT_MSG_BYTES,
-                      SLOT_REQUEST, SLOT_RESULT, SLOT_SRC, SLOTS_OFFSET, COLL_NAMES)
+                      SLOT_POST_NO, SLOT_REQUEST, SLOT_RESULT, SLOT_SRC, SLOTS_OFFSET, COLL_NAMES)
 
 _perf = time.perf_counter
 _yield = os.sched_yield if os.environ.get("ONET_YIELD", "1") == "1" else (lambda: None)
@@ -31,16 +31,19 @@ _SLEEPING_IDX = CTL_COORD_SLEEPING // 4
 class Op:
     """One posted request. ``finish(op)`` runs once at successful completion (copy-out)."""
 
-    __slots__ = ("slot", "state_idx", "desc", "finish", "blocks", "deadline", "completed", "error",
-                 "src", "out_count", "callbacks", "result", "group", "seq", "missing", "__weakref__")
+    __slots__ = ("slot", "state_idx", "_desc", "finish", "blocks", "deadline", "completed", "error",
+                 "src", "out_count", "callbacks", "result", "group", "seq", "missing", "coll", "count",
+                 "__weakref__")
 
-    def __init__(self, slot, desc, finish, blocks, deadline, group=0, seq=0):
+    def __init__(self, slot, desc, finish, blocks, deadline, group=0, seq=0, coll=0, count=0):
         self.group = group
         self.seq = seq
+        self.coll = coll
+        self.count = count
         self.missing = None
         self.slot = slot
         self.state_idx = (SLOTS_OFFSET + slot * SLOT_BYTES) >> 2
-        self.desc = desc
+        self._desc = desc
         self.finish = finish
         self.blocks = blocks
         self.deadline = deadline
@@ -50,6 +53,11 @@ class Op:
         self.out_count = 0
         self.callbacks = None
         self.result = None
+
+    @property
+    def desc(self) -> str:
+        """What the op is, for messages; formatted only when needed (not on the hot path)."""
+        return self._desc or describe(self.coll, self.seq, self.group, self.count)
 
 
 class Engine:
@@ -68,13 +76,14 @@ class Engine:
         # by index mostly discovers a rank's requests in sequence order.
         self._free_slots = deque(range(NUM_SLOTS))
         self._inflight: dict[int, Op] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._sleep_lock = threading.Lock()
         self._sleepers = 0
         self._post_count = self.u64[_POSTCOUNT_IDX]
         self._coord_alive = coord_alive
         self._status_fn = status_fn
         self._watched: deque[Op] = deque()
+        self._detached: list[Op] = []
         self._bg: threading.Thread | None = None
         self._bg_cv = threading.Condition()
         self.closed = False
@@ -99,31 +108,55 @@ class Engine:
 
     # ---- posting -----------------------------------------------------------------------
     def post(self, seq, coll, dtype, redop, root, count, in_off, out_off, aux_off, group, tag, scale,
-             desc, finish=None, blocks=(), timeout_s=None) -> Op:
+             desc=None, finish=None, blocks=(), timeout_s=None) -> Op:
         if self.dead_reason is not None:
             raise AbortedError(self.dead_reason)
+        if self._detached:
+            self._reap()
+        op = Op(0, desc, finish, blocks, _perf() + (self.timeout_s if timeout_s is None else timeout_s),
+                group, seq, coll, count)
+        lock = self._lock
         while True:
-            with self._lock:
-                if self._free_slots:
-                    slot = self._free_slots.popleft()
-                    break
-                oldest = next(iter(self._inflight.values()))
+            lock.acquire()
+            if self._free_slots:
+                break
+            oldest = next(iter(self._inflight.values()))
+            lock.release()
             self.wait(oldest, raise_error=False)
-        base = SLOTS_OFFSET + slot * SLOT_BYTES
-        _pack_request(self.mv, base + 4, 0, seq, coll, dtype, redop, root, count, in_off, out_off,
-                      aux_off, group, tag, scale, -1, 0, 0)
-        op = Op(slot, desc, finish, blocks,
-                _perf() + (self.timeout_s if timeout_s is None else timeout_s), group, seq)
-        with self._lock:
+        try:
+            slot = self._free_slots.popleft()
+            base = SLOTS_OFFSET + slot * SLOT_BYTES
+            op.slot = slot
+            op.state_idx = base >> 2
+            _pack_request(self.mv, base + 4, 0, seq, coll, dtype, redop, root, count, in_off, out_off,
+                          aux_off, group, tag, scale, -1, 0, 0)
+            pc = self._post_count + 1
+            self.u64[(base + SLOT_POST_NO) >> 3] = pc
             self._inflight[slot] = op
             self.u32[base >> 2] = POSTED  # after the fields: x86 stores are ordered
-            self._post_count += 1
-            self.u64[_POSTCOUNT_IDX] = self._post_count
+            self._post_count = pc
+            self.u64[_POSTCOUNT_IDX] = pc
             ctl = self.ctl_u32
             ctl[_BELL_IDX] = (ctl[_BELL_IDX] + 1) & 0xFFFFFFFF
             if ctl[_SLEEPING_IDX] == 1:
                 _futex.wake(self.arena.bell_addr, 1)
+        finally:
+            lock.release()
         return op
+
+    # ---- detached requests (buffered sends) ------------------------------------------------
+    def detach(self, op: Op) -> None:
+        """Nobody will wait for ``op``: complete it in passing (its data is already in the arena)."""
+        with self._lock:
+            self._detached.append(op)
+
+    def _reap(self) -> None:
+        for op in list(self._detached):
+            if op.completed or self.is_done(op):
+                self._detached.remove(op)
+                if op.error is not None:
+                    warnings.warn(f"opennetworks: buffered {op.desc} failed: {op.error}", RuntimeWarning,
+                                  stacklevel=3)
 
     # ---- completion --------------------------------------------------------------------
     def _complete(self, op: Op) -> None:
@@ -324,5 +357,3 @@ def describe(coll: int, seq: int, group: int, count: int) -> str:
     g = "" if group == 0 else f" in group {group}"
     return f"{name} #{seq}{g} ({count} elements)" if seq else f"{name}{g} ({count} elements)"
 
-
-_ = (errno, POSTED)

@@ -89,6 +89,8 @@ def catalogue(P: int, be: str):
     add("all_reduce-f32-rand")(lambda rank: _ar(data((1000,), torch.float32, rank, 9, "rand")))
     add("all_reduce-bf16-rand")(lambda rank: _ar(data((1000,), torch.bfloat16, rank, 9, "rand")))
     add("all_reduce-large-f32")(lambda rank: _ar(data((70001,), torch.float32, rank, 10)))
+    add("all_reduce-requires-grad")(lambda rank: _ar(data((4,), torch.float32, rank, 24).requires_grad_()).detach())
+    add("broadcast-requires-grad")(lambda rank: _bcast(data((3,), torch.float64, rank, 25).requires_grad_(), 0).detach())
     add("all_reduce-0dim")(lambda rank: _ar(torch.tensor(float(rank + 1))))
     add("all_reduce-empty")(lambda rank: _ar(torch.empty(0)))
     add("all_reduce-band-f32-error")(lambda rank: _ar(data((4,), torch.float32, rank), R.BAND))
@@ -111,6 +113,8 @@ def catalogue(P: int, be: str):
     add("scatter-i32-last")(lambda rank: _scatter([data((2,), torch.int32, 99, 30 + i) for i in range(P)], P - 1))
     add("all_to_all_single-uneven")(lambda rank: _a2as_uneven(rank, P))
     add("all_to_all-list-uneven")(lambda rank: _a2a_list(rank, P, be))
+    add("all_gather-uneven")(lambda rank: _allgather_uneven(rank, P, be))
+    add("reduce_scatter-uneven")(lambda rank: _rs_uneven(rank, P, be))
     add("barrier")(lambda rank: (dist.barrier(), "ok")[1])
     add("all_gather_object")(lambda rank: _ago(rank, P))
     add("broadcast_object_list")(lambda rank: _bol(rank, P))
@@ -123,6 +127,8 @@ def catalogue(P: int, be: str):
     add("functional-collectives")(lambda rank: _funcol(rank, P))
     if P >= 2:
         add("send_recv-ring")(lambda rank: _ring(rank, P))
+        add("send-send-recv-recv")(lambda rank: _send_first(rank, be))
+        add("send-many-before-recv")(lambda rank: _send_many(rank, be))
         add("isend_irecv-ring")(lambda rank: _iring(rank, P))
         add("batch_isend_irecv")(lambda rank: _batch(rank, P))
         add("recv-any-source")(lambda rank: _anysource(rank, P))
@@ -152,6 +158,29 @@ def _bcast(x, root):
 def _allgather(x, P):
     out = [torch.zeros_like(x) for _ in range(P)]
     dist.all_gather(out, x)
+    return out
+
+
+def _allgather_uneven(rank, P, be):
+    """gloo needs equal sizes, so its reference is an object gather; ours uses allgatherv."""
+    x = data((rank + 1,), torch.float32, rank, 45)
+    if be == "gloo":
+        out = [None] * P
+        dist.all_gather_object(out, x)
+        return out
+    out = [torch.zeros(j + 1) for j in range(P)]
+    dist.all_gather(out, x)
+    return out
+
+
+def _rs_uneven(rank, P, be):
+    xs = [data((j + 1,), torch.int64, rank, 46 + j) for j in range(P)]
+    if be == "gloo":  # reference: allreduce everything, keep this rank's block
+        flat = torch.cat(xs)
+        dist.all_reduce(flat)
+        return flat[sum(range(1, rank + 1)):sum(range(1, rank + 2))]
+    out = torch.zeros(rank + 1, dtype=torch.int64)
+    dist.reduce_scatter(out, xs)
     return out
 
 
@@ -323,6 +352,41 @@ def _ring(rank, P):
         dist.recv(y, (rank - 1) % P)
         dist.send(x, (rank + 1) % P)
     return y
+
+
+def _send_first(rank, be):
+    """Both ranks send before receiving: works because our sends are buffered. gloo's are not
+    (this order deadlocks there), so its reference orders the calls."""
+    if rank > 1:
+        return "idle"
+    x = data((6,), torch.float32, rank, 83)
+    y = torch.zeros(6)
+    if be == "gloo" and rank == 1:
+        dist.recv(y, 0)
+        dist.send(x, 0)
+        return y
+    dist.send(x, 1 - rank)
+    dist.recv(y, 1 - rank)
+    return y
+
+
+def _send_many(rank, be):
+    """More sends in flight than the arena has slots; the receiver drains them in order.
+    (gloo blocks each send until its receive: the reference is the expected value.)"""
+    if be == "gloo":
+        return "sent" if rank == 0 else list(map(float, range(100))) if rank == 1 else "idle"
+    if rank == 0:
+        for i in range(100):
+            dist.send(torch.full((3,), float(i)), 1, tag=7)
+        return "sent"
+    if rank == 1:
+        got = []
+        for _ in range(100):
+            y = torch.zeros(3)
+            dist.recv(y, 0, tag=7)
+            got.append(y[0].item())
+        return got
+    return "idle"
 
 
 def _iring(rank, P):
@@ -515,6 +579,23 @@ def scenario_smoke(rank, P, be):
     return {"sum": t, "job": get_client().job if be == "opennetworks" else None}
 
 
+def scenario_reinit(rank, P, be):
+    """destroy_process_group and init again in the same processes, subgroups included."""
+    out = []
+    for round_ in range(2):
+        if round_:
+            dist.init_process_group(be)
+        g = dist.new_group(list(range(P)))
+        t = torch.full((3,), float(rank + round_))
+        dist.all_reduce(t)
+        u = torch.ones(2)
+        dist.all_reduce(u, group=g)
+        out.append([t, u])
+        dist.destroy_process_group()
+    dist.init_process_group(be)  # main() destroys it at the end
+    return out
+
+
 def scenario_arena(rank, P, be):
     """Run with a small ONET_ARENA_BYTES: big elementwise ops chunk, others name the setting."""
     big = torch.arange(3_000_001, dtype=torch.float32) % 7 + rank
@@ -574,6 +655,25 @@ def scenario_bench(rank, P, be, sizes="8,65536,1048576"):
         dt = (time.perf_counter() - t0) / iters
         out[nbytes] = {"us": dt * 1e6, "busbw_GBps": 2 * (P - 1) / P * x.numel() * 4 / dt / 1e9}
     return out
+
+
+def scenario_ddp_bench(rank, P, be, width="1024", steps="10"):
+    """Seconds per DDP training step of an MLP with 4 width×width layers."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    w = int(width)
+    torch.manual_seed(0)
+    ddp = DDP(torch.nn.Sequential(*[torch.nn.Linear(w, w) for _ in range(4)]))
+    opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
+    x = torch.randn(8, w)
+    times = []
+    for step in range(int(steps) + 2):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        ddp(x).square().mean().backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    times = sorted(times[2:])
+    return {"median_step_s": times[len(times) // 2]}
 
 
 def main():

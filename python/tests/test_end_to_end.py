@@ -1,5 +1,6 @@
 """Launchers, init methods, the numpy API and arena limits, against the real coordinator."""
 import os
+import re
 import subprocess
 import sys
 
@@ -16,7 +17,9 @@ import torch, torch.distributed as dist
 dist.init_process_group("opennetworks")   # no import of opennetworks: the torch entry point registers it
 t = torch.ones(4) * (dist.get_rank() + 1)
 dist.all_reduce(t)
-print("RESULT", dist.get_rank(), t.tolist(), flush=True)
+import sys
+sys.stdout.write(f"RESULT {dist.get_rank()} {t.tolist()}\\n")  # one write: atomic on a pipe
+sys.stdout.flush()
 dist.destroy_process_group()
 """
 
@@ -44,8 +47,10 @@ def test_torchrun(tmp_path):
                           str(_script(tmp_path))], env=_env(tmp_path), capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
-    assert len(lines) == 2 and all(str(_expected_sum(2)) in ln for ln in lines), out.stdout
+    # Both ranks share torchrun's stdout, so their lines may interleave: match, do not split.
+    found = re.findall(r"RESULT (\d) (\[[^\]]*\])", out.stdout)
+    assert sorted(r for r, _ in found) == ["0", "1"], out.stdout
+    assert all(v == str(_expected_sum(2)) for _, v in found), out.stdout
 
 
 def test_onet_run(tmp_path):
@@ -95,3 +100,12 @@ def test_small_arena_chunks_and_names_the_setting():
         kind, msg = r["gather"]
         assert kind == "InvalidArgumentError" and "ONET_ARENA_BYTES" in msg, msg
         assert torch.equal(r["after"], torch.full((3,), 2.0))
+
+
+def test_destroy_and_init_again():
+    run = _harness.run_ranks(3, "reinit")
+    assert all(r is not None for r in run.results), run.describe()
+    for r in run.results:
+        for round_, (t, u) in enumerate(r):
+            assert torch.equal(t, torch.full((3,), float(3 + 3 * round_)))
+            assert torch.equal(u, torch.full((2,), 3.0))

@@ -255,3 +255,30 @@ def test_coordinator_command_prefers_env(monkeypatch):
     monkeypatch.delenv("ONET_COORDINATOR")
     cmd = coordinator_command("j", 4)
     assert cmd[1].endswith("bin/onet.js") and cmd[2:] == ["serve", "--job", "j", "--world", "4", "--exit-when-idle"]
+
+
+# ---------------------------------------------------------------- finding the coordinator
+def _register_in_subprocess(env_extra, tmp_path):
+    code = ("import opennetworks as on\n"
+            "try:\n"
+            "    on.init(rank=0, world=1)\n"
+            "    print('REGISTERED')\n"
+            "except on.OnetError as e:\n"
+            "    print(type(e).__name__, '|', e)\n")
+    env = dict(os.environ, ONET_RUN_DIR=str(tmp_path / "run"), ONET_JOB_ID="unit", **env_extra)
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        env.pop(k, None)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=60).stdout
+
+
+def test_coordinator_that_fails_to_start_is_reported(tmp_path):
+    out = _register_in_subprocess({"ONET_COORDINATOR": "/bin/false"}, tmp_path)
+    assert out.startswith("AbortedError") and "exited with status 1" in out, out
+
+
+def test_no_coordinator_times_out_with_advice(tmp_path):
+    t0 = time.monotonic()
+    out = _register_in_subprocess({"ONET_AUTOSTART": "0", "ONET_CONNECT_TIMEOUT": "1"}, tmp_path)
+    assert out.startswith("TimeoutError") and "onet serve" in out and "ONET_CONNECT_TIMEOUT" in out, out
+    assert time.monotonic() - t0 < 30

@@ -6,7 +6,6 @@ protocol collective, and returns a Work whose wait() copies results into the use
 from __future__ import annotations
 
 import datetime
-import os
 import uuid
 
 import torch
@@ -17,7 +16,7 @@ from .._comm import get_client
 from .._errors import InvalidArgumentError, OnetError, UnsupportedError
 from .._layout import ALIGN, COLLS
 from .._post import describe
-from ._dtypes import dtype_code, redop_code
+from ._dtypes import DTYPE_CODES, dtype_code, redop_code
 from ._work import ListWork, Work
 
 ALLREDUCE, REDUCE, BROADCAST = COLLS["allreduce"], COLLS["reduce"], COLLS["broadcast"]
@@ -26,6 +25,11 @@ REDUCE_SCATTER, REDUCE_SCATTERV = COLLS["reduce_scatter"], COLLS["reduce_scatter
 ALLTOALL, ALLTOALLV = COLLS["alltoall"], COLLS["alltoallv"]
 GATHER, SCATTER, BARRIER, SEND, RECV = (COLLS["gather"], COLLS["scatter"], COLLS["barrier"],
                                         COLLS["send"], COLLS["recv"])
+_STRIDED = torch.strided
+_FAST_CODES = {dt: c for dt, (c, k) in DTYPE_CODES.items() if k == 1 and dt is not torch.bool}
+_FAST_OPS = {(getattr(dist.ReduceOp.RedOpType, name), dt): code
+             for name, code in (("SUM", 0), ("PRODUCT", 1), ("MIN", 2), ("MAX", 3), ("AVG", 4))
+             for dt in _FAST_CODES}
 _POISON_DTYPE = 0xFFFF  # posted when a rank's own arguments are invalid, so its peers fail fast
 _DEFAULT_PG_TIMEOUT = datetime.timedelta(minutes=30)
 
@@ -74,7 +78,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
             self._client.define_group(group_id, self._global_ranks, t)
         # Large elementwise collectives go in pipelined chunks: copy-in of chunk k+1 overlaps the
         # coordinator's reduction of chunk k, and chunks stay cache-resident between the steps.
-        pipe = int(_env.float_setting("ONET_PIPELINE_BYTES", 4 << 20))
+        pipe = int(_env.float_setting("ONET_PIPELINE_BYTES", 64 << 20))
         self._chunk_bytes = max(ALIGN, (min(pipe, self._arena.data_bytes // 4)) & ~(ALIGN - 1))
 
     # ---- identity ------------------------------------------------------------------------
@@ -137,6 +141,10 @@ class ProcessGroupOnet(dist.ProcessGroup):
 
     @staticmethod
     def _real(t: torch.Tensor) -> torch.Tensor:
+        # Results are written outside autograd, as gloo does from C++: detach leaves that
+        # require grad so that the in-place copy is allowed.
+        if t.requires_grad:
+            t = t.detach()
         return torch.view_as_real(t) if t.is_complex() else t
 
     def _poison(self, coll: int, err: Exception, seq: bool = True) -> Work:
@@ -154,7 +162,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
               scale=1.0, tag=0, p2p=False):
         s = 0 if p2p else self._client.next_seq(self._gid)
         return self._eng.post(s, coll, code, redop, root, count, in_off, out_off, aux_off, self._gid,
-                              tag & 0xFFFFFFFF, scale, describe(coll, s, self._gid, count), finish, blocks)
+                              tag & 0xFFFFFFFF, scale, None, finish, blocks)
 
     def _work(self, ops, result, epilogue=None) -> Work:
         w = Work(self._eng, ops, result, epilogue)
@@ -212,6 +220,29 @@ class ProcessGroupOnet(dist.ProcessGroup):
             tensors = [tensors]
         op = opts.reduceOp if opts is not None and not isinstance(opts, dist.ReduceOp) else (
             opts if opts is not None else dist.ReduceOp.SUM)
+        if len(tensors) == 1:  # the hot path: one small dense CPU tensor, a plain reduce op
+            t = tensors[0]
+            redop = _FAST_OPS.get((getattr(op, "op", op), t.dtype))
+            if redop is not None and t.is_cpu and t.layout is _STRIDED and not t.requires_grad:
+                n = t.numel()
+                nbytes = n * t.element_size()
+                if nbytes <= self._chunk_bytes:
+                    eng = self._eng
+                    off = eng.alloc(nbytes, "allreduce")
+                    key = (off, t.shape, t.dtype)
+                    v = self._views.get(key)
+                    if v is None:
+                        v = self._view(off, n, t.dtype).view(t.shape)
+                        self._views[key] = v
+                    v.copy_(t)
+                    s = self._client._seq.get(self._gid, 0) + 1
+                    self._client._seq[self._gid] = s
+                    o = eng.post(s, ALLREDUCE, _FAST_CODES[t.dtype], redop, 0, n, off, off, 0, self._gid,
+                                 0, 1.0, None, lambda _o: t.copy_(v), (off,))
+                    w = Work(eng, [o], tensors)
+                    if self._coalescing is not None:
+                        self._coalescing.append(w)
+                    return w
         return self._elementwise(ALLREDUCE, tensors, op, 0, "allreduce")
 
     def reduce(self, tensors, opts=None):
@@ -232,7 +263,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
     def allreduce_coalesced(self, tensors, opts=None):
         """One allreduce per dtype over the tensors packed back to back."""
         op = opts.reduceOp if opts is not None else dist.ReduceOp.SUM
-        codes = self._validate(ALLREDUCE, tensors, "allreduce_coalesced")
+        self._validate(ALLREDUCE, tensors, "allreduce_coalesced")
         by_dtype: dict = {}
         for t in tensors:
             by_dtype.setdefault(t.dtype, []).append(t)
@@ -252,7 +283,7 @@ class ProcessGroupOnet(dist.ProcessGroup):
                 v.copy_(r)
                 places.append((r, v))
                 pos += r.numel() * es
-            code = codes[tensors.index(ts[0])][0] if False else dtype_code(dt)[0]
+            code = dtype_code(dt)[0]
 
             def fin(op, places=places):
                 for r, v in places:
@@ -484,8 +515,12 @@ class ProcessGroupOnet(dist.ProcessGroup):
         n = r.numel()
         off = self._eng.alloc(n * r.element_size(), "send")
         self._view(off, n, r.dtype).view(r.shape).copy_(r)
-        return self._work([self._post(SEND, code, 0, dst, n, off, off, 0, (off,), None, tag=tag, p2p=True)],
-                          tensors)
+        op = self._post(SEND, code, 0, dst, n, off, off, 0, (off,), None, tag=tag, p2p=True)
+        # Buffered send, as gloo's: the data already sits in the arena, so the send is complete
+        # for the caller (send-send-recv-recv between two ranks works); the slot and the block
+        # are reclaimed when the coordinator matches it with the receive.
+        self._eng.detach(op)
+        return self._work([], tensors)
 
     def _recv(self, tensors, src, tag):
         t = tensors[0]
@@ -540,5 +575,3 @@ def create(opts, backend_options=None) -> ProcessGroupOnet:
     return ProcessGroupOnet(opts.store, opts.group_rank, opts.group_size, opts.timeout, group_id,
                             list(opts.global_ranks_in_group))
 
-
-_ = os

@@ -21,36 +21,37 @@ class Work(dist._Work):
         self._done = False
         self._error = None
         self._fut = None
-        self._lock = threading.Lock()
 
     def _finalize(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            err = None
-            for op in self._ops:
-                if op.error is not None:
-                    err = op.error
-                    break
-            if err is None and self._epilogue is not None:
-                try:
-                    self._epilogue()
-                except Exception as e:  # noqa: BLE001
-                    err = e
-            self._error = err
-            self._done = True
+        # Runs on the waiting thread or the progress thread; the GIL-atomic flag swap makes
+        # the epilogue run once.
+        if self._done:
+            return
+        err = None
+        for op in self._ops:
+            if op.error is not None:
+                err = op.error
+                break
+        epi, self._epilogue = self._epilogue, None
+        if err is None and epi is not None:
+            try:
+                epi()
+            except Exception as e:  # noqa: BLE001
+                err = e
+        self._error = err
+        self._done = True
 
     def wait(self, timeout=None) -> bool:
-        t = None
-        if timeout is not None:
-            t = timeout.total_seconds() if hasattr(timeout, "total_seconds") else float(timeout)
-            if t <= 0:
-                t = None
-        eng = self._eng
-        for op in self._ops:
-            if not op.completed:
-                eng.wait(op, False, t)
         if not self._done:
+            t = None
+            if timeout:
+                t = timeout.total_seconds() if hasattr(timeout, "total_seconds") else float(timeout)
+                if t <= 0:
+                    t = None
+            eng = self._eng
+            for op in self._ops:
+                if not op.completed:
+                    eng.wait(op, False, t)
             self._finalize()
         if self._error is not None:
             raise self._error
