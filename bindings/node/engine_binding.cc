@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "net_binding.h"
 
 namespace {
 
@@ -15,7 +16,10 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
                        {InstanceMethod("addRank", &EngineWrap::AddRank), InstanceMethod("unlinkArena", &EngineWrap::UnlinkArena),
                         InstanceMethod("setGroup", &EngineWrap::SetGroup), InstanceMethod("failRank", &EngineWrap::FailRank),
                         InstanceMethod("kick", &EngineWrap::Kick), InstanceMethod("ctlName", &EngineWrap::CtlName),
-                        InstanceMethod("snapshot", &EngineWrap::Snapshot), InstanceMethod("close", &EngineWrap::Close)});
+                        InstanceMethod("snapshot", &EngineWrap::Snapshot), InstanceMethod("close", &EngineWrap::Close),
+                        InstanceMethod("stats", &EngineWrap::Stats), InstanceMethod("drainTrace", &EngineWrap::DrainTrace),
+                        InstanceMethod("netListen", &EngineWrap::NetListen), InstanceMethod("netConnect", &EngineWrap::NetConnect),
+                        InstanceMethod("setAlgoRules", &EngineWrap::SetAlgoRules), InstanceMethod("links", &EngineWrap::Links)});
   }
 
   EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
@@ -35,6 +39,11 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     cfg.spin_us = int64_t(num("spinUs", 50));
     cfg.timeout_ms = int64_t(num("timeoutMs", 300000));
     cfg.arena_bytes = size_t(num("arenaBytes", double(256u << 20)));
+    auto flag = [&](const char* k) { return c.Has(k) && c.Get(k).ToBoolean().Value(); };
+    cfg.stats.enabled = flag("stats");
+    cfg.stats.trace = flag("trace");
+    cfg.stats.straggler_window = int(num("stragglerWindow", cfg.stats.straggler_window));
+    cfg.stats.straggler_gap_ns = int64_t(num("stragglerGapUs", cfg.stats.straggler_gap_ns / 1000.0) * 1000);
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "onet-engine-events", 0, 1);
     tsfn_.Unref(env);  // the coordinator's sockets keep the process alive, not the engine
     auto tsfn = tsfn_;
@@ -118,6 +127,19 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value Snapshot(const Napi::CallbackInfo& info) {
     if (!Alive(info.Env())) return info.Env().Undefined();
     return Napi::String::New(info.Env(), engine_->snapshot_json());
+  }
+  Napi::Value NetListen(const Napi::CallbackInfo& info) { return onet_node::NetListen(info, engine_.get()); }
+  Napi::Value NetConnect(const Napi::CallbackInfo& info) { return onet_node::NetConnect(info, engine_.get()); }
+  Napi::Value SetAlgoRules(const Napi::CallbackInfo& info) { return onet_node::SetAlgoRules(info, engine_.get()); }
+  Napi::Value Links(const Napi::CallbackInfo& info) { return onet_node::Links(info, engine_.get()); }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    return Napi::String::New(info.Env(), engine_->stats().json());
+  }
+  Napi::Value DrainTrace(const Napi::CallbackInfo& info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    return Napi::String::New(info.Env(), engine_->stats().drain_trace_json());
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown();

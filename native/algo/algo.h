@@ -16,8 +16,20 @@
 namespace onet::algo {
 
 struct Options {
-  size_t chunk_bytes = 1u << 20;  // pipelining unit for ring/chain algorithms
+  size_t chunk_bytes = 1u << 20;  // pipelining unit for ring/chain/tree algorithms
+  int inflight = 4;               // receives posted ahead per pipeline (chunks in flight)
 };
+
+// Failure: the first transport error is returned with where it happened ("ring allreduce
+// step 3: ..."). Requests may then still be pending on the backend, so the caller must close
+// the device (which fails them) before it frees or reuses the buffers it passed; an
+// algorithm's own scratch memory is deliberately leaked on failure for the same reason.
+// Results are bitwise identical on every participant and deterministic for a given
+// (algorithm, participants, count): chunk_bytes and inflight never change the bits.
+//
+// Every algorithm uses tags in [c.tag, c.tag + kTagSpan): callers give concurrent
+// collectives c.tag values at least kTagSpan apart so their messages never mix.
+constexpr uint64_t kTagSpan = 64;
 
 // allreduce: buf in, result in place on every participant.
 Status allreduce_ring(net::Comm& c, void* buf, size_t count, DType dt, RedOp op, const Options& o);
@@ -52,5 +64,26 @@ Status barrier_dissemination(net::Comm& c, const Options& o);
 // Name → function table for the scheduler's choice (ONET_ALGO) and for tests that run every
 // algorithm, not only the one the selector picks.
 std::vector<std::string> names(Coll coll);  // e.g. names(Coll::allreduce) = {"ring","dbtree","rabenseifner"}
+
+// One collective call for the by-name dispatcher. Which fields matter depends on `coll`:
+//  allreduce/reduce: buf, count, dt, op (+ root);  broadcast: buf, count (BYTES), root;
+//  allgather(v)/reduce_scatter(v): buf, counts, displs, dt (+ op);
+//  alltoall(v): send, counts/displs (send bytes), buf, rcounts/rdispls (receive bytes);
+//  barrier: nothing. allgather and allgatherv (etc.) run the same algorithms.
+struct Call {
+  Coll coll = Coll::allreduce;
+  void* buf = nullptr;
+  const void* send = nullptr;
+  size_t count = 0;
+  std::vector<size_t> counts, displs, rcounts, rdispls;
+  DType dt = DType::u8;
+  RedOp op = RedOp::sum;
+  int root = 0;
+};
+
+// Runs algorithm `algo` (one of names(call.coll)) for `call`. Checks the call first: an
+// unknown name, a vector of the wrong length, avg/premul_sum or a bad root is kInvalid with
+// the valid choices in the message.
+Status run(const std::string& algo, net::Comm& c, const Call& call, const Options& o);
 
 }  // namespace onet::algo

@@ -12,7 +12,7 @@
 namespace onet {
 
 Engine::Engine(const EngineConfig& cfg, Listener l)
-    : cfg_(cfg), listener_(std::move(l)), exec_(cfg.threads, cfg.chunk_bytes, cfg.parallel_bytes) {}
+    : cfg_(cfg), listener_(std::move(l)), exec_(cfg.threads, cfg.chunk_bytes, cfg.parallel_bytes), stats_(cfg.world, cfg.stats) {}
 
 Status Engine::create(const EngineConfig& cfg, Listener listener, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(cfg, std::move(listener)));
@@ -30,6 +30,7 @@ Status Engine::create(const EngineConfig& cfg, Listener listener, std::unique_pt
     Group g;
     for (int r = 0; r < cfg.world; r++) { g.ranks.push_back(r); g.grank[r] = r; }
     g.last_seq.assign(cfg.world, 0);
+    g.nlocal = cfg.world;
     e->groups_[0] = std::move(g);
   }
   e->thread_ = std::thread([p = e.get()] { p->loop(); });
@@ -44,6 +45,9 @@ void Engine::close() {
   if (ctlh_) ctlh_->closing.store(1);
   kick();
   if (thread_.joinable()) thread_.join();
+  // Fail in-flight network requests so the lanes finish, then join them.
+  if (dev_) dev_->close();
+  groups_.clear();
   // Ranks still waiting learn it from ctl.closing; wake them all.
   for (auto& r : ranks_)
     if (r && r->seg) {
@@ -133,6 +137,7 @@ Status Engine::set_group(uint32_t id, const std::vector<int>& ranks) {
     g.ranks = ranks;
     for (size_t i = 0; i < ranks.size(); i++) g.grank[ranks[i]] = int(i);
     g.last_seq.assign(ranks.size(), 0);
+    layout_group(g);
     groups_[id] = std::move(g);
   });
   return Status::Ok();
@@ -161,6 +166,7 @@ void Engine::complete(int rank, uint32_t idx, Code code, const std::string& msg,
   uint64_t seq = s->seq;
   s->state.store(code == Code::kOk ? shm::kDone : shm::kError, std::memory_order_release);
   r->known &= ~(uint64_t(1) << idx);
+  stats_.on_complete(code);
   auto* cl = shm::coord_line(base);
   cl->done_futex.fetch_add(1);  // a locked RMW: full fence before reading rank_waiting
   if (cl->rank_waiting.load()) shm::futex_wake(&cl->done_futex, 1 << 30);

@@ -16,9 +16,13 @@
 
 #include "algo/local/local.h"
 #include "common/status.h"
+#include "engine/crosshost.h"
 #include "engine/executor.h"
+#include "engine/lane.h"
+#include "engine/stats.h"
 #include "shm/layout.h"
 #include "shm/segment.h"
+#include "transport/transport.h"
 
 namespace onet {
 
@@ -31,6 +35,18 @@ struct EngineConfig {
   int64_t spin_us = 50;
   int64_t timeout_ms = 300000;
   size_t arena_bytes = 256u << 20;  // data region per rank
+  StatsConfig stats;                // telemetry (engine/stats.h)
+};
+
+// How this coordinator reaches the other hosts' coordinators (multi-host jobs only).
+struct NetOptions {
+  std::string transport = "tcp";  // "tcp" | "ucx"
+  std::string bind_ip = "127.0.0.1";
+  int port = 0;
+  int streams = 2;
+  bool checksum = true;
+  size_t zerocopy_bytes = 0;
+  uint32_t job_hash = 0;
 };
 
 struct Event {
@@ -61,7 +77,16 @@ class Engine {
   void kick();
   std::string ctl_name() const { return ctl_.name(); }
   std::string snapshot_json();                       // pending collectives, for `onet status`
+  Stats& stats() { return stats_; }                   // telemetry: json() / drain_trace_json() from any thread
   void close();
+
+  // Multi-host (engine/network.cc). net_listen creates the transport device and returns the
+  // address peers connect to; net_connect (blocking — call it off the JS thread) builds the
+  // full mesh and from then on groups that span hosts run hierarchically (engine/crosshost.h).
+  Status net_listen(const NetOptions& o, std::string* addr);
+  Status net_connect(int me, const std::vector<std::string>& addrs, const std::vector<int>& host_of_rank, int64_t timeout_ms);
+  void set_algo_rules(std::vector<AlgoRule> rules);
+  std::string links_json();  // per-peer LinkStats, for telemetry
 
  private:
   struct RankState {
@@ -87,6 +112,13 @@ class Engine {
     std::map<int, int> grank;
     std::map<uint64_t, Pending> pending;
     std::vector<uint64_t> last_seq;  // per group rank
+    // Where the members live (layout_group): single-host groups have hosts.size() <= 1.
+    int nlocal = 0;                               // members on this host: a match needs these
+    bool cross = false;
+    std::vector<int> hosts;                       // device index per participating host
+    std::vector<std::vector<int>> host_members;   // group ranks per participating host
+    int my_hidx = -1;
+    std::shared_ptr<Lane> lane;                   // runs this group's cross-host collectives
   };
 
   explicit Engine(const EngineConfig& cfg, Listener l);
@@ -98,6 +130,10 @@ class Engine {
   void on_p2p_post(Group& g, const Posted& p);
   void try_match_p2p();
   void execute(Group& g, uint64_t seq, Pending& pd);
+  std::string disagreement(const Group& g, uint64_t seq, const Pending& pd) const;
+  void layout_group(Group& g);
+  void execute_cross(Group& g, uint64_t seq, Pending& pd);
+  bool is_local(int rank) const { return host_of_rank_.empty() || host_of_rank_[rank] == my_host_; }
   void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);
   void fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg);
   void check_deadlines(int64_t now);
@@ -111,6 +147,7 @@ class Engine {
   shm::Segment ctl_;
   shm::CtlHead* ctlh_ = nullptr;
   Executor exec_;
+  Stats stats_;
   std::vector<std::unique_ptr<RankState>> ranks_;  // by global rank (progress thread only)
   std::map<uint32_t, Group> groups_;               // progress thread only
   std::vector<Posted> sends_, recvs_;              // unmatched point-to-point, arrival order
@@ -122,6 +159,11 @@ class Engine {
   std::mutex snap_mu_;
   std::string snapshot_;
   std::thread thread_;
+  std::unique_ptr<net::Device> dev_;
+  std::vector<int> host_of_rank_;   // empty: every rank is on this host
+  int my_host_ = 0;
+  std::mutex rules_mu_;
+  std::vector<AlgoRule> rules_ = default_algo_rules();
 };
 
 }  // namespace onet

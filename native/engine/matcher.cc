@@ -57,6 +57,7 @@ std::string Engine::validate(const Group& g, const shm::Slot& s, int grank) cons
 void Engine::on_post(RankState& r, uint32_t idx) {
   shm::Slot* s = shm::slot_at(r.seg->base(), idx);
   Posted p{r.rank, idx, s, shm::now_ns(), ++order_};
+  stats_.on_post();
   auto git = groups_.find(s->group);
   if (git == groups_.end() && has_cmds_.load()) {  // its set_group may still be queued
     run_commands();
@@ -114,7 +115,10 @@ void Engine::on_group_post(Group& g, const Posted& p) {
     fail_pending(g, seq, pd, pd.poison_code, pd.poison);
     return;
   }
-  if (pd.arrived == P) execute(g, seq, pd);
+  if (pd.arrived == g.nlocal) {
+    if (g.cross) execute_cross(g, seq, pd);
+    else execute(g, seq, pd);
+  }
 }
 
 void Engine::fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg) {
@@ -124,18 +128,22 @@ void Engine::fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const 
       complete(q.rank, q.idx, code, msg);
       q.slot = nullptr;
     }
-  if (pd.arrived == int(g.ranks.size())) g.pending.erase(seq);
+  if (pd.arrived == g.nlocal) g.pending.erase(seq);
 }
 
-void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
+// Agreement check among the members that arrived (all of them on a single host; the local
+// ones when the group spans hosts): every field that must match, named in the error.
+std::string Engine::disagreement(const Group& g, uint64_t seq, const Pending& pd) const {
   const int P = int(g.ranks.size());
-  const shm::Slot& a = *pd.by_grank[0].slot;
+  int first = 0;
+  while (first < P && pd.by_grank[first].rank < 0) first++;
+  const shm::Slot& a = *pd.by_grank[first].slot;
   Coll c = Coll(a.coll);
-  // Agreement check: every field that must match, named in the error.
   std::string diff;
-  for (int i = 1; i < P && diff.empty(); i++) {
+  for (int i = first + 1; i < P && diff.empty(); i++) {
+    if (pd.by_grank[i].rank < 0) continue;
     const shm::Slot& b = *pd.by_grank[i].slot;
-    std::string r0 = "rank " + std::to_string(g.ranks[0]), ri = "rank " + std::to_string(g.ranks[i]);
+    std::string r0 = "rank " + std::to_string(g.ranks[first]), ri = "rank " + std::to_string(g.ranks[i]);
     std::ostringstream o;
     if (b.coll != a.coll)
       o << "#" << seq << ": " << r0 << " called " << coll_name(c) << ", " << ri << " called " << coll_name(Coll(b.coll));
@@ -154,6 +162,14 @@ void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
         << b.scale;
     diff = o.str();
   }
+  return diff;
+}
+
+void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
+  const int P = int(g.ranks.size());
+  const shm::Slot& a = *pd.by_grank[0].slot;
+  Coll c = Coll(a.coll);
+  std::string diff = disagreement(g, seq, pd);
   if (!diff.empty()) {
     fail_pending(g, seq, pd, Code::kMismatch, diff + " — every rank must make the same collective call in the same order");
     return;
@@ -173,8 +189,10 @@ void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
     return;
   }
   int64_t t1 = shm::now_ns();
-  (void)t1;
+  stats_.arrivals.clear();  // read the slots before completing them: ranks reuse them at once
+  for (auto& q : pd.by_grank) stats_.arrivals.push_back({q.rank, q.t0, q.slot->in_off, q.slot->out_off});
   for (int i = 0; i < P; i++) complete(pd.by_grank[i].rank, pd.by_grank[i].idx, Code::kOk, "");
+  stats_.on_collective(c, uint32_t(m.dt), g.id, seq, m.count, t0, t1);  // m: slots may be reused by now
   g.pending.erase(seq);
 }
 
@@ -256,11 +274,12 @@ void Engine::check_deadlines(int64_t now) {
   for (auto& [gid, g] : groups_) {
     for (auto it = g.pending.begin(); it != g.pending.end();) {
       Pending& pd = it->second;
-      if (now - pd.t0 < limit || pd.arrived == int(g.ranks.size())) { ++it; continue; }
+      if (now - pd.t0 < limit || pd.arrived == g.nlocal) { ++it; continue; }
       std::string missing, coll = "collective";
       for (size_t i = 0; i < pd.by_grank.size(); i++) {
-        if (pd.by_grank[i].rank < 0) missing += (missing.empty() ? "" : ", ") + std::to_string(g.ranks[i]);
-        else if (pd.by_grank[i].slot) coll = coll_name(Coll(pd.by_grank[i].slot->coll));
+        if (pd.by_grank[i].rank < 0) {
+          if (is_local(g.ranks[i])) missing += (missing.empty() ? "" : ", ") + std::to_string(g.ranks[i]);
+        } else if (pd.by_grank[i].slot) coll = coll_name(Coll(pd.by_grank[i].slot->coll));
       }
       std::string msg = coll + " #" + std::to_string(it->first) + " in group " + std::to_string(gid) +
                         ": timed out after " + std::to_string(cfg_.timeout_ms / 1000) + " s waiting for rank(s) " +
@@ -288,15 +307,17 @@ void Engine::check_deadlines(int64_t now) {
   bool first = true;
   for (auto& [gid, g] : groups_)
     for (auto& [seq, pd] : g.pending) {
+      const Posted* any = nullptr;
+      for (auto& q : pd.by_grank) if (q.rank >= 0 && q.slot) any = &q;
       o << (first ? "" : ",") << "{\"group\":" << gid << ",\"seq\":" << seq << ",\"ageMs\":" << (now - pd.t0) / 1000000
-        << ",\"arrived\":[";
+        << ",\"coll\":\"" << (any ? coll_name(Coll(any->slot->coll)) : "collective") << "\",\"arrived\":[";
       bool f2 = true;
       for (auto& q : pd.by_grank)
         if (q.rank >= 0) { o << (f2 ? "" : ",") << q.rank; f2 = false; }
       o << "],\"missing\":[";
       f2 = true;
       for (size_t i = 0; i < pd.by_grank.size(); i++)
-        if (pd.by_grank[i].rank < 0) { o << (f2 ? "" : ",") << g.ranks[i]; f2 = false; }
+        if (pd.by_grank[i].rank < 0 && is_local(g.ranks[i])) { o << (f2 ? "" : ",") << g.ranks[i]; f2 = false; }
       o << "]}";
       first = false;
     }
@@ -334,6 +355,7 @@ void Engine::do_fail_rank(int rank, Code code, const std::string& why) {
   };
   drop(sends_);
   drop(recvs_);
+  stats_.on_dropped(__builtin_popcountll(r.known));
   r.known = 0;
 }
 

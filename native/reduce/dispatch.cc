@@ -84,16 +84,15 @@ Status check_int_scale(DType dt, double scale) {
 
 const char* isa() { return kIsaName[int(chosen().isa)]; }
 
-Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n,
-              double scale, int divisor) {
+Status validate(RedOp op, DType dt, const void* out, const void* const* inputs, int k, size_t n,
+                double scale, int divisor) {
   const uint32_t o = static_cast<uint32_t>(op), d = static_cast<uint32_t>(dt);
   if (o >= kNumRedOps) return {Code::kInvalid, "reduce: unknown op " + std::to_string(o)};
   if (!dtype_valid(d)) return {Code::kInvalid, "reduce: unknown dtype " + std::to_string(d)};
   if (k < 1) return {Code::kInvalid, "reduce: needs at least one input, got k=" + std::to_string(k)};
   if (op == RedOp::avg && divisor < 1)
     return {Code::kInvalid, "reduce: avg divisor must be >= 1, got " + std::to_string(divisor)};
-  const Kernel fn = chosen().table->fn[o][d];
-  if (fn == nullptr)
+  if (chosen().table->fn[o][d] == nullptr)
     return {Code::kUnsupported, std::string(redop_name(op)) + " is defined for integer dtypes only, not " +
                                     dtype_name(dt) + "; use sum/prod/min/max/avg on floats"};
   if (op == RedOp::premul_sum) {
@@ -105,7 +104,14 @@ Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, s
     return {Code::kInvalid, "reduce: null output or input list for " + std::to_string(n) + " elements"};
   for (int j = 0; j < k; ++j)
     if (inputs[j] == nullptr) return {Code::kInvalid, "reduce: input " + std::to_string(j) + " is null"};
-  fn(Args{out, inputs, k, n, scale, divisor});
+  return Status::Ok();
+}
+
+Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n,
+              double scale, int divisor) {
+  Status st = validate(op, dt, out, inputs, k, n, scale, divisor);
+  if (!st.ok() || n == 0) return st;
+  chosen().table->fn[uint32_t(op)][uint32_t(dt)](Args{out, inputs, k, n, scale, divisor});
   return Status::Ok();
 }
 

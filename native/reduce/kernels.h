@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 
+#include "common/status.h"
 #include "common/types.h"
 
 namespace onet::reduce {
@@ -19,6 +20,16 @@ struct Args {
 };
 
 using Kernel = void (*)(const Args&);
+
+// The op × dtype lists every kernel table is generated from: the CPU ISAs (kernels_impl.inc)
+// and the CUDA kernels (cuda/kernels.cu). Bitwise ops on float dtypes stay empty cells.
+#define ONET_REDUCE_OPS(X) X(sum) X(prod) X(min) X(max) X(avg) X(band) X(bor) X(bxor) X(premul_sum)
+#define ONET_REDUCE_DTYPES(X) X(f32) X(f64) X(f16) X(bf16) X(i8) X(u8) X(i32) X(i64)
+
+// Checks a request exactly as reduce() does (reduce.h), so the CUDA entry point
+// (cuda/reduce_cuda.h) refuses the same inputs with the same messages.
+Status validate(RedOp op, DType dt, const void* out, const void* const* inputs, int k, size_t n,
+                double scale, int divisor);
 
 // fn[op][dtype]; nullptr marks a pair with no meaning (bitwise ops on floats).
 struct Table {

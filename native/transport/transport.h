@@ -73,12 +73,17 @@ struct TcpOptions {
   size_t zerocopy_bytes = 0;          // MSG_ZEROCOPY above this size; 0 = off
   size_t socket_buffer = 4u << 20;    // SO_SNDBUF/SO_RCVBUF
   uint32_t job_hash = 0;              // peers of another job are refused at handshake
+  // Test-only hooks (native/tests/transport_test.cc); leave at 0 in real use.
+  int test_corrupt_every_n_frames = 0;  // flip a payload byte after its CRC in every n-th frame sent
+  uint16_t test_protocol_version = 0;   // announce this protocol version instead of the real one
 };
 Status create_tcp_device(const TcpOptions& opts, std::unique_ptr<Device>* out);
 
 struct UcxOptions {
   std::string bind_ip = "127.0.0.1";
   uint32_t job_hash = 0;
+  int port = 0;                        // TCP side channel (handshake, worker addresses); 0: any free port
+  uint16_t test_protocol_version = 0;  // test-only, as in TcpOptions
 };
 bool ucx_available();  // false when built without UCX
 Status create_ucx_device(const UcxOptions& opts, std::unique_ptr<Device>* out);

@@ -4,6 +4,7 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
+from collections import deque
 
 from . import _futex
 from ._errors import InvalidArgumentError, ProtocolError
@@ -38,8 +39,15 @@ class Allocator:
         self._starts = [0]       # free block starts, sorted
         self._ends = [size]      # matching ends
         self._used: dict[int, int] = {}  # start -> length
+        self._later: deque[int] = deque()  # freed by finalizers; merged at the next alloc
+
+    def free_later(self, off: int) -> None:
+        """Free ``off`` at the next alloc: safe from a finalizer on any thread (no lock taken)."""
+        self._later.append(off)
 
     def alloc(self, nbytes: int) -> int | None:
+        while self._later:
+            self.free(self._later.popleft())
         n = max(ALIGN, (nbytes + ALIGN - 1) & ~(ALIGN - 1))
         starts, ends = self._starts, self._ends
         for i in range(len(starts)):

@@ -25,6 +25,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ONET_PIPELINE_BYTES": (str(64 << 20), "largest piece of an allreduce/broadcast/reduce posted at once; "
                             "bigger tensors go in pieces (at most a quarter of the arena)"),
     "ONET_ARENA_BYTES": ("", "data bytes per rank arena (read by the coordinator)"),
+    "ONET_JAX_IMPL": ("auto", "opennetworks.jax path: ffi (XLA custom call, built on first use), callback "
+                              "(io_callback into the Python client) or auto (ffi when it builds)"),
+    "ONET_JAX_FFI_BYTES": (str(16 << 20), "arena bytes the JAX FFI path reserves per device lane; "
+                                          "bigger arrays go in pieces"),
+    "ONET_JAX_BUILD_DIR": ("", "where the JAX FFI library is built (default ~/.cache/opennetworks/jax)"),
 }
 
 _JOB_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -80,6 +80,9 @@ class Engine:
         self._sleep_lock = threading.Lock()
         self._sleepers = 0
         self._post_count = self.u64[_POSTCOUNT_IDX]
+        # Set by another poster in this process that shares the arena (opennetworks.jax's FFI
+        # path): an atomic post_count += 1, so that concurrent bumps are never lost.
+        self.bump_post_count = None
         self._coord_alive = coord_alive
         self._status_fn = status_fn
         self._watched: deque[Op] = deque()
@@ -135,7 +138,10 @@ class Engine:
             self._inflight[slot] = op
             self.u32[base >> 2] = POSTED  # after the fields: x86 stores are ordered
             self._post_count = pc
-            self.u64[_POSTCOUNT_IDX] = pc
+            if self.bump_post_count is None:
+                self.u64[_POSTCOUNT_IDX] = pc
+            else:
+                self.bump_post_count()
             ctl = self.ctl_u32
             ctl[_BELL_IDX] = (ctl[_BELL_IDX] + 1) & 0xFFFFFFFF
             if ctl[_SLEEPING_IDX] == 1:

@@ -10,6 +10,8 @@ import { Arena } from './arena.js';
 import { Control, coordinatorRunning, startCoordinator } from './control.js';
 import { rankEnv, type RankEnv } from './env.js';
 import { asTyped, CTOR, dtypeOf, type TensorLike, type TypedArray } from './tensor.js';
+import type { Table } from 'apache-arrow';
+import { allgatherTable, type AllgatherTableOptions } from './table.js';
 
 export interface InitOptions extends Partial<RankEnv> {
   job?: string;
@@ -202,6 +204,16 @@ export class Comm {
     }
     const dtype = dtypeOf(t, o.dtype);
     return (await this.run({ coll: 'scatter', dtype, count, root, input: t, inBytes: t.byteLength, outBytes: count * DTYPE_SIZE[dtype] })).out;
+  }
+
+  /**
+   * Every rank's apache-arrow Table concatenated in rank order (rank 0's rows first). The
+   * schemas must match — field names, types and nullability — or every rank gets an
+   * EMISMATCH OnetError naming the ranks and the differing fields. Moves Arrow IPC streams
+   * with allgather + allgatherv (src/api/table.ts).
+   */
+  allgatherTable(table: Table, o: AllgatherTableOptions = {}): Promise<Table> {
+    return allgatherTable(this, table, o);
   }
 
   async barrier(): Promise<void> {

@@ -21,7 +21,6 @@ export function rankEnv(env: NodeJS.ProcessEnv = process.env, given: Partial<Ran
   const localWorld = given.localWorld ?? intFrom(env, ['ONET_LOCAL_WORLD_SIZE', 'LOCAL_WORLD_SIZE'], world, 'the local world size');
   if (rank >= world) throw new OnetError('EINVAL', `rank ${rank} is out of range for world size ${world}`, [rank]);
   if (localRank >= localWorld) throw new OnetError('EINVAL', `local rank ${localRank} is out of range for local world size ${localWorld}`, [rank]);
-  if (localWorld !== world)
-    throw new OnetError('ENOTSUP', `world size ${world} spans several hosts (local world ${localWorld}); this build runs collectives inside one host — see the README's multi-host status`, [rank]);
+  if (localWorld > world) throw new OnetError('EINVAL', `local world size ${localWorld} exceeds world size ${world}`, [rank]);
   return { rank, world, localRank, localWorld };
 }

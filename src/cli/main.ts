@@ -45,9 +45,51 @@ program.command('bench').description('benchmark every collective over a size swe
   .option('--ops <list>', 'collectives', 'allreduce,allgather,broadcast,reduce_scatter,alltoall')
   .option('--iters <n>', 'timed iterations per size (default: by size)')
   .option('--json', 'print JSON instead of tables')
-  .action(async (o) => {
+  .option('--framework <name>', 'node (Node ranks, data in the arena) or torch (torch.distributed vs --compare)', 'node')
+  .option('--compare <list>', 'torch: reference backends (gloo; MPI joins when mpi4py is installed)', 'gloo')
+  .option('--sizes <list>', 'torch: message sizes (default 8,64KiB,1MiB,16MiB,64MiB)')
+  .option('--reps <n>', 'torch: timed repetitions per size')
+  .option('--rounds <n>', 'torch: run every backend this many times, interleaved')
+  .option('--scale <x>', 'torch: multiply the iteration counts (e.g. 0.1 for a quick look)')
+  .option('--no-mpi', 'torch: leave out the MPI column')
+  .option('--no-arena', 'torch: leave out the opennetworks.torch.empty (zero-copy) column')
+  .action(async (o, cmd) => {
+    if (o.framework === 'torch') {
+      const { benchTorch } = await import('./bench_torch.js');
+      const dflt = (k: string) => cmd.getOptionValueSource(k) === 'default';
+      process.exit(await benchTorch({ ...o, nprocs: dflt('nprocs') ? '2,4' : o.nprocs, ops: dflt('ops') ? 'all' : o.ops }));
+    }
+    if (o.framework !== 'node') throw new Error(`EINVAL: --framework ${o.framework}: use node or torch`);
     const { bench } = await import('./bench.js');
     process.exit(await bench(o));
+  });
+
+program.command('topo').description('show this host (cores, NUMA, NICs, GPUs), the interface it binds and the topology')
+  .option('--json', 'print the topology as JSON (loadable with ONET_TOPO_FILE)')
+  .option('--svg <file>', 'write an SVG picture with links labelled by bandwidth')
+  .option('--probe', 'measure links over TCP (loopback and --peers) and local copy bandwidth')
+  .option('--peers <list>', 'host:port of `onet topo --probe-server` peers to probe, comma-separated')
+  .option('--budget-ms <ms>', 'time bound for probing one peer', '3000')
+  .option('--ranks <n>', 'local ranks to record per discovered host', '1')
+  .option('--topo <file>', 'show this topology file instead of discovering (default ONET_TOPO_FILE)')
+  .option('--probe-server <port>', 'answer probes on this TCP port (0 = any) until killed')
+  .action(async (o) => {
+    const { topo } = await import('./topo.js');
+    process.exitCode = await topo(o);
+  });
+
+program.command('explain').description('show the algorithm the scheduler picks and the predicted time of every alternative')
+  .option('--size <bytes>', 'message size (64MiB, 8, 1GiB)', '64MiB')
+  .option('--op <collective>', 'allreduce, allgather, broadcast, reduce_scatter, reduce, alltoall, barrier', 'allreduce')
+  .option('--hosts <n>', 'hosts (uses link figures from --topo / ONET_TOPO_FILE, else 10 GbE)')
+  .option('--ppn <n>', 'ranks per host')
+  .option('--simulate <HxM>', 'predict a sweep of sizes for H hosts × M ranks per host, e.g. 1024x8')
+  .option('--topo <file>', 'topology file (default ONET_TOPO_FILE)')
+  .option('--table', 'print the selection table (every collective, by size range) as JSON')
+  .option('--json', 'machine-readable output')
+  .action(async (o) => {
+    const { explainCmd } = await import('./explain.js');
+    process.exitCode = await explainCmd(o);
   });
 
 program.parseAsync(process.argv).catch((e) => {

@@ -25,6 +25,26 @@ export const SETTINGS = {
   logLevel: { env: 'ONET_LOG', kind: 'string', def: 'info', meaning: 'coordinator log level: error, warn, info, debug' },
   node: { env: 'ONET_NODE', kind: 'string', def: '', meaning: 'node binary used to start a coordinator (default: the one running, or `node`)' },
   coordinator: { env: 'ONET_COORDINATOR', kind: 'string', def: '', meaning: 'path to the `onet` executable ranks use to start a coordinator' },
+  python: { env: 'ONET_PYTHON', kind: 'string', def: '', meaning: 'python that `onet bench --framework torch` runs (default: <repo>/.venv/bin/python, else python3)' },
+  // Multi-host: topology, scheduling, transport (docs/scheduling.md).
+  algo: { env: 'ONET_ALGO', kind: 'string', def: '', meaning: 'force inter-host algorithms, e.g. "allreduce:ring,allgather:bruck" (`onet explain` lists them)' },
+  explain: { env: 'ONET_EXPLAIN', kind: 'bool', def: '0', meaning: 'log the chosen algorithm and the predicted time of every alternative for each collective size range' },
+  topoFile: { env: 'ONET_TOPO_FILE', kind: 'string', def: '', meaning: 'topology JSON (from `onet topo --json`) used instead of discovery and probing' },
+  ifname: { env: 'ONET_IFNAME', kind: 'string', def: '', meaning: 'network interface to bind for peers (default: the one that routes to them; loopback on one host)' },
+  fusionBytes: { env: 'ONET_FUSION_BYTES', kind: 'bytes', def: '64MiB', meaning: 'largest fused buffer for small same-(group, dtype, op) allreduces; 0 turns fusion off' },
+  cycleUs: { env: 'ONET_CYCLE_US', kind: 'int', def: '1000', meaning: 'microseconds small allreduces may wait to be fused with later ones' },
+  tcpStreams: { env: 'ONET_TCP_STREAMS', kind: 'int', def: '2', meaning: 'TCP connections per host pair; large messages are striped across them' },
+  checksum: { env: 'ONET_CHECKSUM', kind: 'bool', def: '1', meaning: 'checksum inter-host messages and fail the collective on a mismatch (0 turns it off)' },
+  transport: { env: 'ONET_TRANSPORT', kind: 'string', def: 'auto', meaning: 'inter-host transport: tcp, ucx, or auto (ucx when available, else tcp)' },
+  bootstrap: { env: 'ONET_BOOTSTRAP', kind: 'string', def: '', meaning: 'host:port of the coordinator that runs the multi-host rendezvous (unset: one host)' },
+  hostPort: { env: 'ONET_HOST_PORT', kind: 'int', def: '0', meaning: "TCP port this host's coordinator listens on for peer hosts (0 = any free port)" },
+  // Telemetry (docs/telemetry.md).
+  metricsPort: { env: 'ONET_METRICS_PORT', kind: 'string', def: '', meaning: 'serve Prometheus /metrics and the dashboard on this port (unset: off; 0: any free port)' },
+  metricsHost: { env: 'ONET_METRICS_HOST', kind: 'string', def: '127.0.0.1', meaning: 'address the metrics/dashboard server binds (0.0.0.0 exposes it to the network)' },
+  dashboardPort: { env: 'ONET_DASHBOARD_PORT', kind: 'string', def: '', meaning: 'serve the dashboard (and /metrics) on this port too (unset: on the metrics port only; 0: any free port)' },
+  trace: { env: 'ONET_TRACE', kind: 'string', def: '', meaning: 'write a Chrome-trace (Perfetto) JSON timeline of every collective to this file' },
+  stragglerWindow: { env: 'ONET_STRAGGLER_WINDOW', kind: 'int', def: '100', meaning: 'collectives in the sliding window that flags a rank arriving last at most of them' },
+  stragglerGapUs: { env: 'ONET_STRAGGLER_GAP_US', kind: 'int', def: '1000', meaning: 'a rank counts as last only when it posts this many microseconds after the next-to-last' },
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -9,6 +9,7 @@ import { CODES, OnetError, ranksIn } from '../errors.js';
 import { native, type Engine, type EngineEvent } from '../native/addon.js';
 import { LAYOUT, PROTOCOL_VERSION, parseControl, type ControlMsg, type RegisterMsg } from '../bridge/protocol.js';
 import { makeLogger, type Logger } from './log.js';
+import { startNetwork, type NetworkUp } from './network.js';
 import { ensurePrivateDir, jobPaths, runDir, type JobPaths } from './paths.js';
 
 export interface CoordinatorOptions {
@@ -47,6 +48,11 @@ export class Coordinator {
   private idleTimer?: NodeJS.Timeout;
   private closed = false;
   private readonly started = Date.now();
+  // Multi-host: registrations wait here until the network is up (network.ts).
+  private held: { identity: Buffer; reply: Record<string, unknown>; rank: number }[] = [];
+  private net?: NetworkUp;
+  private netState: 'none' | 'starting' | 'up' | 'failed' = 'none';
+  private netError?: OnetError;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
   private doneResolve!: () => void;
@@ -181,11 +187,38 @@ export class Coordinator {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.log('debug', `rank ${m.rank} (pid ${m.pid}, ${m.framework}) registered, arena ${arena}`);
-    this.reply(identity, {
+    const reply = {
       type: 'registered', id: m.id, arena, ctl: this.engine!.ctlName(), dataBytes: setting('arenaBytes', this.env),
       dataOffset: LAYOUT.dataOffset, slots: LAYOUT.slots, slotBytes: LAYOUT.slotBytes, coordPid: process.pid,
       world: this.world, layoutVersion: 1,
-    });
+    };
+    if (m.localWorld >= m.world || this.netState === 'up') return this.reply(identity, reply);
+    if (this.netState === 'failed') throw this.netError!;
+    // Several hosts: answer once every local rank is here and the coordinators are connected.
+    this.held.push({ identity, reply, rank: m.rank });
+    if (this.held.length >= m.localWorld && this.netState === 'none') void this.bringUpNetwork();
+  }
+
+  private async bringUpNetwork(): Promise<void> {
+    this.netState = 'starting';
+    const localRanks = this.held.map((h) => h.rank).sort((a, b) => a - b);
+    try {
+      this.net = await startNetwork(this.engine!, { job: this.job, world: this.world, localRanks, env: this.env, log: this.log });
+      this.netState = 'up';
+      for (const h of this.held) this.reply(h.identity, h.reply);
+    } catch (e: any) {
+      this.netState = 'failed';
+      this.netError = e instanceof OnetError ? e : new OnetError('EINTERNAL', String(e?.message ?? e));
+      this.log('error', `multi-host start-up failed: ${this.netError.message}`);
+      for (const h of this.held)
+        this.reply(h.identity, { type: 'error', id: (h.reply as any).id, code: this.netError.code, message: this.netError.message, ranks: this.netError.ranks });
+    }
+    this.held = [];
+  }
+
+  /** On this host? (every rank is, until the network says otherwise). */
+  private isLocal(rank: number): boolean {
+    return !this.net || this.net.hosts[this.net.me].ranks.includes(rank);
   }
 
   // A group exists once every member has asked for it with the same rank list.
@@ -200,7 +233,7 @@ export class Coordinator {
     if (vote.ranks.join() !== ranks.join())
       throw new OnetError('EMISMATCH', `group ${gid}: rank ${r.rank} lists ranks [${ranks}] but others listed [${vote.ranks}]`, [r.rank]);
     vote.waiting.set(r.rank, { identity, id });
-    if (vote.waiting.size < ranks.length) return;
+    if (vote.waiting.size < ranks.filter((x) => this.isLocal(x)).length) return;
     this.engine!.setGroup(gid, ranks);
     for (const w of vote.waiting.values()) this.reply(w.identity, { type: 'ok', id: w.id });
     vote.waiting.clear();

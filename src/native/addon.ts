@@ -7,6 +7,21 @@ import { fileURLToPath } from 'node:url';
 export interface EngineConfig {
   job: string; world: number; threads: number; chunkBytes: number; parallelBytes: number;
   spinUs: number; timeoutMs: number; arenaBytes: number;
+  /** Telemetry (native/engine/stats.h): counters on, trace records kept, straggler window. */
+  stats?: boolean; trace?: boolean; stragglerWindow?: number; stragglerGapUs?: number;
+}
+/** engine.stats(), parsed: cumulative since the engine started; `nowNs` is the engine's monotonic clock. */
+export interface EngineStats {
+  enabled: boolean; trace: boolean; world: number; nowNs: number; posts: number; completions: number; collectives: number;
+  window: { size: number; filled: number; gapNs: number };
+  errors: number[];  // by status code (errors.ts CODES)
+  cells: { coll: string; dtype: string; sizeBucket: number; calls: number; bytes: number; durNs: number; waitNs: number; hist: [number, number][] }[];
+  ranks: { rank: number; lastColl: string | null; lastGroup: number; lastSeq: number; lastDoneNs: number; lateWindow: number; lateTotal: number; lateNs: number; arenaHighWater: number }[];
+}
+/** engine.drainTrace(), parsed: records since the last drain (monotonic ns). */
+export interface EngineTrace {
+  dropped: number;
+  records: { coll: string; dtype: string; group: number; seq: number; bytes: number; matchedNs: number; exec0Ns: number; exec1Ns: number; doneNs: number; posts: [number, number][] }[];
 }
 export interface EngineEvent { kind: 'done' | 'error'; rank: number; slot: number; status: number; message: string; seq: number }
 
@@ -19,7 +34,19 @@ export declare class Engine {
   kick(): void;
   ctlName(): string;
   snapshot(): string;
+  /** JSON of EngineStats. */
+  stats(): string;
+  /** JSON of EngineTrace; empties the ring. */
+  drainTrace(): string;
   close(): void;
+  /** Create the inter-host transport device; returns the "ip:port" peers connect to. */
+  netListen(o: { transport: 'tcp' | 'ucx'; bindIp: string; port?: number; streams?: number; checksum?: boolean; zerocopyBytes?: number; jobHash?: number }): string;
+  /** Connect the full mesh of coordinators (off the JS thread); hostOfRank[r] = host index of rank r. */
+  netConnect(me: number, addrs: string[], hostOfRank: number[], timeoutMs: number): Promise<void>;
+  /** Size-range algorithm choice for cross-host collectives (src/scheduler). */
+  setAlgoRules(rules: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[]): void;
+  /** JSON: per-peer transport counters. */
+  links(): string;
 }
 
 export interface Addon {

@@ -2,9 +2,13 @@
 
     import opennetworks.torch  # noqa: F401
     dist.init_process_group("opennetworks")
+
+Tensors from ``opennetworks.torch.empty``/``zeros``/``to_arena`` live in shared memory: the
+collectives read and write them in place, with no copy in or out.
 """
 import torch.distributed as dist
 
+from ._alloc import empty, empty_like, is_arena_tensor, to_arena, zeros
 from ._process_group import ProcessGroupOnet, create
 
 BACKEND = "opennetworks"
@@ -12,4 +16,4 @@ BACKEND = "opennetworks"
 if BACKEND not in dist.Backend.backend_list:
     dist.Backend.register_backend(BACKEND, create, extended_api=True, devices=["cpu"])
 
-__all__ = ["ProcessGroupOnet", "BACKEND"]
+__all__ = ["ProcessGroupOnet", "BACKEND", "empty", "zeros", "empty_like", "to_arena", "is_arena_tensor"]

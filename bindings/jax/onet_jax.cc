@@ -1,0 +1,307 @@
+// opennetworks.jax fast path: an XLA FFI custom call that posts a collective straight into the
+// rank's shared-memory slot and waits on the arena's done futex without the GIL
+// (docs/protocol.md §3-§4, docs/jax.md). Python (opennetworks/jax/_ffi.py) registers the rank
+// with the coordinator, reserves one slot and one data block per device lane from the Python
+// client's engine, and hands them over with onet_jax_attach / onet_jax_set_lane.
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "shm/layout.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+namespace shm = onet::shm;
+
+namespace {
+
+// Wire values (docs/protocol.md §5 and the slot's dtype field).
+enum Coll : int64_t { kAllreduce = 1, kBroadcast = 3, kAllgather = 4, kReduceScatter = 6, kAlltoall = 8, kBarrier = 12 };
+constexpr int kMaxLanes = 64;
+const char* const kCodeNames[] = {"OK", "EMISMATCH", "EINVAL", "ETIMEDOUT", "EABORTED", "ECLOSED", "ENOTSUP", "EINTERNAL"};
+
+struct Lane {
+  std::mutex mu;
+  bool ready = false;
+  uint32_t slot = 0;
+  uint64_t off = 0, bytes = 0;  // data block inside the data region
+  uint32_t group = 0;
+  int size = 1, grank = 0;      // group size and this rank's index in it
+  uint64_t seq = 0;
+  std::string broken;           // set once a request was abandoned (its slot may still be written)
+};
+
+struct State {
+  char* arena = nullptr;
+  shm::CtlHead* ctl = nullptr;
+  int rank = 0;
+  pid_t coord_pid = 0;
+  double spin_s = 50e-6, timeout_s = 300;
+  std::atomic<int> sleepers{0};
+  Lane lanes[kMaxLanes];
+};
+State g;
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void futex_wait(std::atomic<uint32_t>* w, uint32_t v, long ns) {
+  timespec ts{ns / 1000000000L, ns % 1000000000L};
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAIT, v, &ts, nullptr, 0);
+}
+void futex_wake(std::atomic<uint32_t>* w, int n) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAKE, n, nullptr, nullptr, 0);
+}
+
+bool coord_alive() {
+  if (g.coord_pid <= 0) return true;
+  return kill(g.coord_pid, 0) == 0 || errno == EPERM;
+}
+
+ffi::Error fail(const char* code, const std::string& msg) {
+  ffi::ErrorCode ec = ffi::ErrorCode::kInternal;
+  if (!strcmp(code, "EINVAL") || !strcmp(code, "EMISMATCH")) ec = ffi::ErrorCode::kInvalidArgument;
+  else if (!strcmp(code, "ETIMEDOUT")) ec = ffi::ErrorCode::kDeadlineExceeded;
+  else if (!strcmp(code, "EABORTED") || !strcmp(code, "ECLOSED")) ec = ffi::ErrorCode::kAborted;
+  else if (!strcmp(code, "ENOTSUP")) ec = ffi::ErrorCode::kUnimplemented;
+  return ffi::Error(ec, std::string("[onet:") + code + "] " + msg);
+}
+
+const char* coll_name(int64_t c) {
+  switch (c) {
+    case kAllreduce: return "allreduce";
+    case kBroadcast: return "broadcast";
+    case kAllgather: return "allgather";
+    case kReduceScatter: return "reduce_scatter";
+    case kAlltoall: return "alltoall";
+    case kBarrier: return "barrier";
+  }
+  return "collective";
+}
+
+// Post one request in the lane's slot and wait for it (protocol §4). Caller holds lane.mu.
+ffi::Error post_and_wait(Lane& L, int64_t coll, uint32_t dtype, int64_t redop, int64_t root, uint64_t count,
+                         uint64_t in_off, uint64_t out_off) {
+  shm::Slot* s = shm::slot_at(g.arena, L.slot);
+  uint64_t seq = ++L.seq;
+  s->status = 0;
+  s->seq = seq;
+  s->coll = uint32_t(coll);
+  s->dtype = dtype;
+  s->redop = uint32_t(redop);
+  s->root = int32_t(root);
+  s->count = count;
+  s->in_off = in_off;
+  s->out_off = out_off;
+  s->aux_off = 0;
+  s->group = L.group;
+  s->tag = 0;
+  s->scale = 1.0;
+  s->src = -1;
+  s->flags = 0;
+  s->out_count = 0;
+  s->state.store(shm::kPosted, std::memory_order_release);
+  shm::rank_line(g.arena)->post_count.fetch_add(1);
+  g.ctl->bell.fetch_add(1);
+  if (g.ctl->coord_sleeping.load() == 1) futex_wake(&g.ctl->bell, 1);
+
+  auto* cl = shm::coord_line(g.arena);
+  auto finished = [s] {
+    uint32_t st = s->state.load(std::memory_order_acquire);
+    return st == shm::kDone || st == shm::kError;
+  };
+  double t0 = now_s(), spin_end = t0 + g.spin_s, deadline = t0 + g.timeout_s;
+  while (!finished() && now_s() < spin_end) sched_yield();
+  while (!finished()) {
+    uint32_t v = cl->done_futex.load();
+    g.sleepers.fetch_add(1);
+    cl->rank_waiting.store(1);
+    if (!finished()) futex_wait(&cl->done_futex, v, 20'000'000);  // 20 ms: bounded if a waiter flag races
+    if (g.sleepers.fetch_sub(1) == 1) cl->rank_waiting.store(0);
+    if (finished()) break;
+    std::string what = std::string(coll_name(coll)) + " #" + std::to_string(seq) + " in group " + std::to_string(L.group);
+    if (g.ctl->closing.load()) {
+      L.broken = "the coordinator shut down";
+      return fail("EABORTED", "rank " + std::to_string(g.rank) + ": the coordinator (pid " + std::to_string(g.coord_pid) +
+                                  ") shut down while " + what + " was pending; restart the job");
+    }
+    if (!coord_alive()) {
+      L.broken = "the coordinator died";
+      return fail("EABORTED", "rank " + std::to_string(g.rank) + ": coordinator pid " + std::to_string(g.coord_pid) +
+                                  " died while " + what + " was pending; see its log in the job directory and restart the job");
+    }
+    if (now_s() > deadline) {
+      L.broken = what + " timed out";
+      return fail("ETIMEDOUT", "rank " + std::to_string(g.rank) + ": " + what + " did not complete within " +
+                                   std::to_string(int(g.timeout_s)) + " s; check that every rank calls the same "
+                                   "collectives in the same order, or raise ONET_TIMEOUT");
+    }
+  }
+  uint32_t st = s->state.load(std::memory_order_acquire);
+  int32_t status = s->status;
+  std::string msg;
+  if (st == shm::kError || status != 0) msg.assign(s->msg, strnlen(s->msg, shm::kSlotMsgBytes));
+  s->state.store(shm::kFree, std::memory_order_release);
+  if (st == shm::kError || status != 0) {
+    int code = (status > 0 && status <= 7) ? status : 7;
+    return fail(kCodeNames[code], "rank " + std::to_string(g.rank) + ": " + msg);
+  }
+  return ffi::Error::Success();
+}
+
+bool wire_dtype(ffi::DataType t, uint32_t* code, size_t* es) {
+  switch (t) {
+    case ffi::DataType::F32: *code = 0; *es = 4; return true;
+    case ffi::DataType::F64: *code = 1; *es = 8; return true;
+    case ffi::DataType::F16: *code = 2; *es = 2; return true;
+    case ffi::DataType::BF16: *code = 3; *es = 2; return true;
+    case ffi::DataType::S8: *code = 4; *es = 1; return true;
+    case ffi::DataType::U8: *code = 5; *es = 1; return true;
+    case ffi::DataType::PRED: *code = 5; *es = 1; return true;
+    case ffi::DataType::S32: *code = 6; *es = 4; return true;
+    case ffi::DataType::S64: *code = 7; *es = 8; return true;
+    default: return false;
+  }
+}
+
+// x is viewed as [p_in, n] and y as [p_out, n] (row-major); pieces of m ≤ n columns go through
+// the lane's data block one request at a time.
+ffi::Error Collective(ffi::AnyBuffer x, ffi::Buffer<ffi::S32> lane_buf, ffi::Result<ffi::AnyBuffer> y, int64_t coll,
+                      int64_t redop, int64_t root) {
+  int lane = lane_buf.typed_data()[0];
+  if (!g.arena) return fail("EINVAL", "opennetworks.jax is not attached: call opennetworks.jax.initialize() first");
+  if (lane < 0 || lane >= kMaxLanes || !g.lanes[lane].ready)
+    return fail("EINVAL", "device lane " + std::to_string(lane) + " is not set up: run the collective through "
+                          "opennetworks.jax (it prepares one lane per device)");
+  Lane& L = g.lanes[lane];
+  std::lock_guard<std::mutex> hold(L.mu);
+  if (!L.broken.empty())
+    return fail("EABORTED", "rank " + std::to_string(g.rank) + ": lane " + std::to_string(lane) +
+                                " is unusable after an earlier failure (" + L.broken + "); restart the job");
+  if (coll == kBarrier) return post_and_wait(L, coll, 5, 0, 0, 0, L.off, L.off);
+  uint32_t dt;
+  size_t es;
+  if (!wire_dtype(x.element_type(), &dt, &es))
+    return fail("ENOTSUP", std::string(coll_name(coll)) + ": element type is not supported; use f32 f64 f16 bf16 int8 uint8 int32 int64 or bool");
+  const int P = L.size;
+  int p_in = 1, p_out = 1;
+  if (coll == kAllgather) p_out = P;
+  else if (coll == kReduceScatter) p_in = P;
+  else if (coll == kAlltoall) p_in = p_out = P;
+  else if (coll != kAllreduce && coll != kBroadcast) return fail("EINVAL", "unknown collective " + std::to_string(coll));
+  size_t nx = x.element_count();
+  if (nx % p_in) return fail("EINVAL", std::string(coll_name(coll)) + ": input size is not divisible by the group size");
+  uint64_t n = nx / p_in;
+  if (n == 0) return ffi::Error::Success();
+  const int blk = std::max(p_in, p_out);
+  uint64_t m_max = L.bytes / (uint64_t(blk) * es);
+  m_max = m_max >= 64 ? m_max & ~uint64_t(63) : m_max;  // keep pieces 64-byte aligned inside the block
+  if (m_max == 0) return fail("EINVAL", "ONET_JAX_FFI_BYTES is too small for one element per rank");
+  const char* xs = static_cast<const char*>(x.untyped_data());
+  char* ys = static_cast<char*>(y->untyped_data());
+  char* data = shm::data_of(g.arena) + L.off;
+  for (uint64_t c0 = 0; c0 < n; c0 += m_max) {
+    uint64_t m = std::min(m_max, n - c0);
+    size_t piece = m * es;
+    uint64_t in_off = L.off, out_off = L.off;
+    switch (coll) {
+      case kAllreduce:
+      case kBroadcast:
+        if (coll == kAllreduce || L.grank == root) memcpy(data, xs + c0 * es, piece);
+        break;
+      case kAllgather:
+        in_off = L.off + uint64_t(L.grank) * piece;  // the input sits at our block of the output
+        memcpy(data + L.grank * piece, xs + c0 * es, piece);
+        break;
+      case kReduceScatter:
+        out_off = L.off + uint64_t(L.grank) * piece;  // the output sits at our block of the input
+        [[fallthrough]];
+      case kAlltoall:
+        for (int p = 0; p < P; p++) memcpy(data + p * piece, xs + (p * n + c0) * es, piece);
+        break;
+    }
+    ffi::Error e = post_and_wait(L, coll, dt, redop, root, m, in_off, out_off);
+    if (e.failure()) return e;
+    if (coll == kAllgather || coll == kAlltoall) {
+      for (int p = 0; p < p_out; p++) memcpy(ys + (p * n + c0) * es, data + p * piece, piece);
+    } else {
+      memcpy(ys + c0 * es, shm::data_of(g.arena) + out_off, piece);
+    }
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(onet_jax_collective, Collective,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("coll")
+                                  .Attr<int64_t>("redop")
+                                  .Attr<int64_t>("root"));
+
+extern "C" {
+
+// Point the library at this rank's mapped arena and the job's ctl segment.
+int onet_jax_attach(void* arena, void* ctl, int rank, int coord_pid, double spin_us, double timeout_s) {
+  g.arena = static_cast<char*>(arena);
+  g.ctl = static_cast<shm::CtlHead*>(ctl);
+  g.rank = rank;
+  g.coord_pid = pid_t(coord_pid);
+  g.spin_s = spin_us * 1e-6;
+  g.timeout_s = timeout_s;
+  return 0;
+}
+
+// Hand lane `lane` a slot and a data block that the Python engine will not use.
+int onet_jax_set_lane(int lane, uint32_t slot, uint64_t off, uint64_t bytes, uint32_t group, int size, int grank) {
+  if (lane < 0 || lane >= kMaxLanes || slot >= shm::kSlots) return -1;
+  Lane& L = g.lanes[lane];
+  std::lock_guard<std::mutex> hold(L.mu);
+  L.slot = slot;
+  L.off = off;
+  L.bytes = bytes;
+  L.group = group;
+  L.size = size;
+  L.grank = grank;
+  L.seq = 0;
+  L.broken.clear();
+  L.ready = true;
+  return 0;
+}
+
+// Stop using every lane (the Python client is closing).
+void onet_jax_detach() {
+  for (auto& L : g.lanes) {
+    std::lock_guard<std::mutex> hold(L.mu);
+    L.ready = false;
+  }
+  g.arena = nullptr;
+}
+
+// Python's engine bumps post_count through this once the library is attached, so that its
+// bumps and ours are one atomic counter.
+void onet_jax_bump_post_count() {
+  if (g.arena) shm::rank_line(g.arena)->post_count.fetch_add(1);
+}
+
+uint64_t onet_jax_lane_seq(int lane) { return lane >= 0 && lane < kMaxLanes ? g.lanes[lane].seq : 0; }
+
+int onet_jax_max_lanes() { return kMaxLanes; }
+
+}  // extern "C"

@@ -1,0 +1,398 @@
+// Hierarchical execution of one collective across hosts; see crosshost.h for the shape.
+// Local data is always folded into engine-owned staging first, so in-place calls (input ==
+// output, or overlapping reduce_scatter blocks) need no special cases.
+#include "engine/crosshost.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "algo/algo.h"
+#include "reduce/reduce.h"
+
+namespace onet {
+
+namespace {
+
+struct Hdr {  // what every host must agree on; compared field by field
+  uint32_t coll, dtype, redop;
+  int32_t root;
+  uint64_t count, seq;
+  double scale;
+  uint64_t counts_hash;  // v-variants: hash of the per-rank count vector
+};
+
+uint64_t fnv(const std::vector<uint64_t>& v) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint64_t x : v) {
+    h ^= x;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string ranks_of(const std::vector<int>& granks, const CrossJob& j) {
+  (void)j;
+  std::ostringstream o;
+  for (size_t i = 0; i < granks.size(); i++) o << (i ? "," : "") << granks[i];
+  return o.str();
+}
+
+std::string label(const CrossJob& j) { return std::string(coll_name(j.coll)) + " #" + std::to_string(j.seq); }
+
+// Everyone sends its header to everyone (H is small; one round of latency).
+Status agree(CrossJob& j, const Hdr& mine) {
+  net::Comm& c = j.comm;
+  if (c.size == 1) return Status::Ok();
+  uint64_t tag = c.tag | 0xFFFF;
+  std::vector<Hdr> theirs(c.size);
+  std::vector<std::unique_ptr<net::Request>> rq;
+  for (int h = 0; h < c.size; h++) {
+    if (h == c.rank) continue;
+    rq.push_back(c.pairs[h]->irecv(&theirs[h], sizeof(Hdr), tag));
+    rq.push_back(c.pairs[h]->isend(&mine, sizeof(Hdr), tag));
+  }
+  for (auto& r : rq) {
+    Status st = r->wait(c.deadline_ms);
+    if (!st.ok()) {
+      if (st.code == Code::kTimeout) {
+        std::string missing;
+        for (int h = 0; h < c.size; h++)
+          if (h != c.rank) missing += (missing.empty() ? "" : "; ") + std::string("host ") + std::to_string(j.host_ids[h]) +
+                                      " (ranks " + ranks_of(j.host_members[h], j) + ")";
+        return {Code::kTimeout, label(j) + " in group " + std::to_string(j.group) + ": timed out waiting for " + missing +
+                                    " to join — check that every rank makes the same calls, or raise ONET_TIMEOUT"};
+      }
+      return {st.code, label(j) + ": " + st.msg};
+    }
+  }
+  for (int h = 0; h < c.size; h++) {
+    if (h == c.rank) continue;
+    const Hdr& t = theirs[h];
+    std::string a = "ranks " + ranks_of(j.host_members[c.rank], j) + " (host " + std::to_string(j.host_ids[c.rank]) + ")";
+    std::string b = "ranks " + ranks_of(j.host_members[h], j) + " (host " + std::to_string(j.host_ids[h]) + ")";
+    std::ostringstream o;
+    if (t.seq != mine.seq) o << label(j) << ": " << b << " are at sequence " << t.seq << " while " << a << " are at " << mine.seq;
+    else if (t.coll != mine.coll) o << "#" << j.seq << ": " << a << " called " << coll_name(Coll(mine.coll)) << ", " << b << " called " << coll_name(Coll(t.coll));
+    else if (t.dtype != mine.dtype) o << label(j) << ": dtype differs: " << a << " have " << dtype_name(DType(mine.dtype)) << ", " << b << " have " << dtype_name(DType(t.dtype));
+    else if (t.redop != mine.redop) o << label(j) << ": reduce op differs: " << a << " have " << redop_name(RedOp(mine.redop)) << ", " << b << " have " << redop_name(RedOp(t.redop));
+    else if (t.root != mine.root) o << label(j) << ": root differs: " << a << " have " << mine.root << ", " << b << " have " << t.root;
+    else if (t.count != mine.count) o << label(j) << ": count differs: " << a << " have " << mine.count << ", " << b << " have " << t.count;
+    else if (t.counts_hash != mine.counts_hash) o << label(j) << ": per-rank counts differ between " << a << " and " << b;
+    else if (t.scale != mine.scale) o << label(j) << ": premul_sum factor differs: " << a << " have " << mine.scale << ", " << b << " have " << t.scale;
+    if (!o.str().empty()) return {Code::kMismatch, o.str() + " — every rank must make the same collective call in the same order"};
+  }
+  return Status::Ok();
+}
+
+// Resolve a byte range inside a local member's arena, or explain why it does not fit.
+Status at(const CrossJob& j, const CrossPart& p, uint64_t off, uint64_t elems, const char* what, char** out) {
+  size_t es = dtype_size(j.dt);
+  if (off > p.data_bytes || elems > (p.data_bytes - off) / (es ? es : 1))
+    return {Code::kInvalid, label(j) + ": rank " + std::to_string(p.rank) + " " + what + " [" + std::to_string(off) + ", +" +
+                                std::to_string(elems) + " elements) runs past its arena of " + std::to_string(p.data_bytes) +
+                                " bytes; allocate the tensor in the arena or raise ONET_ARENA_BYTES"};
+  *out = p.data + off;
+  return Status::Ok();
+}
+
+const AlgoRule* pick(CrossJob& j, Coll c, uint64_t bytes) {
+  for (const AlgoRule& r : j.rules)
+    if (r.coll == c && bytes <= r.max_bytes) {
+      j.chosen = std::string(coll_name(c)) + ":" + r.algo;
+      return &r;
+    }
+  return nullptr;
+}
+
+Status inter_allreduce(CrossJob& j, void* buf, uint64_t n, RedOp op) {
+  if (j.comm.size == 1) return Status::Ok();
+  const AlgoRule* r = pick(j, Coll::allreduce, n * dtype_size(j.dt));
+  algo::Options o;
+  if (r && r->chunk_bytes) o.chunk_bytes = r->chunk_bytes;
+  std::string a = r ? r->algo : "ring";
+  if (a == "dbtree") return algo::allreduce_dbtree(j.comm, buf, n, j.dt, op, o);
+  if (a == "rabenseifner") return algo::allreduce_rabenseifner(j.comm, buf, n, j.dt, op, o);
+  return algo::allreduce_ring(j.comm, buf, n, j.dt, op, o);
+}
+
+Status inter_allgatherv(CrossJob& j, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs) {
+  if (j.comm.size == 1) return Status::Ok();
+  size_t total = 0;
+  for (size_t x : counts) total += x;
+  const AlgoRule* r = pick(j, Coll::allgather, total * dtype_size(j.dt));
+  algo::Options o;
+  if (r && r->chunk_bytes) o.chunk_bytes = r->chunk_bytes;
+  std::string a = r ? r->algo : "ring";
+  if (a == "bruck") return algo::allgather_bruck(j.comm, buf, counts, displs, j.dt, o);
+  if (a == "recdoubling") return algo::allgather_recdoubling(j.comm, buf, counts, displs, j.dt, o);
+  return algo::allgather_ring(j.comm, buf, counts, displs, j.dt, o);
+}
+
+Status inter_broadcast(CrossJob& j, void* buf, uint64_t bytes, int root_host) {
+  if (j.comm.size == 1) return Status::Ok();
+  const AlgoRule* r = pick(j, Coll::broadcast, bytes);
+  algo::Options o;
+  if (r && r->chunk_bytes) o.chunk_bytes = r->chunk_bytes;
+  if (r && r->algo == "chain") return algo::broadcast_chain(j.comm, buf, bytes, root_host, o);
+  return algo::broadcast_binomial(j.comm, buf, bytes, root_host, o);
+}
+
+Status inter_reduce_scatter(CrossJob& j, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs, RedOp op) {
+  if (j.comm.size == 1) return Status::Ok();
+  size_t total = 0;
+  for (size_t x : counts) total += x;
+  const AlgoRule* r = pick(j, Coll::reduce_scatter, total * dtype_size(j.dt));
+  algo::Options o;
+  if (r && r->chunk_bytes) o.chunk_bytes = r->chunk_bytes;
+  if (r && r->algo == "rechalving") return algo::reduce_scatter_rechalving(j.comm, buf, counts, displs, j.dt, op, o);
+  return algo::reduce_scatter_ring(j.comm, buf, counts, displs, j.dt, op, o);
+}
+
+// The op the local fold applies and the op the hosts combine with: avg is summed and divided
+// once at the end; premul_sum multiplies locally and sums across hosts.
+RedOp local_op(RedOp op) { return op == RedOp::avg ? RedOp::sum : op; }
+RedOp inter_op(RedOp op) { return (op == RedOp::avg || op == RedOp::premul_sum) ? RedOp::sum : op; }
+
+Status fold(const CrossJob& j, char* dst, const std::vector<const char*>& ins, uint64_t n) {
+  if (ins.empty() || n == 0) return Status::Ok();
+  std::vector<const void*> v(ins.begin(), ins.end());
+  return reduce::reduce(local_op(j.op), j.dt, dst, v.data(), int(v.size()), n, j.scale, 1);
+}
+
+Status finish_avg(const CrossJob& j, char* buf, uint64_t n) {
+  if (j.op != RedOp::avg || n == 0) return Status::Ok();
+  const void* in[1] = {buf};
+  return reduce::reduce(RedOp::avg, j.dt, buf, in, 1, n, 1.0, j.P);
+}
+
+bool contiguous(const CrossJob& j) {
+  int next = 0;
+  for (auto& m : j.host_members)
+    for (int g : m)
+      if (g != next++) return false;
+  return true;
+}
+
+Status run_allreduce(CrossJob& j) {
+  size_t es = dtype_size(j.dt);
+  uint64_t n = j.count;
+  std::vector<const char*> ins;
+  std::vector<char*> outs;
+  for (auto& p : j.local) {
+    char *i, *o;
+    Status st = at(j, p, p.slot->in_off, n, "input", &i);
+    if (st.ok()) st = at(j, p, p.slot->out_off, n, "output", &o);
+    if (!st.ok()) return st;
+    ins.push_back(i);
+    outs.push_back(o);
+  }
+  std::vector<char> s(n * es);
+  Status st = fold(j, s.data(), ins, n);
+  if (st.ok()) st = inter_allreduce(j, s.data(), n, inter_op(j.op));
+  if (st.ok()) st = finish_avg(j, s.data(), n);
+  if (!st.ok()) return st;
+  for (char* o : outs) memcpy(o, s.data(), n * es);
+  return Status::Ok();
+}
+
+Status run_reduce(CrossJob& j) {
+  size_t es = dtype_size(j.dt);
+  uint64_t n = j.count;
+  std::vector<const char*> ins;
+  char* root_out = nullptr;
+  for (auto& p : j.local) {
+    char* i;
+    Status st = at(j, p, p.slot->in_off, n, "input", &i);
+    if (st.ok() && p.grank == j.root) st = at(j, p, p.slot->out_off, n, "output", &root_out);
+    if (!st.ok()) return st;
+    ins.push_back(i);
+  }
+  int root_host = 0;
+  for (size_t h = 0; h < j.host_members.size(); h++)
+    for (int g : j.host_members[h])
+      if (g == j.root) root_host = int(h);
+  std::vector<char> s(n * es);
+  Status st = fold(j, s.data(), ins, n);
+  if (st.ok() && j.comm.size > 1) {
+    algo::Options o;
+    st = algo::reduce_binomial(j.comm, s.data(), n, j.dt, inter_op(j.op), root_host, o);
+  }
+  if (st.ok() && root_out) {
+    st = finish_avg(j, s.data(), n);
+    if (st.ok()) memcpy(root_out, s.data(), n * es);
+  }
+  return st;
+}
+
+Status run_broadcast(CrossJob& j) {
+  size_t bytes = j.count * dtype_size(j.dt);
+  std::vector<char*> outs;
+  const char* src = nullptr;
+  for (auto& p : j.local) {
+    char* o;
+    Status st = at(j, p, p.slot->out_off, j.count, "output", &o);
+    if (!st.ok()) return st;
+    outs.push_back(o);
+    if (p.grank == j.root) {
+      char* i;
+      if (!(st = at(j, p, p.slot->in_off, j.count, "input", &i)).ok()) return st;
+      src = i;
+    }
+  }
+  int root_host = 0;
+  for (size_t h = 0; h < j.host_members.size(); h++)
+    for (int g : j.host_members[h])
+      if (g == j.root) root_host = int(h);
+  std::vector<char> s(bytes);
+  if (src) memcpy(s.data(), src, bytes);
+  Status st = inter_broadcast(j, s.data(), bytes, root_host);
+  if (!st.ok()) return st;
+  for (char* o : outs) memcpy(o, s.data(), bytes);
+  return Status::Ok();
+}
+
+// Per-rank counts of a v-collective, read from the first local member's aux area.
+Status rank_counts(const CrossJob& j, std::vector<uint64_t>* counts) {
+  counts->assign(j.P, j.count);
+  if (j.coll != Coll::allgatherv && j.coll != Coll::reduce_scatterv) return Status::Ok();
+  const CrossPart& p = j.local[0];
+  char* a;
+  CrossJob tmp = j;
+  tmp.dt = DType::i64;
+  Status st = at(tmp, p, p.slot->aux_off, j.P, "count list", &a);
+  if (!st.ok()) return st;
+  memcpy(counts->data(), a, j.P * 8);
+  return Status::Ok();
+}
+
+// Gathers: staging is host-major (each host's members back to back); when hosts own
+// consecutive ranks that is also rank-major and the unpack is a plain copy.
+Status run_allgather(CrossJob& j) {
+  size_t es = dtype_size(j.dt);
+  std::vector<uint64_t> rc;
+  Status st = rank_counts(j, &rc);
+  if (!st.ok()) return st;
+  std::vector<uint64_t> rdispl(j.P + 1, 0);
+  for (int g = 0; g < j.P; g++) rdispl[g + 1] = rdispl[g] + rc[g];
+  uint64_t total = rdispl[j.P];
+  const int H = int(j.host_members.size());
+  std::vector<size_t> hc(H, 0), hd(H, 0);
+  std::vector<uint64_t> pos(j.P);  // staging position of each group rank's block
+  uint64_t cur = 0;
+  for (int h = 0; h < H; h++) {
+    hd[h] = cur;
+    for (int g : j.host_members[h]) {
+      pos[g] = cur;
+      cur += rc[g];
+      hc[h] += rc[g];
+    }
+  }
+  std::vector<char> s(total * es);
+  std::vector<char*> outs;
+  for (auto& p : j.local) {
+    char *i, *o;
+    if (!(st = at(j, p, p.slot->in_off, rc[p.grank], "input", &i)).ok()) return st;
+    if (!(st = at(j, p, p.slot->out_off, total, "output", &o)).ok()) return st;
+    memcpy(s.data() + pos[p.grank] * es, i, rc[p.grank] * es);
+    outs.push_back(o);
+  }
+  if (!(st = inter_allgatherv(j, s.data(), hc, hd)).ok()) return st;
+  bool same = contiguous(j);
+  for (char* o : outs) {
+    if (same) memcpy(o, s.data(), total * es);
+    else
+      for (int g = 0; g < j.P; g++) memcpy(o + rdispl[g] * es, s.data() + pos[g] * es, rc[g] * es);
+  }
+  return Status::Ok();
+}
+
+Status run_reduce_scatter(CrossJob& j) {
+  size_t es = dtype_size(j.dt);
+  std::vector<uint64_t> rc;
+  Status st = rank_counts(j, &rc);
+  if (!st.ok()) return st;
+  std::vector<uint64_t> rd(j.P + 1, 0);
+  for (int g = 0; g < j.P; g++) rd[g + 1] = rd[g] + rc[g];
+  uint64_t total = rd[j.P];
+  std::vector<const char*> ins;
+  std::vector<char*> outs;
+  for (auto& p : j.local) {
+    char *i, *o;
+    if (!(st = at(j, p, p.slot->in_off, total, "input", &i)).ok()) return st;
+    if (!(st = at(j, p, p.slot->out_off, rc[p.grank], "output", &o)).ok()) return st;
+    ins.push_back(i);
+    outs.push_back(o);
+  }
+  std::vector<char> s(total * es);
+  if (!(st = fold(j, s.data(), ins, total)).ok()) return st;
+  if (contiguous(j)) {
+    const int H = int(j.host_members.size());
+    std::vector<size_t> hc(H, 0), hd(H, 0);
+    for (int h = 0; h < H; h++) {
+      hd[h] = rd[j.host_members[h].front()];
+      for (int g : j.host_members[h]) hc[h] += rc[g];
+    }
+    st = inter_reduce_scatter(j, s.data(), hc, hd, inter_op(j.op));
+  } else {
+    st = inter_allreduce(j, s.data(), total, inter_op(j.op));
+  }
+  if (!st.ok()) return st;
+  for (size_t i = 0; i < j.local.size(); i++) {
+    int g = j.local[i].grank;
+    char* blk = s.data() + rd[g] * es;
+    if (!(st = finish_avg(j, blk, rc[g])).ok()) return st;
+    memcpy(outs[i], blk, rc[g] * es);
+  }
+  return Status::Ok();
+}
+
+Status run_barrier(CrossJob& j) {
+  if (j.comm.size == 1) return Status::Ok();
+  algo::Options o;
+  return algo::barrier_dissemination(j.comm, o);
+}
+
+}  // namespace
+
+std::vector<AlgoRule> default_algo_rules() {
+  const uint64_t kMax = UINT64_MAX;
+  return {
+      {Coll::allreduce, 64u << 10, "rabenseifner", 0},
+      {Coll::allreduce, kMax, "ring", 1u << 20},
+      {Coll::allgather, 64u << 10, "bruck", 0},
+      {Coll::allgather, kMax, "ring", 1u << 20},
+      {Coll::broadcast, 64u << 10, "binomial", 0},
+      {Coll::broadcast, kMax, "chain", 1u << 20},
+      {Coll::reduce_scatter, 64u << 10, "rechalving", 0},
+      {Coll::reduce_scatter, kMax, "ring", 1u << 20},
+  };
+}
+
+Status run_cross(CrossJob& j) {
+  std::vector<uint64_t> rc;
+  Status st = rank_counts(j, &rc);
+  if (!st.ok()) return st;
+  Hdr h{uint32_t(j.coll), uint32_t(j.dt), uint32_t(j.op), j.root, j.count, j.seq, j.scale, fnv(rc)};
+  if (j.coll == Coll::barrier) h.dtype = h.redop = 0, h.count = 0, h.counts_hash = 0, h.scale = 0;
+  if (j.coll != Coll::allreduce && j.coll != Coll::reduce && j.coll != Coll::reduce_scatter && j.coll != Coll::reduce_scatterv)
+    h.redop = 0, h.scale = 0;
+  if ((st = agree(j, h)).ok()) {
+    switch (j.coll) {
+      case Coll::allreduce: st = run_allreduce(j); break;
+      case Coll::reduce: st = run_reduce(j); break;
+      case Coll::broadcast: st = run_broadcast(j); break;
+      case Coll::allgather:
+      case Coll::allgatherv: st = run_allgather(j); break;
+      case Coll::reduce_scatter:
+      case Coll::reduce_scatterv: st = run_reduce_scatter(j); break;
+      case Coll::barrier: st = run_barrier(j); break;
+      default:
+        st = {Code::kUnsupported, label(j) + ": " + coll_name(j.coll) +
+                                      " across hosts is not supported yet; keep these ranks on one host or use allgather/broadcast instead"};
+    }
+  }
+  if (!st.ok() && st.msg.find(coll_name(j.coll)) == std::string::npos) st.msg = label(j) + ": " + st.msg;
+  return st;
+}
+
+}  // namespace onet

@@ -1,0 +1,61 @@
+// Collectives whose group spans hosts: the hierarchical outer structure every algorithm runs
+// inside. Local ranks are folded in shared memory first (one pass over their arenas), one
+// participant per host (this coordinator) runs the inter-host algorithm from native/algo/ over
+// the transport, and the result is copied into every local rank's output.
+//   T = T_local_reduce(L·S) + T_inter(H hosts, S) + T_local_copy(L·S)
+// Every call first exchanges a 48-byte header with the other hosts so that a mismatch (op,
+// dtype, count, reduce op, root) is an error on every rank of every host, never a hang.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/types.h"
+#include "shm/layout.h"
+#include "transport/transport.h"
+
+namespace onet {
+
+struct CrossPart {       // one local member of the group
+  shm::Slot* slot;
+  char* data;            // its arena's data region
+  size_t data_bytes;
+  int rank;              // global rank
+  int grank;             // rank in the group
+  uint32_t idx;          // slot index
+};
+
+// Size-range algorithm choice (UCC style: data, overridable): the first entry whose coll
+// matches and max_bytes >= the message size wins. Filled by the TS scheduler.
+struct AlgoRule {
+  Coll coll;
+  uint64_t max_bytes;
+  std::string algo;
+  uint64_t chunk_bytes;
+};
+
+struct CrossJob {
+  Coll coll;
+  DType dt;
+  RedOp op;
+  int root = 0;          // group rank
+  uint64_t count = 0;
+  double scale = 1.0;
+  uint64_t seq = 0;
+  uint32_t group = 0;
+  int P = 0;             // group size
+  std::vector<CrossPart> local;               // in group-rank order
+  std::vector<std::vector<int>> host_members; // group ranks per participating host, host order
+  std::vector<int> host_ids;                  // device index of each participating host
+  net::Comm comm;                             // over participating hosts; comm.rank = this host
+  std::vector<AlgoRule> rules;
+  std::string chosen;                         // filled: "allreduce:ring" (for explain/trace)
+};
+
+Status run_cross(CrossJob& j);
+
+// Default rules when the scheduler has not sent any: latency algorithms below 64 KiB.
+std::vector<AlgoRule> default_algo_rules();
+
+}  // namespace onet

@@ -1,0 +1,167 @@
+// TCP backend internals: a Device owns a listener, one epoll progress thread and a Pair per
+// peer; a Pair owns `streams` sockets. Locks, outermost first: Pair::send_mu_ → Stream::smu;
+// Pair::mu_ alone; ReqState's mutex is a leaf. Only the progress thread reads sockets and fails
+// pairs (so no buffer is written after its request completed); any thread may write.
+#pragma once
+#include <sys/uio.h>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "transport/tcp/frame.h"
+#include "transport/tcp/request.h"
+#include "transport/transport.h"
+
+namespace onet::net::tcp {
+
+class TcpDevice;
+class TcpPair;
+
+struct SendState : ReqState {
+  using ReqState::ReqState;
+  std::atomic<int> frames_left{0};
+};
+struct RecvState : ReqState {
+  RecvState(void* b, size_t n, uint64_t tag, std::shared_ptr<const std::string> peer)
+      : ReqState("recv", n, tag, std::move(peer)), buf(static_cast<char*>(b)) {}
+  char* buf;
+};
+
+struct OutFrame {
+  FrameHeader hdr{};
+  const char* payload = nullptr;
+  uint32_t len = 0;
+  size_t sent = 0;                  // of sizeof(hdr) + len
+  bool zerocopy = false;            // send with MSG_ZEROCOPY
+  int zc_pending = 0;               // MSG_ZEROCOPY sends not yet confirmed by the error queue
+  std::unique_ptr<char[]> corrupt;  // test hook: payload copy with a flipped byte
+  std::shared_ptr<SendState> req;
+};
+
+struct Stream {
+  TcpPair* pair = nullptr;
+  int index = 0;
+  int fd = -1;
+  // Send side, under smu.
+  std::mutex smu;
+  std::deque<std::unique_ptr<OutFrame>> q;
+  bool want_out = false;
+  uint32_t tx_frame_seq = 0;
+  bool zc_ok = false;  // SO_ZEROCOPY accepted by the kernel
+  uint32_t zc_next = 0;
+  std::unordered_map<uint32_t, OutFrame*> zc_ids;
+  std::unordered_map<OutFrame*, std::unique_ptr<OutFrame>> zc_hold;  // written, awaiting completion
+  std::string tx_error;  // set when a write failed; the progress thread reports it
+  bool closed = false;   // the pair failed: complete new frames at once instead of queueing
+  // Receive side, progress thread only.
+  FrameHeader hdr{};
+  size_t hdr_got = 0;
+  bool in_payload = false;
+  char* dest = nullptr;  // nullptr: discard the payload
+  bool dest_is_user = false;
+  size_t pay_got = 0;
+  uint32_t crc = 0;
+  uint32_t rx_frame_seq = 0;
+};
+
+class TcpPair final : public Pair {
+ public:
+  TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fds);
+  ~TcpPair() override;
+  int peer() const override { return peer_; }
+  std::unique_ptr<Request> isend(const void* buf, size_t bytes, uint64_t tag) override;
+  std::unique_ptr<Request> irecv(void* buf, size_t bytes, uint64_t tag) override;
+
+  // Progress thread.
+  void on_event(Stream& s, uint32_t events);
+  void fail(const Status& st);  // progress thread, or close() after the thread stopped
+  bool failed() const { return failed_; }
+  std::vector<std::unique_ptr<Stream>>& streams() { return streams_; }
+  LinkStats stats() const;
+  const std::string& name() const { return *name_; }
+
+ private:
+  struct InMsg {
+    uint64_t tag = 0, bytes = 0, done_bytes = 0;
+    bool complete = false, discard = false;
+    Status failed;  // a chunk failed its checksum
+    std::shared_ptr<RecvState> recv;
+    std::unique_ptr<char[]> staging;  // chunks that arrived before the receive was matched
+    std::vector<std::pair<uint64_t, uint32_t>> staged;
+  };
+  struct TagQ {
+    std::deque<std::shared_ptr<RecvState>> posted;
+    std::deque<uint64_t> unexpected;  // msg_seq of eligible, unmatched messages
+  };
+
+  bool flush(Stream& s);  // under s.smu; false on a socket error (s.tx_error set)
+  void frame_written(OutFrame* f);
+  void drain_errqueue(Stream& s);
+  void on_readable(Stream& s);
+  std::string begin_chunk(Stream& s);  // under mu_; "" or a protocol error
+  void finish_chunk(Stream& s);
+  void match(uint64_t seq, InMsg& m, std::shared_ptr<RecvState> r);  // under mu_
+  void finalize(uint64_t seq, InMsg& m);                               // under mu_
+  void set_out_interest(Stream& s, bool on);
+
+  TcpDevice* dev_;
+  int peer_;
+  std::shared_ptr<const std::string> name_;  // "host 1 (10.0.0.2:4000)"
+  std::vector<std::unique_ptr<Stream>> streams_;
+
+  std::mutex send_mu_;  // message numbering and frame placement
+  uint64_t send_seq_ = 0;
+  size_t next_stream_ = 0;
+
+  mutable std::mutex mu_;  // receive matching
+  std::unordered_map<uint64_t, InMsg> msgs_;
+  std::unordered_map<uint64_t, TagQ> tags_;
+  uint64_t next_elig_ = 0;  // lowest msg_seq whose first chunk has not arrived yet
+  Status broken_;
+  bool failed_ = false;  // progress thread's view of broken_
+
+  std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0},
+      checksum_failures_{0};
+};
+
+class TcpDevice final : public Device {
+ public:
+  explicit TcpDevice(const TcpOptions& o) : opts_(o) {}
+  ~TcpDevice() override { close(); }
+  Status init();
+  const char* name() const override { return "tcp"; }
+  std::string address() const override { return address_; }
+  Status connect(int rank, const std::vector<std::string>& addrs, int64_t deadline_ms) override;
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Pair* pair(int peer) override;
+  LinkStats stats(int peer) const override;
+  void close() override;
+
+  const TcpOptions& opts() const { return opts_; }
+  int epoll_fd() const { return ep_; }
+  bool corrupt_next_frame();  // test hook (TcpOptions::test_corrupt_every_n_frames)
+
+ private:
+  void progress();
+
+  TcpOptions opts_;
+  int listen_fd_ = -1, ep_ = -1, wake_fd_ = -1;
+  std::string address_;
+  int rank_ = 0, size_ = 1;
+  bool connected_ = false;
+  std::mutex close_mu_;
+  bool closed_ = false;
+  std::vector<std::unique_ptr<TcpPair>> pairs_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> frames_{0};
+};
+
+}  // namespace onet::net::tcp

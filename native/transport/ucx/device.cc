@@ -1,0 +1,310 @@
+// UCX device: context/worker set-up, connect (TCP handshake + worker-address swap on a side
+// channel, then endpoints), the progress thread (worker efd + eventfd + side sockets in epoll).
+#include "transport/ucx/device.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "transport/tcp/mesh.h"
+#include "transport/tcp/socket.h"
+
+namespace onet::net::ucx {
+namespace {
+
+// Move n bytes over a non-blocking socket before the deadline.
+bool io_all(int fd, void* buf, size_t n, bool out, int64_t deadline_ms, std::string* err) {
+  char* p = static_cast<char*>(buf);
+  while (n) {
+    ssize_t r = out ? ::send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) : ::recv(fd, p, n, MSG_DONTWAIT);
+    if (r > 0) {
+      p += r;
+      n -= size_t(r);
+      continue;
+    }
+    if (r == 0) { *err = "closed the side channel"; return false; }
+    if (errno != EAGAIN && errno != EINTR) { *err = tcp::errno_string(errno); return false; }
+    int64_t left = deadline_ms - now_ms();
+    if (left <= 0) { *err = "timed out swapping UCX worker addresses"; return false; }
+    pollfd pf{fd, short(out ? POLLOUT : POLLIN), 0};
+    ::poll(&pf, 1, int(left));
+  }
+  return true;
+}
+
+// Runs inside ucp_worker_progress. The endpoint's pending operations complete with the error
+// themselves; the pair is failed when its side channel closes (progress()).
+void ep_error(void*, ucp_ep_h, ucs_status_t) {}
+
+}  // namespace
+
+Status UcxDevice::init() {
+  tcp::SockAddr bound;
+  Status st = tcp::make_listener(opts_.bind_ip, opts_.port, 0, &listen_fd_, &bound);
+  if (!st.ok()) return {st.code, "ucx: side channel: " + st.msg};
+  address_ = tcp::addr_string(bound);
+  ucp_config_t* cfg = nullptr;
+  ucs_status_t s = ucp_config_read(nullptr, nullptr, &cfg);
+  if (s != UCS_OK) return {Code::kInternal, std::string("ucx: reading UCX_* settings: ") + ucs_status_string(s)};
+  ucp_params_t params{};
+  params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
+  params.features = UCP_FEATURE_TAG | UCP_FEATURE_WAKEUP;
+  params.mt_workers_shared = 0;
+  s = ucp_init(&params, cfg, &ctx_);
+  ucp_config_release(cfg);
+  if (s != UCS_OK)
+    return {Code::kUnsupported, std::string("ucx: ucp_init failed: ") + ucs_status_string(s) +
+                                    " (check UCX_TLS / UCX_NET_DEVICES, or use the tcp transport)"};
+  ucp_worker_params_t wp{};
+  wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+  wp.thread_mode = UCS_THREAD_MODE_SINGLE;
+  s = ucp_worker_create(ctx_, &wp, &worker_);
+  if (s != UCS_OK) return {Code::kInternal, std::string("ucx: ucp_worker_create: ") + ucs_status_string(s)};
+  s = ucp_worker_get_efd(worker_, &ucp_fd_);
+  if (s != UCS_OK) return {Code::kInternal, std::string("ucx: ucp_worker_get_efd: ") + ucs_status_string(s)};
+  ep_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (ep_fd_ < 0 || wake_fd_ < 0) return {Code::kInternal, "ucx: epoll/eventfd: " + tcp::errno_string(errno)};
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  epoll_ctl(ep_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  ev.data.ptr = this;
+  epoll_ctl(ep_fd_, EPOLL_CTL_ADD, ucp_fd_, &ev);
+  return Status::Ok();
+}
+
+Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64_t deadline_ms) {
+  {
+    std::lock_guard<std::mutex> g(close_mu_);
+    if (closed_) return {Code::kClosed, "ucx: connect() on a closed device"};
+    if (connected_) return {Code::kInvalid, "ucx: connect() called twice on one device"};
+  }
+  if (addrs.size() > (size_t(1) << kRankBits))
+    return {Code::kInvalid, "ucx: at most 65536 hosts (the rank takes 16 tag bits), got " + std::to_string(addrs.size())};
+  tcp::MeshOptions mo;
+  mo.backend = tcp::kBackendUcx;
+  mo.version = opts_.test_protocol_version ? opts_.test_protocol_version : tcp::kProtocolVersion;
+  mo.job_hash = opts_.job_hash;
+  mo.streams = 1;
+  std::vector<std::vector<int>> fds;
+  Status st = tcp::mesh_connect(listen_fd_, mo, rank, addrs, deadline_ms, &fds);
+  if (!st.ok()) return {st.code, "ucx " + st.msg};
+  auto close_all = [&] {
+    for (auto& v : fds)
+      for (int fd : v) ::close(fd);
+  };
+
+  // Swap worker addresses: [u32 length][bytes] each way on the side channel.
+  ucp_address_t* mine = nullptr;
+  size_t mine_len = 0;
+  ucs_status_t s = ucp_worker_get_address(worker_, &mine, &mine_len);
+  if (s != UCS_OK) {
+    close_all();
+    return {Code::kInternal, std::string("ucx: ucp_worker_get_address: ") + ucs_status_string(s)};
+  }
+  std::string err;
+  int bad = -1;
+  std::vector<std::vector<char>> theirs(addrs.size());
+  for (int p = 0; p < int(addrs.size()) && bad < 0; p++) {
+    if (p == rank) continue;
+    uint32_t len = uint32_t(mine_len);
+    if (!io_all(fds[p][0], &len, 4, true, deadline_ms, &err) || !io_all(fds[p][0], mine, mine_len, true, deadline_ms, &err))
+      bad = p;
+  }
+  for (int p = 0; p < int(addrs.size()) && bad < 0; p++) {
+    if (p == rank) continue;
+    uint32_t len = 0;
+    if (!io_all(fds[p][0], &len, 4, false, deadline_ms, &err) || len > (1u << 20)) {
+      bad = p;
+      if (err.empty()) err = "bad worker address length";
+      break;
+    }
+    theirs[p].resize(len);
+    if (!io_all(fds[p][0], theirs[p].data(), len, false, deadline_ms, &err)) bad = p;
+  }
+  ucp_worker_release_address(worker_, mine);
+  if (bad >= 0) {
+    close_all();
+    return {Code::kAborted, "ucx connect: host " + std::to_string(bad) + " at " + addrs[bad] + ": " + err};
+  }
+
+  std::lock_guard<std::mutex> g(close_mu_);
+  if (closed_) {
+    close_all();
+    return {Code::kClosed, "ucx: device closed during connect()"};
+  }
+  rank_ = rank;
+  size_ = int(addrs.size());
+  pairs_.resize(size_);
+  for (int p = 0; p < size_; p++) {
+    if (p == rank) continue;
+    auto pair = std::make_unique<UcxPair>(this, p, addrs[p], fds[p][0]);
+    ucp_ep_params_t ep{};
+    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    ep.address = reinterpret_cast<const ucp_address_t*>(theirs[p].data());
+    ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    ep.err_handler.cb = ep_error;
+    ep.err_handler.arg = pair.get();
+    s = ucp_ep_create(worker_, &ep, &pair->ep_);
+    if (s != UCS_OK) {
+      pair->ep_ = nullptr;
+      pair->failed_ = true;
+      pair->broken_ = {Code::kAborted, pair->name() + ": ucp_ep_create failed: " + ucs_status_string(s)};
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.ptr = pair.get();
+    epoll_ctl(ep_fd_, EPOLL_CTL_ADD, fds[p][0], &ev);
+    pairs_[p] = std::move(pair);
+  }
+  connected_ = true;
+  if (size_ > 1) thread_ = std::thread([this] { progress(); });
+  return Status::Ok();
+}
+
+void UcxDevice::enqueue(Op* op) {
+  {
+    std::lock_guard<std::mutex> g(q_mu_);
+    if (!stop_.load(std::memory_order_acquire) && thread_.joinable()) {
+      queue_.push_back(op);
+      op = nullptr;
+    }
+  }
+  if (op) {  // no progress thread (closed, or never connected)
+    op->st->complete({Code::kClosed, "ucx: device of host " + std::to_string(rank_) + " is closed"});
+    delete op;
+    return;
+  }
+  uint64_t one = 1;
+  if (write(wake_fd_, &one, sizeof one) < 0) {
+  }
+}
+
+void UcxDevice::run_queue() {
+  std::deque<Op*> q;
+  {
+    std::lock_guard<std::mutex> g(q_mu_);
+    q.swap(queue_);
+  }
+  for (Op* op : q) op->pair->post(op);
+}
+
+void UcxDevice::progress() {
+  epoll_event evs[32];
+  while (!stop_.load(std::memory_order_acquire)) {
+    run_queue();
+    while (ucp_worker_progress(worker_)) {
+    }
+    // A failed endpoint shows as an error on its pending operations; the side channel's EOF
+    // is the signal we act on (see below), so nothing is done from the UCP error handler.
+    ucs_status_t s = ucp_worker_arm(worker_);
+    if (s == UCS_ERR_BUSY) continue;
+    int n = epoll_wait(ep_fd_, evs, 32, s == UCS_OK ? 1000 : 1);
+    for (int i = 0; i < n; i++) {
+      void* who = evs[i].data.ptr;
+      if (!who) {
+        uint64_t v;
+        while (read(wake_fd_, &v, sizeof v) > 0) {
+        }
+      } else if (who != this) {
+        auto* pair = static_cast<UcxPair*>(who);
+        char b[64];
+        ssize_t r = ::recv(pair->side_fd_, b, sizeof b, MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+          epoll_ctl(ep_fd_, EPOLL_CTL_DEL, pair->side_fd_, nullptr);
+          pair->fail({Code::kAborted, pair->name() + " closed the connection"});
+        }
+      }
+    }
+  }
+}
+
+Pair* UcxDevice::pair(int peer) {
+  if (peer < 0 || peer >= int(pairs_.size())) return nullptr;
+  return pairs_[peer].get();
+}
+
+LinkStats UcxDevice::stats(int peer) const {
+  if (peer < 0 || peer >= int(pairs_.size()) || !pairs_[peer]) return {};
+  return pairs_[peer]->stats();
+}
+
+void UcxDevice::close() {
+  {
+    std::lock_guard<std::mutex> g(close_mu_);
+    if (closed_) return;
+    closed_ = true;
+  }
+  {
+    std::lock_guard<std::mutex> g(q_mu_);
+    stop_.store(true, std::memory_order_release);
+  }
+  if (wake_fd_ >= 0) {
+    uint64_t one = 1;
+    if (write(wake_fd_, &one, sizeof one) < 0) {
+    }
+  }
+  if (thread_.joinable()) thread_.join();
+  teardown();
+}
+
+// Single-threaded from here: the progress thread is gone.
+void UcxDevice::teardown() {
+  run_queue();  // posted after the thread stopped looking: fail them below with the pairs
+  if (worker_) {
+    // Let sends already handed to UCX reach the peers (bounded), then drop everything.
+    ucp_request_param_t p{};
+    ucs_status_ptr_t r = ucp_worker_flush_nbx(worker_, &p);
+    int64_t until = now_ms() + 2000;
+    if (r && !UCS_PTR_IS_ERR(r)) {
+      while (ucp_request_check_status(r) == UCS_INPROGRESS && now_ms() < until) ucp_worker_progress(worker_);
+      if (ucp_request_check_status(r) == UCS_INPROGRESS) ucp_request_cancel(worker_, r);
+      ucp_request_free(r);
+    }
+  }
+  for (auto& p : pairs_)
+    if (p) {
+      p->fail({Code::kClosed, "ucx: device of host " + std::to_string(rank_) + " closed"});
+      if (worker_)
+        while (!p->inflight_.empty() && ucp_worker_progress(worker_)) {
+        }
+      for (Op* op : p->inflight_) {  // UCX never completed them: report and forget
+        op->st->complete({Code::kClosed, "ucx: device closed"});
+        delete op;
+      }
+      p->inflight_.clear();
+      if (p->side_fd_ >= 0) ::close(p->side_fd_);
+      p->side_fd_ = -1;
+    }
+  if (worker_) ucp_worker_destroy(worker_);
+  if (ctx_) ucp_cleanup(ctx_);
+  worker_ = nullptr;
+  ctx_ = nullptr;
+  for (int* fd : {&listen_fd_, &ep_fd_, &wake_fd_})
+    if (*fd >= 0) {
+      ::close(*fd);
+      *fd = -1;
+    }
+}
+
+}  // namespace onet::net::ucx
+
+namespace onet::net {
+
+bool ucx_available() { return true; }
+
+Status create_ucx_device(const UcxOptions& opts, std::unique_ptr<Device>* out) {
+  auto dev = std::make_unique<ucx::UcxDevice>(opts);
+  Status st = dev->init();
+  if (!st.ok()) return st;
+  *out = std::move(dev);
+  return Status::Ok();
+}
+
+}  // namespace onet::net

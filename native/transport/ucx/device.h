@@ -1,0 +1,110 @@
+// UCX backend internals. One UCP context + worker per device, in single-thread mode: every UCP
+// call runs on the device's progress thread (or in close() after it stopped). isend/irecv queue
+// an Op and wake the thread through an eventfd; UCP completion callbacks complete the Op's
+// ReqState. Connection set-up reuses the TCP handshake (tcp/mesh.cc) on one side-channel socket
+// per peer, over which the workers' addresses are swapped; that socket then stays open only to
+// notice a peer that goes away. Tags: the sender's rank in the top 16 bits, the caller's tag in
+// the low 48, so worker-wide tag matching is per pair.
+#pragma once
+#include <ucp/api/ucp.h>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "transport/tcp/request.h"
+#include "transport/transport.h"
+
+namespace onet::net::ucx {
+
+constexpr int kRankBits = 16;
+constexpr uint64_t kTagMask = (uint64_t(1) << (64 - kRankBits)) - 1;
+
+class UcxDevice;
+class UcxPair;
+
+struct Op {
+  bool send = false;
+  UcxPair* pair = nullptr;
+  std::shared_ptr<tcp::ReqState> st;
+  void* buf = nullptr;
+  size_t bytes = 0;
+  uint64_t tag = 0;      // the caller's tag
+  void* ucp_req = nullptr;
+};
+
+class UcxPair final : public Pair {
+ public:
+  UcxPair(UcxDevice* dev, int peer, std::string addr, int side_fd)
+      : dev_(dev), peer_(peer), name_(std::make_shared<const std::string>("host " + std::to_string(peer) + " (" + addr + ")")),
+        side_fd_(side_fd) {}
+  int peer() const override { return peer_; }
+  std::unique_ptr<Request> isend(const void* buf, size_t bytes, uint64_t tag) override;
+  std::unique_ptr<Request> irecv(void* buf, size_t bytes, uint64_t tag) override;
+  LinkStats stats() const;
+  const std::string& name() const { return *name_; }
+  void done(Op* op, ucs_status_t s, size_t len);  // progress thread, from UCP callbacks
+
+ private:
+  friend class UcxDevice;
+  std::unique_ptr<Request> submit(bool send, void* buf, size_t bytes, uint64_t tag);
+  void post(Op* op);                             // progress thread
+  void fail(const Status& st);                   // progress thread (or close() after it)
+  Status broken() const;
+
+  UcxDevice* dev_;
+  int peer_;
+  std::shared_ptr<const std::string> name_;
+  int side_fd_ = -1;
+  ucp_ep_h ep_ = nullptr;
+  std::unordered_set<Op*> inflight_;  // progress thread only; owns the Ops
+  bool failed_ = false;               // progress thread's view
+  mutable std::mutex mu_;
+  Status broken_;
+  std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0};
+};
+
+class UcxDevice final : public Device {
+ public:
+  explicit UcxDevice(const UcxOptions& o) : opts_(o) {}
+  ~UcxDevice() override { close(); }
+  Status init();
+  const char* name() const override { return "ucx"; }
+  std::string address() const override { return address_; }
+  Status connect(int rank, const std::vector<std::string>& addrs, int64_t deadline_ms) override;
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Pair* pair(int peer) override;
+  LinkStats stats(int peer) const override;
+  void close() override;
+
+  void enqueue(Op* op);  // any thread
+  ucp_worker_h worker() const { return worker_; }
+
+ private:
+  void progress();
+  void run_queue();
+  void teardown();
+
+  UcxOptions opts_;
+  ucp_context_h ctx_ = nullptr;
+  ucp_worker_h worker_ = nullptr;
+  int listen_fd_ = -1, ep_fd_ = -1, wake_fd_ = -1, ucp_fd_ = -1;
+  std::string address_;
+  int rank_ = 0, size_ = 1;
+  bool connected_ = false;
+  std::mutex close_mu_;
+  bool closed_ = false;
+  std::vector<std::unique_ptr<UcxPair>> pairs_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex q_mu_;
+  std::deque<Op*> queue_;
+};
+
+}  // namespace onet::net::ucx

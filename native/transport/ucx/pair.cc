@@ -1,0 +1,152 @@
+// UCX pair: tagged sends and receives through the device's worker (see device.h).
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+
+#include "transport/ucx/device.h"
+
+namespace onet::net::ucx {
+namespace {
+
+void send_cb(void* req, ucs_status_t s, void* user) {
+  Op* op = static_cast<Op*>(user);
+  op->ucp_req = nullptr;
+  ucp_request_free(req);
+  op->pair->done(op, s, op->bytes);
+}
+void recv_cb(void* req, ucs_status_t s, const ucp_tag_recv_info_t* info, void* user) {
+  Op* op = static_cast<Op*>(user);
+  op->ucp_req = nullptr;
+  ucp_request_free(req);
+  op->pair->done(op, s, info ? info->length : 0);
+}
+
+}  // namespace
+
+LinkStats UcxPair::stats() const {
+  LinkStats s;
+  s.bytes_sent = bytes_sent_.load();
+  s.bytes_received = bytes_received_.load();
+  s.messages_sent = messages_sent_.load();
+  s.messages_received = messages_received_.load();
+  return s;
+}
+
+Status UcxPair::broken() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return broken_;
+}
+
+std::unique_ptr<Request> UcxPair::isend(const void* buf, size_t bytes, uint64_t tag) {
+  return submit(true, const_cast<void*>(buf), bytes, tag);
+}
+std::unique_ptr<Request> UcxPair::irecv(void* buf, size_t bytes, uint64_t tag) { return submit(false, buf, bytes, tag); }
+
+std::unique_ptr<Request> UcxPair::submit(bool send, void* buf, size_t bytes, uint64_t tag) {
+  auto st = std::make_shared<tcp::ReqState>(send ? "send" : "recv", bytes, tag, name_);
+  if (tag > kTagMask) {
+    char b[160];
+    std::snprintf(b, sizeof b, "ucx carries 48-bit tags (the top 16 bits hold the rank); tag 0x%llx is too large",
+                  static_cast<unsigned long long>(tag));
+    st->complete({Code::kInvalid, b});
+    return std::make_unique<tcp::StateRequest>(st);
+  }
+  if (send) {  // a receive on a dead pair may still find a message that arrived: see post()
+    Status b = broken();
+    if (!b.ok()) {
+      st->complete(b);
+      return std::make_unique<tcp::StateRequest>(st);
+    }
+  }
+  Op* op = new Op;
+  op->send = send;
+  op->pair = this;
+  op->st = st;
+  op->buf = buf;
+  op->bytes = bytes;
+  op->tag = tag;
+  dev_->enqueue(op);
+  return std::make_unique<tcp::StateRequest>(st);
+}
+
+void UcxPair::post(Op* op) {
+  static char zero;
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FLAG_NO_IMM_CMPL |
+                   UCP_OP_ATTR_FIELD_DATATYPE;
+  p.datatype = ucp_dt_make_contig(1);
+  p.user_data = op;
+  void* buf = op->bytes ? op->buf : &zero;
+  ucs_status_ptr_t r;
+  if (op->send) {
+    if (failed_) return done(op, UCS_ERR_CANCELED, 0);
+    p.cb.send = send_cb;
+    r = ucp_tag_send_nbx(ep_, buf, op->bytes, (uint64_t(dev_->rank()) << (64 - kRankBits)) | op->tag, &p);
+  } else {
+    uint64_t tag = (uint64_t(peer_) << (64 - kRankBits)) | op->tag;
+    ucp_tag_recv_info_t info;
+    if (failed_ && !ucp_tag_probe_nb(dev_->worker(), tag, ~uint64_t(0), 0, &info)) return done(op, UCS_ERR_CANCELED, 0);
+    p.cb.recv = recv_cb;
+    r = ucp_tag_recv_nbx(dev_->worker(), buf, op->bytes, tag, ~uint64_t(0), &p);
+  }
+  if (UCS_PTR_IS_ERR(r)) return done(op, UCS_PTR_STATUS(r), 0);
+  op->ucp_req = r;
+  inflight_.insert(op);
+}
+
+void UcxPair::done(Op* op, ucs_status_t s, size_t len) {
+  std::unique_ptr<Op> own(op);
+  inflight_.erase(op);
+  if (s == UCS_OK && !op->send && len != op->bytes) {
+    op->st->complete({Code::kMismatch, op->st->describe() + ": the peer sent " + std::to_string(len) +
+                                           " bytes with this tag (sizes must match exactly)"});
+    return;
+  }
+  if (s == UCS_ERR_MESSAGE_TRUNCATED) {
+    op->st->complete({Code::kMismatch, op->st->describe() + ": the peer sent more bytes with this tag (sizes must match exactly)"});
+    return;
+  }
+  if (s != UCS_OK) {
+    Status b = broken();
+    op->st->complete(!b.ok() ? b : Status{Code::kAborted, op->st->describe() + ": UCX error: " + ucs_status_string(s)});
+    return;
+  }
+  if (op->send) {
+    bytes_sent_.fetch_add(op->bytes, std::memory_order_relaxed);
+    messages_sent_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    bytes_received_.fetch_add(op->bytes, std::memory_order_relaxed);
+    messages_received_.fetch_add(1, std::memory_order_relaxed);
+  }
+  op->st->complete(Status::Ok());
+}
+
+void UcxPair::fail(const Status& st) {
+  if (failed_) return;
+  failed_ = true;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    broken_ = st;
+  }
+  // Receives are cancelled (their callbacks report the pair's status); a forced close of the
+  // endpoint completes its sends with an error the same way.
+  std::vector<Op*> recvs;
+  for (Op* op : inflight_)
+    if (!op->send && op->ucp_req) recvs.push_back(op);
+  for (Op* op : recvs) ucp_request_cancel(dev_->worker(), op->ucp_req);
+  if (ep_) {
+    ucp_request_param_t p{};
+    p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    p.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    ucs_status_ptr_t r = ucp_ep_close_nbx(ep_, &p);
+    ep_ = nullptr;
+    if (r && !UCS_PTR_IS_ERR(r)) {
+      while (ucp_request_check_status(r) == UCS_INPROGRESS) ucp_worker_progress(dev_->worker());
+      ucp_request_free(r);
+    }
+  }
+  if (side_fd_ >= 0) shutdown(side_fd_, SHUT_RDWR);
+}
+
+}  // namespace onet::net::ucx

@@ -1,0 +1,133 @@
+"""The fast path: an XLA FFI custom call (bindings/jax/onet_jax.cc) that posts straight into
+this rank's arena, without Python or the GIL at run time.
+
+Each device lane gets one slot and one data block taken from the Python client's engine
+(`reserve`), so the two posters in one process never share a slot or bytes, and the engine
+bumps ``post_count`` through the library's atomic counter once it is attached.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import numpy as np
+
+from .. import _env
+from .._errors import InvalidArgumentError
+from . import _build
+
+TARGET = "onet_jax_collective"
+_lib = None
+
+
+def _load():
+    global _lib
+    if _lib is None:
+        import jax
+        lib = ctypes.CDLL(str(_build.library_path()))
+        lib.onet_jax_attach.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                                        ctypes.c_double, ctypes.c_double]
+        lib.onet_jax_set_lane.argtypes = [ctypes.c_int, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64,
+                                          ctypes.c_uint32, ctypes.c_int, ctypes.c_int]
+        lib.onet_jax_bump_post_count.argtypes = []
+        lib.onet_jax_bump_post_count.restype = None
+        lib.onet_jax_lane_seq.argtypes = [ctypes.c_int]
+        lib.onet_jax_lane_seq.restype = ctypes.c_uint64
+        jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.onet_jax_collective), platform="cpu")
+        _lib = lib
+    return _lib
+
+
+def reserve(engine, nbytes: int) -> tuple[int, int]:
+    """Take one slot and ``nbytes`` of the data region away from the Python engine for good."""
+    with engine._lock:
+        if not engine._free_slots:
+            raise InvalidArgumentError("no free request slot left for an opennetworks.jax device lane")
+        slot = engine._free_slots.pop()  # the highest free index; the engine keeps the rest
+        off = engine.arena.alloc.alloc(nbytes)
+        if off is None:
+            engine._free_slots.append(slot)
+    if off is None:
+        raise engine.arena.too_big(nbytes, "the opennetworks.jax FFI lane block (ONET_JAX_FFI_BYTES)")
+    return slot, off
+
+
+class FfiPath:
+    """The library attached to one client; lanes are added as shard_map programs need them."""
+
+    def __init__(self, client, timeout_s: float):
+        self.lib = _load()
+        self.client = client
+        arena = client.arena
+        # Raw addresses of the mappings (each keeps an export on its mmap, like _futex does).
+        self._arena_word = ctypes.c_char.from_buffer(arena.mm)
+        self._ctl_word = ctypes.c_char.from_buffer(arena.ctl)
+        spin = _env.float_setting("ONET_SPIN_US", 50.0)
+        self.lib.onet_jax_attach(ctypes.addressof(self._arena_word), ctypes.addressof(self._ctl_word),
+                                 client.rank, client.coord_pid, spin, timeout_s)
+        client.engine.bump_post_count = self.lib.onet_jax_bump_post_count
+        self.block = int(_env.setting("ONET_JAX_FFI_BYTES"))
+        if self.block < 64:
+            raise InvalidArgumentError(f"ONET_JAX_FFI_BYTES={self.block} is too small; use at least 65536")
+        self.lanes: dict[int, tuple[int, int]] = {}
+
+    def add_lane(self, lane: int, group: int) -> None:
+        if lane in self.lanes:
+            return
+        c = self.client
+        slot, off = reserve(c.engine, self.block)
+        c.define_group(group, list(range(c.world)))
+        if self.lib.onet_jax_set_lane(lane, slot, off, self.block, group, c.world, c.rank) != 0:
+            raise InvalidArgumentError(f"device lane {lane} is out of range (at most 64 devices per process)")
+        self.lanes[lane] = (slot, off)
+
+    def seq(self, lane: int) -> int:
+        return int(self.lib.onet_jax_lane_seq(lane))
+
+    def detach(self) -> None:
+        self.client.engine.bump_post_count = None
+        self.lib.onet_jax_detach()
+
+
+# ---- the JAX primitive ---------------------------------------------------------------------
+@functools.cache
+def primitive():
+    import jax
+    from jax.extend.core import Primitive
+    from jax.interpreters import mlir
+
+    p = Primitive("onet_collective")
+
+    def abstract(x, lane, *, coll, redop, root, out_shape):
+        return jax.core.ShapedArray(out_shape, x.dtype)
+
+    @functools.cache
+    def jitted(coll, redop, root, out_shape):
+        return jax.jit(functools.partial(p.bind, coll=coll, redop=redop, root=root, out_shape=out_shape))
+
+    def impl(x, lane, *, coll, redop, root, out_shape):
+        return jitted(coll, redop, root, out_shape)(x, lane)
+
+    # The custom call is side-effecting for XLA (never removed, merged or reordered with other
+    # collectives) but carries no JAX effect, so jit keeps its C++ fast dispatch path.
+    lower = jax.ffi.ffi_lowering(TARGET, has_side_effect=True)
+
+    def lowering(ctx, x, lane, *, coll, redop, root, out_shape):
+        return lower(ctx, x, lane, coll=np.int64(coll), redop=np.int64(redop), root=np.int64(root))
+
+    p.def_abstract_eval(abstract)
+    p.def_impl(impl)
+    mlir.register_lowering(p, lowering, platform="cpu")
+    return p
+
+
+def collective(x, lane, coll: int, redop: int, root: int, out_shape: tuple):
+    return primitive().bind(x, lane, coll=coll, redop=redop, root=root, out_shape=tuple(out_shape))
+
+
+def barrier(lane):
+    """A barrier with a JAX effect, so that jit never drops it although nothing uses its result."""
+    import jax
+    import jax.numpy as jnp
+    call = jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct((0,), jnp.uint8), has_side_effect=True)
+    return call(jnp.zeros((0,), jnp.uint8), lane, coll=np.int64(12), redop=np.int64(0), root=np.int64(0))

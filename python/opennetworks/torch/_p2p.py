@@ -1,0 +1,47 @@
+"""barrier and point to point: buffered send, recv, recv from any source."""
+from __future__ import annotations
+
+from ._common import BARRIER, RECV, SEND
+
+
+class PointToPoint:
+    # ---- barrier, point to point -----------------------------------------------------------
+    def barrier(self, opts=None):
+        return self._work([self._post(BARRIER, 5, 0, 0, 0, 0, 0, 0, (), None)], [])
+
+    def send(self, tensors, dst, tag=0):
+        t = tensors[0]
+        (code, _), = self._validate(SEND, [t], "send")
+        r = self._real(t)
+        n = r.numel()
+        off = self._eng.alloc(n * r.element_size(), "send")
+        self._view(off, n, r.dtype).view(r.shape).copy_(r)
+        op = self._post(SEND, code, 0, dst, n, off, off, 0, (off,), None, tag=tag, p2p=True)
+        # Buffered send, as gloo's: the data already sits in the arena, so the send is complete
+        # for the caller (send-send-recv-recv between two ranks works); the slot and the block
+        # are reclaimed when the coordinator matches it with the receive.
+        self._eng.detach(op)
+        return self._work([], tensors)
+
+    def _recv(self, tensors, src, tag):
+        t = tensors[0]
+        (code, _), = self._validate(RECV, [t], "recv")
+        r = self._real(t)
+        n = r.numel()
+        off = self._eng.alloc(n * r.element_size(), "recv")
+        v = self._view(off, n, r.dtype)
+
+        def fin(op):
+            m = min(int(op.out_count), n) if op.out_count else n
+            if m == n:
+                r.copy_(v.view(r.shape))
+            else:
+                r.view(-1)[:m].copy_(v[:m]) if r.is_contiguous() else r.copy_(v.view(r.shape))
+        return self._work([self._post(RECV, code, 0, src, n, off, off, 0, (off,), fin, tag=tag, p2p=True)],
+                          tensors)
+
+    def recv(self, tensors, src, tag=0):
+        return self._recv(tensors, src, tag)
+
+    def recv_anysource(self, tensors, tag=0):
+        return self._recv(tensors, -1, tag)

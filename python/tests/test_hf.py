@@ -1,0 +1,73 @@
+"""HuggingFace Trainer over opennetworks vs gloo (torchrun, 2 ranks, real processes), and the
+guard against accelerate silently training each rank alone."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
+
+pytestmark = pytest.mark.needs_coordinator
+
+
+def torchrun(args: list[str], out: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    sys.path.insert(0, str(HERE))
+    import _harness
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore",
+               ONET_RUN_DIR=str(out / "run"), TOKENIZERS_PARALLELISM="false")
+    cmd = [TORCHRUN, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
+           str(_harness.free_port()), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO))
+
+
+def test_trainer_opennetworks_equals_gloo():
+    import torch
+    out = Path(tempfile.mkdtemp(prefix="ont-hf-", dir="/tmp"))
+    results = {}
+    for be in ("opennetworks", "gloo"):
+        r = torchrun([str(REPO / "examples" / "hf" / "trainer.py"), "--backend", be, "--out", str(out / f"{be}.pt"),
+                      "--workdir", str(out / be)], out)
+        assert r.returncode == 0, f"{be}:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+        results[be] = torch.load(out / f"{be}.pt", weights_only=False)
+    a, b = results["opennetworks"], results["gloo"]
+    assert a["world"] == b["world"] == 2
+    assert len(a["losses"]) == 6 and a["losses"] == b["losses"], (a["losses"], b["losses"])
+    assert a["train_loss"] == b["train_loss"]
+    assert a["params"].keys() == b["params"].keys()
+    for k in a["params"]:
+        assert torch.equal(a["params"][k], b["params"][k]), f"parameter {k} differs"
+    # and training did something: the parameters moved away from the seed-0 initialisation
+    assert a["losses"][-1] < a["losses"][0]
+
+
+TRAP = """
+import opennetworks.hf, opennetworks
+from transformers import TrainingArguments
+opennetworks.hf.init()
+try:
+    TrainingArguments(output_dir="{out}", use_cpu=False, report_to="none")
+except opennetworks.InvalidArgumentError as e:
+    print("REFUSED:", e)
+else:
+    print("ACCEPTED")
+args = TrainingArguments(output_dir="{out}", use_cpu=True, report_to="none")
+print("OK world", args.world_size)
+"""
+
+
+def test_guard_refuses_each_rank_training_alone():
+    out = Path(tempfile.mkdtemp(prefix="ont-hftrap-", dir="/tmp"))
+    script = out / "trap.py"
+    script.write_text(TRAP.format(out=out / "o"))
+    r = torchrun([str(script)], out, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    assert r.stdout.count("REFUSED:") == 2, r.stdout
+    assert "use_cpu=True" in r.stdout and "WORLD_SIZE=2" in r.stdout
+    assert r.stdout.count("OK world 2") == 2, r.stdout

@@ -1,0 +1,314 @@
+"""opennetworks.jax across real rank processes and a real coordinator.
+
+The file is also the rank program: `python test_jax.py SCENARIO OUTDIR` runs one rank (the
+environment says which) and writes OUTDIR/rank<r>.json with the failed checks; the tests launch
+ranks with torchrun-style variables and assert that every rank passed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+COUNTS = (0, 1, 4097)
+
+
+# ------------------------------------------------------------------------------ launching
+def launch(world: int, scenario: str, env: dict | None = None, timeout: float = 120):
+    import _harness
+    out = Path(tempfile.mkdtemp(prefix="ont-jax-", dir="/tmp"))
+    job = f"jax{os.getpid()}-{int(time.time() * 1000) % 10**7}"
+    base = dict(os.environ, WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=str(_harness.free_port()), ONET_JOB_ID=job, ONET_RUN_DIR=str(out / "run"),
+                OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore", ONET_TIMEOUT="60",
+                ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"),
+                XLA_FLAGS="--xla_force_host_platform_device_count=1 --xla_cpu_multi_thread_eigen=false")
+    base.pop("TORCHELASTIC_RUN_ID", None)
+    base.update(env or {})
+    procs = []
+    for r in range(world):
+        e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
+        log = open(out / f"rank{r}.log", "w+b")
+        procs.append((subprocess.Popen([sys.executable, __file__, scenario, str(out)], env=e, stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=str(HERE)), log))
+    deadline = time.monotonic() + timeout
+    report = []
+    for r, (p, log) in enumerate(procs):
+        try:
+            rc = p.wait(max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+        log.close()
+        f = out / f"rank{r}.json"
+        res = json.loads(f.read_text()) if f.exists() else None
+        report.append((r, rc, res, text))
+    _harness._stop_coordinator(out / "run" / job)
+    return report
+
+
+def check(report):
+    bad = [f"--- rank {r} rc {rc}: failures {res and res['failures']}\n{text[-3000:]}"
+           for r, rc, res, text in report if rc != 0 or res is None or res["failures"]]
+    assert not bad, "\n".join(bad)
+    return [res for _, _, res, _ in report]
+
+
+pytestmark = pytest.mark.needs_coordinator
+
+
+# ------------------------------------------------------------------------------ tests
+@pytest.mark.parametrize("world", [1, 2, 3, 4])
+def test_ops_both_paths(world):
+    """Every op, eager / jit / grad / fori_loop, counts 0, 1, 4097, on the FFI and callback paths.
+    A small FFI block (16 KiB) makes 4097-element arrays go in several pieces."""
+    res = check(launch(world, "ops", {"ONET_JAX_FFI_BYTES": "16384"}))
+    assert res[0]["impls"] == ["ffi", "callback"]
+    assert res[0]["checks"] > 100
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_shard_map_two_devices_per_process(world):
+    check(launch(world, "shard_map", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))
+
+
+def test_errors_are_mapped():
+    check(launch(2, "errors"))
+
+
+def test_ffi_and_python_client_post_concurrently():
+    """The FFI path and the Python client share one arena: post from both at once."""
+    check(launch(2, "mixed"))
+
+
+def test_data_parallel_example_matches_single_process():
+    import numpy as np
+    out = Path(tempfile.mkdtemp(prefix="ont-jaxdp-", dir="/tmp"))
+    env = dict(os.environ, ONET_RUN_DIR=str(out / "run"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore",
+               ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"))
+    ex = str(REPO / "examples" / "jax" / "data_parallel.py")
+    single = subprocess.run([sys.executable, ex, "--single", "--out", str(out / "single.npz")], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert single.returncode == 0, single.stdout + single.stderr
+    run = subprocess.run(["node", str(REPO / "bin" / "onet.js"), "run", "-n", "3", "--", sys.executable, ex,
+                          "--out", str(out / "dp.npz")], env=env, capture_output=True, text=True, timeout=150)
+    assert run.returncode == 0, run.stdout + run.stderr
+    a, b = np.load(out / "single.npz"), np.load(out / "dp.npz")
+    assert a["losses"][-1] < a["losses"][0] * 0.9  # it trained
+    for k in a.files:
+        np.testing.assert_allclose(b[k], a[k], rtol=2e-5, atol=2e-6, err_msg=k)
+
+
+# ------------------------------------------------------------------------------ rank side
+class Checker:
+    def __init__(self):
+        self.failures, self.checks = [], 0
+
+    def eq(self, name, got, want, tol=0.0):
+        import numpy as np
+        self.checks += 1
+        try:
+            got, want = np.asarray(got), np.asarray(want)
+            assert got.shape == want.shape, f"shape {got.shape} != {want.shape}"
+            assert got.dtype == want.dtype, f"dtype {got.dtype} != {want.dtype}"
+            if tol:
+                np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol)
+            else:
+                np.testing.assert_array_equal(got, want)
+        except Exception as e:  # noqa: BLE001
+            self.failures.append(f"{name}: {str(e)[:400]}")
+
+    def run(self, name, fn):
+        try:
+            fn()
+        except Exception:  # noqa: BLE001
+            self.failures.append(f"{name}: raised\n{traceback.format_exc()[-1500:]}")
+
+
+def data(rank, shape, dtype, salt=0):
+    import numpy as np
+    rng = np.random.default_rng(1000 * rank + salt)
+    return rng.integers(-3, 4, shape).astype(dtype)
+
+
+def scenario_ops(c: Checker, onj, rank, P):
+    import jax
+    import jax.numpy as jnp
+    import ml_dtypes
+    import numpy as np
+    impls = []
+    for impl in ("ffi", "callback"):
+        onj.set_impl(impl)
+        impls.append(onj.impl())
+        for n in COUNTS:
+            for dt in (np.float32, ml_dtypes.bfloat16, np.int32):
+                tag = f"{impl}-n{n}-{np.dtype(dt).name}"
+                xs = [data(r, (n,), dt, 1) for r in range(P)]
+                x = jnp.asarray(xs[rank])
+                for op, fold in (("sum", np.add), ("max", np.maximum), ("min", np.minimum)):
+                    want = xs[0].astype(np.float64)
+                    for r in range(1, P):
+                        want = fold(want, xs[r].astype(np.float64))
+                    c.eq(f"allreduce-{op}-{tag}", onj.allreduce(x, op), want.astype(dt))
+                root = P - 1
+                c.eq(f"broadcast-{tag}", onj.broadcast(x, root), xs[root])
+                c.eq(f"allgather-{tag}", onj.allgather(x), np.stack(xs))
+                if n:
+                    c.eq(f"allgather-tiled-{tag}", onj.allgather(x, tiled=True), np.concatenate(xs))
+                ys = [data(r, (P, n), dt, 2) for r in range(P)]
+                c.eq(f"reduce_scatter-{tag}", onj.reduce_scatter(jnp.asarray(ys[rank])),
+                     sum(y.astype(np.float64) for y in ys)[rank].astype(dt))
+                c.eq(f"all_to_all-{tag}", onj.all_to_all(jnp.asarray(ys[rank])), np.stack([y[rank] for y in ys]))
+        # under jit, in loops, under grad
+        x = jnp.asarray(data(rank, (5, 3), np.float32, 3))
+        total = sum(data(r, (5, 3), np.float32, 3) for r in range(P))
+        c.eq(f"jit-{impl}", jax.jit(lambda x: onj.allreduce(x * 2) + 1)(x), 2 * total + 1)
+        c.eq(f"fori-{impl}", jax.jit(lambda x: jax.lax.fori_loop(0, 3, lambda i, v: onj.allreduce(v, "avg"), x))(x),
+             total / P, 1e-6)
+        c.eq(f"scan-{impl}", jax.lax.scan(lambda v, _: (onj.allreduce(v), None), x, None, length=2)[0],
+             total * P, 1e-6)
+        w = rank + 1.0
+        c.eq(f"grad-allreduce-{impl}", jax.grad(lambda x: (onj.allreduce(x) * w).sum())(x),
+             np.full((5, 3), sum(r + 1.0 for r in range(P)), np.float32))
+        c.eq(f"grad-allreduce-jit-{impl}", jax.jit(jax.grad(lambda x: (onj.allreduce(x, "avg") * w).sum()))(x),
+             np.full((5, 3), sum(r + 1.0 for r in range(P)) / P, np.float32), 1e-6)
+        # d/dx_r sum_s w_s * allgather(x)_s  -> w_r (reduce_scatter of the cotangent)
+        g = jax.grad(lambda x: (onj.allgather(x) * (jnp.arange(P)[:, None, None] + w)).sum())(x)
+        c.eq(f"grad-allgather-{impl}", g, np.full((5, 3), sum(rank + r + 1.0 for r in range(P)), np.float32))
+        y = jnp.asarray(data(rank, (P, 4), np.float32, 4))
+        g = jax.grad(lambda y: (onj.reduce_scatter(y) * w).sum())(y)
+        c.eq(f"grad-reduce_scatter-{impl}", g, np.stack([np.full(4, s + 1.0, np.float32) for s in range(P)]))
+        g = jax.grad(lambda y: (onj.all_to_all(y) * (jnp.arange(P)[:, None] + 10 * w)).sum())(y)
+        c.eq(f"grad-all_to_all-{impl}", g, np.stack([np.full(4, rank + 10 * (s + 1.0), np.float32)
+                                                     for s in range(P)]))
+        g = jax.grad(lambda x: (onj.broadcast(x, 0) * w).sum())(x)
+        want = np.full((5, 3), sum(r + 1.0 for r in range(P)) if rank == 0 else 0.0, np.float32)
+        c.eq(f"grad-broadcast-{impl}", g, want)
+        mx = jnp.asarray(np.full(3, float(rank), np.float32))
+        g = jax.grad(lambda v: (onj.allreduce(v, "max") * w).sum())(mx)
+        c.eq(f"grad-max-{impl}", g, np.full(3, sum(r + 1.0 for r in range(P)) if rank == P - 1 else 0.0,
+                                            np.float32))
+        # barrier inside jit keeps program order and is not dropped
+        c.eq(f"barrier-jit-{impl}", jax.jit(lambda x: (onj.barrier(), onj.allreduce(x))[1])(x), total)
+        onj.barrier()
+    return {"impls": impls}
+
+
+def scenario_shard_map(c: Checker, onj, rank, P):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, PartitionSpec as S
+    devs = jax.devices()
+    assert len(devs) == 2, devs
+    mesh = Mesh(np.array(devs), ("d",))
+    xs = [data(r, (2, 6), np.float32, 5) for r in range(P)]  # two device rows per process
+    x = jnp.asarray(xs[rank])
+    for impl in ("ffi", "callback"):
+        onj.set_impl(impl)
+
+        def per_device(v):
+            # each device (lane) reduces with the same device of every other process;
+            # psum over the local axis then gives the sum over all devices of all processes
+            across = onj.allreduce(v)
+            return across, jax.lax.psum(across, "d"), onj.allgather(v, axis=1, tiled=True)
+
+        f = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=S("d"), out_specs=(S("d"), S("d"), S("d"))))
+        a, b, g = f(x)
+        lanes = sum(xs)
+        c.eq(f"shard-allreduce-{impl}", a, lanes)
+        c.eq(f"shard-psum-{impl}", b, np.broadcast_to(lanes.sum(0), (2, 6)).copy())
+        c.eq(f"shard-allgather-{impl}", g, np.concatenate([xr for xr in xs], axis=1))
+        gr = jax.jit(jax.grad(lambda v: (jax.shard_map(lambda u: onj.allreduce(u), mesh=mesh, in_specs=S("d"),
+                                                       out_specs=S("d"))(v) * (rank + 1)).sum()))(x)
+        c.eq(f"shard-grad-{impl}", gr, np.full((2, 6), sum(r + 1.0 for r in range(P)), np.float32))
+    return {}
+
+
+def scenario_errors(c: Checker, onj, rank, P):
+    import jax.numpy as jnp
+    import opennetworks
+    for impl in ("ffi", "callback"):
+        onj.set_impl(impl)
+        try:
+            onj.allreduce(jnp.ones(3 + rank))
+            c.failures.append(f"{impl}: a count mismatch did not raise")
+        except opennetworks.CollectiveMismatchError as e:
+            c.eq(f"mismatch-text-{impl}", "count differs" in str(e), True)
+        c.eq(f"after-mismatch-{impl}", onj.allreduce(jnp.ones(2)), jnp.full(2, float(P)))
+    for name, fn in (("root", lambda: onj.broadcast(jnp.ones(2), P)),
+                     ("axis", lambda: onj.allgather(jnp.ones(2), axis=3)),
+                     ("rs-shape", lambda: onj.reduce_scatter(jnp.ones((P + 1, 2)))),
+                     ("op", lambda: onj.allreduce(jnp.ones(2), "median"))):
+        try:
+            fn()
+            c.failures.append(f"bad {name} did not raise")
+        except opennetworks.InvalidArgumentError:
+            c.checks += 1
+    return {}
+
+
+def scenario_mixed(c: Checker, onj, rank, P):
+    import threading
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from opennetworks._comm import Communicator
+    onj.set_impl("ffi")
+    comm = Communicator(onj.initialize().client)  # the Python client, world group
+    errors = []
+
+    def python_side():
+        try:
+            for i in range(200):
+                got = comm.all_reduce(np.full(4, float(rank + i), np.float32))
+                if not np.all(got == sum(r + i for r in range(P))):
+                    errors.append(f"python allreduce {i}: {got}")
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    t = threading.Thread(target=python_side)
+    t.start()
+    f = jax.jit(lambda v: onj.allreduce(v))
+    for i in range(200):
+        got = np.asarray(f(jnp.full(4, float(rank * i), jnp.float32)))
+        if not np.all(got == sum(r * i for r in range(P))):
+            errors.append(f"ffi allreduce {i}: {got}")
+    t.join(60)
+    c.checks += 1
+    if errors:
+        c.failures.extend(errors[:5])
+    return {}
+
+
+def rank_main(scenario: str, out: str) -> int:
+    import opennetworks.jax as onj
+    onj.initialize()
+    rank, P = onj.rank(), onj.world_size()
+    c = Checker()
+    extra = {}
+    try:
+        extra = globals()[f"scenario_{scenario}"](c, onj, rank, P) or {}
+    except Exception:  # noqa: BLE001
+        c.failures.append(traceback.format_exc()[-3000:])
+    Path(out, f"rank{rank}.json").write_text(json.dumps({"failures": c.failures, "checks": c.checks, **extra}))
+    print(f"rank {rank}: {c.checks} checks, {len(c.failures)} failures", flush=True)
+    for f in c.failures[:10]:
+        print(f, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    sys.exit(rank_main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,59 @@
+// Bringing a multi-host job's network up: choose the interface, open the transport, meet the
+// other coordinators at the bootstrap, connect the full mesh, and hand the engine the size
+// ranges at which each algorithm wins (src/scheduler). Runs once, when every local rank of a
+// job whose WORLD_SIZE exceeds LOCAL_WORLD_SIZE has registered.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { setting } from '../config/settings.js';
+import { OnetError } from '../errors.js';
+import type { Engine } from '../native/addon.js';
+import { chooseInterface } from '../topology/iface.js';
+import { bootstrapFrom, join, serveBootstrap, type HostEntry } from './rendezvous.js';
+import type { Logger } from './log.js';
+
+export interface NetworkUp { me: number; hosts: HostEntry[]; transport: string; iface: string }
+
+export function jobHash(job: string): number {
+  return createHash('sha256').update(job).digest().readUInt32LE(0);
+}
+
+/** tcp, ucx, or auto: UCX where an RDMA device exists (and the addon was built with it). */
+export function pickTransport(env: NodeJS.ProcessEnv): 'tcp' | 'ucx' {
+  const want = String(setting('transport', env));
+  if (want === 'tcp' || want === 'ucx') return want;
+  if (want !== 'auto') throw new OnetError('EINVAL', `ONET_TRANSPORT=${want} is not a transport; use tcp, ucx or auto`);
+  const ib = '/sys/class/infiniband';
+  return existsSync(ib) && readdirSync(ib).length > 0 ? 'ucx' : 'tcp';
+}
+
+export async function startNetwork(engine: Engine, o: { job: string; world: number; localRanks: number[]; env: NodeJS.ProcessEnv; log: Logger; rules?: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[] }): Promise<NetworkUp> {
+  const b = bootstrapFrom(o.env);
+  if (!b)
+    throw new OnetError('EINVAL', `world size ${o.world} but ${o.localRanks.length} rank(s) on this host, and no way to find the other hosts: set MASTER_ADDR and MASTER_PORT (torchrun does) or ONET_BOOTSTRAP=host:port`);
+  const timeoutMs = Number(setting('connectTimeoutS', o.env)) * 1000;
+  const served = o.localRanks.includes(0) ? serveBootstrap(b, o.job, o.world, timeoutMs, (m) => o.log('warn', m)) : undefined;
+  served?.catch(() => {});  // its failure also reaches join() below, with the reason
+  const iface = await chooseInterface([`${b.host}:${b.port}`], { env: o.env });
+  o.log('info', `inter-host interface ${iface.reason}`);
+  const transport = pickTransport(o.env);
+  const addr = engine.netListen({
+    transport, bindIp: iface.address, streams: Number(setting('tcpStreams', o.env)),
+    checksum: Boolean(setting('checksum', o.env)), jobHash: jobHash(o.job),
+  });
+  o.log('info', `${transport} transport listening on ${addr}; bootstrap ${b.host}:${b.port} (${b.source})`);
+  const hosts = await join(b, o.job, o.localRanks, addr, timeoutMs);
+  if (served) await served;
+  const me = hosts.findIndex((h) => h.addr === addr);
+  if (me < 0) throw new OnetError('EINTERNAL', `the bootstrap's host list does not contain this coordinator (${addr})`);
+  const hostOfRank = new Array<number>(o.world).fill(-1);
+  for (const h of hosts) for (const r of h.ranks) hostOfRank[r] = h.host;
+  try {
+    await engine.netConnect(me, hosts.map((h) => h.addr), hostOfRank, timeoutMs);
+  } catch (e: any) {
+    const m = /^(E[A-Z]+): ([\s\S]*)$/.exec(String(e?.message ?? e));
+    throw new OnetError((m?.[1] ?? 'EINTERNAL') as any, `connecting host ${me} to the other hosts: ${m?.[2] ?? e}`);
+  }
+  if (o.rules?.length) engine.setAlgoRules(o.rules);
+  o.log('info', `host ${me} of ${hosts.length}: connected to ${hosts.filter((h) => h.host !== me).map((h) => `host ${h.host} (${h.hostname} ${h.addr}, ranks ${h.ranks.join(',')})`).join('; ')}`);
+  return { me, hosts, transport, iface: iface.name };
+}
