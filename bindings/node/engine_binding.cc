@@ -139,7 +139,15 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   }
   Napi::Value DrainTrace(const Napi::CallbackInfo& info) {
     if (!Alive(info.Env())) return info.Env().Undefined();
-    return Napi::String::New(info.Env(), engine_->stats().drain_trace_json());
+    onet::TraceBatch b = engine_->stats().drain_trace();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("events", b.events);
+    o.Set("count", double(b.count));
+    o.Set("dropped", double(b.dropped));
+    Napi::Array ranks = Napi::Array::New(info.Env(), b.ranks.size());
+    for (size_t i = 0; i < b.ranks.size(); i++) ranks.Set(uint32_t(i), b.ranks[i]);
+    o.Set("ranks", ranks);
+    return o;
   }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown();

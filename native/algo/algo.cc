@@ -84,6 +84,10 @@ Status check(const std::string& algo, const net::Comm& c, const Call& call) {
 Status run(const std::string& algo, net::Comm& c, const Call& call, const Options& o) {
   Status s = check(algo, c, call);
   if (!s.ok()) return s;
+  if (o.chunk_bytes == 0 || o.inflight < 1) {
+    return invalid(call, "Options need chunk_bytes > 0 and inflight >= 1 (got " + std::to_string(o.chunk_bytes) + ", " +
+                             std::to_string(o.inflight) + ")");
+  }
   switch (call.coll) {
     case Coll::allreduce:
       if (algo == "ring") return allreduce_ring(c, call.buf, call.count, call.dt, call.op, o);

@@ -3,6 +3,7 @@
 // output, or overlapping reduce_scatter blocks) need no special cases.
 #include "engine/crosshost.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -37,6 +38,13 @@ std::string ranks_of(const std::vector<int>& granks, const CrossJob& j) {
   return o.str();
 }
 
+// Staging lives as long as the job: after a failed transfer the transport may still write
+// into it, so a failed job is kept alive until the device is closed (Engine::lanes).
+char* stage(CrossJob& j, size_t bytes) {
+  j.scratch.emplace_back(bytes);
+  return j.scratch.back().data();
+}
+
 std::string label(const CrossJob& j) { return std::string(coll_name(j.coll)) + " #" + std::to_string(j.seq); }
 
 // Everyone sends its header to everyone (H is small; one round of latency).
@@ -44,7 +52,7 @@ Status agree(CrossJob& j, const Hdr& mine) {
   net::Comm& c = j.comm;
   if (c.size == 1) return Status::Ok();
   uint64_t tag = c.tag | 0xFFFF;
-  std::vector<Hdr> theirs(c.size);
+  Hdr* theirs = reinterpret_cast<Hdr*>(stage(j, sizeof(Hdr) * c.size));
   std::vector<std::unique_ptr<net::Request>> rq;
   for (int h = 0; h < c.size; h++) {
     if (h == c.rank) continue;
@@ -186,12 +194,12 @@ Status run_allreduce(CrossJob& j) {
     ins.push_back(i);
     outs.push_back(o);
   }
-  std::vector<char> s(n * es);
-  Status st = fold(j, s.data(), ins, n);
-  if (st.ok()) st = inter_allreduce(j, s.data(), n, inter_op(j.op));
-  if (st.ok()) st = finish_avg(j, s.data(), n);
+  char* s = stage(j, n * es);
+  Status st = fold(j, s, ins, n);
+  if (st.ok()) st = inter_allreduce(j, s, n, inter_op(j.op));
+  if (st.ok()) st = finish_avg(j, s, n);
   if (!st.ok()) return st;
-  for (char* o : outs) memcpy(o, s.data(), n * es);
+  for (char* o : outs) memcpy(o, s, n * es);
   return Status::Ok();
 }
 
@@ -211,15 +219,15 @@ Status run_reduce(CrossJob& j) {
   for (size_t h = 0; h < j.host_members.size(); h++)
     for (int g : j.host_members[h])
       if (g == j.root) root_host = int(h);
-  std::vector<char> s(n * es);
-  Status st = fold(j, s.data(), ins, n);
+  char* s = stage(j, n * es);
+  Status st = fold(j, s, ins, n);
   if (st.ok() && j.comm.size > 1) {
     algo::Options o;
-    st = algo::reduce_binomial(j.comm, s.data(), n, j.dt, inter_op(j.op), root_host, o);
+    st = algo::reduce_binomial(j.comm, s, n, j.dt, inter_op(j.op), root_host, o);
   }
   if (st.ok() && root_out) {
-    st = finish_avg(j, s.data(), n);
-    if (st.ok()) memcpy(root_out, s.data(), n * es);
+    st = finish_avg(j, s, n);
+    if (st.ok()) memcpy(root_out, s, n * es);
   }
   return st;
 }
@@ -243,11 +251,11 @@ Status run_broadcast(CrossJob& j) {
   for (size_t h = 0; h < j.host_members.size(); h++)
     for (int g : j.host_members[h])
       if (g == j.root) root_host = int(h);
-  std::vector<char> s(bytes);
-  if (src) memcpy(s.data(), src, bytes);
-  Status st = inter_broadcast(j, s.data(), bytes, root_host);
+  char* s = stage(j, bytes);
+  if (src) memcpy(s, src, bytes);
+  Status st = inter_broadcast(j, s, bytes, root_host);
   if (!st.ok()) return st;
-  for (char* o : outs) memcpy(o, s.data(), bytes);
+  for (char* o : outs) memcpy(o, s, bytes);
   return Status::Ok();
 }
 
@@ -287,21 +295,21 @@ Status run_allgather(CrossJob& j) {
       hc[h] += rc[g];
     }
   }
-  std::vector<char> s(total * es);
+  char* s = stage(j, total * es);
   std::vector<char*> outs;
   for (auto& p : j.local) {
     char *i, *o;
     if (!(st = at(j, p, p.slot->in_off, rc[p.grank], "input", &i)).ok()) return st;
     if (!(st = at(j, p, p.slot->out_off, total, "output", &o)).ok()) return st;
-    memcpy(s.data() + pos[p.grank] * es, i, rc[p.grank] * es);
+    memcpy(s + pos[p.grank] * es, i, rc[p.grank] * es);
     outs.push_back(o);
   }
-  if (!(st = inter_allgatherv(j, s.data(), hc, hd)).ok()) return st;
+  if (!(st = inter_allgatherv(j, s, hc, hd)).ok()) return st;
   bool same = contiguous(j);
   for (char* o : outs) {
-    if (same) memcpy(o, s.data(), total * es);
+    if (same) memcpy(o, s, total * es);
     else
-      for (int g = 0; g < j.P; g++) memcpy(o + rdispl[g] * es, s.data() + pos[g] * es, rc[g] * es);
+      for (int g = 0; g < j.P; g++) memcpy(o + rdispl[g] * es, s + pos[g] * es, rc[g] * es);
   }
   return Status::Ok();
 }
@@ -323,8 +331,8 @@ Status run_reduce_scatter(CrossJob& j) {
     ins.push_back(i);
     outs.push_back(o);
   }
-  std::vector<char> s(total * es);
-  if (!(st = fold(j, s.data(), ins, total)).ok()) return st;
+  char* s = stage(j, total * es);
+  if (!(st = fold(j, s, ins, total)).ok()) return st;
   if (contiguous(j)) {
     const int H = int(j.host_members.size());
     std::vector<size_t> hc(H, 0), hd(H, 0);
@@ -332,17 +340,157 @@ Status run_reduce_scatter(CrossJob& j) {
       hd[h] = rd[j.host_members[h].front()];
       for (int g : j.host_members[h]) hc[h] += rc[g];
     }
-    st = inter_reduce_scatter(j, s.data(), hc, hd, inter_op(j.op));
+    st = inter_reduce_scatter(j, s, hc, hd, inter_op(j.op));
   } else {
-    st = inter_allreduce(j, s.data(), total, inter_op(j.op));
+    st = inter_allreduce(j, s, total, inter_op(j.op));
   }
   if (!st.ok()) return st;
   for (size_t i = 0; i < j.local.size(); i++) {
     int g = j.local[i].grank;
-    char* blk = s.data() + rd[g] * es;
+    char* blk = s + rd[g] * es;
     if (!(st = finish_avg(j, blk, rc[g])).ok()) return st;
     memcpy(outs[i], blk, rc[g] * es);
   }
+  return Status::Ok();
+}
+
+int host_of(const CrossJob& j, int grank) {
+  for (size_t h = 0; h < j.host_members.size(); h++)
+    for (int g : j.host_members[h])
+      if (g == grank) return int(h);
+  return 0;
+}
+
+// gather/scatter: the root's host exchanges one packed block (its members back to back)
+// with every other host directly — H-1 messages, each host's data crossing the network once.
+Status run_gather_scatter(CrossJob& j) {
+  size_t es = dtype_size(j.dt);
+  const int H = int(j.host_members.size()), me = j.comm.rank, rh = host_of(j, j.root);
+  uint64_t n = j.count, total = n * j.P;
+  std::vector<uint64_t> pos(j.P), hd(H), hc(H, 0);
+  uint64_t cur = 0;
+  for (int h = 0; h < H; h++) {
+    hd[h] = cur;
+    for (int g : j.host_members[h]) pos[g] = cur, cur += n, hc[h] += n;
+  }
+  char* s = stage(j, total * es);
+  Status st;
+  bool gather = j.coll == Coll::gather;
+  const CrossPart* root = nullptr;
+  for (auto& p : j.local)
+    if (p.grank == j.root) root = &p;
+  if (gather) {
+    for (auto& p : j.local) {
+      char* i;
+      if (!(st = at(j, p, p.slot->in_off, n, "input", &i)).ok()) return st;
+      memcpy(s + pos[p.grank] * es, i, n * es);
+    }
+  } else if (root) {
+    char* i;
+    if (!(st = at(j, *root, root->slot->in_off, total, "input", &i)).ok()) return st;
+    for (int g = 0; g < j.P; g++) memcpy(s + pos[g] * es, i + uint64_t(g) * n * es, n * es);
+  }
+  std::vector<std::unique_ptr<net::Request>> rq;
+  uint64_t tag = j.comm.tag + 1;
+  if (me == rh) {
+    for (int h = 0; h < H; h++) {
+      if (h == me) continue;
+      char* blk = s + hd[h] * es;
+      rq.push_back(gather ? j.comm.pairs[h]->irecv(blk, hc[h] * es, tag) : j.comm.pairs[h]->isend(blk, hc[h] * es, tag));
+    }
+  } else {
+    char* blk = s + hd[me] * es;
+    rq.push_back(gather ? j.comm.pairs[rh]->isend(blk, hc[me] * es, tag) : j.comm.pairs[rh]->irecv(blk, hc[me] * es, tag));
+  }
+  for (auto& r : rq)
+    if (!(st = r->wait(j.comm.deadline_ms)).ok()) return st;
+  if (gather) {
+    if (!root) return Status::Ok();
+    char* o;
+    if (!(st = at(j, *root, root->slot->out_off, total, "output", &o)).ok()) return st;
+    for (int g = 0; g < j.P; g++) memcpy(o + uint64_t(g) * n * es, s + pos[g] * es, n * es);
+    return Status::Ok();
+  }
+  for (auto& p : j.local) {
+    char* o;
+    if (!(st = at(j, p, p.slot->out_off, n, "output", &o)).ok()) return st;
+    memcpy(o, s + pos[p.grank] * es, n * es);
+  }
+  return Status::Ok();
+}
+
+// alltoall(v): pack, per destination host, every (local sender, remote receiver) block in
+// member order; exchange pairwise; unpack with the receivers' own counts. Everything is
+// staged, so in-place calls are safe.
+Status run_alltoall(CrossJob& j) {
+  size_t es = dtype_size(j.dt);
+  const int H = int(j.host_members.size()), me = j.comm.rank, P = j.P;
+  Status st;
+  // Per local member: send counts/displs and recv counts/displs indexed by group rank.
+  struct V { std::vector<uint64_t> sc, sd, rc, rd; char *in, *out; };
+  std::vector<V> v(j.local.size());
+  for (size_t li = 0; li < j.local.size(); li++) {
+    const CrossPart& p = j.local[li];
+    V& x = v[li];
+    if (j.coll == Coll::alltoall) {
+      for (int r = 0; r < P; r++) {
+        x.sc.push_back(j.count); x.sd.push_back(r * j.count);
+        x.rc.push_back(j.count); x.rd.push_back(r * j.count);
+      }
+    } else {
+      char* a;
+      CrossJob tmp = j;
+      tmp.dt = DType::i64;
+      if (!(st = at(tmp, p, p.slot->aux_off, 4 * P, "count lists", &a)).ok()) return st;
+      std::vector<uint64_t> all(4 * P);
+      memcpy(all.data(), a, 4 * P * 8);
+      x.sc.assign(all.begin(), all.begin() + P);
+      x.sd.assign(all.begin() + P, all.begin() + 2 * P);
+      x.rc.assign(all.begin() + 2 * P, all.begin() + 3 * P);
+      x.rd.assign(all.begin() + 3 * P, all.end());
+    }
+    uint64_t in_e = 0, out_e = 0;
+    for (int r = 0; r < P; r++) {
+      in_e = std::max(in_e, x.sd[r] + x.sc[r]);
+      out_e = std::max(out_e, x.rd[r] + x.rc[r]);
+    }
+    if (!(st = at(j, p, p.slot->in_off, in_e, "input", &x.in)).ok()) return st;
+    if (!(st = at(j, p, p.slot->out_off, out_e, "output", &x.out)).ok()) return st;
+  }
+  std::vector<size_t> sb(H, 0), sdp(H, 0), rb(H, 0), rdp(H, 0);
+  size_t stot = 0, rtot = 0;
+  for (int h = 0; h < H; h++) {
+    sdp[h] = stot;
+    rdp[h] = rtot;
+    for (auto& x : v)
+      for (int g : j.host_members[h]) sb[h] += x.sc[g] * es;
+    for (int g : j.host_members[h])
+      for (auto& x : v) rb[h] += x.rc[g] * es;
+    stot += sb[h];
+    rtot += rb[h];
+  }
+  char* sbuf = stage(j, stot);
+  char* rbuf = stage(j, rtot);
+  for (int h = 0; h < H; h++) {
+    char* w = sbuf + sdp[h];
+    for (auto& x : v)
+      for (int g : j.host_members[h]) {
+        memcpy(w, x.in + x.sd[g] * es, x.sc[g] * es);
+        w += x.sc[g] * es;
+      }
+  }
+  algo::Options o;
+  if (!(st = algo::alltoall_pairwise(j.comm, sbuf, sb, sdp, rbuf, rb, rdp, o)).ok()) return st;
+  // Host h packed (its member r, our member s) pairs with r outer: walk it the same way.
+  for (int h = 0; h < H; h++) {
+    const char* rp = rbuf + rdp[h];
+    for (int r : j.host_members[h])
+      for (auto& x : v) {
+        memcpy(x.out + x.rd[r] * es, rp, x.rc[r] * es);
+        rp += x.rc[r] * es;
+      }
+  }
+  (void)me;
   return Status::Ok();
 }
 
@@ -372,7 +520,9 @@ Status run_cross(CrossJob& j) {
   std::vector<uint64_t> rc;
   Status st = rank_counts(j, &rc);
   if (!st.ok()) return st;
-  Hdr h{uint32_t(j.coll), uint32_t(j.dt), uint32_t(j.op), j.root, j.count, j.seq, j.scale, fnv(rc)};
+  bool vvar = j.coll == Coll::allgatherv || j.coll == Coll::reduce_scatterv || j.coll == Coll::alltoallv;
+  Hdr h{uint32_t(j.coll), uint32_t(j.dt), uint32_t(j.op), j.root, vvar ? 0 : j.count, j.seq, j.scale,
+        j.coll == Coll::alltoallv ? 0 : fnv(rc)};
   if (j.coll == Coll::barrier) h.dtype = h.redop = 0, h.count = 0, h.counts_hash = 0, h.scale = 0;
   if (j.coll != Coll::allreduce && j.coll != Coll::reduce && j.coll != Coll::reduce_scatter && j.coll != Coll::reduce_scatterv)
     h.redop = 0, h.scale = 0;
@@ -386,6 +536,10 @@ Status run_cross(CrossJob& j) {
       case Coll::reduce_scatter:
       case Coll::reduce_scatterv: st = run_reduce_scatter(j); break;
       case Coll::barrier: st = run_barrier(j); break;
+      case Coll::gather:
+      case Coll::scatter: st = run_gather_scatter(j); break;
+      case Coll::alltoall:
+      case Coll::alltoallv: st = run_alltoall(j); break;
       default:
         st = {Code::kUnsupported, label(j) + ": " + coll_name(j.coll) +
                                       " across hosts is not supported yet; keep these ranks on one host or use allgather/broadcast instead"};

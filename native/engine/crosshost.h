@@ -51,6 +51,7 @@ struct CrossJob {
   net::Comm comm;                             // over participating hosts; comm.rank = this host
   std::vector<AlgoRule> rules;
   std::string chosen;                         // filled: "allreduce:ring" (for explain/trace)
+  std::vector<std::vector<char>> scratch;     // staging; see stage() in crosshost.cc
 };
 
 Status run_cross(CrossJob& j);

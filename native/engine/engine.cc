@@ -48,6 +48,9 @@ void Engine::close() {
   // Fail in-flight network requests so the lanes finish, then join them.
   if (dev_) dev_->close();
   groups_.clear();
+  net_p2p_.clear();
+  net_stale_.clear();
+  failed_jobs_.clear();
   // Ranks still waiting learn it from ctl.closing; wake them all.
   for (auto& r : ranks_)
     if (r && r->seg) {
@@ -217,6 +220,7 @@ void Engine::loop() {
   while (!stop_.load(std::memory_order_relaxed)) {
     if (has_cmds_.load(std::memory_order_acquire)) run_commands();
     bool did = poll();
+    if (!net_p2p_.empty()) did |= poll_net();
     int64_t now = shm::now_ns();
     if (now - last_beat > 50'000'000) {
       ctlh_->heartbeat.fetch_add(1);
@@ -234,7 +238,8 @@ void Engine::loop() {
     }
     uint32_t v = ctlh_->bell.load();
     ctlh_->coord_sleeping.store(1);  // seq_cst: ordered before the re-check below
-    if (!has_cmds_.load() && !poll() && !stop_.load()) shm::futex_wait(&ctlh_->bell, v, 50'000);
+    // Cross-host sends/recvs finish on the transport's thread, which does not ring the bell.
+    if (!has_cmds_.load() && !poll() && !stop_.load()) shm::futex_wait(&ctlh_->bell, v, net_p2p_.empty() ? 50'000 : 200);
     ctlh_->coord_sleeping.store(0);
     idle_since = shm::now_ns();
   }

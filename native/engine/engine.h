@@ -133,6 +133,8 @@ class Engine {
   std::string disagreement(const Group& g, uint64_t seq, const Pending& pd) const;
   void layout_group(Group& g);
   void execute_cross(Group& g, uint64_t seq, Pending& pd);
+  void start_remote_p2p(Group& g, const Posted& p);
+  bool poll_net();  // completes finished cross-host sends/recvs
   bool is_local(int rank) const { return host_of_rank_.empty() || host_of_rank_[rank] == my_host_; }
   void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);
   void fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg);
@@ -164,6 +166,10 @@ class Engine {
   int my_host_ = 0;
   std::mutex rules_mu_;
   std::vector<AlgoRule> rules_ = default_algo_rules();
+  struct NetP2p { std::unique_ptr<net::Request> req; int rank; uint32_t idx; int64_t t0; int src; uint64_t count; bool recv; std::string label; };
+  std::vector<NetP2p> net_p2p_;     // progress thread only
+  std::vector<std::unique_ptr<net::Request>> net_stale_;
+  std::vector<std::shared_ptr<CrossJob>> failed_jobs_;  // under rules_mu_; freed after dev_->close()
 };
 
 }  // namespace onet

@@ -204,6 +204,16 @@ void Engine::on_p2p_post(Group& g, const Posted& p) {
     return;
   }
   int peer = p.slot->root;
+  if (g.cross && peer >= 0 && !is_local(g.ranks[peer])) {
+    start_remote_p2p(g, p);
+    return;
+  }
+  if (g.cross && peer < 0) {
+    complete(p.rank, p.idx, Code::kUnsupported,
+             "recv from any source in group " + std::to_string(g.id) +
+                 ", which spans hosts, is not supported; pass the source rank (src=...)");
+    return;
+  }
   if (peer >= 0 && ranks_[g.ranks[peer]] && ranks_[g.ranks[peer]]->dead) {
     complete(p.rank, p.idx, ranks_[g.ranks[peer]]->dead_code, ranks_[g.ranks[peer]]->dead_why);
     return;

@@ -3,6 +3,8 @@
 // hierarchical algorithm (engine/crosshost.cc) and completes the local slots afterwards.
 #include <sstream>
 
+#include "shm/futex.h"
+
 #include "engine/engine.h"
 
 namespace onet {
@@ -138,10 +140,59 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
   g.pending.erase(seq);  // pd is gone from here on; the lane owns the request now
   g.lane->push([this, job] {
     Status st = run_cross(*job);
+    if (!st.ok()) {  // the transport may still write into the job's staging: keep it
+      std::lock_guard<std::mutex> lk(rules_mu_);
+      failed_jobs_.push_back(job);
+    }
     post_cmd([this, job, st] {
       for (auto& p : job->local) complete(p.rank, p.idx, st.code, st.msg);
     });
   });
+}
+
+// A send or recv whose peer is on another host goes straight onto the transport; the tag
+// carries (group, src, dst, user tag), and the transport keeps messages of one tag in order,
+// which is torch's ordering rule for point-to-point between a pair.
+void Engine::start_remote_p2p(Group& g, const Posted& p) {
+  const shm::Slot* s = p.slot;
+  bool is_send = s->coll == uint32_t(Coll::send);
+  int me = g.grank.at(p.rank), peer = s->root;
+  int src = is_send ? me : peer, dst = is_send ? peer : me;
+  uint64_t tag = (1ull << 63) | (uint64_t(g.id & 0x7FFF) << 48) | (uint64_t(src & 0xFFF) << 36) |
+                 (uint64_t(dst & 0xFFF) << 24) | (s->tag & 0xFFFFFF);
+  std::string label = std::string(is_send ? "send" : "recv") + " between rank " + std::to_string(g.ranks[src]) +
+                      " and rank " + std::to_string(g.ranks[dst]) + " (another host)";
+  RankState* r = ranks_[p.rank].get();
+  size_t es = dtype_size(DType(s->dtype)), data_bytes = shm::head_of(r->seg->base())->data_bytes;
+  uint64_t off = is_send ? s->in_off : s->out_off, bytes = s->count * es;
+  if (off > data_bytes || bytes > data_bytes - off) {
+    complete(p.rank, p.idx, Code::kInvalid, label + ": buffer runs past the arena of rank " + std::to_string(p.rank));
+    return;
+  }
+  char* ptr = shm::data_of(r->seg->base()) + off;
+  net::Pair* pair = dev_->pair(host_of_rank_[g.ranks[peer]]);
+  auto req = is_send ? pair->isend(ptr, bytes, tag) : pair->irecv(ptr, bytes, tag);
+  net_p2p_.push_back({std::move(req), p.rank, p.idx, p.t0, g.ranks[src], s->count, !is_send, label});
+}
+
+bool Engine::poll_net() {
+  bool did = false;
+  int64_t now = shm::now_ns(), limit = cfg_.timeout_ms * 1'000'000;
+  for (size_t i = 0; i < net_p2p_.size();) {
+    NetP2p& n = net_p2p_[i];
+    Status st;
+    if (n.req->test()) st = n.req->wait(0);
+    else if (now - n.t0 > limit)
+      st = {Code::kTimeout, n.label + ": no matching call within " + std::to_string(cfg_.timeout_ms / 1000) + " s"};
+    else { i++; continue; }
+    if (!st.ok() && st.msg.find(n.label) == std::string::npos) st.msg = n.label + ": " + st.msg;
+    complete(n.rank, n.idx, st.code, st.msg, n.recv ? n.src : -1, n.recv && st.ok() ? n.count : 0);
+    // A request that timed out is still owned by the transport: keep it until close().
+    if (st.code == Code::kTimeout && !n.req->test()) net_stale_.push_back(std::move(n.req));
+    net_p2p_.erase(net_p2p_.begin() + i);
+    did = true;
+  }
+  return did;
 }
 
 }  // namespace onet

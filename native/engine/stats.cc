@@ -2,6 +2,7 @@
 #include "engine/stats.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 #include "shm/futex.h"
@@ -176,28 +177,47 @@ std::string Stats::json() const {
   return o.str();
 }
 
-std::string Stats::drain_trace_json() {
+TraceBatch Stats::drain_trace() {
   std::deque<TraceRec> recs;
-  uint64_t dropped;
+  TraceBatch b;
   {
     std::lock_guard<std::mutex> g(trace_mu_);
     recs.swap(trace_);
-    dropped = trace_dropped_;
+    b.dropped = trace_dropped_;
     trace_dropped_ = 0;
   }
-  std::ostringstream o;
-  o << "{\"dropped\":" << dropped << ",\"records\":[";
-  bool first = true;
+  b.count = recs.size();
+  b.events.reserve(recs.size() * (recs.empty() ? 0 : recs.front().posts.size()) * 6 * 130);
+  std::vector<bool> seen(size_t(world_), false);
+  char buf[512];
+  // One track (tid) per rank: the collective's slice, then its phases nested inside it.
+  auto x = [&](const char* name, int tid, int64_t a, int64_t z, const char* args) {
+    int n = snprintf(buf, sizeof buf, "%s{\"name\":\"%s\",\"ph\":\"X\",\"cat\":\"onet\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,\"tid\":%d%s}",
+                     b.events.empty() ? "" : ",\n", name, double(a) / 1e3, double(std::max<int64_t>(z - a, 0)) / 1e3, tid, args);
+    b.events.append(buf, size_t(std::min(n, int(sizeof buf) - 1)));
+  };
   for (const TraceRec& t : recs) {
-    o << (first ? "" : ",") << "{\"coll\":\"" << coll_name(Coll(t.coll)) << "\",\"dtype\":\"" << dtype_name(DType(t.dtype))
-      << "\",\"group\":" << t.group << ",\"seq\":" << t.seq << ",\"bytes\":" << t.bytes << ",\"matchedNs\":" << t.matched
-      << ",\"exec0Ns\":" << t.exec0 << ",\"exec1Ns\":" << t.exec1 << ",\"doneNs\":" << t.done << ",\"posts\":[";
-    for (size_t i = 0; i < t.posts.size(); i++) o << (i ? "," : "") << "[" << t.posts[i].first << "," << t.posts[i].second << "]";
-    o << "]}";
-    first = false;
+    Coll c = Coll(t.coll);
+    char name[64], args[256], wait[64];
+    snprintf(name, sizeof name, "%s #%llu", coll_name(c), (unsigned long long)t.seq);
+    snprintf(args, sizeof args, ",\"args\":{\"group\":%u,\"seq\":%llu,\"dtype\":\"%s\",\"bytes\":%llu,\"ranks\":%zu}", t.group,
+             (unsigned long long)t.seq, c == Coll::barrier ? "none" : dtype_name(DType(t.dtype)), (unsigned long long)t.bytes,
+             t.posts.size());
+    for (const auto& [rank, posted] : t.posts) {
+      if (rank >= 0 && rank < world_ && !seen[rank]) {
+        seen[rank] = true;
+        b.ranks.push_back(rank);
+      }
+      snprintf(wait, sizeof wait, ",\"args\":{\"waitedForPeersUs\":%.3f}", double(t.matched - posted) / 1e3);
+      x(name, rank, posted, t.done, args);
+      x("posted", rank, posted, t.matched, wait);
+      x("matched", rank, t.matched, t.exec0, "");
+      x("local reduce", rank, t.exec0, t.exec1, "");
+      x("network", rank, t.exec1, t.exec1, "");
+      x("complete", rank, t.exec1, t.done, "");
+    }
   }
-  o << "]}";
-  return o.str();
+  return b;
 }
 
 }  // namespace onet

@@ -22,10 +22,18 @@ namespace onet {
 
 struct StatsConfig {
   bool enabled = false;                  // counters, histograms, straggler window
-  bool trace = false;                    // keep trace records for drain_trace_json()
+  bool trace = false;                    // keep trace records for drain_trace()
   int straggler_window = 100;            // collectives in the "who arrived last" window
   int64_t straggler_gap_ns = 1'000'000;  // last arrival counts only this far behind the next-to-last
-  size_t trace_capacity = 1 << 16;       // records kept between drains; older ones are dropped
+  size_t trace_capacity = 8192;          // collectives kept between drains (~1 s); older ones are dropped
+};
+
+// Trace records since the last drain, rendered as Chrome-trace events (comma-separated JSON
+// objects, no brackets): rendering here costs a tenth of building JS objects for them.
+struct TraceBatch {
+  std::string events;
+  uint64_t count = 0, dropped = 0;
+  std::vector<int> ranks;  // ranks that appear in this batch
 };
 
 class Stats {
@@ -57,7 +65,7 @@ class Stats {
 
   // ---- any thread ----
   std::string json() const;
-  std::string drain_trace_json();
+  TraceBatch drain_trace();
 
  private:
   struct Cell {

@@ -186,6 +186,8 @@ class Coordinator:
         msg = {"type": "register", "job": self.job, "rank": self.info.rank, "world": self.info.world,
                "localRank": self.info.local_rank, "localWorld": self.info.local_world,
                "pid": os.getpid(), "framework": self.framework}
+        if self.info.local_world < self.info.world:
+            timeout_s *= 3  # across hosts the coordinator answers after meeting the others
         deadline = time.monotonic() + timeout_s
         rid = ctl.send(msg)
         while True:

@@ -37,16 +37,19 @@ def _inexact(name: str, world: int) -> bool:
 CASES = [(w, name) for w in WORLDS for name, _ in catalogue(w, "opennetworks")]
 
 
-# Waiting on the coordinator: it discovers posted slots in index order, so requests posted
-# across the slot ring's wrap-around (more than 64 in flight) can be matched out of post order.
-# Fixed when it orders each scan's discoveries by the slot's post number (offset 96).
+# Waiting on the coordinator (native/engine/engine.cc, Engine::poll): it orders the slots found
+# in one scan by `seq`, and sends/recvs all carry seq 0, so they keep slot-index order. The
+# Python client reuses slots FIFO, so after earlier collectives its free ring is rotated
+# ([k..63, 0..k-1]) and a burst of buffered sends spanning the wrap is matched out of post
+# order (seen at n=3: 63, 0, 1, ...; n=4: ..., 28, 63, 64, ..., 29). Passes at n=2 when the
+# rotation happens to line up. Fixed when the engine sorts by the post number at slot offset 96.
 _COORDINATOR_ORDERING = {"send-many-before-recv"}
 
 
 def _params():
     for w, c in CASES:
-        marks = [pytest.mark.xfail(reason="coordinator orders discovered slots by index, not post "
-                                          "order (slot offset 96)", strict=False)] \
+        marks = [pytest.mark.xfail(reason="coordinator orders a scan's p2p slots by index, not by "
+                                          "post number (slot offset 96)", strict=False)] \
             if c in _COORDINATOR_ORDERING else []
         yield pytest.param(w, c, id=f"n{w}-{c}", marks=marks)
 

@@ -60,7 +60,8 @@ export class Comm {
       const reg = await control.request({
         type: 'register', job, rank: env.rank, world: env.world, localRank: env.localRank, localWorld: env.localWorld,
         pid: process.pid, framework: opts.framework ?? 'node',
-      }, connectMs);
+        // Across hosts the coordinator answers once it has met the others (bootstrap + mesh).
+      }, env.localWorld < env.world ? 3 * connectMs : connectMs);
       const buffer = native.mapSegment(reg.arena);
       const ctl = native.mapSegment(reg.ctl);
       await control.request({ type: 'mapped' }, connectMs);

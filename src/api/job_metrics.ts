@@ -94,10 +94,15 @@ export function buildMetrics(job: string, world: number, startedAt: number, proc
   const pending: PendingOp[] = Array.isArray(status?.pending) ? [...status!.pending].sort((a, b) => b.ageMs - a.ageMs) : [];
   const reg = new Map<number, Record<string, any>>();
   for (const r of Array.isArray(status?.ranks) ? status!.ranks : []) reg.set(r.rank, r);
+  // Engine telemetry (native/engine/stats.h), when the coordinator includes it in `status`:
+  // a rank's last completed world collective has sequence number = how many it completed.
+  const done = new Map<number, number>();
+  for (const r of Array.isArray(status?.stats?.ranks) ? status!.stats.ranks : [])
+    if (r.lastGroup === 0 && typeof r.lastSeq === 'number') done.set(r.rank, r.lastSeq);
   const ranks = procs.map((p): RankMetrics => {
     const c = reg.get(p.rank);
     const state: RankState = p.exited ? 'exited' : c ? (c.state as RankState) : 'starting';
-    const completed = typeof c?.completed === 'number' ? c.completed : undefined;
+    const completed = typeof c?.completed === 'number' ? c.completed : done.get(p.rank);
     return {
       rank: p.rank, pid: p.pid, state, framework: c?.framework,
       pendingOps: pending.filter((o) => o.arrived.includes(p.rank)).length,

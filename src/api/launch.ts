@@ -366,7 +366,11 @@ export class Job extends EventEmitter<JobEvents> {
     } catch (e) {
       error = `the coordinator did not answer status: ${(e as Error).message}`;
     }
-    return buildMetrics(this.id, this.nprocs, this.startedAt, this.procs, status, status?.telemetry, error);
+    // The coordinator's telemetry (src/telemetry), passed through: engine counters, each
+    // rank's last completed op, and the /metrics and dashboard URLs when those are on.
+    const telemetry = status && (status.stats || status.lastOps || status.telemetry)
+      ? { stats: status.stats, lastOps: status.lastOps, urls: status.telemetry } : undefined;
+    return buildMetrics(this.id, this.nprocs, this.startedAt, this.procs, status, telemetry, error);
   }
 }
 

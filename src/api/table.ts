@@ -89,7 +89,7 @@ export async function allgatherTable(comm: Comm, table: Table, o: AllgatherTable
     let at = 0;
     counts.forEach((c, r) => {
       if (rounds === 1 && at % 8 === 0) streams[r] = got.subarray(at, at + c);  // zero-copy, 8-byte aligned
-      else streams[r].set(got.subarray(at, at + c), k * chunk);
+      else if (c > 0) streams[r].set(got.subarray(at, at + c), k * chunk);
       at += c;
     });
   }

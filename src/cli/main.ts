@@ -38,6 +38,14 @@ program.command('status').description("show a running job's ranks and who the pe
   .option('--json', 'machine-readable output')
   .action((o) => status(o));
 
+program.command('dashboard').description("print (--open: open) a running job's dashboard URL (needs ONET_METRICS_PORT or ONET_DASHBOARD_PORT)")
+  .option('--job <id>', 'job id (default from ONET_JOB_ID / launcher env)')
+  .option('--open', 'open it in the default browser')
+  .action(async (o) => {
+    const { dashboard } = await import('./dashboard.js');
+    await dashboard(o);
+  });
+
 program.command('bench').description('benchmark every collective over a size sweep (nccl-tests style)')
   .option('-n, --nprocs <n>', 'ranks', '2')
   .option('--min <bytes>', 'smallest message', '8')

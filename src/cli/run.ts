@@ -1,6 +1,7 @@
 // `onet run -n N -- cmd ...`: launch() with the ranks' output streamed rank-prefixed to this
 // terminal; Ctrl-C stops the job gracefully; exit status non-zero if any rank fails.
 import { launch, type RankExit } from '../api/launch.js';
+import { Progress } from '../telemetry/progress.js';
 
 const describe = (r: RankExit) => `rank ${r.rank} (${r.error ?? (r.signal ? `signal ${r.signal}` : `exit ${r.code}`)})`;
 
@@ -9,9 +10,21 @@ const list = (rs: number[]) => `${rs.length > 1 ? 'ranks' : 'rank'} ${rs.join(',
 export async function run(n: number, cmd: string[], opts: { job?: string; quiet?: boolean } = {}): Promise<number> {
   if (!Number.isInteger(n) || n < 1) throw new Error(`EINVAL: -n ${n}: give the number of ranks, at least 1`);
   if (!cmd.length) throw new Error('EINVAL: nothing to run: onet run -n 4 -- node script.mjs');
-  const job = await launch({ nprocs: n, cmd, jobId: opts.job, metricsIntervalMs: 0 });
-  job.on('log', ({ rank, stream, line }) =>
-    (stream === 'stdout' ? process.stdout : process.stderr).write(`${n > 1 ? `[rank ${rank}] ` : ''}${line}\n`));
+  const job = await launch({ nprocs: n, cmd, jobId: opts.job, metricsIntervalMs: 1000 });
+  // Progress: a bar on a terminal (rank output scrolls above it); elsewhere a plain line every
+  // 30 s once the job has run that long, on stderr.
+  const progress = new Progress({ label: 'onet run', total: n, plainEveryMs: 30_000 });
+  job.on('log', ({ rank, stream, line }) => {
+    const text = `${n > 1 ? `[rank ${rank}] ` : ''}${line}\n`, out = stream === 'stdout' ? process.stdout : process.stderr;
+    if (progress.tty) progress.log(text, out);
+    else out.write(text);
+  });
+  job.on('metrics', (m) => {
+    if (!progress.tty && m.elapsedMs < 30_000) return;
+    const done = Math.max(0, ...m.ranks.map((r) => r.completed ?? 0));
+    const wait = m.oldestPendingMs > 1000 ? ` · oldest wait ${(m.oldestPendingMs / 1000).toFixed(1)} s` : '';
+    progress.update(m.ranks.filter((r) => r.state === 'exited').length, `ranks finished · ${done} collectives${wait}`);
+  });
   const onSignal = (sig: NodeJS.Signals) => {
     process.stderr.write(`onet run: ${sig}: stopping the ranks\n`);
     void job.stop({ signal: sig });
@@ -22,6 +35,10 @@ export async function run(n: number, cmd: string[], opts: { job?: string; quiet?
     process.stderr.write(`onet run: ${describe(r)} failed${live.length ? `; stopping ${list(live)} in 5 s` : ''}\n`);
   });
   const res = await job.wait();
+  if (progress.tty) {
+    progress.update(res.ranks.length, 'ranks finished', true);
+    progress.finish();
+  }
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
   const bad = res.ranks.filter((r) => r.code !== 0 || r.signal);
   if (bad.length) process.stderr.write(`onet run: ${bad.length} of ${n} rank(s) failed: ${bad.map(describe).join(', ')}\n`);

@@ -2,11 +2,38 @@
 import { Control } from '../api/control.js';
 import { jobId, jobPaths } from '../coordinator/paths.js';
 
-interface Pending { group: number; seq: number; ageMs: number; arrived: number[]; missing: number[] }
+interface Pending { group: number; seq: number; ageMs: number; coll?: string; arrived: number[]; missing: number[] }
+interface LastOp { rank: number; coll: string | null; group: number; seq: number; agoMs: number | null }
 
-export function describePending(p: Pending): string {
+/** "0–6, 8" for [0, 1, 2, 3, 4, 5, 6, 8]. */
+export function rankRanges(ranks: number[]): string {
+  const r = [...ranks].sort((a, b) => a - b), out: string[] = [];
+  for (let i = 0; i < r.length;) {
+    let j = i;
+    while (j + 1 < r.length && r[j + 1] === r[j] + 1) j++;
+    out.push(j > i ? `${r[i]}–${r[j]}` : `${r[i]}`);
+    i = j + 1;
+  }
+  return out.join(', ');
+}
+
+function lastSeen(rank: number, lastOps: LastOp[] = []): string {
+  const l = lastOps.find((x) => x.rank === rank);
+  if (!l || !l.coll || l.agoMs == null) return `rank ${rank} has not completed a collective yet`;
+  const where = `${l.coll} #${l.seq}${l.group ? ` of group ${l.group}` : ''}`;
+  return `rank ${rank} last seen in ${where} (${(l.agoMs / 1000).toFixed(1)} s ago)`;
+}
+
+/** "ranks 0–6 wait in allreduce #1234 for rank 7, last seen in broadcast #1233 (12.4 s ago)". */
+export function describePending(p: Pending, lastOps: LastOp[] = []): string {
+  const who = p.arrived.length === 1 ? `rank ${p.arrived[0]} waits` : `ranks ${rankRanges(p.arrived)} wait`;
+  const what = `${p.coll ?? 'collective'} #${p.seq}${p.group ? ` of group ${p.group}` : ''}`;
   const age = (p.ageMs / 1000).toFixed(1);
-  return `group ${p.group} collective #${p.seq}: ranks ${p.arrived.join(', ')} wait for rank(s) ${p.missing.join(', ')} (${age} s)`;
+  if (p.missing.length === 1) {
+    const seen = lastSeen(p.missing[0], lastOps).replace(`rank ${p.missing[0]} `, '');
+    return `${who} in ${what} for rank ${p.missing[0]}, ${seen.startsWith('has') ? 'which ' + seen : seen} — waiting ${age} s`;
+  }
+  return `${who} in ${what} for ranks ${rankRanges(p.missing)} — waiting ${age} s; ${p.missing.map((r) => lastSeen(r, lastOps)).join('; ')}`;
 }
 
 export async function status(o: { job?: string; json?: boolean }): Promise<void> {
@@ -18,7 +45,8 @@ export async function status(o: { job?: string; json?: boolean }): Promise<void>
     console.log(`job ${s.job}: world ${s.world}, coordinator pid ${s.pid}`);
     for (const r of s.ranks) console.log(`  rank ${r.rank}: ${r.state} (pid ${r.pid}, ${r.framework})`);
     if (!s.pending.length) console.log('  no collective is waiting');
-    for (const p of s.pending) console.log(`  ${describePending(p)}`);
+    for (const p of s.pending) console.log(`  ${describePending(p, s.lastOps)}`);
+    if (s.telemetry?.dashboard) console.log(`  dashboard: ${s.telemetry.dashboard}  metrics: ${s.telemetry.metrics}`);
   } finally {
     ctl.close();
   }

@@ -4,6 +4,7 @@
 // job whose WORLD_SIZE exceeds LOCAL_WORLD_SIZE has registered.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { setting } from '../config/settings.js';
 import { OnetError } from '../errors.js';
 import type { Engine } from '../native/addon.js';
@@ -12,6 +13,15 @@ import { bootstrapFrom, join, serveBootstrap, type HostEntry } from './rendezvou
 import type { Logger } from './log.js';
 
 export interface NetworkUp { me: number; hosts: HostEntry[]; transport: string; iface: string }
+
+/** The bootstrap address is one of this host's own (non-loopback) addresses: bind there. */
+function ownAddress(host: string, env: NodeJS.ProcessEnv): { name: string; address: string; reason: string } | undefined {
+  if (setting('ifname', env)) return undefined;  // the user chose; chooseInterface honours it
+  for (const [name, addrs] of Object.entries(networkInterfaces()))
+    for (const a of addrs ?? [])
+      if (!a.internal && a.address === host) return { name, address: host, reason: `${name} (${host}): carries the bootstrap address, which is this host's (ONET_IFNAME unset)` };
+  return undefined;
+}
 
 export function jobHash(job: string): number {
   return createHash('sha256').update(job).digest().readUInt32LE(0);
@@ -33,7 +43,7 @@ export async function startNetwork(engine: Engine, o: { job: string; world: numb
   const timeoutMs = Number(setting('connectTimeoutS', o.env)) * 1000;
   const served = o.localRanks.includes(0) ? serveBootstrap(b, o.job, o.world, timeoutMs, (m) => o.log('warn', m)) : undefined;
   served?.catch(() => {});  // its failure also reaches join() below, with the reason
-  const iface = await chooseInterface([`${b.host}:${b.port}`], { env: o.env });
+  const iface = ownAddress(b.host, o.env) ?? await chooseInterface([`${b.host}:${b.port}`], { env: o.env });
   o.log('info', `inter-host interface ${iface.reason}`);
   const transport = pickTransport(o.env);
   const addr = engine.netListen({

@@ -9,6 +9,7 @@ import { CODES, OnetError, ranksIn } from '../errors.js';
 import { native, type Engine, type EngineEvent } from '../native/addon.js';
 import { LAYOUT, PROTOCOL_VERSION, parseControl, type ControlMsg, type RegisterMsg } from '../bridge/protocol.js';
 import { makeLogger, type Logger } from './log.js';
+import { Telemetry, engineTelemetry, lastOps, parseStats } from '../telemetry/telemetry.js';
 import { startNetwork, type NetworkUp } from './network.js';
 import { ensurePrivateDir, jobPaths, runDir, type JobPaths } from './paths.js';
 
@@ -39,6 +40,7 @@ export class Coordinator {
   readonly paths: JobPaths;
   private world: number;
   private engine?: Engine;
+  private telemetry?: Telemetry;
   private readonly router = new zmq.Router({ linger: 0 });
   private readonly ranks = new Map<number, RankInfo>();
   private readonly groups = new Map<number, GroupVote>();
@@ -85,6 +87,11 @@ export class Coordinator {
       if (pid && pid !== process.pid && pidAlive(pid))
         throw new OnetError('EINVAL', `a coordinator for job ${this.job} is already running (pid ${pid}) at ${this.paths.endpoint}; stop it or pick another ONET_JOB_ID`);
     }
+    // Telemetry first: a bad ONET_METRICS_PORT fails before anything is bound.
+    this.telemetry = await Telemetry.start({
+      job: this.job, env: this.env, log: this.log, engine: () => this.engine, arenaBytes: setting('arenaBytes', this.env),
+      ranks: () => this.status().ranks, pending: () => (this.engine ? JSON.parse(this.engine.snapshot()) : []),
+    });
     // A coordinator that died left its socket and maybe segments: clear them first.
     rmSync(this.paths.socket, { force: true });
     const cleaned = native.cleanStale('');
@@ -106,7 +113,7 @@ export class Coordinator {
       job: this.job, world, threads,
       chunkBytes: setting('chunkBytes', this.env), parallelBytes: setting('parallelBytes', this.env),
       spinUs: setting('spinUs', this.env), timeoutMs: (setting('timeoutS', this.env) as number) * 1000,
-      arenaBytes: setting('arenaBytes', this.env),
+      arenaBytes: setting('arenaBytes', this.env), ...engineTelemetry(this.env),
     }, (e) => this.onEngineEvent(e));
     this.world = world;
     this.log('info', `engine ready: world ${world}, ${threads} thread(s), SIMD ${native.simdIsa()}, arena ${setting('arenaBytes', this.env)} bytes per rank`);
@@ -210,8 +217,12 @@ export class Coordinator {
       this.netState = 'failed';
       this.netError = e instanceof OnetError ? e : new OnetError('EINTERNAL', String(e?.message ?? e));
       this.log('error', `multi-host start-up failed: ${this.netError.message}`);
-      for (const h of this.held)
+      for (const h of this.held) {
         this.reply(h.identity, { type: 'error', id: (h.reply as any).id, code: this.netError.code, message: this.netError.message, ranks: this.netError.ranks });
+        this.engine?.unlinkArena(h.rank);
+      }
+      // This job cannot run without its other hosts: leave nothing behind.
+      setTimeout(() => void this.close(), 200).unref();
     }
     this.held = [];
   }
@@ -246,6 +257,7 @@ export class Coordinator {
       this.notify.delete(key);
       this.reply(waiter.identity, { type: 'done', id: waiter.id, slot: e.slot, status: e.status, code: CODES[e.status] ?? 'EINTERNAL', message: e.message, ranks: ranksIn(e.message) });
     }
+    if (e.status) this.telemetry?.onError(e);
     if (e.kind === 'error') this.log('debug', `rank ${e.rank}: ${CODES[e.status]}: ${e.message}`);
   }
 
@@ -285,7 +297,19 @@ export class Coordinator {
       job: this.job, world: this.world, pid: process.pid,
       ranks: [...this.ranks.values()].map((r) => ({ rank: r.rank, pid: r.pid, framework: r.framework, state: r.dead ? 'dead' : r.closed ? 'closed' : 'live' })),
       pending,
+      ...this.statsPart(),
+      telemetry: this.telemetry?.urls ?? {},
     };
+  }
+
+  private statsPart() {
+    const st = parseStats(this.engine);
+    return { lastOps: lastOps(st), stats: st && { ranks: st.ranks, collectives: st.collectives, errors: st.errors } };
+  }
+
+  /** The engine's counters (each rank's last completed op is kept even with telemetry off). */
+  engineStats() {
+    return parseStats(this.engine);
   }
 
   async close(): Promise<void> {
@@ -293,6 +317,7 @@ export class Coordinator {
     this.closed = true;
     clearInterval(this.watcher);
     clearTimeout(this.idleTimer);
+    await this.telemetry?.stop();
     this.engine?.close();
     await this.sendChain;
     this.router.close();

@@ -18,11 +18,8 @@ export interface EngineStats {
   cells: { coll: string; dtype: string; sizeBucket: number; calls: number; bytes: number; durNs: number; waitNs: number; hist: [number, number][] }[];
   ranks: { rank: number; lastColl: string | null; lastGroup: number; lastSeq: number; lastDoneNs: number; lateWindow: number; lateTotal: number; lateNs: number; arenaHighWater: number }[];
 }
-/** engine.drainTrace(), parsed: records since the last drain (monotonic ns). */
-export interface EngineTrace {
-  dropped: number;
-  records: { coll: string; dtype: string; group: number; seq: number; bytes: number; matchedNs: number; exec0Ns: number; exec1Ns: number; doneNs: number; posts: [number, number][] }[];
-}
+/** engine.drainTrace(): collectives since the last drain as Chrome-trace events (comma-separated JSON, µs of the engine's monotonic clock). */
+export interface EngineTrace { events: string; count: number; dropped: number; ranks: number[] }
 export interface EngineEvent { kind: 'done' | 'error'; rank: number; slot: number; status: number; message: string; seq: number }
 
 export declare class Engine {
@@ -36,8 +33,8 @@ export declare class Engine {
   snapshot(): string;
   /** JSON of EngineStats. */
   stats(): string;
-  /** JSON of EngineTrace; empties the ring. */
-  drainTrace(): string;
+  /** Empties the trace ring. */
+  drainTrace(): EngineTrace;
   close(): void;
   /** Create the inter-host transport device; returns the "ip:port" peers connect to. */
   netListen(o: { transport: 'tcp' | 'ucx'; bindIp: string; port?: number; streams?: number; checksum?: boolean; zerocopyBytes?: number; jobHash?: number }): string;

@@ -81,15 +81,16 @@ function blockChunk(n: number, P: number): number {
 }
 
 /**
- * Chunk for a pipeline of depth D whose stage costs α + β'c: the classic optimum
- * c* = √(nα / ((D−1)β')) of (D + n/c − 1)(α + β'c), rounded to a power of two in
- * [MIN_CHUNK, MAX_CHUNK] so it changes only a few times across all sizes.
+ * A pipeline of depth D whose stage costs α + β'c: (D + n/c − 1)(α + β'c), minimised by the
+ * classic c* = √(nα / ((D−1)β')) (clamped to [MIN_CHUNK, MAX_CHUNK] and to n). The time uses
+ * the continuous optimum, so it is smooth in n; the chunk handed to the engine is c* rounded to
+ * a power of two, so it changes only a few times across all sizes.
  */
-function pipelined(n: number, D: number, a: number, bPrime: number): { c: number; t: number; k: number } {
+function pipelined(n: number, D: number, a: number, bPrime: number): { c: number; k: number; stage: number } {
   const ideal = D > 1 && bPrime > 0 ? Math.sqrt((Math.max(n, 1) * a) / ((D - 1) * bPrime)) : MAX_CHUNK;
-  const c = Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, 2 ** Math.round(Math.log2(Math.max(1, ideal)))));
-  const k = Math.max(1, Math.ceil(n / c));
-  return { c, k, t: (D + k - 1) * (a + bPrime * Math.min(c, n)) };
+  const clamped = Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, ideal));
+  const cm = Math.max(Math.min(clamped, n), 1e-9);
+  return { c: 2 ** Math.round(Math.log2(clamped)), k: Math.max(1, n / cm), stage: cm };
 }
 
 interface Inter { steps: number; bw: number; red: number; chunk: number; formula: string; extraUs?: number }
@@ -112,11 +113,11 @@ function inter(coll: Collective, algo: string, n: number, p: CostParams): Inter 
     }
     case 'allreduce:dbtree': {
       // NCCL: latency 2·log2i(P)·α, bus-bandwidth ratio ½ (each rank sends and receives 2n over
-      // the two trees), pipelined in chunks c: (D + ⌈n/c⌉ − 1)(α + 2cβ).
+      // the two trees), pipelined in chunks c: (D + n/c − 1)(α + 2cβ), D = 2⌊log2 P⌋.
       const D = 2 * Math.max(1, F);
       const pl = pipelined(n, D, a, 2 * b);
-      return { steps: D + pl.k - 1, bw: (D + pl.k - 1) * 2 * Math.min(pl.c, n) * b, red: n * hidden(2 * b) + Math.min(pl.c, n) * g, chunk: pl.c,
-        formula: '(2⌊log2P⌋ + ⌈n/c⌉ − 1)(α + 2cβ) + n·max(0,γ−2β) + cγ' };
+      return { steps: D + pl.k - 1, bw: (D + pl.k - 1) * 2 * pl.stage * b, red: n * hidden(2 * b) + Math.min(pl.stage, n) * g, chunk: pl.c,
+        formula: '(2⌊log2P⌋ + n/c − 1)(α + 2cβ) + n·max(0,γ−2β) + cγ, c = √(nα/((D−1)·2β))' };
     }
     case 'allgather:ring': return { steps: P - 1, bw: f * n * b, red: 0, chunk: blk, formula: '(P−1)α + (P−1)/P·nβ' };
     case 'allgather:recdoubling':
@@ -128,7 +129,7 @@ function inter(coll: Collective, algo: string, n: number, p: CostParams): Inter 
     case 'broadcast:binomial': return { steps: L, bw: L * n * b, red: 0, chunk: blk, formula: '⌈log2P⌉(α + nβ)' };
     case 'broadcast:chain': {
       const pl = pipelined(n, P - 1, a, b);
-      return { steps: P - 2 + pl.k, bw: (P - 2 + pl.k) * Math.min(pl.c, n) * b, red: 0, chunk: pl.c, formula: '(P − 2 + ⌈n/c⌉)(α + cβ)' };
+      return { steps: P - 2 + pl.k, bw: (P - 2 + pl.k) * pl.stage * b, red: 0, chunk: pl.c, formula: '(P − 2 + n/c)(α + cβ), c = √(nα/((P−2)β))' };
     }
     case 'reduce_scatter:ring': return { steps: P - 1, bw: f * n * b, red: f * n * hidden(b) + Math.min(blk, n / P) * g, chunk: blk,
       formula: '(P−1)α + (P−1)/P·nβ + (P−1)/P·n·max(0,γ−β) + cγ' };
@@ -185,7 +186,15 @@ export function cost(coll: Collective, algo: string, bytes: number, p: CostParam
 
 /** Every algorithm of `coll`, fastest first (ties keep catalogue order). */
 export function allCosts(coll: Collective, bytes: number, p: CostParams): Cost[] {
-  return CATALOGUE[coll].map((a) => cost(coll, a, bytes, p)).sort((x, y) => (nearlyEqual(x.totalUs, y.totalUs) ? 0 : x.totalUs - y.totalUs));
+  // A tie (0 bytes, or P = 1) goes to the algorithm that is cheaper at twice the size, so the
+  // smallest sizes do not pick an algorithm the next size abandons; then catalogue order.
+  const next = (a: string) => cost(coll, a, Math.max(1, 2 * bytes), p).totalUs;
+  return CATALOGUE[coll].map((a) => cost(coll, a, bytes, p)).sort((x, y) => {
+    if (!nearlyEqual(x.totalUs, y.totalUs)) return x.totalUs - y.totalUs;
+    if (bytes > 2 ** 40) return 0;
+    const nx = next(x.algo), ny = next(y.algo);
+    return nearlyEqual(nx, ny) ? 0 : nx - ny;
+  });
 }
 
 /** Equal within rounding: a tie keeps catalogue order instead of flipping on the last bit. */

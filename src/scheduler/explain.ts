@@ -30,7 +30,7 @@ export function explain(coll: Collective, bytes: number, topo: Topology, p: Cost
   out.push('');
   const rows = [['algorithm', 'predicted', 'vs best', 'steps', 'latency', 'bandwidth', 'reduce', 'local', 'chunk']];
   for (const a of c.alternatives) {
-    rows.push([a.algo + (a.algo === c.algo ? ' *' : ''), fmtUs(a.totalUs), `${(a.totalUs / Math.max(best.totalUs, 1e-9)).toFixed(2)}×`, String(a.steps),
+    rows.push([a.algo + (a.algo === c.algo ? ' *' : ''), fmtUs(a.totalUs), `${(a.totalUs / Math.max(best.totalUs, 1e-9)).toFixed(2)}×`, String(Math.round(a.steps)),
       fmtUs(a.latencyUs), fmtUs(a.bandwidthUs), fmtUs(a.reduceUs), fmtUs(a.localUs), fmtBytes(a.chunkBytes)]);
   }
   out.push(table(rows));

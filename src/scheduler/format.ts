@@ -4,8 +4,10 @@ export function fmtBytes(n: number | null): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0, x = n;
   while (x >= 1024 && i < units.length - 1 && Number.isInteger(x / 1024)) { x /= 1024; i++; }
-  if (i === 0 && n >= 10240) return `${n} B (${(n / 1048576).toPrecision(3)} MiB)`;
-  return `${x} ${units[i]}`;
+  if (i > 0 || n < 1024) return `${x} ${units[i]}`;
+  let j = 0, y = n;  // not a round size: exact bytes, then the nearest unit
+  while (y >= 1024 && j < units.length - 1) { y /= 1024; j++; }
+  return `${n} B (${y.toPrecision(3)} ${units[j]})`;
 }
 export function fmtUs(us: number): string {
   if (us < 1) return `${us.toFixed(2)} µs`;

@@ -38,20 +38,27 @@ const esc = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 /** Hosts on a circle (at most `maxHosts` drawn), links as lines labelled with bandwidth. */
 export function renderSvg(t: Topology, maxHosts = 32): string {
-  const W = 720, H = 720, cx = W / 2, cy = H / 2 + 10, R = 260;
+  const W = 720, H = 740, cx = W / 2, cy = H / 2 + 20, R = 260;
   const shown = t.hosts.slice(0, maxHosts);
   const pos = new Map(shown.map((h, i) => {
     const a = (2 * Math.PI * i) / shown.length - Math.PI / 2;
     return [h.name, { x: shown.length === 1 ? cx : cx + R * Math.cos(a), y: shown.length === 1 ? cy : cy + R * Math.sin(a) }];
   }));
   const lines: string[] = [];
+  const placed: { x: number; y: number }[] = [];
   const edge = (a: string, b: string, bw: number, lat: number, measured: boolean, implied: boolean) => {
     const p = pos.get(a), q = pos.get(b);
     if (!p || !q) return;
-    const mx = (p.x + q.x) / 2, my = (p.y + q.y) / 2;
+    // Label at the midpoint unless another label sits there (crossing diagonals): slide along the line.
+    let mx = 0, my = 0;
+    for (const f of [0.5, 0.35, 0.65, 0.25, 0.75]) {
+      mx = p.x + (q.x - p.x) * f; my = p.y + (q.y - p.y) * f;
+      if (!placed.some((o) => Math.abs(o.x - mx) < 60 && Math.abs(o.y - my) < 14)) break;
+    }
+    placed.push({ x: mx, y: my });
     lines.push(`<g><title>${esc(`${a} — ${b}: ${gbs(bw)}, ${fmtUs(lat)}${measured ? ', measured' : ''}`)}</title>` +
       `<line x1="${p.x.toFixed(1)}" y1="${p.y.toFixed(1)}" x2="${q.x.toFixed(1)}" y2="${q.y.toFixed(1)}" stroke="${measured ? '#1f6feb' : '#888'}" stroke-width="${Math.max(1, Math.min(6, Math.log2(1 + bw * 8) ))}"${implied ? ' stroke-dasharray="6 4"' : ''}/>` +
-      `<text x="${mx.toFixed(1)}" y="${(my - 4).toFixed(1)}" font-size="11" text-anchor="middle" fill="#333">${esc(gbs(bw))}</text></g>`);
+      `<text x="${mx.toFixed(1)}" y="${(my - 4).toFixed(1)}" font-size="11" text-anchor="middle" fill="#333" stroke="white" stroke-width="3" paint-order="stroke">${esc(gbs(bw))}</text></g>`);
   };
   for (const l of t.links) edge(l.a, l.b, l.bandwidthGBs, l.latencyUs, l.measured, false);
   if (t.defaultLink && shown.length <= 12) {
@@ -65,7 +72,7 @@ export function renderSvg(t: Topology, maxHosts = 32): string {
       `<text x="${p.x.toFixed(1)}" y="${(p.y - 2).toFixed(1)}" font-size="11" text-anchor="middle">${esc(h.name)}</text>` +
       `<text x="${p.x.toFixed(1)}" y="${(p.y + 12).toFixed(1)}" font-size="10" text-anchor="middle" fill="#555">${h.ranks} rank${h.ranks > 1 ? 's' : ''}</text></g>`;
   });
-  const notes = [`${esc(t.name ?? 'topology')}: ${t.hosts.length} hosts, links labelled by bandwidth (blue = measured, dashed = defaultLink)`];
+  const notes = [`${esc(t.name ?? 'topology')}: ${t.hosts.length} host${t.hosts.length > 1 ? 's' : ''}`, 'links labelled by bandwidth; blue = measured, grey = assumed, dashed = defaultLink'];
   if (shown.length < t.hosts.length) notes.push(`showing ${shown.length} of ${t.hosts.length} hosts`);
   if (t.defaultLink && shown.length > 12) notes.push(`every unlisted pair: ${esc(gbs(t.defaultLink.bandwidthGBs))}, ${esc(fmtUs(t.defaultLink.latencyUs))}`);
   return `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n` +

@@ -1,6 +1,6 @@
 // Bruck allgather(v). ⌈log₂P⌉ steps for any P: at distance d = 1, 2, 4, … send the first
 // min(d, P-d) blocks held to rank - d and receive as many from rank + d.
-// T = ⌈log₂P⌉·α + (P-1)/P·S·β + S·β (the final rotation is a local copy of S).
+// T = ⌈log₂P⌉·α + (P-1)/P·S·β + S·σ (σ: local copy per byte, for the rotated layout).
 // Fewest steps at non-power-of-two P: wins for small S.
 #include <algorithm>
 #include <cstring>

@@ -1,8 +1,9 @@
 // Double binary tree allreduce (NCCL): two complementary binary trees, each reducing then
-// broadcasting half of the data, chunked so both trees and both phases stay in flight.
-// ⌈log₂P⌉-deep trees: T ≈ 2⌈log₂P⌉α + 2·S·β·(1 + pipeline fill) + S·γ, i.e. latency
-// logarithmic in P with ring-like bandwidth once S ≫ chunk_bytes. Every rank sends at
-// most S bytes up and S down in total because a rank is interior in at most one tree.
+// broadcasting half of the data, chunked (C = chunk_bytes) so both trees and both phases
+// stay in flight. Trees of depth D = ⌊log₂P⌋: T ≈ (2D + ⌈S/C⌉ − 1)(α + 2C·β) + S·γ —
+// latency logarithmic in P, and bandwidth close to ring's once S ≫ 2D·C (over both trees a
+// rank sends and receives about 2S, like ring). Wins for mid-size S and for large P where ring's 2(P-1)α
+// dominates. A rank is interior in at most one tree, so no rank carries both halves' fan-in.
 #include "algo/steps.h"
 
 namespace onet::algo {

@@ -50,7 +50,13 @@ __global__ void __launch_bounds__(kThreads) reduce_kernel(const Params p) {
   for (size_t v0 = tid; v0 < p.nvec; v0 += stride * kUnroll) {
     A r[kUnroll][V] = {};
     for (int j0 = 0; j0 < p.k; j0 += kGroup) {
+      // Zeroed, so that folding a vector past nvec reads defined values: cheaper in
+      // registers (58-64 for most cells on sm_90) than predicating the folds as well.
       Pack<S> raw[kUnroll][kGroup];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) raw[u][g].u = make_uint4(0, 0, 0, 0);
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
@@ -62,7 +68,7 @@ __global__ void __launch_bounds__(kThreads) reduce_kernel(const Params p) {
       for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
         for (int g = 0; g < kGroup; ++g)
-          if (j0 + g < p.k)
+          if (j0 + g < p.k)  // a missing vector u folds zeros; never stored
 #pragma unroll
             for (int i = 0; i < V; ++i) {
               const A x = pre<Op>(A(T::load(raw[u][g].s[i])), scale);

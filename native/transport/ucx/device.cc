@@ -1,5 +1,6 @@
-// UCX device: context/worker set-up, connect (TCP handshake + worker-address swap on a side
-// channel, then endpoints), the progress thread (worker efd + eventfd + side sockets in epoll).
+// UCX device: context set-up, connect (TCP handshake, a worker per peer, worker-address swap on
+// the side channel, endpoints), the progress thread (workers' efds + eventfd + side sockets in
+// one epoll set).
 #include "transport/ucx/device.h"
 
 #include <poll.h>
@@ -60,13 +61,6 @@ Status UcxDevice::init() {
   if (s != UCS_OK)
     return {Code::kUnsupported, std::string("ucx: ucp_init failed: ") + ucs_status_string(s) +
                                     " (check UCX_TLS / UCX_NET_DEVICES, or use the tcp transport)"};
-  ucp_worker_params_t wp{};
-  wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
-  wp.thread_mode = UCS_THREAD_MODE_SINGLE;
-  s = ucp_worker_create(ctx_, &wp, &worker_);
-  if (s != UCS_OK) return {Code::kInternal, std::string("ucx: ucp_worker_create: ") + ucs_status_string(s)};
-  s = ucp_worker_get_efd(worker_, &ucp_fd_);
-  if (s != UCS_OK) return {Code::kInternal, std::string("ucx: ucp_worker_get_efd: ") + ucs_status_string(s)};
   ep_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (ep_fd_ < 0 || wake_fd_ < 0) return {Code::kInternal, "ucx: epoll/eventfd: " + tcp::errno_string(errno)};
@@ -74,8 +68,6 @@ Status UcxDevice::init() {
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;
   epoll_ctl(ep_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
-  ev.data.ptr = this;
-  epoll_ctl(ep_fd_, EPOLL_CTL_ADD, ucp_fd_, &ev);
   return Status::Ok();
 }
 
@@ -85,8 +77,6 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
     if (closed_) return {Code::kClosed, "ucx: connect() on a closed device"};
     if (connected_) return {Code::kInvalid, "ucx: connect() called twice on one device"};
   }
-  if (addrs.size() > (size_t(1) << kRankBits))
-    return {Code::kInvalid, "ucx: at most 65536 hosts (the rank takes 16 tag bits), got " + std::to_string(addrs.size())};
   tcp::MeshOptions mo;
   mo.backend = tcp::kBackendUcx;
   mo.version = opts_.test_protocol_version ? opts_.test_protocol_version : tcp::kProtocolVersion;
@@ -95,29 +85,49 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
   std::vector<std::vector<int>> fds;
   Status st = tcp::mesh_connect(listen_fd_, mo, rank, addrs, deadline_ms, &fds);
   if (!st.ok()) return {st.code, "ucx " + st.msg};
-  auto close_all = [&] {
-    for (auto& v : fds)
-      for (int fd : v) ::close(fd);
-  };
 
-  // Swap worker addresses: [u32 length][bytes] each way on the side channel.
-  ucp_address_t* mine = nullptr;
-  size_t mine_len = 0;
-  ucs_status_t s = ucp_worker_get_address(worker_, &mine, &mine_len);
-  if (s != UCS_OK) {
-    close_all();
-    return {Code::kInternal, std::string("ucx: ucp_worker_get_address: ") + ucs_status_string(s)};
-  }
+  // A worker per peer; each side sends the peer the address of the worker it keeps for it.
+  const int size = int(addrs.size());
+  std::vector<std::unique_ptr<UcxPair>> pairs(size);
   std::string err;
   int bad = -1;
-  std::vector<std::vector<char>> theirs(addrs.size());
-  for (int p = 0; p < int(addrs.size()) && bad < 0; p++) {
+  auto fail_all = [&](Status st) {
+    for (auto& p : pairs)
+      if (p) {
+        if (p->worker_) ucp_worker_destroy(p->worker_);
+        p->worker_ = nullptr;
+      }
+    for (auto& v : fds)
+      for (int fd : v) ::close(fd);
+    return st;
+  };
+  std::vector<std::vector<char>> mine(size), theirs(size);
+  for (int p = 0; p < size; p++) {
     if (p == rank) continue;
-    uint32_t len = uint32_t(mine_len);
-    if (!io_all(fds[p][0], &len, 4, true, deadline_ms, &err) || !io_all(fds[p][0], mine, mine_len, true, deadline_ms, &err))
+    pairs[p] = std::make_unique<UcxPair>(this, p, addrs[p], fds[p][0]);
+    ucp_worker_params_t wp{};
+    wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+    wp.thread_mode = UCS_THREAD_MODE_SINGLE;
+    ucs_status_t s = ucp_worker_create(ctx_, &wp, &pairs[p]->worker_);
+    if (s != UCS_OK) {
+      pairs[p]->worker_ = nullptr;
+      return fail_all({Code::kInternal, std::string("ucx: ucp_worker_create: ") + ucs_status_string(s)});
+    }
+    s = ucp_worker_get_efd(pairs[p]->worker_, &pairs[p]->efd_);
+    ucp_address_t* a = nullptr;
+    size_t len = 0;
+    if (s == UCS_OK) s = ucp_worker_get_address(pairs[p]->worker_, &a, &len);
+    if (s != UCS_OK) return fail_all({Code::kInternal, std::string("ucx: worker set-up: ") + ucs_status_string(s)});
+    mine[p].assign(reinterpret_cast<char*>(a), reinterpret_cast<char*>(a) + len);
+    ucp_worker_release_address(pairs[p]->worker_, a);
+  }
+  for (int p = 0; p < size && bad < 0; p++) {  // all writes first: addresses fit in socket buffers
+    if (p == rank) continue;
+    uint32_t len = uint32_t(mine[p].size());
+    if (!io_all(fds[p][0], &len, 4, true, deadline_ms, &err) || !io_all(fds[p][0], mine[p].data(), len, true, deadline_ms, &err))
       bad = p;
   }
-  for (int p = 0; p < int(addrs.size()) && bad < 0; p++) {
+  for (int p = 0; p < size && bad < 0; p++) {
     if (p == rank) continue;
     uint32_t len = 0;
     if (!io_all(fds[p][0], &len, 4, false, deadline_ms, &err) || len > (1u << 20)) {
@@ -128,30 +138,23 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
     theirs[p].resize(len);
     if (!io_all(fds[p][0], theirs[p].data(), len, false, deadline_ms, &err)) bad = p;
   }
-  ucp_worker_release_address(worker_, mine);
-  if (bad >= 0) {
-    close_all();
-    return {Code::kAborted, "ucx connect: host " + std::to_string(bad) + " at " + addrs[bad] + ": " + err};
-  }
+  if (bad >= 0) return fail_all({Code::kAborted, "ucx connect: host " + std::to_string(bad) + " at " + addrs[bad] + ": " + err});
 
   std::lock_guard<std::mutex> g(close_mu_);
-  if (closed_) {
-    close_all();
-    return {Code::kClosed, "ucx: device closed during connect()"};
-  }
+  if (closed_) return fail_all({Code::kClosed, "ucx: device closed during connect()"});
   rank_ = rank;
-  size_ = int(addrs.size());
-  pairs_.resize(size_);
+  size_ = size;
+  pairs_ = std::move(pairs);
   for (int p = 0; p < size_; p++) {
     if (p == rank) continue;
-    auto pair = std::make_unique<UcxPair>(this, p, addrs[p], fds[p][0]);
+    UcxPair* pair = pairs_[p].get();
     ucp_ep_params_t ep{};
     ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
     ep.address = reinterpret_cast<const ucp_address_t*>(theirs[p].data());
     ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
     ep.err_handler.cb = ep_error;
-    ep.err_handler.arg = pair.get();
-    s = ucp_ep_create(worker_, &ep, &pair->ep_);
+    ep.err_handler.arg = pair;
+    ucs_status_t s = ucp_ep_create(pair->worker_, &ep, &pair->ep_);
     if (s != UCS_OK) {
       pair->ep_ = nullptr;
       pair->failed_ = true;
@@ -159,9 +162,11 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
     }
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.ptr = pair.get();
-    epoll_ctl(ep_fd_, EPOLL_CTL_ADD, fds[p][0], &ev);
-    pairs_[p] = std::move(pair);
+    ev.data.ptr = pair;
+    epoll_ctl(ep_fd_, EPOLL_CTL_ADD, pair->side_fd_, &ev);
+    ev.events = EPOLLIN;
+    ev.data.ptr = this;  // any worker: progress() polls them all
+    epoll_ctl(ep_fd_, EPOLL_CTL_ADD, pair->efd_, &ev);
   }
   connected_ = true;
   if (size_ > 1) thread_ = std::thread([this] { progress(); });
@@ -199,13 +204,18 @@ void UcxDevice::progress() {
   epoll_event evs[32];
   while (!stop_.load(std::memory_order_acquire)) {
     run_queue();
-    while (ucp_worker_progress(worker_)) {
-    }
     // A failed endpoint shows as an error on its pending operations; the side channel's EOF
     // is the signal we act on (see below), so nothing is done from the UCP error handler.
-    ucs_status_t s = ucp_worker_arm(worker_);
-    if (s == UCS_ERR_BUSY) continue;
-    int n = epoll_wait(ep_fd_, evs, 32, s == UCS_OK ? 1000 : 1);
+    bool busy = false, armed = true;
+    for (auto& p : pairs_) {
+      if (!p) continue;
+      while (ucp_worker_progress(p->worker_)) busy = true;
+      ucs_status_t s = ucp_worker_arm(p->worker_);
+      busy |= s == UCS_ERR_BUSY;
+      armed &= s == UCS_OK || s == UCS_ERR_BUSY;
+    }
+    if (busy) continue;
+    int n = epoll_wait(ep_fd_, evs, 32, armed ? 1000 : 1);
     for (int i = 0; i < n; i++) {
       void* who = evs[i].data.ptr;
       if (!who) {
@@ -257,34 +267,31 @@ void UcxDevice::close() {
 // Single-threaded from here: the progress thread is gone.
 void UcxDevice::teardown() {
   run_queue();  // posted after the thread stopped looking: fail them below with the pairs
-  if (worker_) {
-    // Let sends already handed to UCX reach the peers (bounded), then drop everything.
-    ucp_request_param_t p{};
-    ucs_status_ptr_t r = ucp_worker_flush_nbx(worker_, &p);
+  for (auto& p : pairs_) {
+    if (!p) continue;
+    // Let sends already handed to UCX reach the peer (bounded), then drop everything.
+    ucp_request_param_t prm{};
+    ucs_status_ptr_t r = p->failed_ ? nullptr : ucp_worker_flush_nbx(p->worker_, &prm);
     int64_t until = now_ms() + 2000;
     if (r && !UCS_PTR_IS_ERR(r)) {
-      while (ucp_request_check_status(r) == UCS_INPROGRESS && now_ms() < until) ucp_worker_progress(worker_);
-      if (ucp_request_check_status(r) == UCS_INPROGRESS) ucp_request_cancel(worker_, r);
+      while (ucp_request_check_status(r) == UCS_INPROGRESS && now_ms() < until) ucp_worker_progress(p->worker_);
+      if (ucp_request_check_status(r) == UCS_INPROGRESS) ucp_request_cancel(p->worker_, r);
       ucp_request_free(r);
     }
-  }
-  for (auto& p : pairs_)
-    if (p) {
-      p->fail({Code::kClosed, "ucx: device of host " + std::to_string(rank_) + " closed"});
-      if (worker_)
-        while (!p->inflight_.empty() && ucp_worker_progress(worker_)) {
-        }
-      for (Op* op : p->inflight_) {  // UCX never completed them: report and forget
-        op->st->complete({Code::kClosed, "ucx: device closed"});
-        delete op;
-      }
-      p->inflight_.clear();
-      if (p->side_fd_ >= 0) ::close(p->side_fd_);
-      p->side_fd_ = -1;
+    p->fail({Code::kClosed, "ucx: device of host " + std::to_string(rank_) + " closed"});
+    while (!p->inflight_.empty() && ucp_worker_progress(p->worker_)) {
     }
-  if (worker_) ucp_worker_destroy(worker_);
+    for (Op* op : p->inflight_) {  // UCX never completed them: report and forget
+      op->st->complete({Code::kClosed, "ucx: device closed"});
+      delete op;
+    }
+    p->inflight_.clear();
+    ucp_worker_destroy(p->worker_);
+    p->worker_ = nullptr;
+    if (p->side_fd_ >= 0) ::close(p->side_fd_);
+    p->side_fd_ = -1;
+  }
   if (ctx_) ucp_cleanup(ctx_);
-  worker_ = nullptr;
   ctx_ = nullptr;
   for (int* fd : {&listen_fd_, &ep_fd_, &wake_fd_})
     if (*fd >= 0) {

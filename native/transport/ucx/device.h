@@ -1,10 +1,11 @@
-// UCX backend internals. One UCP context + worker per device, in single-thread mode: every UCP
-// call runs on the device's progress thread (or in close() after it stopped). isend/irecv queue
-// an Op and wake the thread through an eventfd; UCP completion callbacks complete the Op's
-// ReqState. Connection set-up reuses the TCP handshake (tcp/mesh.cc) on one side-channel socket
-// per peer, over which the workers' addresses are swapped; that socket then stays open only to
-// notice a peer that goes away. Tags: the sender's rank in the top 16 bits, the caller's tag in
-// the low 48, so worker-wide tag matching is per pair.
+// UCX backend internals. One UCP context per device and one worker *per peer* (single-thread
+// mode), so UCP's worker-wide tag matching is per pair and the caller's full 64-bit tag goes on
+// the wire unchanged. Every UCP call runs on the device's progress thread (or in close() after
+// it stopped): isend/irecv queue an Op and wake the thread through an eventfd; UCP completion
+// callbacks complete the Op's ReqState. Connection set-up reuses the TCP handshake
+// (tcp/mesh.cc) on one side-channel socket per peer, over which each side sends the address of
+// the worker it dedicates to that peer; the socket then stays open only to notice a peer that
+// goes away.
 #pragma once
 #include <ucp/api/ucp.h>
 
@@ -21,9 +22,6 @@
 #include "transport/transport.h"
 
 namespace onet::net::ucx {
-
-constexpr int kRankBits = 16;
-constexpr uint64_t kTagMask = (uint64_t(1) << (64 - kRankBits)) - 1;
 
 class UcxDevice;
 class UcxPair;
@@ -61,6 +59,8 @@ class UcxPair final : public Pair {
   int peer_;
   std::shared_ptr<const std::string> name_;
   int side_fd_ = -1;
+  ucp_worker_h worker_ = nullptr;  // this peer's worker
+  int efd_ = -1;                   // its wake-up fd
   ucp_ep_h ep_ = nullptr;
   std::unordered_set<Op*> inflight_;  // progress thread only; owns the Ops
   bool failed_ = false;               // progress thread's view
@@ -84,7 +84,6 @@ class UcxDevice final : public Device {
   void close() override;
 
   void enqueue(Op* op);  // any thread
-  ucp_worker_h worker() const { return worker_; }
 
  private:
   void progress();
@@ -93,8 +92,7 @@ class UcxDevice final : public Device {
 
   UcxOptions opts_;
   ucp_context_h ctx_ = nullptr;
-  ucp_worker_h worker_ = nullptr;
-  int listen_fd_ = -1, ep_fd_ = -1, wake_fd_ = -1, ucp_fd_ = -1;
+  int listen_fd_ = -1, ep_fd_ = -1, wake_fd_ = -1;
   std::string address_;
   int rank_ = 0, size_ = 1;
   bool connected_ = false;

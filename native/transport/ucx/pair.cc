@@ -2,8 +2,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <cstdio>
-
 #include "transport/ucx/device.h"
 
 namespace onet::net::ucx {
@@ -45,13 +43,6 @@ std::unique_ptr<Request> UcxPair::irecv(void* buf, size_t bytes, uint64_t tag) {
 
 std::unique_ptr<Request> UcxPair::submit(bool send, void* buf, size_t bytes, uint64_t tag) {
   auto st = std::make_shared<tcp::ReqState>(send ? "send" : "recv", bytes, tag, name_);
-  if (tag > kTagMask) {
-    char b[160];
-    std::snprintf(b, sizeof b, "ucx carries 48-bit tags (the top 16 bits hold the rank); tag 0x%llx is too large",
-                  static_cast<unsigned long long>(tag));
-    st->complete({Code::kInvalid, b});
-    return std::make_unique<tcp::StateRequest>(st);
-  }
   if (send) {  // a receive on a dead pair may still find a message that arrived: see post()
     Status b = broken();
     if (!b.ok()) {
@@ -82,17 +73,18 @@ void UcxPair::post(Op* op) {
   if (op->send) {
     if (failed_) return done(op, UCS_ERR_CANCELED, 0);
     p.cb.send = send_cb;
-    r = ucp_tag_send_nbx(ep_, buf, op->bytes, (uint64_t(dev_->rank()) << (64 - kRankBits)) | op->tag, &p);
+    inflight_.insert(op);
+    r = ucp_tag_send_nbx(ep_, buf, op->bytes, op->tag, &p);
   } else {
-    uint64_t tag = (uint64_t(peer_) << (64 - kRankBits)) | op->tag;
     ucp_tag_recv_info_t info;
-    if (failed_ && !ucp_tag_probe_nb(dev_->worker(), tag, ~uint64_t(0), 0, &info)) return done(op, UCS_ERR_CANCELED, 0);
+    if (failed_ && !ucp_tag_probe_nb(worker_, op->tag, ~uint64_t(0), 0, &info)) return done(op, UCS_ERR_CANCELED, 0);
     p.cb.recv = recv_cb;
-    r = ucp_tag_recv_nbx(dev_->worker(), buf, op->bytes, tag, ~uint64_t(0), &p);
+    inflight_.insert(op);
+    r = ucp_tag_recv_nbx(worker_, buf, op->bytes, op->tag, ~uint64_t(0), &p);
   }
   if (UCS_PTR_IS_ERR(r)) return done(op, UCS_PTR_STATUS(r), 0);
-  op->ucp_req = r;
-  inflight_.insert(op);
+  // With NO_IMM_CMPL the callback may already have run (and deleted op) inside the call.
+  if (inflight_.count(op)) op->ucp_req = r;
 }
 
 void UcxPair::done(Op* op, ucs_status_t s, size_t len) {
@@ -134,7 +126,7 @@ void UcxPair::fail(const Status& st) {
   std::vector<Op*> recvs;
   for (Op* op : inflight_)
     if (!op->send && op->ucp_req) recvs.push_back(op);
-  for (Op* op : recvs) ucp_request_cancel(dev_->worker(), op->ucp_req);
+  for (Op* op : recvs) ucp_request_cancel(worker_, op->ucp_req);
   if (ep_) {
     ucp_request_param_t p{};
     p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
@@ -142,7 +134,7 @@ void UcxPair::fail(const Status& st) {
     ucs_status_ptr_t r = ucp_ep_close_nbx(ep_, &p);
     ep_ = nullptr;
     if (r && !UCS_PTR_IS_ERR(r)) {
-      while (ucp_request_check_status(r) == UCS_INPROGRESS) ucp_worker_progress(dev_->worker());
+      while (ucp_request_check_status(r) == UCS_INPROGRESS) ucp_worker_progress(worker_);
       ucp_request_free(r);
     }
   }

@@ -84,6 +84,12 @@ class FfiPath:
     def seq(self, lane: int) -> int:
         return int(self.lib.onet_jax_lane_seq(lane))
 
+    def collective(self, x, lane, coll: int, redop: int, root: int, out_shape: tuple):
+        return collective(x, lane, coll, redop, root, out_shape)
+
+    def barrier(self, lane):
+        return barrier(lane)
+
     def detach(self) -> None:
         self.client.engine.bump_post_count = None
         self.lib.onet_jax_detach()

@@ -27,10 +27,14 @@ def _op(op) -> str:
 
 
 # ---- lanes: one per device of a shard_map program ------------------------------------------
+def _manual_axes() -> tuple:
+    return tuple(getattr(jax.sharding.get_abstract_mesh(), "manual_axes", ()) or ())
+
+
 def _lane():
     """(lane index as an int32 scalar, number of lanes) for the current trace."""
     mesh = jax.sharding.get_abstract_mesh()
-    axes = tuple(getattr(mesh, "manual_axes", ()) or ())
+    axes = _manual_axes()
     if not axes:
         return jnp.zeros((), jnp.int32), 1
     idx, n = 0, 1
@@ -39,6 +43,17 @@ def _lane():
         idx = idx * size + lax.axis_index(a)
         n *= size
     return jnp.asarray(idx, jnp.int32), n
+
+
+def _vary(y):
+    """Under shard_map a lane's result differs per device: type it as varying over the manual
+    axes (custom_vjp insists that cotangents keep the primal's type)."""
+    axes = _manual_axes()
+    if not axes:
+        return y
+    have = set(getattr(getattr(jax.typeof(y), "mat", None), "varying", ()) or ())
+    missing = tuple(a for a in axes if a not in have)
+    return lax.pcast(y, missing, to="varying") if missing else y
 
 
 def _raw(x, coll: int, redop: int = 0, root: int = 0):
@@ -51,10 +66,10 @@ def _raw(x, coll: int, redop: int = 0, root: int = 0):
     else:
         out_shape = tuple(x.shape)
     if x.size == 0:
-        return jnp.zeros(out_shape, x.dtype)
+        return _vary(jnp.zeros(out_shape, x.dtype))
     lane, n = _lane()
     st.ensure_lanes(n)
-    return st.path().collective(x, lane, coll, redop, root, out_shape)
+    return _vary(st.path().collective(x, lane, coll, redop, root, out_shape))
 
 
 # ---- differentiable wire ops ---------------------------------------------------------------
@@ -91,7 +106,9 @@ def _broadcast_fwd(x, root):
 
 def _broadcast_bwd(root, _, ct):
     g = _allreduce(ct, "sum")
-    return (g if _state.get().rank == root else jnp.zeros_like(g),)
+    # Keep the allreduce used on every rank: a result dropped on some ranks only would let jit
+    # remove the collective there and not elsewhere.
+    return (jnp.where(_state.get().rank == root, g, jnp.zeros_like(g)),)
 
 
 _broadcast.defvjp(_broadcast_fwd, _broadcast_bwd)

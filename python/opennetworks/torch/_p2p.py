@@ -23,6 +23,13 @@ class PointToPoint:
         self._eng.detach(op)
         return self._work([], tensors)
 
+    def _flush_sends(self) -> None:
+        """Wait until this group's buffered sends were received (as gloo's send would have):
+        a rank that exits right after sending must not drop messages its peers still expect."""
+        for op in [o for o in list(self._eng._detached) if o.group == self._gid]:
+            self._eng.wait(op, raise_error=False, timeout_s=self._timeout_s)
+        self._eng._reap()
+
     def _recv(self, tensors, src, tag):
         t = tensors[0]
         (code, _), = self._validate(RECV, [t], "recv")

@@ -96,7 +96,8 @@ class ProcessGroupOnet(Elementwise, Gathers, Scatters, AllToAll, PointToPoint, C
         return self._group_desc
 
     def shutdown(self) -> None:  # the process-wide client outlives groups; it closes at exit
-        pass
+        if not self._client.closed and self._eng.dead_reason is None:
+            self._flush_sends()
 
     def abort(self) -> None:
         pass
