@@ -13,6 +13,22 @@ if (why) console.warn(`multi-host tests skipped: ${why}`);
 const WORKER = join(ROOT, 'test/fixtures/collectives_worker.mjs');
 const PY = join(ROOT, '.venv/bin/python');
 
+/** torchrun on the first `hosts` namespaces, `nproc` ranks each; all output concatenated. */
+async function torchrunAll(net: Net, hosts: number, nproc: number, script: string, args: string[], port: number,
+  env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const outs = await Promise.all([...Array(hosts).keys()].map((h) => new Promise<string>((resolve) => {
+    const p = net.spawn(h, join(ROOT, '.venv/bin/torchrun'), ['--nnodes', String(hosts), '--node-rank', String(h),
+      '--nproc-per-node', String(nproc), '--master-addr', net.hosts[0].ip, '--master-port', String(port), script, ...args],
+    { ONET_RUN_DIR: `/tmp/onet-torchmh-${process.pid}-${port}-${h}`, GLOO_SOCKET_IFNAME: 'eth0', OMP_NUM_THREADS: '1', ...env });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (out += d));
+    const t = setTimeout(() => p.kill('SIGKILL'), 240_000);
+    p.on('close', () => { clearTimeout(t); resolve(out); });
+  })));
+  return outs.join('\n');
+}
+
 describe.skipIf(!!why)('multi-host over network namespaces', () => {
   let net: Net;
   beforeAll(() => { net = createNet(3, { rate: '10gbit' }); });
@@ -39,11 +55,23 @@ describe.skipIf(!!why)('multi-host over network namespaces', () => {
     for (const r of resultsOf(runs)) expect(r.failures, JSON.stringify(r).slice(0, 2000)).toEqual([]);
   }, 200_000);
 
+  it('every torch collective under torchrun, 3 hosts x 2 ranks, against the reference', async () => {
+    if (!existsSync(PY)) return;
+    const out = await torchrunAll(net, 3, 2, join(ROOT, 'test/fixtures/torch_collectives_mh.py'), ['opennetworks'], 29300 + (process.pid % 100));
+    const res = out.split('\n').filter((l) => l.startsWith('ONET_RESULT ')).map((l) => JSON.parse(l.slice(12)));
+    expect(res.length, out.slice(-3000)).toBe(6);
+    for (const r of res) {
+      expect(r.failures, `rank ${r.rank}`).toEqual([]);
+      expect(r.cases).toBeGreaterThan(100);
+    }
+  }, 300_000);
+
   it('torch DDP under torchrun on 2 hosts matches gloo on the same hosts', async () => {
     if (!existsSync(PY)) return;
     const script = join(ROOT, 'test/fixtures/torch_multihost.py');
     const params: Record<string, number[]> = {};
     for (const backend of ['opennetworks', 'gloo']) {
+      const t0 = Date.now();
       const port = 29400 + (process.pid % 200) + (backend === 'gloo' ? 1 : 0) * 7;
       const outs = await Promise.all([0, 1].map((h) => new Promise<string>((resolve) => {
         const p = net.spawn(h, join(ROOT, '.venv/bin/torchrun'), ['--nnodes', '2', '--node-rank', String(h), '--nproc-per-node', '2',
@@ -55,6 +83,7 @@ describe.skipIf(!!why)('multi-host over network namespaces', () => {
         const t = setTimeout(() => p.kill('SIGKILL'), 150_000);
         p.on('close', () => { clearTimeout(t); resolve(out); });
       })));
+      console.log(`${backend}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       const line = outs.join('\n').split('\n').find((l) => l.startsWith('ONET_RESULT '));
       expect(line, outs.join('\n').slice(-3000)).toBeDefined();
       params[backend] = JSON.parse(line!.slice(12)).params;

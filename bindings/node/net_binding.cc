@@ -49,6 +49,8 @@ Napi::Value NetListen(const Napi::CallbackInfo& info, onet::Engine* e) {
   if (o.Has("checksum")) n.checksum = o.Get("checksum").ToBoolean().Value();
   if (o.Has("zerocopyBytes")) n.zerocopy_bytes = size_t(o.Get("zerocopyBytes").ToNumber().DoubleValue());
   if (o.Has("jobHash")) n.job_hash = o.Get("jobHash").ToNumber().Uint32Value();
+  if (o.Has("heartbeatMs")) n.heartbeat_ms = o.Get("heartbeatMs").ToNumber().Int32Value();
+  if (o.Has("testCorruptEvery")) n.test_corrupt_every = o.Get("testCorruptEvery").ToNumber().Int32Value();
   std::string addr;
   onet::Status st = e->net_listen(n, &addr);
   if (!st.ok()) return fail(env, st);

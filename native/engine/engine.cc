@@ -167,6 +167,11 @@ void Engine::complete(int rank, uint32_t idx, Code code, const std::string& msg,
   s->msg[n] = 0;
   bool notify = s->flags & 1;
   uint64_t seq = s->seq;
+  if (code == Code::kOk && seq) {  // "last seen in allreduce #7" in a later timeout (matcher.cc)
+    r->last_coll = s->coll;
+    r->last_group = s->group;
+    r->last_seq = seq;
+  }
   s->state.store(code == Code::kOk ? shm::kDone : shm::kError, std::memory_order_release);
   r->known &= ~(uint64_t(1) << idx);
   stats_.on_complete(code);

@@ -47,6 +47,8 @@ struct NetOptions {
   bool checksum = true;
   size_t zerocopy_bytes = 0;
   uint32_t job_hash = 0;
+  int heartbeat_ms = 0;       // ONET_HEARTBEAT_MS (tcp): a peer silent 3x this long is failed
+  int test_corrupt_every = 0; // ONET_TEST_CORRUPT (tcp, tests only): corrupt every n-th frame after its CRC
 };
 
 struct Event {
@@ -97,6 +99,8 @@ class Engine {
     bool dead = false;
     std::string dead_why;
     Code dead_code = Code::kAborted;
+    uint32_t last_coll = 0, last_group = 0;  // last collective completed OK, for timeout messages
+    uint64_t last_seq = 0;
   };
   struct Posted { int rank; uint32_t idx; shm::Slot* slot; int64_t t0; uint64_t order; };
   struct Pending {
@@ -139,6 +143,7 @@ class Engine {
   void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);
   void fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg);
   void check_deadlines(int64_t now);
+  std::string last_seen(int rank) const;
   void do_fail_rank(int rank, Code code, const std::string& why);
   std::string validate(const Group& g, const shm::Slot& s, int grank) const;
   void post_cmd(std::function<void()> fn);

@@ -279,21 +279,35 @@ void Engine::try_match_p2p() {
   }
 }
 
+// "rank 1 last seen in allreduce #6": the last collective the rank completed, so a timeout shows
+// where a missing rank stopped (a skipped call, a hang in user code, or a crash loop).
+std::string Engine::last_seen(int rank) const {
+  const RankState* r = rank >= 0 && rank < int(ranks_.size()) ? ranks_[rank].get() : nullptr;
+  std::string who = "rank " + std::to_string(rank);
+  if (!r) return who + " never registered";
+  if (!r->last_seq) return who + " completed no collective yet";
+  return who + " last seen in " + op_label(Coll(r->last_coll), r->last_seq) +
+         (r->last_group ? " of group " + std::to_string(r->last_group) : "");
+}
+
 void Engine::check_deadlines(int64_t now) {
   int64_t limit = cfg_.timeout_ms * 1'000'000;
   for (auto& [gid, g] : groups_) {
     for (auto it = g.pending.begin(); it != g.pending.end();) {
       Pending& pd = it->second;
       if (now - pd.t0 < limit || pd.arrived == g.nlocal) { ++it; continue; }
-      std::string missing, coll = "collective";
+      std::string missing, seen, coll = "collective";
       for (size_t i = 0; i < pd.by_grank.size(); i++) {
         if (pd.by_grank[i].rank < 0) {
-          if (is_local(g.ranks[i])) missing += (missing.empty() ? "" : ", ") + std::to_string(g.ranks[i]);
+          if (is_local(g.ranks[i])) {
+            missing += (missing.empty() ? "" : ", ") + std::to_string(g.ranks[i]);
+            seen += (seen.empty() ? " (" : "; ") + last_seen(g.ranks[i]);
+          }
         } else if (pd.by_grank[i].slot) coll = coll_name(Coll(pd.by_grank[i].slot->coll));
       }
       std::string msg = coll + " #" + std::to_string(it->first) + " in group " + std::to_string(gid) +
                         ": timed out after " + std::to_string(cfg_.timeout_ms / 1000) + " s waiting for rank(s) " +
-                        missing + " — check that every rank makes the same calls, or raise ONET_TIMEOUT";
+                        missing + (seen.empty() ? "" : seen + ")") + " — check that every rank makes the same calls, or raise ONET_TIMEOUT";
       for (auto& q : pd.by_grank)
         if (q.rank >= 0 && q.slot) complete(q.rank, q.idx, Code::kTimeout, msg);
       it = g.pending.erase(it);

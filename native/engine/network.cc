@@ -28,6 +28,8 @@ Status Engine::net_listen(const NetOptions& o, std::string* addr) {
     t.checksum = o.checksum;
     t.zerocopy_bytes = o.zerocopy_bytes;
     t.job_hash = o.job_hash;
+    t.heartbeat_ms = o.heartbeat_ms;
+    t.test_corrupt_every_n_frames = o.test_corrupt_every;
     st = net::create_tcp_device(t, &dev_);
   } else {
     return {Code::kInvalid, "ONET_TRANSPORT=" + o.transport + " is not a transport; use tcp, ucx or auto"};

@@ -73,6 +73,7 @@ struct TcpOptions {
   size_t zerocopy_bytes = 0;          // MSG_ZEROCOPY above this size; 0 = off
   size_t socket_buffer = 4u << 20;    // SO_SNDBUF/SO_RCVBUF
   uint32_t job_hash = 0;              // peers of another job are refused at handshake
+  int heartbeat_ms = 0;               // >0: heartbeat idle links; a peer silent 3x this long fails (ONET_HEARTBEAT_MS)
   // Test-only hooks (native/tests/transport_test.cc); leave at 0 in real use.
   int test_corrupt_every_n_frames = 0;  // flip a payload byte after its CRC in every n-th frame sent
   uint16_t test_protocol_version = 0;   // announce this protocol version instead of the real one

@@ -85,6 +85,8 @@ class TcpPair final : public Pair {
   std::vector<std::unique_ptr<Stream>>& streams() { return streams_; }
   LinkStats stats() const;
   const std::string& name() const { return *name_; }
+  // Progress thread: send a heartbeat when idle; fail the pair when the peer is silent too long.
+  void heartbeat(int64_t now_ms);
 
  private:
   struct InMsg {
@@ -125,6 +127,7 @@ class TcpPair final : public Pair {
   uint64_t next_elig_ = 0;  // lowest msg_seq whose first chunk has not arrived yet
   Status broken_;
   bool failed_ = false;  // progress thread's view of broken_
+  int64_t last_rx_ms_ = 0, last_hb_ms_ = 0;  // progress thread only
 
   std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0},
       checksum_failures_{0};

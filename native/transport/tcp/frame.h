@@ -19,7 +19,7 @@ constexpr uint32_t kHelloMagic = 0x31484E4F;  // "ONH1"
 constexpr uint16_t kProtocolVersion = 1;
 constexpr size_t kMaxFramePayload = 1u << 20;  // large messages are cut into 1 MiB chunks
 
-enum FrameKind : uint8_t { kFrameData = 1 };
+enum FrameKind : uint8_t { kFrameData = 1, kFrameHeartbeat = 2 };  // heartbeat: no payload, liveness only
 enum FrameFlags : uint8_t { kFlagPayloadCrc = 1 };  // payload_crc is valid
 
 #pragma pack(push, 1)

@@ -54,6 +54,33 @@ TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fd
     s->fd = fds[i];
     streams_.push_back(std::move(s));
   }
+  last_rx_ms_ = last_hb_ms_ = now_ms();
+}
+
+// Liveness across hosts (ONET_HEARTBEAT_MS = hb): every received byte counts; an idle sender
+// queues an empty kFrameHeartbeat on stream 0 every hb; a peer silent for 3·hb (a vanished host,
+// a pulled cable, a frozen coordinator) fails the pair, so every request on it ends with an error
+// naming the host within about 3.5·hb instead of at the collective's deadline.
+void TcpPair::heartbeat(int64_t now) {
+  const int hb = dev_->opts().heartbeat_ms;
+  if (now - last_rx_ms_ > 3 * int64_t(hb)) {
+    fail({Code::kAborted, name() + " is unreachable: nothing received for " + std::to_string(now - last_rx_ms_) +
+                              " ms (heartbeat every " + std::to_string(hb) + " ms, ONET_HEARTBEAT_MS); the host, its link or its coordinator is gone"});
+    return;
+  }
+  if (now - last_hb_ms_ < hb) return;
+  last_hb_ms_ = now;
+  Stream& s = *streams_[0];
+  std::lock_guard<std::mutex> g(s.smu);
+  if (s.closed || !s.q.empty()) return;  // frames already queued carry the news, or nothing can
+  auto f = std::make_unique<OutFrame>();
+  f->hdr.magic = kFrameMagic;
+  f->hdr.kind = kFrameHeartbeat;
+  f->hdr.stream = uint16_t(s.index);
+  f->hdr.frame_seq = s.tx_frame_seq++;
+  seal_header(&f->hdr);
+  s.q.push_back(std::move(f));
+  if (!flush(s)) shutdown(s.fd, SHUT_RDWR);
 }
 
 TcpPair::~TcpPair() = default;
@@ -150,6 +177,7 @@ std::unique_ptr<Request> TcpPair::isend(const void* buf, size_t bytes, uint64_t 
 }
 
 void TcpPair::frame_written(OutFrame* f) {
+  if (!f->req) return;  // a heartbeat
   bytes_sent_.fetch_add(f->len, std::memory_order_relaxed);
   if (f->req->frames_left.fetch_sub(1) == 1) {
     if (f->req->complete(Status::Ok())) messages_sent_.fetch_add(1, std::memory_order_relaxed);
@@ -392,6 +420,7 @@ void TcpPair::on_readable(Stream& s) {
       return;
     }
     budget -= std::min(budget, size_t(r));
+    last_rx_ms_ = now_ms();
     if (!s.in_payload) {
       s.hdr_got += size_t(r);
       if (s.hdr_got < sizeof(FrameHeader)) continue;
@@ -400,6 +429,10 @@ void TcpPair::on_readable(Stream& s) {
       if (bad.empty() && s.hdr.stream != s.index) bad = "frame for stream " + std::to_string(s.hdr.stream) + " arrived on stream " + std::to_string(s.index);
       if (bad.empty() && s.hdr.frame_seq != s.rx_frame_seq)
         bad = "frame " + std::to_string(s.hdr.frame_seq) + " arrived where frame " + std::to_string(s.rx_frame_seq) + " was due";
+      if (bad.empty() && s.hdr.kind == kFrameHeartbeat) {
+        s.rx_frame_seq++;  // liveness only: last_rx_ms_ was bumped above
+        continue;
+      }
       if (bad.empty()) bad = begin_chunk(s);
       if (!bad.empty()) {
         fail({Code::kAborted, name() + ": corrupt stream " + std::to_string(s.index) + ": " + bad});
@@ -462,9 +495,11 @@ void TcpPair::fail(const Status& st) {
     Stream& s = *sp;
     std::lock_guard<std::mutex> g(s.smu);
     s.closed = true;
-    for (auto& f : s.q) f->req->complete(st);
+    for (auto& f : s.q)
+      if (f->req) f->req->complete(st);
     s.q.clear();
-    for (auto& [p, f] : s.zc_hold) f->req->complete(st);
+    for (auto& [p, f] : s.zc_hold)
+      if (f->req) f->req->complete(st);
     s.zc_hold.clear();
     s.zc_ids.clear();
     if (s.fd >= 0) {

@@ -1,0 +1,48 @@
+// Run one multi-host job on the namespace harness: ranks are spread over the hosts as
+// `perHost` says, each started inside its host's namespace with the environment a launcher
+// would give it (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE) plus a per-host run
+// directory (the hosts share this machine's filesystem, real hosts would not).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Net } from './netns.js';
+
+export interface RankOut { rank: number; code: number | null; out: string }
+
+let port = 29600 + (process.pid % 300);
+
+export async function runJob(net: Net, perHost: number[], cmd: string, args: string[], env: NodeJS.ProcessEnv = {},
+  timeoutMs = 120_000): Promise<RankOut[]> {
+  const world = perHost.reduce((a, b) => a + b, 0);
+  const job = `mh${process.pid}x${port}`;
+  const bootstrap = `${net.hosts[0].ip}:${port++}`;
+  const dirs = perHost.map(() => mkdtempSync(join(tmpdir(), 'onet-host-')));
+  const runs: Promise<RankOut>[] = [];
+  let rank = 0;
+  perHost.forEach((n, h) => {
+    for (let l = 0; l < n; l++, rank++) {
+      const r = rank;
+      const p = net.spawn(h, cmd, args, {
+        ONET_RUN_DIR: dirs[h], ONET_JOB_ID: job, ONET_BOOTSTRAP: bootstrap, WORLD_SIZE: String(world), RANK: String(r),
+        LOCAL_RANK: String(l), LOCAL_WORLD_SIZE: String(n), ONET_CONNECT_TIMEOUT: '30', ...env,
+      });
+      runs.push(new Promise((resolve) => {
+        let out = '';
+        p.stdout!.on('data', (d) => (out += d));
+        p.stderr!.on('data', (d) => (out += d));
+        const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+        p.on('close', (code) => { clearTimeout(t); resolve({ rank: r, code, out }); });
+      }));
+    }
+  });
+  const res = await Promise.all(runs);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  return res;
+}
+
+export function resultsOf(runs: RankOut[]): any[] {
+  return runs.map((r) => {
+    const l = r.out.split('\n').find((x) => x.includes('ONET_RESULT '));
+    return l ? JSON.parse(l.slice(l.indexOf('ONET_RESULT ') + 12)) : { rank: r.rank, missing: true, code: r.code, tail: r.out.slice(-1500) };
+  });
+}
