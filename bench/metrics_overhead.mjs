@@ -15,14 +15,20 @@ const pairs = Number(arg('--pairs', 7)), iters = arg('--iters', '20000'), nprocs
 const withTrace = process.argv.includes('--trace');
 const tmp = mkdtempSync(join(tmpdir(), 'onet-overhead-'));
 
-function once(on) {
+const failures = [];
+function once(on, retry = true) {
   const env = { ...process.env };
   delete env.ONET_METRICS_PORT; delete env.ONET_DASHBOARD_PORT; delete env.ONET_TRACE;
   if (on) env.ONET_METRICS_PORT = '0';
   if (on && withTrace) env.ONET_TRACE = join(tmp, 'trace.json');
   const r = spawnSync(process.execPath, [join(root, 'bin', 'onet.js'), 'bench', '-n', nprocs, '--min', '8', '--max', '8', '--ops', 'allreduce', '--iters', iters, '--json'],
     { env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`onet bench failed: ${r.stderr}`);
+  if (r.status !== 0) {
+    // A failed run (a rank crashed) is retried once and reported; it says nothing about telemetry.
+    failures.push({ on, stderr: r.stderr.split('\n').slice(0, 3).join(' | ') });
+    if (retry) return once(on, false);
+    throw new Error(`onet bench failed twice: ${r.stderr}`);
+  }
   return JSON.parse(r.stdout).rows[0].timeUs;
 }
 
@@ -35,7 +41,7 @@ for (let i = 0; i < pairs; i++) {
 }
 rmSync(tmp, { recursive: true, force: true });
 const mOff = median(off), mOn = median(on);
-const result = { nprocs: Number(nprocs), iters: Number(iters), pairs, trace: withTrace, offUs: off, onUs: on, medianOffUs: mOff, medianOnUs: mOn,
+const result = { nprocs: Number(nprocs), iters: Number(iters), pairs, trace: withTrace, offUs: off, onUs: on, medianOffUs: mOff, medianOnUs: mOn, failedRuns: failures,
   overheadPct: (mOn / mOff - 1) * 100 };
 console.log(JSON.stringify(result, null, 2));
 console.log(`8-byte allreduce, ${nprocs} ranks: telemetry off ${mOff.toFixed(2)} us, on${withTrace ? ' (+trace)' : ''} ${mOn.toFixed(2)} us: ${result.overheadPct >= 0 ? '+' : ''}${result.overheadPct.toFixed(1)}%`);

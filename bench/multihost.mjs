@@ -27,7 +27,7 @@ const FULL_PLAN = [['all_reduce', 8], ['all_reduce', 64 << 10], ['all_reduce', 1
 const QUICK_PLAN = [['all_reduce', 8], ['all_reduce', 1 << 20]];
 
 const USAGE = `usage: node bench/multihost.mjs [--hosts 3] [--ranks-per-host 1] [--rate 1gbit] [--backends opennetworks,gloo]
-       [--repeat 1] [--sizes 8,64KiB,...] [--quick] [--json FILE] [--explain] [--env K=V ...] [--timeout 240]`;
+       [--repeat 1] [--sizes 8,64KiB,...] [--quick] [--json FILE] [--explain] [--arena] [--env K=V ...] [--timeout 240]`;
 
 function fail(msg) {
   console.error(`bench/multihost: ${msg}\n${USAGE}`);
@@ -61,6 +61,7 @@ function parseArgs(argv) {
     else if (a === '--quick') o.quick = true;
     else if (a === '--json') o.json = v();
     else if (a === '--explain') o.explain = true;
+    else if (a === '--arena') o.arena = true;
     else if (a === '--timeout') o.timeoutS = int(v(), a, 10);
     else if (a === '--env') { const kv = v(), k = kv.indexOf('='); if (k < 1) fail(`--env wants K=V, got ${kv}`); o.env[kv.slice(0, k)] = kv.slice(k + 1); }
     else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
@@ -87,7 +88,7 @@ async function runBackend(net, o, backend) {
   const logs = await Promise.all(net.hosts.map((h, i) => new Promise((resolve) => {
     const p = net.spawn(i, TORCHRUN, ['--nnodes', String(o.hosts), '--node-rank', String(i), '--nproc-per-node', String(o.rph),
       '--master-addr', net.hosts[0].ip, '--master-port', String(port), WORKER, '--backend', backend,
-      '--plan', JSON.stringify(o.plan), '--out', out],
+      '--plan', JSON.stringify(o.plan), '--out', out, ...(o.arena ? ['--arena'] : [])],
     { ...o.env, ONET_RUN_DIR: dirs[i], GLOO_SOCKET_IFNAME: 'eth0', OMP_NUM_THREADS: '1', ...(o.explain ? { ONET_EXPLAIN: '1' } : {}) });
     let text = '';
     p.stdout.on('data', (d) => (text += d));

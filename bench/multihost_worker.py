@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", required=True, choices=["opennetworks", "gloo"])
     ap.add_argument("--plan", required=True, help='JSON list of [op, bytes], e.g. [["all_reduce", 8]]')
     ap.add_argument("--budget", type=float, default=48e6, help="bytes per repetition (sets the call count)")
+    ap.add_argument("--arena", action="store_true",
+                    help="opennetworks: allocate the tensors in the shared-memory arena (no copy in or out)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     if a.backend == "opennetworks":
@@ -80,8 +82,12 @@ def main(argv=None) -> int:
     rows = []
     for op, size in json.loads(a.plan):
         cin, cout = counts(op, size, n)
-        x = torch.ones(cin, dtype=torch.float32)
-        y = x if op in ("all_reduce", "broadcast") else torch.zeros(cout, dtype=torch.float32)
+        alloc = torch.zeros
+        if a.arena and a.backend == "opennetworks":
+            import opennetworks.torch as ot
+            alloc = ot.zeros
+        x = alloc(cin, dtype=torch.float32).fill_(1)
+        y = x if op in ("all_reduce", "broadcast") else alloc(cout, dtype=torch.float32)
         warm, iters, reps = schedule(size, a.budget)
         for _ in range(warm):
             call(op, x, y)

@@ -2,7 +2,7 @@
 // Codes and numbers match native/common/status.h and docs/protocol.md §7.
 
 export const CODES = ['OK', 'EMISMATCH', 'EINVAL', 'ETIMEDOUT', 'EABORTED', 'ECLOSED', 'ENOTSUP', 'EINTERNAL'] as const;
-export type OnetCode = (typeof CODES)[number] | 'EPROTO';
+export type OnetCode = (typeof CODES)[number] | 'EPROTO' | 'EACCES';
 
 export class OnetError extends Error {
   readonly code: OnetCode;
@@ -22,7 +22,7 @@ export class OnetError extends Error {
     if (e instanceof OnetError) return e;
     const msg = e instanceof Error ? e.message : String(e);
     const m = /^([A-Z]+): ([\s\S]*)$/.exec(msg);
-    if (m && ((CODES as readonly string[]).includes(m[1]) || m[1] === 'EPROTO')) return new OnetError(m[1] as OnetCode, m[2]);
+    if (m && ((CODES as readonly string[]).includes(m[1]) || m[1] === 'EPROTO' || m[1] === 'EACCES')) return new OnetError(m[1] as OnetCode, m[2]);
     return new OnetError('EINTERNAL', msg);
   }
 }

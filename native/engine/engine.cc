@@ -49,6 +49,7 @@ void Engine::close() {
   if (dev_) dev_->close();
   groups_.clear();
   net_p2p_.clear();
+  mailboxes_.clear();
   net_stale_.clear();
   failed_jobs_.clear();
   // Ranks still waiting learn it from ctl.closing; wake them all.
@@ -225,7 +226,7 @@ void Engine::loop() {
   while (!stop_.load(std::memory_order_relaxed)) {
     if (has_cmds_.load(std::memory_order_acquire)) run_commands();
     bool did = poll();
-    if (!net_p2p_.empty()) did |= poll_net();
+    if (!mailboxes_.empty()) did |= poll_net();
     int64_t now = shm::now_ns();
     if (now - last_beat > 50'000'000) {
       ctlh_->heartbeat.fetch_add(1);
@@ -244,7 +245,7 @@ void Engine::loop() {
     uint32_t v = ctlh_->bell.load();
     ctlh_->coord_sleeping.store(1);  // seq_cst: ordered before the re-check below
     // Cross-host sends/recvs finish on the transport's thread, which does not ring the bell.
-    if (!has_cmds_.load() && !poll() && !stop_.load()) shm::futex_wait(&ctlh_->bell, v, net_p2p_.empty() ? 50'000 : 200);
+    if (!has_cmds_.load() && !poll() && !stop_.load()) shm::futex_wait(&ctlh_->bell, v, mailboxes_.empty() ? 50'000 : net_p2p_.empty() ? 1000 : 200);
     ctlh_->coord_sleeping.store(0);
     idle_since = shm::now_ns();
   }

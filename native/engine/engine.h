@@ -137,13 +137,17 @@ class Engine {
   std::string disagreement(const Group& g, uint64_t seq, const Pending& pd) const;
   void layout_group(Group& g);
   void execute_cross(Group& g, uint64_t seq, Pending& pd);
-  void start_remote_p2p(Group& g, const Posted& p);
+  void start_remote_send(Group& g, const Posted& p);
+  size_t find_remote_send(const Group& g, const Posted& recv, int me) const;
+  void deliver_remote(const Group& g, const Posted& recv, size_t idx);
+  void post_mailboxes();
   bool poll_net();  // completes finished cross-host sends/recvs
   bool is_local(int rank) const { return host_of_rank_.empty() || host_of_rank_[rank] == my_host_; }
   void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);
   void fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg);
   void check_deadlines(int64_t now);
   std::string last_seen(int rank) const;
+  std::string lost_ranks(const std::string& transport_msg) const;  // network.cc
   void do_fail_rank(int rank, Code code, const std::string& why);
   std::string validate(const Group& g, const shm::Slot& s, int grank) const;
   void post_cmd(std::function<void()> fn);
@@ -171,7 +175,15 @@ class Engine {
   int my_host_ = 0;
   std::mutex rules_mu_;
   std::vector<AlgoRule> rules_ = default_algo_rules();
-  struct NetP2p { std::unique_ptr<net::Request> req; int rank; uint32_t idx; int64_t t0; int src; uint64_t count; bool recv; std::string label; };
+  // Cross-host point-to-point: the sender's coordinator sends an envelope and the payload to
+  // the receiver's coordinator, which keeps it as a remote send until a recv matches it
+  // (so recv-from-any-source and larger recv buffers work as on one host).
+  struct Envelope { uint32_t group; int32_t src, dst; uint32_t dtype; uint64_t tag, count, bytes; };
+  struct NetP2p { std::unique_ptr<net::Request> req, req2; std::unique_ptr<Envelope> env; int rank; uint32_t idx; int64_t t0; std::string label; };
+  struct RemoteSend { Envelope env; std::vector<char> data; int64_t t0; };
+  struct Mailbox { std::unique_ptr<net::Request> env_req, pay_req; Envelope env{}; std::vector<char> pay; bool failed = false; };
+  std::deque<RemoteSend> remote_sends_;
+  std::map<int, Mailbox> mailboxes_;  // by peer host
   std::vector<NetP2p> net_p2p_;     // progress thread only
   std::vector<std::unique_ptr<net::Request>> net_stale_;
   std::vector<std::shared_ptr<CrossJob>> failed_jobs_;  // under rules_mu_; freed after dev_->close()

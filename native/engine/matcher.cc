@@ -204,14 +204,8 @@ void Engine::on_p2p_post(Group& g, const Posted& p) {
     return;
   }
   int peer = p.slot->root;
-  if (g.cross && peer >= 0 && !is_local(g.ranks[peer])) {
-    start_remote_p2p(g, p);
-    return;
-  }
-  if (g.cross && peer < 0) {
-    complete(p.rank, p.idx, Code::kUnsupported,
-             "recv from any source in group " + std::to_string(g.id) +
-                 ", which spans hosts, is not supported; pass the source rank (src=...)");
+  if (g.cross && p.slot->coll == uint32_t(Coll::send) && !is_local(g.ranks[peer])) {
+    start_remote_send(g, p);
     return;
   }
   if (peer >= 0 && ranks_[g.ranks[peer]] && ranks_[g.ranks[peer]]->dead) {
@@ -236,6 +230,14 @@ void Engine::try_match_p2p() {
       if (rv.slot->root != -1 && rv.slot->root != from) continue;
       best = si;
       break;  // sends_ is in arrival order
+    }
+    // A send from another host that arrived earlier wins (network.cc keeps them in order).
+    size_t rb = find_remote_send(g, rv, me);
+    if (rb != SIZE_MAX && (best == sends_.size() || remote_sends_[rb].t0 < sends_[best].t0)) {
+      Posted r = rv;
+      recvs_.erase(recvs_.begin() + ri);
+      deliver_remote(g, r, rb);
+      continue;
     }
     if (best == sends_.size()) { ri++; continue; }
     Posted sd = sends_[best];

@@ -1,6 +1,7 @@
 // The engine's multi-host half: the transport device, where each group's members live, and
 // handing a locally matched collective to its group's lane (engine/lane.h), which runs the
 // hierarchical algorithm (engine/crosshost.cc) and completes the local slots afterwards.
+#include <cstring>
 #include <sstream>
 
 #include "shm/futex.h"
@@ -49,8 +50,21 @@ Status Engine::net_connect(int me, const std::vector<std::string>& addrs, const 
     host_of_rank_ = host_of_rank;
     my_host_ = me;
     for (auto& [id, g] : groups_) layout_group(g);
+    post_mailboxes();
   });
   return Status::Ok();
+}
+
+// A transport failure names a host ("host 1 (10.0.0.2:4000) is unreachable ..."); users think in
+// ranks, so name the ranks that lived there: "; ranks 2, 3 (host 1) are lost".
+std::string Engine::lost_ranks(const std::string& msg) const {
+  size_t at = msg.find("host ");
+  if (at == std::string::npos || at + 5 >= msg.size() || !isdigit(uint8_t(msg[at + 5]))) return "";
+  int h = std::atoi(msg.c_str() + at + 5);
+  std::string list;
+  for (size_t r = 0; r < host_of_rank_.size(); r++)
+    if (host_of_rank_[r] == h) list += (list.empty() ? "" : ", ") + std::to_string(r);
+  return list.empty() ? "" : "; ranks " + list + " (host " + std::to_string(h) + ") are lost";
 }
 
 void Engine::set_algo_rules(std::vector<AlgoRule> rules) {
@@ -147,53 +161,132 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
       failed_jobs_.push_back(job);
     }
     post_cmd([this, job, st] {
-      for (auto& p : job->local) complete(p.rank, p.idx, st.code, st.msg);
+      std::string msg = st.code == Code::kAborted ? st.msg + lost_ranks(st.msg) : st.msg;
+      for (auto& p : job->local) complete(p.rank, p.idx, st.code, msg);
     });
   });
 }
 
-// A send or recv whose peer is on another host goes straight onto the transport; the tag
-// carries (group, src, dst, user tag), and the transport keeps messages of one tag in order,
-// which is torch's ordering rule for point-to-point between a pair.
-void Engine::start_remote_p2p(Group& g, const Posted& p) {
+// Cross-host point-to-point (see NetP2p in engine.h). Envelopes and payloads travel on two
+// fixed tags per host pair; the transport keeps each tag in order, so the k-th payload
+// follows the k-th envelope.
+namespace {
+constexpr uint64_t kTagEnvelope = (1ull << 63) | (1ull << 62) | 1;
+constexpr uint64_t kTagPayload = (1ull << 63) | (1ull << 62) | 2;
+}  // namespace
+
+void Engine::post_mailboxes() {
+  for (int h = 0; h < dev_->size(); h++) {
+    if (h == my_host_) continue;
+    Mailbox& m = mailboxes_[h];
+    m.env_req = dev_->pair(h)->irecv(&m.env, sizeof(Envelope), kTagEnvelope);
+  }
+}
+
+void Engine::start_remote_send(Group& g, const Posted& p) {
   const shm::Slot* s = p.slot;
-  bool is_send = s->coll == uint32_t(Coll::send);
   int me = g.grank.at(p.rank), peer = s->root;
-  int src = is_send ? me : peer, dst = is_send ? peer : me;
-  uint64_t tag = (1ull << 63) | (uint64_t(g.id & 0x7FFF) << 48) | (uint64_t(src & 0xFFF) << 36) |
-                 (uint64_t(dst & 0xFFF) << 24) | (s->tag & 0xFFFFFF);
-  std::string label = std::string(is_send ? "send" : "recv") + " between rank " + std::to_string(g.ranks[src]) +
-                      " and rank " + std::to_string(g.ranks[dst]) + " (another host)";
+  std::string label = "send from rank " + std::to_string(p.rank) + " to rank " + std::to_string(g.ranks[peer]) + " (another host)";
   RankState* r = ranks_[p.rank].get();
   size_t es = dtype_size(DType(s->dtype)), data_bytes = shm::head_of(r->seg->base())->data_bytes;
-  uint64_t off = is_send ? s->in_off : s->out_off, bytes = s->count * es;
-  if (off > data_bytes || bytes > data_bytes - off) {
+  uint64_t bytes = s->count * es;
+  if (s->in_off > data_bytes || bytes > data_bytes - s->in_off) {
     complete(p.rank, p.idx, Code::kInvalid, label + ": buffer runs past the arena of rank " + std::to_string(p.rank));
     return;
   }
-  char* ptr = shm::data_of(r->seg->base()) + off;
+  auto env = std::make_unique<Envelope>(Envelope{g.id, me, peer, s->dtype, s->tag, s->count, bytes});
   net::Pair* pair = dev_->pair(host_of_rank_[g.ranks[peer]]);
-  auto req = is_send ? pair->isend(ptr, bytes, tag) : pair->irecv(ptr, bytes, tag);
-  net_p2p_.push_back({std::move(req), p.rank, p.idx, p.t0, g.ranks[src], s->count, !is_send, label});
+  NetP2p n;
+  n.req = pair->isend(env.get(), sizeof(Envelope), kTagEnvelope);
+  n.req2 = pair->isend(shm::data_of(r->seg->base()) + s->in_off, bytes, kTagPayload);
+  n.env = std::move(env);
+  n.rank = p.rank;
+  n.idx = p.idx;
+  n.t0 = p.t0;
+  n.label = label;
+  net_p2p_.push_back(std::move(n));
+}
+
+size_t Engine::find_remote_send(const Group& g, const Posted& rv, int me) const {
+  for (size_t i = 0; i < remote_sends_.size(); i++) {
+    const Envelope& e = remote_sends_[i].env;
+    if (e.group != g.id || e.dst != me || e.tag != rv.slot->tag) continue;
+    if (rv.slot->root != -1 && rv.slot->root != e.src) continue;
+    return i;
+  }
+  return SIZE_MAX;
+}
+
+void Engine::deliver_remote(const Group& g, const Posted& r, size_t idx) {
+  RemoteSend rs = std::move(remote_sends_[idx]);
+  remote_sends_.erase(remote_sends_.begin() + idx);
+  const Envelope& e = rs.env;
+  std::string label = "send/recv between rank " + std::to_string(g.ranks[e.src]) + " (another host) and rank " + std::to_string(r.rank);
+  if (e.dtype != r.slot->dtype) {
+    complete(r.rank, r.idx, Code::kMismatch, label + ": dtype differs (" + dtype_name(DType(e.dtype)) + " sent, " +
+                                                 dtype_name(DType(r.slot->dtype)) + " expected)");
+    return;
+  }
+  if (e.count > r.slot->count) {
+    complete(r.rank, r.idx, Code::kInvalid, label + ": " + std::to_string(e.count) + " elements sent into a buffer of " +
+                                                std::to_string(r.slot->count) + "; post a larger recv");
+    return;
+  }
+  RankState* rr = ranks_[r.rank].get();
+  size_t data_bytes = shm::head_of(rr->seg->base())->data_bytes;
+  if (r.slot->out_off > data_bytes || e.bytes > data_bytes - r.slot->out_off) {
+    complete(r.rank, r.idx, Code::kInvalid, label + ": recv buffer runs past the arena of rank " + std::to_string(r.rank));
+    return;
+  }
+  memcpy(shm::data_of(rr->seg->base()) + r.slot->out_off, rs.data.data(), e.bytes);
+  complete(r.rank, r.idx, Code::kOk, "", e.src, e.count);
 }
 
 bool Engine::poll_net() {
-  bool did = false;
+  bool did = false, arrived = false;
   int64_t now = shm::now_ns(), limit = cfg_.timeout_ms * 1'000'000;
   for (size_t i = 0; i < net_p2p_.size();) {
     NetP2p& n = net_p2p_[i];
     Status st;
-    if (n.req->test()) st = n.req->wait(0);
-    else if (now - n.t0 > limit)
-      st = {Code::kTimeout, n.label + ": no matching call within " + std::to_string(cfg_.timeout_ms / 1000) + " s"};
-    else { i++; continue; }
+    if (n.req->test() && n.req2->test()) {
+      st = n.req->wait(0);
+      if (st.ok()) st = n.req2->wait(0);
+    } else if (now - n.t0 > limit) {
+      st = {Code::kTimeout, n.label + ": not delivered within " + std::to_string(cfg_.timeout_ms / 1000) + " s"};
+    } else {
+      i++;
+      continue;
+    }
     if (!st.ok() && st.msg.find(n.label) == std::string::npos) st.msg = n.label + ": " + st.msg;
-    complete(n.rank, n.idx, st.code, st.msg, n.recv ? n.src : -1, n.recv && st.ok() ? n.count : 0);
-    // A request that timed out is still owned by the transport: keep it until close().
-    if (st.code == Code::kTimeout && !n.req->test()) net_stale_.push_back(std::move(n.req));
+    if (st.code == Code::kAborted) st.msg += lost_ranks(st.msg);
+    complete(n.rank, n.idx, st.code, st.msg);
+    if (st.code == Code::kTimeout) {  // still owned by the transport: keep until close()
+      net_stale_.push_back(std::move(n.req));
+      net_stale_.push_back(std::move(n.req2));
+    }
     net_p2p_.erase(net_p2p_.begin() + i);
     did = true;
   }
+  for (auto& [h, m] : mailboxes_) {
+    if (m.failed) continue;
+    for (;;) {
+      if (!m.pay_req) {
+        if (!m.env_req->test()) break;
+        if (!m.env_req->wait(0).ok()) { m.failed = true; break; }  // the peer is gone
+        m.pay.assign(m.env.bytes, 0);
+        m.pay_req = dev_->pair(h)->irecv(m.pay.data(), m.env.bytes, kTagPayload);
+      }
+      if (!m.pay_req->test()) break;
+      if (!m.pay_req->wait(0).ok()) { m.failed = true; break; }
+      remote_sends_.push_back({m.env, std::move(m.pay), now});
+      m.pay_req.reset();
+      m.env_req = dev_->pair(h)->irecv(&m.env, sizeof(Envelope), kTagEnvelope);
+      arrived = did = true;
+    }
+  }
+  // Remote sends nobody received within the deadline are dropped (their senders completed).
+  while (!remote_sends_.empty() && now - remote_sends_.front().t0 > limit) remote_sends_.pop_front();
+  if (arrived) try_match_p2p();
   return did;
 }
 

@@ -3,6 +3,8 @@ coordinator autostart (§1) and registration.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -110,6 +112,13 @@ class Control:
         self.sock.close(0)
 
 
+def auth_proof(token: str, parts: list) -> dict:
+    """HMAC-SHA256 proof of ``token`` over ``parts`` + timestamp + nonce (src/security/auth.ts)."""
+    ts, nonce = int(time.time() * 1000), os.urandom(16).hex()
+    text = "|".join(str(p) for p in ["onet-v1", *parts, ts, nonce])
+    return {"ts": ts, "nonce": nonce, "mac": hmac.new(token.encode(), text.encode(), hashlib.sha256).hexdigest()}
+
+
 def raise_if_error(reply: dict) -> None:
     if reply.get("type") == "error":
         code = reply.get("code", "EINTERNAL")
@@ -186,6 +195,9 @@ class Coordinator:
         msg = {"type": "register", "job": self.job, "rank": self.info.rank, "world": self.info.world,
                "localRank": self.info.local_rank, "localWorld": self.info.local_world,
                "pid": os.getpid(), "framework": self.framework}
+        token = os.environ.get("ONET_JOB_TOKEN")
+        if token:  # docs/protocol.md §8: prove the job token without sending it
+            msg["auth"] = auth_proof(token, ["register", self.job, self.info.rank, os.getpid()])
         if self.info.local_world < self.info.world:
             timeout_s *= 3  # across hosts the coordinator answers after meeting the others
         deadline = time.monotonic() + timeout_s

@@ -29,6 +29,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
                               "(io_callback into the Python client) or auto (ffi when it builds)"),
     "ONET_JAX_FFI_BYTES": (str(16 << 20), "arena bytes the JAX FFI path reserves per device lane; "
                                           "bigger arrays go in pieces"),
+    "ONET_JOB_TOKEN": ("", "per-job secret; the client proves it (HMAC) at register (docs/protocol.md §8)"),
     "ONET_JAX_BUILD_DIR": ("", "where the JAX FFI library is built (default ~/.cache/opennetworks/jax)"),
 }
 

@@ -82,9 +82,14 @@ class ProtocolError(OnetError):
     code, status = "EPROTO", -1
 
 
+class AccessDeniedError(OnetError):
+    """The coordinator refused this process: it lacks the job token (ONET_JOB_TOKEN)."""
+    code, status = "EACCES", -1
+
+
 _BY_CODE = {c.code: c for c in (CollectiveMismatchError, InvalidArgumentError, TimeoutError,
                                 AbortedError, ClosedError, UnsupportedError, InternalError,
-                                ProtocolError)}
+                                ProtocolError, AccessDeniedError)}
 _BY_STATUS = {c.status: c for c in _BY_CODE.values() if c.status > 0}
 
 

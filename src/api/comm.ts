@@ -12,6 +12,7 @@ import { rankEnv, type RankEnv } from './env.js';
 import { asTyped, CTOR, dtypeOf, type TensorLike, type TypedArray } from './tensor.js';
 import type { Table } from 'apache-arrow';
 import { allgatherTable, type AllgatherTableOptions } from './table.js';
+import { clientAuth } from '../security/auth.js';
 
 export interface InitOptions extends Partial<RankEnv> {
   job?: string;
@@ -32,15 +33,21 @@ export class Comm {
   readonly world: number;
   readonly localRank: number;
   readonly job: string;
+  /** The global ranks of this communicator's members (0..world-1 for the job's own). */
+  readonly members: number[];
   private seq = 0n;
   private closed = false;
+  private shrinks = 0;
+  private readonly group: number;
   private readonly spinUs: number;
   private readonly timeoutMs: number;
 
   private constructor(env: RankEnv, job: string, private readonly control: Control, private readonly arena: Arena,
-    private readonly ctl: ArrayBuffer, envVars: NodeJS.ProcessEnv) {
-    this.rank = env.rank;
-    this.world = env.world;
+    private readonly ctl: ArrayBuffer, private readonly envVars: NodeJS.ProcessEnv, sub?: { group: number; members: number[] }) {
+    this.group = sub?.group ?? 0;
+    this.members = sub?.members ?? [...Array(env.world).keys()];
+    this.rank = this.members.indexOf(env.rank);
+    this.world = this.members.length;
     this.localRank = env.localRank;
     this.job = job;
     this.spinUs = setting('spinUs', envVars);
@@ -59,7 +66,7 @@ export class Comm {
     try {
       const reg = await control.request({
         type: 'register', job, rank: env.rank, world: env.world, localRank: env.localRank, localWorld: env.localWorld,
-        pid: process.pid, framework: opts.framework ?? 'node',
+        pid: process.pid, framework: opts.framework ?? 'node', ...clientAuth(envVars, ['register', job, env.rank, process.pid], ['rank']),
         // Across hosts the coordinator answers once it has met the others (bootstrap + mesh).
       }, env.localWorld < env.world ? 3 * connectMs : connectMs);
       const buffer = native.mapSegment(reg.arena);
@@ -240,6 +247,35 @@ export class Comm {
     return { data: got, src: d.src };
   }
 
+  /**
+   * Recovery after a failure: a new communicator over the survivors of this one. Every
+   * surviving rank calls shrink() with the same list (ranks of *this* communicator to drop);
+   * without one, the ranks the local coordinator saw die or close are dropped (one host only).
+   * Ranks are renumbered 0..survivors-1 in the old order; this communicator stays usable for
+   * nothing that needs the dropped ranks.
+   */
+  async shrink(ranksToDrop?: number[]): Promise<Comm> {
+    if (this.closed) throw new OnetError('ECLOSED', 'shrink() on a closed communicator', [this.rank]);
+    let drop = ranksToDrop;
+    if (drop === undefined) {
+      const st = await this.control.request({ type: 'status' }, 5000);
+      const gone = new Set<number>(st.ranks.filter((r: any) => r.state !== 'live').map((r: any) => r.rank));
+      drop = this.members.flatMap((g, i) => (gone.has(g) ? [i] : []));
+    }
+    if (!Array.isArray(drop) || drop.some((r) => !Number.isInteger(r) || r < 0 || r >= this.world))
+      throw new OnetError('EINVAL', `shrink(): ranksToDrop must list ranks of this communicator (0..${this.world - 1}), got ${JSON.stringify(ranksToDrop)}`, [this.rank]);
+    if (drop.includes(this.rank)) throw new OnetError('EINVAL', `shrink(): rank ${this.rank} is asked to drop itself; only survivors call shrink()`, [this.rank]);
+    const members = this.members.filter((_, i) => !drop!.includes(i));
+    // Every survivor derives the same id from the parent, its shrink count and the survivors.
+    const key = `${this.group}/${this.shrinks++}/${members.join(',')}`;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+    const group = 0x40000000 | (h & 0x3fffffff);
+    await this.control.request({ type: 'group', group, ranks: members }, (setting('connectTimeoutS', this.envVars) as number) * 1000);
+    const env = { rank: this.members[this.rank], world: this.members.length, localRank: this.localRank, localWorld: 0 } as RankEnv;
+    return new Comm(env, this.job, this.control, this.arena, this.ctl, this.envVars, { group, members });
+  }
+
   /** Leave the job: pending collectives of other ranks that need this one fail with ECLOSED. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -304,7 +340,7 @@ export class Comm {
       a.writeSlot(slot, {
         seq, coll: COLL[s.coll], dtype: DTYPES.indexOf(s.dtype), redop: REDOPS.indexOf(redop), root: s.root ?? 0,
         count: BigInt(s.count), inOff: BigInt(Math.max(inOff, 0)), outOff: BigInt(outOff), auxOff: BigInt(auxOff),
-        group: s.group ?? 0, tag: s.tag ?? 0, scale: s.scale ?? 1, flags: 0,
+        group: s.group ?? this.group, tag: s.tag ?? 0, scale: s.scale ?? 1, flags: 0,
       });
       native.post(a.buffer, this.ctl, slot);
       let state = native.spin(a.buffer, slot, this.spinUs);

@@ -16,6 +16,7 @@ import { Control } from './control.js';
 import { buildMetrics, type JobMetrics } from './job_metrics.js';
 import { splitLines } from './lines.js';
 import { killGroup, release, track } from './reaper.js';
+import { clientAuth, generateToken } from '../security/auth.js';
 
 /** What {@link launch} starts. */
 export interface LaunchOptions {
@@ -192,6 +193,8 @@ export class Job extends EventEmitter<JobEvents> {
     checkOptions(opts);
     const id = opts.jobId ?? `run-${process.pid}-${randomBytes(3).toString('hex')}`;
     const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, ONET_JOB_ID: id };
+    // A per-job secret the ranks inherit: strangers on this host cannot join (docs/protocol.md §8).
+    env.ONET_JOB_TOKEN ||= generateToken();
     const log = opts.coordinatorLog ? makeLogger(`[onet coordinator ${id}]`, opts.coordinatorLog) : undefined;
     const coord = await Coordinator.start({ job: id, world: opts.nprocs, env, log });
     let port: number;
@@ -362,7 +365,7 @@ export class Job extends EventEmitter<JobEvents> {
   async metrics(): Promise<JobMetrics> {
     let status: Record<string, any> | undefined, error: string | undefined;
     try {
-      status = await this.control.request({ type: 'status' }, 2000);
+      status = await this.control.request({ type: 'status', ...clientAuth(this.env, ['status', this.id], ['rank']) }, 2000);
     } catch (e) {
       error = `the coordinator did not answer status: ${(e as Error).message}`;
     }

@@ -24,10 +24,13 @@ export const LAYOUT = {
   state: { free: 0, posted: 1, done: 2, error: 3 },
 } as const;
 
-export interface RegisterMsg { v: 1; type: 'register'; job: string; rank: number; world: number; localRank: number; localWorld: number; pid: number; framework: string; id?: unknown }
+/** HMAC proof of a token (src/security/auth.ts, docs/protocol.md §8); optional while no token is set. */
+export interface AuthField { ts: number; nonce: string; mac: string }
+export interface RegisterMsg { v: 1; type: 'register'; job: string; rank: number; world: number; localRank: number; localWorld: number; pid: number; framework: string; id?: unknown; auth?: AuthField }
 export type ControlMsg =
   | RegisterMsg
-  | { v: 1; type: 'mapped' | 'status' | 'ping' | 'close'; id?: unknown }
+  | { v: 1; type: 'mapped' | 'ping' | 'close'; id?: unknown }
+  | { v: 1; type: 'status' | 'abort'; id?: unknown; auth?: AuthField }
   | { v: 1; type: 'group'; group: number; ranks: number[]; id?: unknown }
   | { v: 1; type: 'post'; slot: number; id?: unknown };
 
@@ -49,6 +52,9 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
   const need = (k: string, ok: boolean, what: string) => {
     if (!ok) throw new Error(`EINVAL: ${m.type} message: field "${k}" must be ${what}, got ${JSON.stringify(m[k])}`);
   };
+  if (m.auth !== undefined)
+    need('auth', m.auth !== null && typeof m.auth === 'object' && Number.isFinite(m.auth.ts) && typeof m.auth.nonce === 'string' &&
+      m.auth.nonce.length <= 64 && typeof m.auth.mac === 'string' && m.auth.mac.length <= 128, '{ts, nonce, mac} (docs/protocol.md §8)');
   switch (m.type) {
     case 'register':
       need('job', typeof m.job === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(m.job), 'a job id of 1-64 [A-Za-z0-9_.-]');
@@ -68,9 +74,9 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
     case 'post':
       need('slot', isInt(m.slot, 0, 63), 'a slot index 0..63');
       return m;
-    case 'mapped': case 'status': case 'ping': case 'close':
+    case 'mapped': case 'status': case 'ping': case 'close': case 'abort':
       return m;
     default:
-      throw new Error(`EINVAL: unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close)`);
+      throw new Error(`EINVAL: unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, abort)`);
   }
 }

@@ -4,12 +4,13 @@ import { spawn } from 'node:child_process';
 import { Control } from '../api/control.js';
 import { jobId, jobPaths } from '../coordinator/paths.js';
 import { OnetError } from '../errors.js';
+import { clientAuth } from '../security/auth.js';
 
 export async function dashboard(o: { job?: string; open?: boolean }): Promise<void> {
   const job = o.job ?? jobId();
   const ctl = new Control(jobPaths(job).endpoint);
   try {
-    const s = await ctl.request({ type: 'status' }, 3000).catch((e) => {
+    const s = await ctl.request({ type: 'status', ...clientAuth(process.env, ['status', job], ['observer', 'admin', 'rank']) }, 3000).catch((e) => {
       throw new OnetError('ETIMEDOUT', `no coordinator answered for job ${job} (${(e as Error).message}); is the job running? pass --job <id>`);
     });
     const url = s.telemetry?.dashboard as string | undefined;

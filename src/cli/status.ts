@@ -1,6 +1,7 @@
 // `onet status`: ask a running coordinator what every rank is doing and who is late.
 import { Control } from '../api/control.js';
 import { jobId, jobPaths } from '../coordinator/paths.js';
+import { clientAuth } from '../security/auth.js';
 
 interface Pending { group: number; seq: number; ageMs: number; coll?: string; arrived: number[]; missing: number[] }
 interface LastOp { rank: number; coll: string | null; group: number; seq: number; agoMs: number | null }
@@ -40,12 +41,13 @@ export async function status(o: { job?: string; json?: boolean }): Promise<void>
   const job = o.job ?? jobId();
   const ctl = new Control(jobPaths(job).endpoint);
   try {
-    const s = await ctl.request({ type: 'status' }, 3000);
+    const s = await ctl.request({ type: 'status', ...clientAuth(process.env, ['status', job], ['observer', 'admin', 'rank']) }, 3000);
     if (o.json) return console.log(JSON.stringify(s, null, 2));
     console.log(`job ${s.job}: world ${s.world}, coordinator pid ${s.pid}`);
     for (const r of s.ranks) console.log(`  rank ${r.rank}: ${r.state} (pid ${r.pid}, ${r.framework})`);
     if (!s.pending.length) console.log('  no collective is waiting');
     for (const p of s.pending) console.log(`  ${describePending(p, s.lastOps)}`);
+    if (s.security?.tokenRequired || s.security?.refusals) console.log(`  security: job token required, ${s.security.refusals} refusal(s)`);
     if (s.telemetry?.dashboard) console.log(`  dashboard: ${s.telemetry.dashboard}  metrics: ${s.telemetry.metrics}`);
   } finally {
     ctl.close();

@@ -37,6 +37,15 @@ export const SETTINGS = {
   checksum: { env: 'ONET_CHECKSUM', kind: 'bool', def: '1', meaning: 'checksum inter-host messages and fail the collective on a mismatch (0 turns it off)' },
   transport: { env: 'ONET_TRANSPORT', kind: 'string', def: 'auto', meaning: 'inter-host transport: tcp, ucx, or auto (ucx when available, else tcp)' },
   bootstrap: { env: 'ONET_BOOTSTRAP', kind: 'string', def: '', meaning: 'host:port of the coordinator that runs the multi-host rendezvous (unset: one host)' },
+  heartbeatMs: { env: 'ONET_HEARTBEAT_MS', kind: 'int', def: '500', meaning: 'coordinators heartbeat each other this often; a host silent for 3x this long is declared gone (0: off)' },
+  testCorrupt: { env: 'ONET_TEST_CORRUPT', kind: 'int', def: '0', meaning: 'TESTS ONLY: the tcp transport corrupts every n-th frame it sends after checksumming it (0: off)' },
+  // Security (docs/protocol.md §8, src/security/).
+  jobToken: { env: 'ONET_JOB_TOKEN', kind: 'string', def: '', meaning: 'per-job secret: ranks and coordinators prove they hold it (HMAC); `onet run` generates one when unset' },
+  observerToken: { env: 'ONET_OBSERVER_TOKEN', kind: 'string', def: '', meaning: 'read-only role: may ask a token-protected coordinator for status and metrics' },
+  adminToken: { env: 'ONET_ADMIN_TOKEN', kind: 'string', def: '', meaning: 'admin role: may also abort a token-protected job' },
+  tlsCert: { env: 'ONET_TLS_CERT', kind: 'string', def: '', meaning: "PEM certificate of this host's coordinator: turns on mutual TLS 1.3 for the inter-host rendezvous" },
+  tlsKey: { env: 'ONET_TLS_KEY', kind: 'string', def: '', meaning: 'PEM private key for ONET_TLS_CERT' },
+  tlsCa: { env: 'ONET_TLS_CA', kind: 'string', def: '', meaning: 'PEM CA bundle that peer coordinators\' certificates must chain to' },
   hostPort: { env: 'ONET_HOST_PORT', kind: 'int', def: '0', meaning: "TCP port this host's coordinator listens on for peer hosts (0 = any free port)" },
   // Telemetry (docs/telemetry.md).
   metricsPort: { env: 'ONET_METRICS_PORT', kind: 'string', def: '', meaning: 'serve Prometheus /metrics and the dashboard on this port (unset: off; 0: any free port)' },

@@ -11,6 +11,8 @@ import type { Engine } from '../native/addon.js';
 import { chooseInterface } from '../topology/iface.js';
 import { bootstrapFrom, join, serveBootstrap, type HostEntry } from './rendezvous.js';
 import type { Logger } from './log.js';
+import { Verifier } from '../security/auth.js';
+import { tlsFrom } from '../security/tls.js';
 
 export interface NetworkUp { me: number; hosts: HostEntry[]; transport: string; iface: string }
 
@@ -23,8 +25,9 @@ function ownAddress(host: string, env: NodeJS.ProcessEnv): { name: string; addre
   return undefined;
 }
 
-export function jobHash(job: string): number {
-  return createHash('sha256').update(job).digest().readUInt32LE(0);
+/** The transport handshake's job hash: of the job id, and of the job token when one is set. */
+export function jobHash(job: string, token = ''): number {
+  return createHash('sha256').update(token ? `${job}\0${token}` : job).digest().readUInt32LE(0);
 }
 
 /** tcp, ucx, or auto: UCX where an RDMA device exists (and the addon was built with it). */
@@ -36,22 +39,24 @@ export function pickTransport(env: NodeJS.ProcessEnv): 'tcp' | 'ucx' {
   return existsSync(ib) && readdirSync(ib).length > 0 ? 'ucx' : 'tcp';
 }
 
-export async function startNetwork(engine: Engine, o: { job: string; world: number; localRanks: number[]; env: NodeJS.ProcessEnv; log: Logger; rules?: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[] }): Promise<NetworkUp> {
+export async function startNetwork(engine: Engine, o: { job: string; world: number; localRanks: number[]; env: NodeJS.ProcessEnv; log: Logger; verifier?: Verifier; rules?: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[] }): Promise<NetworkUp> {
   const b = bootstrapFrom(o.env);
   if (!b)
     throw new OnetError('EINVAL', `world size ${o.world} but ${o.localRanks.length} rank(s) on this host, and no way to find the other hosts: set MASTER_ADDR and MASTER_PORT (torchrun does) or ONET_BOOTSTRAP=host:port`);
   const timeoutMs = Number(setting('connectTimeoutS', o.env)) * 1000;
-  const served = o.localRanks.includes(0) ? serveBootstrap(b, o.job, o.world, timeoutMs, (m) => o.log('warn', m)) : undefined;
+  const sec = { token: String(setting('jobToken', o.env)) || undefined, tls: tlsFrom(o.env), verifier: o.verifier };
+  const served = o.localRanks.includes(0) ? serveBootstrap(b, o.job, o.world, timeoutMs, (m) => o.log('warn', m), sec) : undefined;
   served?.catch(() => {});  // its failure also reaches join() below, with the reason
   const iface = ownAddress(b.host, o.env) ?? await chooseInterface([`${b.host}:${b.port}`], { env: o.env });
   o.log('info', `inter-host interface ${iface.reason}`);
   const transport = pickTransport(o.env);
   const addr = engine.netListen({
     transport, bindIp: iface.address, streams: Number(setting('tcpStreams', o.env)),
-    checksum: Boolean(setting('checksum', o.env)), jobHash: jobHash(o.job),
+    checksum: Boolean(setting('checksum', o.env)), jobHash: jobHash(o.job, setting('jobToken', o.env) as string),
+    heartbeatMs: Number(setting('heartbeatMs', o.env)), testCorruptEvery: Number(setting('testCorrupt', o.env)),
   });
   o.log('info', `${transport} transport listening on ${addr}; bootstrap ${b.host}:${b.port} (${b.source})`);
-  const hosts = await join(b, o.job, o.localRanks, addr, timeoutMs);
+  const hosts = await join(b, o.job, o.localRanks, addr, timeoutMs, sec);
   if (served) await served;
   const me = hosts.findIndex((h) => h.addr === addr);
   if (me < 0) throw new OnetError('EINTERNAL', `the bootstrap's host list does not contain this coordinator (${addr})`);

@@ -5,15 +5,22 @@
 // once the hosts' ranks cover the world. One JSON line each way over plain TCP; the server
 // closes as soon as every host has its answer, so nothing listens after start-up.
 import { createServer, connect, type Socket } from 'node:net';
+import * as tls from 'node:tls';
 import { hostname } from 'node:os';
 import { OnetError } from '../errors.js';
+import { mac, prove, Verifier, type Auth } from '../security/auth.js';
+import { tlsOptions, type TlsFiles } from '../security/tls.js';
+
+/** Who may take part (docs/protocol.md §8): HMAC of the job token on hello and answer; mutual TLS. */
+export interface RendezvousSecurity { token?: string; tls?: TlsFiles; verifier?: Verifier }
+const helloParts = (h: Hello) => ['hello', h.job, JSON.stringify(h.ranks), h.addr];
 
 export const RENDEZVOUS_VERSION = 1;
 
 export interface HostEntry { host: number; ranks: number[]; addr: string; hostname: string }
 export interface Bootstrap { host: string; port: number; source: string }
 
-export interface Hello { v: number; job: string; ranks: number[]; addr: string; hostname: string }
+export interface Hello { v: number; job: string; ranks: number[]; addr: string; hostname: string; auth?: Auth }
 
 /** Where the bootstrap listens, from the environment; undefined for a single-host job. */
 export function bootstrapFrom(env: NodeJS.ProcessEnv): Bootstrap | undefined {
@@ -78,16 +85,21 @@ function lines(sock: Socket, onLine: (l: string) => void): void {
 
 /** Serve the bootstrap until every host has been answered (or the deadline passes). */
 export function serveBootstrap(b: Bootstrap, job: string, world: number, timeoutMs: number,
-  log: (msg: string) => void): Promise<void> {
+  log: (msg: string) => void, sec: RendezvousSecurity = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     const hellos: { h: Hello; sock: Socket }[] = [];
     const covered = new Set<number>();
-    const server = createServer((sock) => {
+    const verifier = sec.verifier ?? new Verifier();
+    const onConn = (sock: Socket) => {
       sock.on('error', () => {});
       lines(sock, (l) => {
         let h: unknown;
         try { h = JSON.parse(l); } catch { h = null; }
-        const bad = checkHello(h, job, world);
+        let bad = checkHello(h, job, world);
+        if (!bad && sec.token) {
+          const why = verifier.verify(sec.token, (h as Hello).auth, helloParts(h as Hello));
+          if (why) { verifier.refusals++; bad = `has no valid proof of the job token: ${why}`; }
+        }
         if (bad) {
           log(`refused a coordinator from ${sock.remoteAddress}: it ${bad}`);
           sock.end(JSON.stringify({ error: `bootstrap ${b.host}:${b.port} refused this coordinator: it ${bad}` }) + '\n');
@@ -102,12 +114,18 @@ export function serveBootstrap(b: Bootstrap, job: string, world: number, timeout
         } catch (e: any) {
           reply = JSON.stringify({ error: e.message });
         }
-        for (const x of hellos) x.sock.end(reply + '\n');
+        for (const x of hellos) {
+          // The answer proves the bootstrap holds the token too, bound to the asker's nonce.
+          const body = sec.token && x.h.auth ? JSON.stringify({ ...JSON.parse(reply), mac: mac(sec.token, ['hosts', job, reply, x.h.auth.nonce]) }) : reply;
+          x.sock.end(body + '\n');
+        }
         clearTimeout(timer);
         server.close();
         resolve();
       });
-    });
+    };
+    const server = sec.tls ? tls.createServer(tlsOptions(sec.tls), onConn) : createServer(onConn);
+    if (sec.tls) server.on('tlsClientError', (e: Error) => { verifier.refusals++; log(`refused a TLS connection: ${e.message}`); });
     const timer = setTimeout(() => {
       server.close();
       const missing = [...Array(world).keys()].filter((r) => !covered.has(r));
@@ -125,23 +143,30 @@ export function serveBootstrap(b: Bootstrap, job: string, world: number, timeout
 }
 
 /** Say hello to the bootstrap (retrying until it listens) and return the host list. */
-export async function join(b: Bootstrap, job: string, ranks: number[], addr: string, timeoutMs: number): Promise<HostEntry[]> {
+export async function join(b: Bootstrap, job: string, ranks: number[], addr: string, timeoutMs: number,
+  sec: RendezvousSecurity = {}): Promise<HostEntry[]> {
   const deadline = Date.now() + timeoutMs;
   const hello: Hello = { v: RENDEZVOUS_VERSION, job, ranks, addr, hostname: hostname() };
   let last = '';
   while (Date.now() < deadline) {
     try {
       return await new Promise<HostEntry[]>((resolve, reject) => {
-        const sock = connect({ host: b.host, port: b.port });
+        const h: Hello = sec.token ? { ...hello, auth: prove(sec.token, helloParts(hello)) } : hello;
+        const sock = sec.tls ? tls.connect({ host: b.host, port: b.port, ...tlsOptions(sec.tls) }) : connect({ host: b.host, port: b.port });
         const t = setTimeout(() => { sock.destroy(); reject(new Error('no answer')); }, Math.max(100, deadline - Date.now()));
         sock.on('error', (e) => { clearTimeout(t); reject(e); });
-        sock.on('connect', () => sock.write(JSON.stringify(hello) + '\n'));
+        sock.on(sec.tls ? 'secureConnect' : 'connect', () => sock.write(JSON.stringify(h) + '\n'));
         lines(sock, (l) => {
           clearTimeout(t);
           sock.destroy();
           let m: any;
           try { m = JSON.parse(l); } catch { m = { error: 'bootstrap answered with something that is not JSON' }; }
-          if (m.error) reject(new OnetError('EINVAL', m.error));
+          if (!m.error && sec.token) {
+            const { mac: got, ...rest } = m;
+            if (typeof got !== 'string' || got !== mac(sec.token, ['hosts', job, JSON.stringify(rest), h.auth!.nonce]))
+              m = { error: `the bootstrap at ${b.host}:${b.port} could not prove it holds this job's ONET_JOB_TOKEN; refusing its host list` };
+          }
+          if (m.error) reject(new OnetError(/refused this coordinator: it has no valid proof|could not prove/.test(m.error) ? 'EACCES' : 'EINVAL', m.error));
           else resolve(m.hosts as HostEntry[]);
         });
       });

@@ -12,6 +12,7 @@ import { makeLogger, type Logger } from './log.js';
 import { Telemetry, engineTelemetry, lastOps, parseStats } from '../telemetry/telemetry.js';
 import { startNetwork, type NetworkUp } from './network.js';
 import { ensurePrivateDir, jobPaths, runDir, type JobPaths } from './paths.js';
+import { tokensFrom, Verifier, type Tokens } from '../security/auth.js';
 
 export interface CoordinatorOptions {
   job: string;
@@ -57,6 +58,9 @@ export class Coordinator {
   private netError?: OnetError;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
+  // Security (docs/protocol.md §8): with ONET_JOB_TOKEN set, register/status/abort need a proof.
+  private readonly tokens: Tokens;
+  private readonly verifier = new Verifier();
   private doneResolve!: () => void;
   /** Resolves when the coordinator has shut down (close(), or idle exit). */
   readonly done: Promise<void> = new Promise((r) => (this.doneResolve = r));
@@ -67,6 +71,22 @@ export class Coordinator {
     this.paths = jobPaths(opts.job, this.env);
     this.world = opts.world ?? 0;
     this.log = opts.log ?? makeLogger(`[onet coordinator ${opts.job}]`);
+    this.tokens = tokensFrom(this.env);
+  }
+
+  /** Refuse (log, count, throw EACCES) unless `why` is empty. */
+  private refuse(what: string, why: string): never {
+    this.verifier.refusals++;
+    this.log('warn', `refused ${what}: ${why} (refusal #${this.verifier.refusals})`);
+    throw new OnetError('EACCES', `coordinator of job ${this.job} refused ${what}: ${why}; give every rank the job's ONET_JOB_TOKEN (onet run passes it on)`);
+  }
+
+  /** Status needs a registered connection or, with a token set, any role's proof. */
+  private authorizeRead(identity: Buffer, m: { auth?: any }): void {
+    if (!this.tokens.rank) return;
+    for (const r of this.ranks.values()) if (!r.closed && !r.dead && r.identity.equals(identity)) return;
+    const role = this.verifier.role(this.tokens, m.auth, ['status', this.job]);
+    if (typeof role !== 'string') this.refuse('a status request', role.refused);
   }
 
   static async start(opts: CoordinatorOptions): Promise<Coordinator> {
@@ -167,7 +187,19 @@ export class Coordinator {
         this.engine!.kick();
         return;
       }
-      case 'status': return this.reply(identity, { type: 'status', id, ...this.status() });
+      case 'status':
+        this.authorizeRead(identity, m);
+        return this.reply(identity, { type: 'status', id, ...this.status() });
+      case 'abort': {
+        const role = this.tokens.admin ? this.verifier.role(this.tokens, m.auth, ['abort', this.job]) : { refused: 'no ONET_ADMIN_TOKEN is configured on this coordinator' };
+        if (role !== 'admin') this.refuse('an abort request', typeof role === 'string' ? `the ${role} token may not abort` : role.refused);
+        this.log('warn', 'job aborted by an admin request');
+        for (const r of this.ranks.values())
+          if (!r.closed && !r.dead) this.engine?.failRank(r.rank, codeNum('EABORTED'), `job ${this.job} was aborted by an admin`);
+        this.reply(identity, { type: 'ok', id });
+        setTimeout(() => void this.close(), 200).unref();
+        return;
+      }
       case 'ping': return this.reply(identity, { type: 'pong', id, pid: process.pid, uptimeMs: Date.now() - this.started });
       case 'close': {
         const r = this.rankOf(identity);
@@ -183,6 +215,10 @@ export class Coordinator {
   private register(identity: Buffer, m: RegisterMsg): void {
     if (m.job !== this.job)
       throw new OnetError('EINVAL', `rank ${m.rank} asked for job ${m.job}, but this coordinator serves job ${this.job}`, [m.rank]);
+    if (this.tokens.rank) {
+      const why = this.verifier.verify(this.tokens.rank, m.auth, ['register', m.job, m.rank, m.pid]);
+      if (why) this.refuse(`rank ${m.rank} (pid ${m.pid})`, why);
+    }
     if (!this.engine) this.createEngine(m.world);
     if (m.world !== this.world)
       throw new OnetError('EINVAL', `rank ${m.rank} says world size ${m.world}, but this job has ${this.world}; every rank must agree on WORLD_SIZE`, [m.rank]);
@@ -210,7 +246,7 @@ export class Coordinator {
     this.netState = 'starting';
     const localRanks = this.held.map((h) => h.rank).sort((a, b) => a - b);
     try {
-      this.net = await startNetwork(this.engine!, { job: this.job, world: this.world, localRanks, env: this.env, log: this.log });
+      this.net = await startNetwork(this.engine!, { job: this.job, world: this.world, localRanks, env: this.env, log: this.log, verifier: this.verifier });
       this.netState = 'up';
       for (const h of this.held) this.reply(h.identity, h.reply);
     } catch (e: any) {
@@ -299,6 +335,7 @@ export class Coordinator {
       pending,
       ...this.statsPart(),
       telemetry: this.telemetry?.urls ?? {},
+      security: { tokenRequired: Boolean(this.tokens.rank), refusals: this.verifier.refusals },
     };
   }
 
