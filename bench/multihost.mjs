@@ -12,7 +12,7 @@
 // actually puts on its shaped link per second (the same factor over H hosts, since ranks of one
 // host combine in shared memory first) as a share of --rate. Needs root (namespaces, tc),
 // a built addon and dist/ (npm run build), and .venv with torch.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,7 +27,7 @@ const FULL_PLAN = [['all_reduce', 8], ['all_reduce', 64 << 10], ['all_reduce', 1
 const QUICK_PLAN = [['all_reduce', 8], ['all_reduce', 1 << 20]];
 
 const USAGE = `usage: node bench/multihost.mjs [--hosts 3] [--ranks-per-host 1] [--rate 1gbit] [--backends opennetworks,gloo]
-       [--repeat 1] [--sizes 8,64KiB,...] [--quick] [--json FILE] [--explain] [--arena] [--env K=V ...] [--timeout 240]`;
+       [--repeat 1] [--sizes 8,64KiB,...] [--quick] [--json FILE] [--explain] [--arena] [--tc-stats] [--env K=V ...] [--timeout 240]`;
 
 function fail(msg) {
   console.error(`bench/multihost: ${msg}\n${USAGE}`);
@@ -62,6 +62,7 @@ function parseArgs(argv) {
     else if (a === '--json') o.json = v();
     else if (a === '--explain') o.explain = true;
     else if (a === '--arena') o.arena = true;
+    else if (a === '--tc-stats') o.tcStats = true;
     else if (a === '--timeout') o.timeoutS = int(v(), a, 10);
     else if (a === '--env') { const kv = v(), k = kv.indexOf('='); if (k < 1) fail(`--env wants K=V, got ${kv}`); o.env[kv.slice(0, k)] = kv.slice(k + 1); }
     else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
@@ -111,6 +112,16 @@ async function runBackend(net, o, backend) {
   res.wallS = wallS;
   res.coordLog = coordLogs;
   return res;
+}
+
+/** The shaping qdisc's counters and the host's TCP retransmissions (diagnostics for --tc-stats). */
+function tcStats(ns) {
+  const run = (...a) => { try { return execFileSync('ip', ['netns', 'exec', ns, ...a], { encoding: 'utf8' }); } catch (e) { return String(e.message); } };
+  const q = run('tc', '-s', 'qdisc', 'show', 'dev', 'eth0').replace(/\s+/g, ' ').trim();
+  const snmp = run('cat', '/proc/net/snmp').split('\n').filter((l) => l.startsWith('Tcp:'));
+  let retrans = '?';
+  if (snmp.length === 2) { const k = snmp[0].split(/\s+/), v = snmp[1].split(/\s+/); retrans = v[k.indexOf('RetransSegs')] + ' of ' + v[k.indexOf('OutSegs')] + ' segments retransmitted'; }
+  return `${q}; ${retrans}`;
 }
 
 function* walk(d) {
@@ -177,6 +188,7 @@ async function main() {
         runs[b].push(res);
       }
     }
+    if (o.tcStats) for (const h of net.hosts) console.error(`# ${h.ns} egress: ${tcStats(h.ns)}`);
   } finally {
     net.destroy();
   }

@@ -36,6 +36,6 @@ if (local.length) {
   pipArgs.push('--index-url', local[0]);
   for (const u of local.slice(1)) pipArgs.push('--extra-index-url', u);
 }
-const extras = process.env.ONET_PY_EXTRAS || 'torch,test';
+const extras = process.env.ONET_PY_EXTRAS || 'torch,jax,hf,test';
 run(venvPy, [...pipArgs, '-e', `./python[${extras}]`]);
 console.log('[setup] done: addon build/Release/onet.node, TypeScript dist/, Python .venv/');

@@ -52,11 +52,12 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
   const need = (k: string, ok: boolean, what: string) => {
     if (!ok) throw new Error(`EINVAL: ${m.type} message: field "${k}" must be ${what}, got ${JSON.stringify(m[k])}`);
   };
-  if (m.auth !== undefined)
+  const auth = () => m.auth === undefined ||
     need('auth', m.auth !== null && typeof m.auth === 'object' && Number.isFinite(m.auth.ts) && typeof m.auth.nonce === 'string' &&
       m.auth.nonce.length <= 64 && typeof m.auth.mac === 'string' && m.auth.mac.length <= 128, '{ts, nonce, mac} (docs/protocol.md §8)');
   switch (m.type) {
     case 'register':
+      auth();
       need('job', typeof m.job === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(m.job), 'a job id of 1-64 [A-Za-z0-9_.-]');
       need('world', isInt(m.world, 1, 1 << 20), 'an integer ≥ 1');
       need('rank', isInt(m.rank), 'an integer ≥ 0');
@@ -75,6 +76,7 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
       need('slot', isInt(m.slot, 0, 63), 'a slot index 0..63');
       return m;
     case 'mapped': case 'status': case 'ping': case 'close': case 'abort':
+      auth();
       return m;
     default:
       throw new Error(`EINVAL: unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, abort)`);

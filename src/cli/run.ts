@@ -1,6 +1,6 @@
 // `onet run -n N -- cmd ...`: launch() with the ranks' output streamed rank-prefixed to this
 // terminal; Ctrl-C stops the job gracefully; exit status non-zero if any rank fails.
-import { launch, type RankExit } from '../api/launch.js';
+import { exitNumber, launch, type RankExit } from '../api/launch.js';
 import { Progress } from '../telemetry/progress.js';
 
 const describe = (r: RankExit) => `rank ${r.rank} (${r.error ?? (r.signal ? `signal ${r.signal}` : `exit ${r.code}`)})`;
@@ -25,7 +25,9 @@ export async function run(n: number, cmd: string[], opts: { job?: string; quiet?
     const wait = m.oldestPendingMs > 1000 ? ` · oldest wait ${(m.oldestPendingMs / 1000).toFixed(1)} s` : '';
     progress.update(m.ranks.filter((r) => r.state === 'exited').length, `ranks finished · ${done} collectives${wait}`);
   });
+  let stoppedBy: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
+    stoppedBy ??= sig;
     process.stderr.write(`onet run: ${sig}: stopping the ranks\n`);
     void job.stop({ signal: sig });
   };
@@ -40,6 +42,8 @@ export async function run(n: number, cmd: string[], opts: { job?: string; quiet?
     progress.finish();
   }
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+  // Stopped by Ctrl-C / kill: exit as the shell expects of a command killed by that signal.
+  if (res.reason === 'stopped' && stoppedBy) return exitNumber(null, stoppedBy);
   const bad = res.ranks.filter((r) => r.code !== 0 || r.signal);
   if (bad.length) process.stderr.write(`onet run: ${bad.length} of ${n} rank(s) failed: ${bad.map(describe).join(', ')}\n`);
   return bad.length ? 1 : 0;

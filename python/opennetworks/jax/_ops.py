@@ -189,7 +189,8 @@ def _jitted(impl: str, name: str, *args):
 def _run(name: str, x, *args):
     if isinstance(x, jax.core.Tracer):
         return _SHAPED[name](x, *args)
-    x = jnp.asarray(x)
+    if not isinstance(x, jax.Array):
+        x = jnp.asarray(x)
     st = _state.get()
     try:
         return _jitted(st.impl, name, *args)(x).block_until_ready()
