@@ -33,7 +33,8 @@ describe('rendezvous hello decoder', () => {
   });
 
   it('assemble partitions the world or throws EINVAL naming the ranks (10,000 cases)', () => {
-    const hello = fc.record({ ranks: fc.array(fc.integer({ min: 0, max: WORLD - 1 }), { minLength: 1, maxLength: 4 }), addr: fc.constantFrom('a:1', 'b:2', 'c:3') })
+    // Well-formed hellos (checkHello passes them): distinct ranks; addresses may collide.
+    const hello = fc.record({ ranks: fc.uniqueArray(fc.integer({ min: 0, max: WORLD - 1 }), { minLength: 1, maxLength: 4 }), addr: fc.constantFrom('a:1', 'b:2', 'c:3', 'd:4', 'e:5') })
       .map((x) => ({ v: 1, job: 'j', hostname: 'h', ...x }));
     fc.assert(fc.property(fc.array(hello, { minLength: 1, maxLength: 5 }), (hs) => {
       let hosts;
@@ -42,7 +43,7 @@ describe('rendezvous hello decoder', () => {
       } catch (e: any) {
         expect(e).toBeInstanceOf(OnetError);
         expect(e.code).toBe('EINVAL');
-        expect(e.message).toMatch(/claimed by two hosts|have no host yet/);
+        expect(e.message).toMatch(/claimed by two hosts|have no host yet|the same data address/);
         return;
       }
       const all = hosts.flatMap((h) => h.ranks).sort((a, b) => a - b);

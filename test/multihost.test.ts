@@ -49,6 +49,15 @@ describe.skipIf(!!why)('multi-host over network namespaces', () => {
     }, 200_000);
   }
 
+  it('every collective over UCX (UCX_TLS=tcp), hosts 2+1', async () => {
+    const runs = await runJob(net, [2, 1], process.execPath, [WORKER],
+      { ONET_TEST_CROSS: '1', ONET_TEST_COUNTS: '0,1,4097', ONET_TIMEOUT: '60', ONET_TRANSPORT: 'ucx', UCX_TLS: 'tcp' }, 150_000);
+    for (const r of resultsOf(runs)) {
+      expect(r.missing, JSON.stringify(r).slice(0, 2000)).toBeUndefined();
+      expect(r.failures, `rank ${r.rank}`).toEqual([]);
+    }
+  }, 200_000);
+
   it('a large allreduce is exact across hosts (1<<20 f32 and i64)', async () => {
     const runs = await runJob(net, [2, 1, 1], process.execPath, [WORKER],
       { ONET_TEST_CROSS: '1', ONET_TEST_COUNTS: '1048576', ONET_TIMEOUT: '60' }, 150_000);

@@ -364,8 +364,9 @@ void Engine::do_fail_rank(int rank, Code code, const std::string& why) {
       Pending& pd = it->second;
       pd.poison = op_label(pd.by_grank[0].slot ? Coll(pd.by_grank[0].slot->coll) : Coll::barrier, it->first) + ": " + why;
       pd.poison_code = code;
+      // The failed rank's own slots too: harmless if it died, and an aborted (still living) rank must hear.
       for (auto& q : pd.by_grank)
-        if (q.rank >= 0 && q.slot && q.rank != rank) complete(q.rank, q.idx, code, pd.poison);
+        if (q.rank >= 0 && q.slot) complete(q.rank, q.idx, code, pd.poison);
       it = g.pending.erase(it);
     }
   }

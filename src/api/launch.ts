@@ -178,6 +178,7 @@ export class Job extends EventEmitter<JobEvents> {
   private stopping = false;
   private timers: NodeJS.Timeout[] = [];
   private sampling = false;
+  private finishing = false;
 
   private constructor(private readonly coord: Coordinator, private readonly opts: LaunchOptions, id: string, port: number, private readonly env: NodeJS.ProcessEnv) {
     super();
@@ -285,11 +286,11 @@ export class Job extends EventEmitter<JobEvents> {
   }
 
   private async sample(): Promise<void> {
-    if (this.sampling || this.summary) return;
+    if (this.sampling || this.finishing) return;
     this.sampling = true;
     try {
       const m = await this.metrics();
-      if (!this.summary) this.emit('metrics', m);
+      if (!this.finishing) this.emit('metrics', m);
     } finally {
       this.sampling = false;
     }
@@ -307,7 +308,8 @@ export class Job extends EventEmitter<JobEvents> {
   }
 
   private async finish(): Promise<void> {
-    if (this.summary) return;
+    if (this.summary || this.finishing) return;
+    this.finishing = true;
     for (const t of this.timers) clearTimeout(t);
     this.control.close();
     await this.coord.close();

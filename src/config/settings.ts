@@ -34,6 +34,7 @@ export const SETTINGS = {
   fusionBytes: { env: 'ONET_FUSION_BYTES', kind: 'bytes', def: '64MiB', meaning: 'largest fused buffer for small same-(group, dtype, op) allreduces; 0 turns fusion off' },
   cycleUs: { env: 'ONET_CYCLE_US', kind: 'int', def: '1000', meaning: 'microseconds small allreduces may wait to be fused with later ones' },
   tcpStreams: { env: 'ONET_TCP_STREAMS', kind: 'int', def: '2', meaning: 'TCP connections per host pair; large messages are striped across them' },
+  tcpZerocopyBytes: { env: 'ONET_TCP_ZEROCOPY_BYTES', kind: 'int', def: '0', meaning: 'send messages at least this large with MSG_ZEROCOPY (0: never)' },
   checksum: { env: 'ONET_CHECKSUM', kind: 'bool', def: '1', meaning: 'checksum inter-host messages and fail the collective on a mismatch (0 turns it off)' },
   transport: { env: 'ONET_TRANSPORT', kind: 'string', def: 'auto', meaning: 'inter-host transport: tcp, ucx, or auto (ucx when available, else tcp)' },
   bootstrap: { env: 'ONET_BOOTSTRAP', kind: 'string', def: '', meaning: 'host:port of the coordinator that runs the multi-host rendezvous (unset: one host)' },

@@ -53,6 +53,7 @@ export async function startNetwork(engine: Engine, o: { job: string; world: numb
   const addr = engine.netListen({
     transport, bindIp: iface.address, streams: Number(setting('tcpStreams', o.env)),
     checksum: Boolean(setting('checksum', o.env)), jobHash: jobHash(o.job, setting('jobToken', o.env) as string),
+    zerocopyBytes: Number(setting('tcpZerocopyBytes', o.env)),
     heartbeatMs: Number(setting('heartbeatMs', o.env)), testCorruptEvery: Number(setting('testCorrupt', o.env)),
   });
   o.log('info', `${transport} transport listening on ${addr}; bootstrap ${b.host}:${b.port} (${b.source})`);

@@ -44,14 +44,22 @@ export function checkHello(h: unknown, job: string, world: number): string {
   if (!o || typeof o !== 'object') return 'hello is not a JSON object';
   if (o.v !== RENDEZVOUS_VERSION) return `speaks rendezvous version ${o.v}, this coordinator speaks ${RENDEZVOUS_VERSION}; run the same OpenNetworks version on every host`;
   if (o.job !== job) return `belongs to job ${o.job}, this bootstrap serves job ${job}; check ONET_JOB_ID / TORCHELASTIC_RUN_ID on every host`;
-  if (!Array.isArray(o.ranks) || !o.ranks.length || o.ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= world))
-    return `lists ranks ${JSON.stringify(o.ranks)}, not a non-empty list of ranks below world size ${world}`;
+  if (!Array.isArray(o.ranks) || !o.ranks.length || o.ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= world) ||
+    new Set(o.ranks).size !== o.ranks.length)
+    return `lists ranks ${JSON.stringify(o.ranks)}, not a non-empty list of distinct ranks below world size ${world}`;
   if (typeof o.addr !== 'string' || !/^[^\s]+:\d+$/.test(o.addr)) return `gave data address ${JSON.stringify(o.addr)}, not ip:port`;
   return '';
 }
 
 /** Order hosts by their lowest rank and check the ranks partition the world. */
 export function assemble(hellos: Hello[], world: number): HostEntry[] {
+  const addrs = new Map<string, number>();
+  hellos.forEach((h, i) => {
+    const o = addrs.get(h.addr);
+    if (o !== undefined && o !== i)
+      throw new OnetError('EINVAL', `two coordinators (${hellos[o].hostname} and ${h.hostname}) gave the same data address ${h.addr}; is one of them a stale process?`);
+    addrs.set(h.addr, i);
+  });
   const owner = new Map<number, number>();
   hellos.forEach((h, i) => {
     for (const r of h.ranks) {

@@ -39,6 +39,7 @@ class Elementwise:
             if not r.is_contiguous() and copy_out:
                 epilogues.append(lambda r=r, flat=flat: r.copy_(flat.view(r.shape)))
             step = max(1, self._chunk_bytes // es)
+            depth, done = self._pipeline_depth, len(ops)
             for c0 in range(0, n, step):
                 m = min(step, n - c0)
                 off = self._eng.alloc(m * es, what)
@@ -47,9 +48,14 @@ class Elementwise:
                     v.copy_(flat[c0:c0 + m])
                 fin = (lambda op, d=flat[c0:c0 + m], v=v: d.copy_(v)) if copy_out else None
                 ops.append(self._post(coll, code, redop, root, m, off, off, 0, (off,), fin, scale))
-                for prev in ops[:-1]:  # copy finished chunks out while later ones are reduced
-                    if not prev.completed:
-                        self._eng.is_done(prev)
+                # Copy finished pieces out while later ones are reduced. With a depth, wait for the
+                # piece `depth` back: its output is still in cache, and the staging blocks recycle.
+                if depth and len(ops) - done > depth:
+                    self._eng.wait(ops[-1 - depth], raise_error=False)
+                for prev in ops[done:-1]:
+                    if not (prev.completed or self._eng.is_done(prev)):
+                        break
+                    done += 1
         epi = (lambda: [e() for e in epilogues]) if epilogues else None
         return self._work(ops, tensors, epi)
 

@@ -66,6 +66,7 @@ class ProcessGroupOnet(Elementwise, Gathers, Scatters, AllToAll, PointToPoint, C
         # coordinator's reduction of chunk k, and chunks stay cache-resident between the steps.
         pipe = int(_env.float_setting("ONET_PIPELINE_BYTES", 64 << 20))
         self._chunk_bytes = max(ALIGN, (min(pipe, self._arena.data_bytes // 4)) & ~(ALIGN - 1))
+        self._pipeline_depth = 0
 
     # ---- identity ------------------------------------------------------------------------
     def getBackendName(self) -> str:
