@@ -112,6 +112,9 @@ class Arena:
         if self.u32[OFF_RANK // 4] != rank:
             raise ProtocolError(f"arena {arena_name} belongs to rank {self.u32[OFF_RANK // 4]}, not {rank}")
         self.data_bytes = self.u64[OFF_DATA_BYTES // 8] or data_bytes
+        if self.data_bytes > len(self.mm) - DATA_OFFSET:
+            raise ProtocolError(f"arena {arena_name} claims {self.data_bytes} data bytes but maps only "
+                                f"{len(self.mm) - DATA_OFFSET}: a corrupt or foreign segment")
         self.done_addr = _futex.address_of(self.mm, OFF_DONE_FUTEX)
         self.bell_addr = _futex.address_of(self.ctl, CTL_BELL)
         self.alloc = Allocator(self.data_bytes)

@@ -90,10 +90,8 @@ class Control:
             left = end - time.monotonic()
             if left <= 0 or not self.sock.poll(int(left * 1000) + 1):
                 return None
-            frames = self.sock.recv_multipart()
-            try:
-                reply = json.loads(frames[0])
-            except ValueError:
+            reply = decode_reply(self.sock.recv_multipart())
+            if reply is None:
                 continue
             if reply.get("id") == rid or (reply.get("type") == "error" and reply.get("id") is None):
                 return reply
@@ -112,6 +110,15 @@ class Control:
         self.sock.close(0)
 
 
+def decode_reply(frames: list) -> dict | None:
+    """A coordinator reply as a dict, or None for anything that is not a JSON object (dropped)."""
+    try:
+        reply = json.loads(frames[0])
+    except (ValueError, IndexError, TypeError):  # UnicodeDecodeError is a ValueError
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
 def auth_proof(token: str, parts: list) -> dict:
     """HMAC-SHA256 proof of ``token`` over ``parts`` + timestamp + nonce (src/security/auth.ts)."""
     ts, nonce = int(time.time() * 1000), os.urandom(16).hex()
@@ -122,6 +129,10 @@ def auth_proof(token: str, parts: list) -> dict:
 def raise_if_error(reply: dict) -> None:
     if reply.get("type") == "error":
         code = reply.get("code", "EINTERNAL")
+        if not isinstance(code, str):
+            code = "EINTERNAL"
+        if not isinstance(reply.get("message", ""), str) or not isinstance(reply.get("ranks", []), (list, type(None))):
+            raise ProtocolError(f"the coordinator sent a malformed error reply: {str(reply)[:200]}")
         if code == "EPROTO":
             raise ProtocolError(reply.get("message", "protocol version mismatch"), reply.get("ranks"))
         raise error_for_code(code, reply.get("message", "(no message)"), reply.get("ranks"))
@@ -131,15 +142,23 @@ class Registration:
     """What the coordinator told us at `registered`."""
 
     def __init__(self, reply: dict):
-        self.arena = reply["arena"]
-        self.ctl = reply["ctl"]
-        self.data_bytes = int(reply["dataBytes"])
-        self.data_offset = int(reply.get("dataOffset", 65536))
-        self.slots = int(reply.get("slots", 64))
-        self.slot_bytes = int(reply.get("slotBytes", 512))
-        self.coord_pid = int(reply["coordPid"])
-        self.world = int(reply.get("world", 0))
-        self.layout_version = int(reply.get("layoutVersion", 1))
+        def field(key, kind, default=None):
+            v = reply.get(key, default)
+            ok = isinstance(v, str) and v.startswith("/") and 1 < len(v) < 256 and "\0" not in v if kind is str else (
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 62)
+            if not ok:
+                raise ProtocolError(f"the coordinator's `registered` reply has a malformed {key!r}: {v!r} "
+                                    "(docs/protocol.md §2); is it an OpenNetworks coordinator of this version?")
+            return v
+        self.arena = field("arena", str)
+        self.ctl = field("ctl", str)
+        self.data_bytes = field("dataBytes", int)
+        self.data_offset = field("dataOffset", int, 65536)
+        self.slots = field("slots", int, 64)
+        self.slot_bytes = field("slotBytes", int, 512)
+        self.coord_pid = field("coordPid", int)
+        self.world = field("world", int, 0)
+        self.layout_version = field("layoutVersion", int, 1)
 
 
 class Coordinator:
