@@ -153,16 +153,25 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
     std::lock_guard<std::mutex> lk(rules_mu_);
     job->rules = rules_;
   }
+  std::vector<Stats::Arrival> arr;  // read now: ranks reuse slots as soon as they complete
+  for (auto& q : pd.by_grank)
+    if (q.rank >= 0) arr.push_back({q.rank, q.t0, q.slot->in_off, q.slot->out_off});
   g.pending.erase(seq);  // pd is gone from here on; the lane owns the request now
-  g.lane->push([this, job] {
+  int64_t t0 = shm::now_ns();
+  g.lane->push([this, job, t0, arr] {
     Status st = run_cross(*job);
+    int64_t t1 = shm::now_ns();
     if (!st.ok()) {  // the transport may still write into the job's staging: keep it
       std::lock_guard<std::mutex> lk(rules_mu_);
       failed_jobs_.push_back(job);
     }
-    post_cmd([this, job, st] {
+    post_cmd([this, job, st, t0, t1, arr] {
       std::string msg = st.code == Code::kAborted ? st.msg + lost_ranks(st.msg) : st.msg;
       for (auto& p : job->local) complete(p.rank, p.idx, st.code, msg);
+      if (st.ok()) {
+        stats_.arrivals = arr;  // the local ranks' posts
+        stats_.on_collective(job->coll, uint32_t(job->dt), job->group, job->seq, job->count, t0, t1);
+      }
     });
   });
 }

@@ -22,8 +22,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ONET_COORDINATOR": ("", "path of an `onet` executable used to start the coordinator"),
     "ONET_NODE": ("node", "node binary used to run <repo>/bin/onet.js"),
     "ONET_AUTOSTART": ("1", "0: never start a coordinator, only wait for one"),
-    "ONET_PIPELINE_BYTES": (str(64 << 20), "largest piece of an allreduce/broadcast/reduce posted at once; "
-                            "bigger tensors go in pieces (at most a quarter of the arena)"),
+    "ONET_PIPELINE_BYTES": ("", "largest piece of an allreduce/broadcast/reduce posted at once; bigger "
+                            "tensors go in pieces (at most a quarter of the arena). Default: 2 MiB when "
+                            "local ranks <= cores, else 64 MiB"),
+    "ONET_PIPELINE_DEPTH": ("2", "pieces of one collective in flight before the rank waits for the oldest "
+                            "and copies it out (0: post every piece first)"),
     "ONET_ARENA_BYTES": ("", "data bytes per rank arena (read by the coordinator)"),
     "ONET_JAX_IMPL": ("auto", "opennetworks.jax path: ffi (XLA custom call, built on first use), callback "
                               "(io_callback into the Python client) or auto (ffi when it builds)"),

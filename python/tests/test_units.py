@@ -147,6 +147,35 @@ def test_enums_match_native_types():
 
 
 # ---------------------------------------------------------------- allocator
+def test_allocator_frees_later_at_the_next_alloc():
+    """Finalizers of arena tensors free through free_later: no lock, merged at the next alloc."""
+    a = Allocator(1024)
+    x, y = a.alloc(512), a.alloc(512)
+    assert a.alloc(64) is None
+    a.free_later(x)
+    assert a.in_use == 1024  # not yet: nothing may touch the free lists outside the engine lock
+    assert a.alloc(512) == x
+    a.free_later(x)
+    a.free_later(y)
+    assert a.alloc(1024) == 0 and a.in_use == 1024
+
+
+def test_bench_sizes_counts_and_busbw():
+    from opennetworks.bench import _metrics as M
+    assert M.parse_sizes("8,64KiB,1MiB") == [8, 65536, 1 << 20]
+    with pytest.raises(ValueError, match="not a byte size"):
+        M.parse_sizes("8,lots")
+    with pytest.raises(ValueError, match="choose from all_reduce"):
+        M.parse_ops("allfoo")
+    assert M.counts("all_gather", 1 << 20, 4) == ((1 << 18) // 4, 1 << 18)
+    assert M.counts("reduce_scatter", 1 << 20, 4) == (1 << 18, (1 << 18) // 4)
+    assert M.counts("all_gather", 8, 4) == (1, 4)  # at least one element per rank
+    assert M.bus_factor("all_reduce", 4) == 1.5 and M.bus_factor("all_gather", 4) == 0.75
+    assert M.bus_factor("broadcast", 4) == 1.0 and M.bus_factor("reduce_scatter", 2) == 0.5
+    assert M.iterations(8) == 1000 and M.iterations(64 << 20) == 4
+    assert M.warmup(1 << 20, True) > M.warmup(1 << 20, False) >= 2
+
+
 def test_allocator_aligns_merges_and_reports_full():
     a = Allocator(1024)
     x, y, z = a.alloc(1), a.alloc(100), a.alloc(64)

@@ -6,6 +6,7 @@ protocol collective, and returns a Work whose wait() copies results into the use
 from __future__ import annotations
 
 import datetime
+import os
 import uuid
 
 import torch.distributed as dist
@@ -64,9 +65,13 @@ class ProcessGroupOnet(Elementwise, Gathers, Scatters, AllToAll, PointToPoint, C
             self._client.define_group(group_id, self._global_ranks, t)
         # Large elementwise collectives go in pipelined chunks: copy-in of chunk k+1 overlaps the
         # coordinator's reduction of chunk k, and chunks stay cache-resident between the steps.
-        pipe = int(_env.float_setting("ONET_PIPELINE_BYTES", 64 << 20))
+        # Measured (notes/readme-torch-bench.md): 2 MiB pieces, waiting two back, cut a 16-64 MiB
+        # allreduce by ~20% at n=2 on 2 cores (outputs are copied out while still in cache); with
+        # more ranks than cores the waits cost context switches, so one post stays the default.
+        crowded = self._client.info.local_world > (os.cpu_count() or 1)
+        pipe = int(_env.float_setting("ONET_PIPELINE_BYTES", (64 << 20) if crowded else (2 << 20)))
         self._chunk_bytes = max(ALIGN, (min(pipe, self._arena.data_bytes // 4)) & ~(ALIGN - 1))
-        self._pipeline_depth = 0
+        self._pipeline_depth = max(0, int(_env.float_setting("ONET_PIPELINE_DEPTH", 2)))
 
     # ---- identity ------------------------------------------------------------------------
     def getBackendName(self) -> str:
