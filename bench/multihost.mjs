@@ -2,9 +2,15 @@
 // every host's egress shaped with tc tbf to --rate, and the same torch.distributed sweep run
 // under torchrun in every namespace for backend opennetworks and for gloo, in the same run.
 //
-//   sudo node bench/multihost.mjs                      # 3 hosts × 1 rank, 1gbit, both backends
-//   sudo node bench/multihost.mjs --rate 2gbit --ranks-per-host 2 --repeat 2 --json out.json
-//   sudo node bench/multihost.mjs --quick --json /tmp/q.json   # 2 hosts, 2 sizes (the test's run)
+//   sudo node bench/multihost.mjs                      # 3 hosts × 2 ranks, 1gbit, both backends, 2 rounds (~3.5 min)
+//   sudo node bench/multihost.mjs --ranks-per-host 1 --rate 2gbit --repeat 1 --json out.json
+//   sudo node bench/multihost.mjs --quick --json /tmp/q.json   # 2 hosts × 1 rank, 2 sizes, 1 round (the test's run)
+//
+// Before the opennetworks runs it measures the link the way a user would (`onet topo --probe`
+// from host 0 to host 1) and hands the file to every host as ONET_TOPO_FILE, so the scheduler's
+// algorithm and chunk choices are calibrated to the shaped link (--no-probe: default link).
+// --explain prints host 0's scheduler plan; --arena allocates opennetworks tensors in shared
+// memory (no copy in/out); --tc-stats prints each host's qdisc drops and TCP retransmissions.
 //
 // Table: per (op, size) the median per-call time over all repetitions, algbw = bytes/time,
 // busbw = algbw × the nccl-tests factor for the world's n ranks (all_reduce 2(n−1)/n,
@@ -26,8 +32,8 @@ const FULL_PLAN = [['all_reduce', 8], ['all_reduce', 64 << 10], ['all_reduce', 1
   ['all_reduce', 64 << 20], ['all_gather', 16 << 20], ['broadcast', 16 << 20]];
 const QUICK_PLAN = [['all_reduce', 8], ['all_reduce', 1 << 20]];
 
-const USAGE = `usage: node bench/multihost.mjs [--hosts 3] [--ranks-per-host 1] [--rate 1gbit] [--backends opennetworks,gloo]
-       [--repeat 1] [--sizes 8,64KiB,...] [--quick] [--json FILE] [--explain] [--arena] [--tc-stats] [--env K=V ...] [--timeout 240]`;
+const USAGE = `usage: node bench/multihost.mjs [--hosts 3] [--ranks-per-host 2] [--rate 1gbit] [--backends opennetworks,gloo]
+       [--repeat 2] [--sizes 8,64KiB,...] [--quick] [--json FILE] [--explain] [--arena] [--tc-stats] [--no-probe] [--env K=V ...] [--timeout 240]`;
 
 function fail(msg) {
   console.error(`bench/multihost: ${msg}\n${USAGE}`);
@@ -48,7 +54,7 @@ export function parseRate(s) {
 }
 
 function parseArgs(argv) {
-  const o = { hosts: 3, rph: 1, rate: '1gbit', backends: ['opennetworks', 'gloo'], repeat: 1, plan: FULL_PLAN, json: '', explain: false, env: {}, timeoutS: 240, quick: false };
+  const o = { probe: true, hosts: 3, rph: 2, rate: '1gbit', backends: ['opennetworks', 'gloo'], repeat: 2, plan: FULL_PLAN, json: '', explain: false, env: {}, timeoutS: 240, quick: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i], v = () => { if (i + 1 >= argv.length) fail(`${a} needs a value`); return argv[++i]; };
     const int = (x, name, min) => { const n = Number(x); if (!Number.isInteger(n) || n < min) fail(`${name} must be an integer ≥ ${min}, got ${x}`); return n; };
@@ -63,12 +69,18 @@ function parseArgs(argv) {
     else if (a === '--explain') o.explain = true;
     else if (a === '--arena') o.arena = true;
     else if (a === '--tc-stats') o.tcStats = true;
+    else if (a === '--no-probe') o.probe = false;
     else if (a === '--timeout') o.timeoutS = int(v(), a, 10);
     else if (a === '--env') { const kv = v(), k = kv.indexOf('='); if (k < 1) fail(`--env wants K=V, got ${kv}`); o.env[kv.slice(0, k)] = kv.slice(k + 1); }
     else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
     else fail(`unknown argument ${a}`);
   }
-  if (o.quick) { o.plan = QUICK_PLAN; if (!argv.includes('--hosts')) o.hosts = 2; }
+  if (o.quick) {
+    o.plan = QUICK_PLAN;
+    if (!argv.includes('--hosts')) o.hosts = 2;
+    if (!argv.includes('--ranks-per-host')) o.rph = 1;
+    if (!argv.includes('--repeat')) o.repeat = 1;
+  }
   if (o.sizes) o.plan = o.sizes.map((s) => ['all_reduce', s]);
   for (const b of o.backends) if (!['opennetworks', 'gloo'].includes(b)) fail(`--backends: ${b} is not opennetworks or gloo`);
   o.rateBps = parseRate(o.rate);
@@ -90,7 +102,7 @@ async function runBackend(net, o, backend) {
     const p = net.spawn(i, TORCHRUN, ['--nnodes', String(o.hosts), '--node-rank', String(i), '--nproc-per-node', String(o.rph),
       '--master-addr', net.hosts[0].ip, '--master-port', String(port), WORKER, '--backend', backend,
       '--plan', JSON.stringify(o.plan), '--out', out, ...(o.arena ? ['--arena'] : [])],
-    { ...o.env, ONET_RUN_DIR: dirs[i], GLOO_SOCKET_IFNAME: 'eth0', OMP_NUM_THREADS: '1', ...(o.explain ? { ONET_EXPLAIN: '1' } : {}) });
+    { ...(backend === 'opennetworks' && o.topoFile ? { ONET_TOPO_FILE: o.topoFile } : {}), ...o.env, ONET_RUN_DIR: dirs[i], GLOO_SOCKET_IFNAME: 'eth0', OMP_NUM_THREADS: '1', ...(o.explain ? { ONET_EXPLAIN: '1' } : {}) });
     let text = '';
     p.stdout.on('data', (d) => (text += d));
     p.stderr.on('data', (d) => { text += d; if (i === 0) for (const l of String(d).split('\n')) if (l.startsWith(`[${backend}]`)) console.error(`  ${l}`); });
@@ -98,7 +110,7 @@ async function runBackend(net, o, backend) {
     p.on('close', (code) => { clearTimeout(t); resolve({ code, text }); });
   })));
   const wallS = (Date.now() - t0) / 1000;
-  const coordLogs = [];
+  const coordLogs = [];  // host 0's first
   for (const d of dirs) {
     for (const f of walk(d)) if (f.endsWith('.log')) coordLogs.push(readFileSync(f, 'utf8'));
     rmSync(d, { recursive: true, force: true });
@@ -112,6 +124,32 @@ async function runBackend(net, o, backend) {
   res.wallS = wallS;
   res.coordLog = coordLogs;
   return res;
+}
+
+/**
+ * The link as the product measures it: `onet topo --probe-server` in host 1, `onet topo --probe
+ * --json` from host 0 (ping-pong: latency from 8 B, bandwidth from 4 MiB). The file it writes is
+ * what a user would record once per cluster and hand every host as ONET_TOPO_FILE.
+ */
+async function probeLink(net, file) {
+  const onet = join(ROOT, 'bin/onet.js');
+  const server = net.spawn(1, process.execPath, [onet, 'topo', '--probe-server', '0']);
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let text = '';
+      const t = setTimeout(() => reject(new Error(`onet topo --probe-server printed no port: ${text}`)), 20_000);
+      server.stdout.on('data', (d) => { text += d; const m = /listening on port (\d+)/.exec(text); if (m) { clearTimeout(t); resolve(Number(m[1])); } });
+      server.on('close', (c) => reject(new Error(`onet topo --probe-server exited (${c}): ${text}`)));
+    });
+    const json = execFileSync('ip', ['netns', 'exec', net.hosts[0].ns, process.execPath, onet, 'topo', '--probe', '--json', '--peers', `${net.hosts[1].ip}:${port}`],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    writeFileSync(file, json);
+    const t = JSON.parse(json), link = t.links.find((l) => l.b === `${net.hosts[1].ip}:${port}`) ?? t.links[0];
+    if (!link) throw new Error(`onet topo --probe measured no link: ${json}`);
+    return { latencyUs: link.latencyUs, bandwidthGBs: link.bandwidthGBs };
+  } finally {
+    server.kill('SIGKILL');
+  }
 }
 
 /** The shaping qdisc's counters and the host's TCP retransmissions (diagnostics for --tc-stats). */
@@ -175,6 +213,11 @@ async function main() {
   const runs = Object.fromEntries(o.backends.map((b) => [b, []]));
   const explain = [];
   try {
+    if (o.probe && o.backends.includes('opennetworks')) {
+      o.topoFile = join(tmpdir(), `onet-mhbench-${process.pid}-topo.json`);
+      o.link = await probeLink(net, o.topoFile);
+      console.error(`# probed host 0 → host 1 with \`onet topo --probe\`: ${o.link.latencyUs} µs one-way, ${o.link.bandwidthGBs} GB/s; ONET_TOPO_FILE for opennetworks`);
+    }
     console.error(`# ${o.hosts} hosts × ${o.rph} rank(s), egress tbf ${o.rate} per host, ${o.repeat} round(s) of ${o.backends.join(' then ')}`);
     for (let r = 0; r < o.repeat; r++) {
       // Alternate the order each round so neither backend always runs on the warmer machine.
@@ -183,7 +226,7 @@ async function main() {
         const res = await runBackend(net, o, b);
         console.error(`# ${b}: round ${r + 1} done in ${res.wallS.toFixed(1)} s (init ${res.init_s.toFixed(1)} s)`);
         if (o.explain && b === 'opennetworks' && r === 0)
-          for (const log of res.coordLog) explain.push(...log.split('\n').filter((l) => /scheduler|allreduce:|allgather:|broadcast:|link probe|algorithm rules/.test(l)));
+          explain.push(...(res.coordLog[0] ?? '').split('\n').filter((l) => /scheduler|^\s+(allreduce|allgather|broadcast|reduce_scatter)\b/.test(l)));
         delete res.coordLog;
         runs[b].push(res);
       }
@@ -191,17 +234,19 @@ async function main() {
     if (o.tcStats) for (const h of net.hosts) console.error(`# ${h.ns} egress: ${tcStats(h.ns)}`);
   } finally {
     net.destroy();
+    if (o.topoFile) rmSync(o.topoFile, { force: true });
   }
   const rows = summarize(o, runs);
   const wallS = (Date.now() - t0) / 1000;
   console.log(`# onet multi-host bench: ${o.hosts} hosts (network namespaces) × ${o.rph} rank(s), each host's egress shaped to ${o.rate} (tc tbf), torch.distributed under torchrun, f32`);
   console.log(`# time: median per-call over ${o.repeat} round(s) (range in brackets); busbw: nccl-tests factor for n=${o.hosts * o.rph} ranks; link%: per-host egress bytes/s over ${o.rate}`);
+  if (o.link) console.log(`# opennetworks calibrated from \`onet topo --probe\` (ONET_TOPO_FILE): ${o.link.latencyUs} µs one-way, ${o.link.bandwidthGBs} GB/s`);
   console.log(formatTable(o, rows));
   const wrong = rows.flatMap((r) => o.backends.map((b) => r[b]?.wrong ?? 0)).reduce((a, b) => a + b, 0);
   if (wrong) console.log(`# WARNING: ${wrong} wrong element(s) in the checked calls`);
   if (explain.length) console.log(`# coordinator (ONET_EXPLAIN=1):\n${explain.map((l) => `#   ${l}`).join('\n')}`);
   console.log(`# total ${wallS.toFixed(0)} s`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ hosts: o.hosts, ranksPerHost: o.rph, rate: o.rate, rateBps: o.rateBps, repeat: o.repeat,
+  if (o.json) writeFileSync(o.json, JSON.stringify({ hosts: o.hosts, ranksPerHost: o.rph, rate: o.rate, rateBps: o.rateBps, repeat: o.repeat, probedLink: o.link ?? null,
     env: o.env, plan: o.plan, wallS, rows, runs }, null, 2) + '\n');
   return wrong ? 1 : 0;
 }

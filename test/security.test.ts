@@ -91,13 +91,14 @@ describe('a token-protected coordinator', () => {
     expect(no.stdout + no.stderr).toMatch(/refused a status request/);
   }, 60_000);
 
-  it('keeps local surfaces owner-only: job directory 0700, shared-memory segments 0600', () => {
+  it('keeps local surfaces owner-only: job directory 0700, control socket and shared-memory segments 0600', () => {
     expect(statSync(coord.paths.dir).mode & 0o777).toBe(0o700);
     const segs = readdirSync('/dev/shm').filter((n) => n.startsWith(`onet-${job}-`));
     expect(segs.length).toBeGreaterThan(0);  // the ctl segment lives as long as the coordinator
     for (const s of segs) expect(statSync(pjoin('/dev/shm', s)).mode & 0o777).toBe(0o600);
     // The control socket sits in the 0700 directory: nobody else can even reach it.
     expect(statSync(coord.paths.socket).isSocket()).toBe(true);
+    expect(statSync(coord.paths.socket).mode & 0o777).toBe(0o600);
   });
 
   it('abort: refused for observer and rank tokens, done for admin; ranks see EABORTED', async () => {

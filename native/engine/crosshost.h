@@ -3,8 +3,9 @@
 // participant per host (this coordinator) runs the inter-host algorithm from native/algo/ over
 // the transport, and the result is copied into every local rank's output.
 //   T = T_local_reduce(L·S) + T_inter(H hosts, S) + T_local_copy(L·S)
-// Every call first exchanges a 48-byte header with the other hosts so that a mismatch (op,
-// dtype, count, reduce op, root) is an error on every rank of every host, never a hang.
+// Every call first exchanges a 56-byte header with the other hosts so that a mismatch (op,
+// dtype, count, reduce op, root, algorithm rules) is an error on every rank of every host, never
+// a hang; a small allreduce sends it together with its data (one round, "oneshot").
 #pragma once
 #include <cstdint>
 #include <string>

@@ -27,30 +27,31 @@ std::string op_label(Coll c, uint64_t seq) { return std::string(coll_name(c)) + 
 
 std::string Engine::validate(const Group& g, const shm::Slot& s, int grank) const {
   const int P = int(g.ranks.size());
-  std::string me = "rank " + std::to_string(g.ranks[grank]);
+  // Messages are built only on the error path: this runs for every arrival (keep it ~ns).
+  auto me = [&] { return "rank " + std::to_string(g.ranks[grank]); };
   if (s.coll < uint32_t(Coll::allreduce) || s.coll > uint32_t(Coll::recv))
-    return me + " posted unknown collective " + std::to_string(s.coll) + " (protocol v1 knows 1..14)";
+    return me() + " posted unknown collective " + std::to_string(s.coll) + " (protocol v1 knows 1..14)";
   Coll c = Coll(s.coll);
-  std::string head = op_label(c, s.seq) + ": " + me + " ";
+  auto head = [&] { return op_label(c, s.seq) + ": " + me() + " "; };
   if (c != Coll::barrier && !dtype_valid(s.dtype))
-    return head + "posted unknown dtype " + std::to_string(s.dtype) + " (0..7: f32 f64 f16 bf16 i8 u8 i32 i64)";
+    return head() + "posted unknown dtype " + std::to_string(s.dtype) + " (0..7: f32 f64 f16 bf16 i8 u8 i32 i64)";
   if (is_reducing(c) && s.redop >= kNumRedOps)
-    return head + "posted unknown reduce op " + std::to_string(s.redop) + " (0..8)";
+    return head() + "posted unknown reduce op " + std::to_string(s.redop) + " (0..8)";
   if (is_reducing(c)) {
     // Ask the kernels whether they support op × dtype (an empty reduce validates only).
     const char dummy[8] = {};
     const void* in[1] = {dummy};
     Status st = reduce::reduce(RedOp(s.redop), DType(s.dtype), nullptr, in, 1, 0, s.scale, 1);
-    if (!st.ok()) return "ENOTSUP:" + head + st.msg;
+    if (!st.ok()) return "ENOTSUP:" + head() + st.msg;
   }
   if (is_rooted(c) && (s.root < 0 || s.root >= P))
-    return head + "named root " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
+    return head() + "named root " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
   if (c == Coll::send && (s.root < 0 || s.root >= P))
-    return head + "sends to rank " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
+    return head() + "sends to rank " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
   if (c == Coll::recv && (s.root < -1 || s.root >= P))
-    return head + "receives from rank " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
+    return head() + "receives from rank " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
   if ((c == Coll::send || c == Coll::recv) && s.root == grank)
-    return head + "sends to or receives from itself; copy locally instead";
+    return head() + "sends to or receives from itself; copy locally instead";
   return "";
 }
 
@@ -143,6 +144,11 @@ std::string Engine::disagreement(const Group& g, uint64_t seq, const Pending& pd
   for (int i = first + 1; i < P && diff.empty(); i++) {
     if (pd.by_grank[i].rank < 0) continue;
     const shm::Slot& b = *pd.by_grank[i].slot;
+    // Fast path first (every collective passes here): strings only once a field differs.
+    bool differs = b.coll != a.coll || (c != Coll::barrier && b.dtype != a.dtype) || (is_reducing(c) && b.redop != a.redop) ||
+                   (is_rooted(c) && b.root != a.root) || (count_checked(c) && b.count != a.count) ||
+                   (is_reducing(c) && a.redop == uint32_t(RedOp::premul_sum) && b.scale != a.scale);
+    if (!differs) continue;
     std::string r0 = "rank " + std::to_string(g.ranks[first]), ri = "rank " + std::to_string(g.ranks[i]);
     std::ostringstream o;
     if (b.coll != a.coll)

@@ -19,6 +19,7 @@ Status Engine::net_listen(const NetOptions& o, std::string* addr) {
   if (o.transport == "ucx") {
     net::UcxOptions u;
     u.bind_ip = o.bind_ip;
+    u.port = o.port;
     u.job_hash = o.job_hash;
     st = net::create_ucx_device(u, &dev_);
   } else if (o.transport == "tcp") {

@@ -45,7 +45,7 @@ def test_unknown_codes_are_internal_errors():
 def test_error_table_matches_protocol():
     text = PROTOCOL.read_text()
     rows = re.findall(r"^\| (\d+|—) \| (E[A-Z]+) \| `(\w+)` \|", text, re.M)
-    assert len(rows) == 8
+    assert len(rows) == 9  # 7 engine codes + EPROTO + EACCES (control channel only)
     for num, code, pyname in rows:
         cls = getattr(on, pyname)
         assert cls.code == code

@@ -9,6 +9,8 @@ import { setting } from '../config/settings.js';
 import { OnetError } from '../errors.js';
 import type { Engine } from '../native/addon.js';
 import { chooseInterface } from '../topology/iface.js';
+import { summarize, topologyFromEnv, uniformTopology } from '../topology/graph.js';
+import { planFromEnv } from '../scheduler/plan.js';
 import { bootstrapFrom, join, serveBootstrap, type HostEntry } from './rendezvous.js';
 import type { Logger } from './log.js';
 import { Verifier } from '../security/auth.js';
@@ -28,6 +30,32 @@ function ownAddress(host: string, env: NodeJS.ProcessEnv): { name: string; addre
 /** The transport handshake's job hash: of the job id, and of the job token when one is set. */
 export function jobHash(job: string, token = ''): number {
   return createHash('sha256').update(token ? `${job}\0${token}` : job).digest().readUInt32LE(0);
+}
+
+export interface AlgoRule { coll: string; maxBytes: number; algo: string; chunkBytes?: number }
+/** native/engine/crosshost.cc kOneShotBytes: allreduces with (hosts − 1)·bytes up to this run in one round. */
+const ONESHOT_BYTES = 64 << 10;
+const ENGINE_COLLS = new Set(['allreduce', 'allgather', 'broadcast', 'reduce_scatter']);
+
+/**
+ * The engine's size rules from the scheduler (src/scheduler) for the hosts the bootstrap
+ * returned. Link figures come from ONET_TOPO_FILE (e.g. `onet topo --probe --json` output, or a
+ * file naming a shaped rate) summarised to its slowest link, else the scheduler's default link.
+ * Every input (the host list, that file, ONET_ALGO) is the same on every host, so every host
+ * computes the same rules; the engine's per-call header carries a hash of them, so hosts that
+ * were configured differently fail with a mismatch instead of running different algorithms.
+ */
+export function schedulerRules(hosts: HostEntry[], env: NodeJS.ProcessEnv): { rules: AlgoRule[]; explanation: string | null } {
+  const ppn = Math.max(1, ...hosts.map((h) => h.ranks.length));
+  const file = topologyFromEnv(env);
+  const s = file ? summarize(file) : undefined;
+  const topo = uniformTopology(hosts.length, ppn, s && Number.isFinite(s.bandwidthGBs) && s.alphaUs > 0
+    ? { latencyUs: s.alphaUs, bandwidthGBs: s.bandwidthGBs } : undefined, s?.shmGBs);
+  topo.name = file ? `${hosts.length} hosts × ${ppn} ranks, links from ONET_TOPO_FILE (${file.name ?? 'unnamed'})` : `${hosts.length} hosts × ${ppn} ranks, default link (set ONET_TOPO_FILE to calibrate)`;
+  const plan = planFromEnv(topo, env);
+  const rules = plan.table.filter((e) => ENGINE_COLLS.has(e.coll))
+    .map((e) => ({ coll: e.coll, maxBytes: e.maxBytes ?? Number.MAX_VALUE, algo: e.algo, chunkBytes: e.chunkBytes }));
+  return { rules, explanation: plan.explanation };
 }
 
 /** tcp, ucx, or auto: UCX where an RDMA device exists (and the addon was built with it). */
@@ -54,6 +82,7 @@ export async function startNetwork(engine: Engine, o: { job: string; world: numb
     transport, bindIp: iface.address, streams: Number(setting('tcpStreams', o.env)),
     checksum: Boolean(setting('checksum', o.env)), jobHash: jobHash(o.job, setting('jobToken', o.env) as string),
     zerocopyBytes: Number(setting('tcpZerocopyBytes', o.env)),
+    port: Number(setting('hostPort', o.env)),
     heartbeatMs: Number(setting('heartbeatMs', o.env)), testCorruptEvery: Number(setting('testCorrupt', o.env)),
   });
   o.log('info', `${transport} transport listening on ${addr}; bootstrap ${b.host}:${b.port} (${b.source})`);
@@ -69,7 +98,14 @@ export async function startNetwork(engine: Engine, o: { job: string; world: numb
     const m = /^(E[A-Z]+): ([\s\S]*)$/.exec(String(e?.message ?? e));
     throw new OnetError((m?.[1] ?? 'EINTERNAL') as any, `connecting host ${me} to the other hosts: ${m?.[2] ?? e}`);
   }
-  if (o.rules?.length) engine.setAlgoRules(o.rules);
+  let rules = o.rules;
+  if (!rules?.length) {
+    const plan = schedulerRules(hosts, o.env);
+    rules = plan.rules;
+    if (plan.explanation)
+      o.log('info', `${plan.explanation}\n  allreduce below ${ONESHOT_BYTES / Math.max(1, hosts.length - 1)} B: one-shot exchange in the engine (header sent with the data, one round), before these rules`);
+  }
+  if (rules.length) engine.setAlgoRules(rules);
   o.log('info', `host ${me} of ${hosts.length}: connected to ${hosts.filter((h) => h.host !== me).map((h) => `host ${h.host} (${h.hostname} ${h.addr}, ranks ${h.ranks.join(',')})`).join('; ')}`);
   return { me, hosts, transport, iface: iface.name };
 }

@@ -1,7 +1,7 @@
 // The per-host coordinator: a ZeroMQ ROUTER for control (docs/protocol.md §2) in front of the
 // native engine, which owns the arenas and runs the hot path. Nothing here touches tensor
 // bytes. One bad message gets an error reply; it never stops the others being served.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as zmq from 'zeromq';
 import { setting } from '../config/settings.js';
@@ -117,6 +117,7 @@ export class Coordinator {
     const cleaned = native.cleanStale('');
     if (cleaned) this.log('info', `removed ${cleaned} shared-memory segment(s) left by dead coordinators`);
     await this.router.bind(this.paths.endpoint);
+    chmodSync(this.paths.socket, 0o600);  // owner-only, like its 0700 directory (docs/protocol.md §8)
     writeFileSync(this.paths.pidFile, String(process.pid), { mode: 0o600 });
     if (this.world) this.createEngine(this.world);
     this.log('info', `listening on ${this.paths.endpoint} (pid ${process.pid}, protocol v${PROTOCOL_VERSION}, world ${this.world || 'from first rank'})`);

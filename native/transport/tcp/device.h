@@ -128,6 +128,7 @@ class TcpPair final : public Pair {
   Status broken_;
   bool failed_ = false;  // progress thread's view of broken_
   int64_t last_rx_ms_ = 0, last_hb_ms_ = 0;  // progress thread only
+  bool heard_ = false;                        // anything received yet (heartbeat grace)
 
   std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0},
       checksum_failures_{0};

@@ -63,7 +63,9 @@ TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fd
 // naming the host within about 3.5·hb instead of at the collective's deadline.
 void TcpPair::heartbeat(int64_t now) {
   const int hb = dev_->opts().heartbeat_ms;
-  if (now - last_rx_ms_ > 3 * int64_t(hb)) {
+  // Until a peer's first byte (its progress thread may start later: it waits for its own mesh),
+  // allow at least 10 s.
+  if (now - last_rx_ms_ > (heard_ ? 3 * int64_t(hb) : std::max<int64_t>(3 * int64_t(hb), 10'000))) {
     fail({Code::kAborted, name() + " is unreachable: nothing received for " + std::to_string(now - last_rx_ms_) +
                               " ms (heartbeat every " + std::to_string(hb) + " ms, ONET_HEARTBEAT_MS); the host, its link or its coordinator is gone"});
     return;
@@ -421,6 +423,7 @@ void TcpPair::on_readable(Stream& s) {
     }
     budget -= std::min(budget, size_t(r));
     last_rx_ms_ = now_ms();
+    heard_ = true;
     if (!s.in_payload) {
       s.hdr_got += size_t(r);
       if (s.hdr_got < sizeof(FrameHeader)) continue;

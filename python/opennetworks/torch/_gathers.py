@@ -57,7 +57,7 @@ class Gathers:
         return self._combine(works, output_lists)
 
     def all_gather_single(self, output, input, opts=None):
-        (code, _), = self._validate(ALLGATHER, [input], "all_gather_into_tensor")
+        (code, _), _c = self._validate(ALLGATHER, [input, output], "all_gather_into_tensor")
         r = self._real(input)
         ro = self._real(output)
         n, es, P = r.numel(), r.element_size(), self._size

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 import uuid
+import zlib
 
 import torch.distributed as dist
 
@@ -121,6 +122,8 @@ def _job_id(store, rank: int) -> str:
 
 
 def create(opts, backend_options=None) -> ProcessGroupOnet:
-    group_id = int(opts.group_id or 0) if str(opts.group_id).isdigit() else abs(hash(opts.group_id)) % (1 << 31)
+    # Hashed group names (new_group(use_local_synchronization=True)) must map to the same id in
+    # every process: str hash() is salted per process, crc32 is not.
+    group_id = int(opts.group_id or 0) if str(opts.group_id).isdigit() else (zlib.crc32(str(opts.group_id).encode()) & 0x7FFFFFFF) or 1
     return ProcessGroupOnet(opts.store, opts.group_rank, opts.group_size, opts.timeout, group_id,
                             list(opts.global_ranks_in_group))

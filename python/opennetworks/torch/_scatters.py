@@ -55,24 +55,24 @@ class Scatters:
     def reduce_scatter_single(self, output, input, opts=None):
         op = opts.reduceOp if opts is not None else dist.ReduceOp.SUM
         P = self._size
+        (code, _), _c = self._validate(REDUCE_SCATTER, [output, input], "reduce_scatter_tensor")
         ri = self._real(input)
         if ri.numel() != P * self._real(output).numel():
             self._poison(REDUCE_SCATTER, InvalidArgumentError(
                 f"rank {self._rank}: reduce_scatter_tensor input has {ri.numel()} elements, expected group "
                 f"size {P} × output {self._real(output).numel()}"))
         ro = self._real(output)
-        if ro.numel() and ro.dtype == ri.dtype:
-            io, oo = self._arena_off(ri), self._arena_off(ro)
-            if io >= 0 or oo >= 0:
-                return self._reduce_scatter_arena(ri, ro, io, oo, op, output)
+        if ro.numel() and ro.dtype == ri.dtype:  # one staging copy (or none from the arena)
+            return self._reduce_scatter_arena(code, ri, ro, self._arena_off(ri), self._arena_off(ro), op,
+                                              output)
         chunks = list(input.reshape(-1).chunk(P)) if input.is_contiguous() else list(
             input.contiguous().reshape(-1).chunk(P))
         return self._scatter_like(REDUCE_SCATTER, output, chunks, op, "reduce_scatter_tensor")
 
-    def _reduce_scatter_arena(self, ri, ro, io, oo, redop_obj, output):
-        """reduce_scatter_tensor where the input or the output lies in the arena."""
+    def _reduce_scatter_arena(self, code, ri, ro, io, oo, redop_obj, output):
+        """reduce_scatter_tensor with the input and output each in the arena (offset >= 0, used
+        where it lies) or not (-1: the input is staged with one copy, the output copied out)."""
         what = "reduce_scatter_tensor"
-        (code, _), = self._validate(REDUCE_SCATTER, [output], what)
         try:
             redop, scale = redop_code(redop_obj, ro.dtype)
         except OnetError as e:
