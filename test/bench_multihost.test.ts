@@ -6,7 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { netnsUnavailable } from '../src/testing/netns.js';
+import { schedulerRules } from '../src/coordinator/network.js';
 import { ROOT } from './helpers.js';
 
 const why = netnsUnavailable()
@@ -48,4 +50,47 @@ describe.skipIf(!!why)('bench/multihost.mjs --quick', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 300_000);
+});
+
+// The rules the coordinator hands the engine (src/coordinator/network.ts): what the benchmark's
+// ONET_TOPO_FILE calibration changes. Same inputs → same rules on every host.
+describe('scheduler rules for the engine', () => {
+  const hosts = [0, 1, 2].map((h) => ({ host: h, ranks: [2 * h, 2 * h + 1], addr: `10.0.0.${h + 1}:4000`, hostname: `h${h}` }));
+  const colls = ['allreduce', 'allgather', 'broadcast', 'reduce_scatter'];
+
+  it('covers every size of each engine collective, ending without a limit', () => {
+    const { rules } = schedulerRules(hosts, {});
+    for (const c of colls) {
+      const mine = rules.filter((r) => r.coll === c);
+      expect(mine.length, c).toBeGreaterThan(0);
+      expect(mine[mine.length - 1].maxBytes).toBe(Number.MAX_VALUE);
+      mine.slice(1).forEach((r, i) => expect(r.maxBytes).toBeGreaterThan(mine[i].maxBytes));
+      for (const r of mine) expect(r.chunkBytes).toBeGreaterThan(0);
+    }
+    expect(rules.every((r) => colls.includes(r.coll))).toBe(true);
+    expect(schedulerRules(hosts, {})).toEqual(schedulerRules(hosts, {}));
+  });
+
+  it('follows the link in ONET_TOPO_FILE and ONET_ALGO, and explains itself with ONET_EXPLAIN=1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onet-rules-'));
+    try {
+      const file = join(dir, 'topo.json');
+      writeFileSync(file, JSON.stringify({ version: 1, name: 'slow', hosts: [{ name: 'a', ranks: 1 }, { name: 'b', ranks: 1 }],
+        links: [{ a: 'a', b: 'b', latencyUs: 40, bandwidthGBs: 0.125, measured: true }] }));
+      const fast = schedulerRules(hosts, {}).rules, slow = schedulerRules(hosts, { ONET_TOPO_FILE: file }).rules;
+      expect(slow).not.toEqual(fast);
+      const forced = schedulerRules(hosts, { ONET_ALGO: 'allreduce:rabenseifner' }).rules.filter((r) => r.coll === 'allreduce');
+      expect(new Set(forced.map((r) => r.algo))).toEqual(new Set(['rabenseifner']));
+      const ex = schedulerRules(hosts, { ONET_TOPO_FILE: file, ONET_EXPLAIN: '1' }).explanation;
+      expect(ex).toMatch(/3 hosts × 2 ranks, links from ONET_TOPO_FILE \(slow\)/);
+      expect(ex).toMatch(/allreduce: /);
+      expect(schedulerRules(hosts, {}).explanation).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the file when ONET_TOPO_FILE is unreadable', () => {
+    expect(() => schedulerRules(hosts, { ONET_TOPO_FILE: '/nonexistent/topo.json' })).toThrow(/\/nonexistent\/topo\.json/);
+  });
 });

@@ -210,8 +210,12 @@ bool Engine::poll() {
       r->known |= uint64_t(1) << i;
       fresh[nf++] = i;
     }
+    // Point-to-point posts all carry seq 0: order them by the rank's post number when it
+    // wrote one (offset 96), so a burst of sends that wrapped around the slots stays in order.
     std::stable_sort(fresh, fresh + nf, [base](uint32_t a, uint32_t b) {
-      return shm::slot_at(base, a)->seq < shm::slot_at(base, b)->seq;
+      const shm::Slot *sa = shm::slot_at(base, a), *sb = shm::slot_at(base, b);
+      if (sa->post_no && sb->post_no) return sa->post_no < sb->post_no;
+      return sa->seq < sb->seq;
     });
     for (int j = 0; j < nf; j++) on_post(*r, fresh[j]);
     did |= nf > 0;

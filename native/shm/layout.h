@@ -76,7 +76,9 @@ struct Slot {                      // offset kSlotsOffset + i * kSlotBytes
   int32_t src;                     // 80  (out) actual source of a recv
   uint32_t flags;                  // 84  bit0: notify JS on completion (ZeroMQ post path)
   uint64_t out_count;              // 88  (out) elements written (recv, v-variants)
-  uint8_t pad[32];                 // 96..127
+  uint64_t post_no;                // 96  (in) the rank's post counter at posting, 0 = unset (v1 clients
+                                   //     may leave it 0); orders posts that share a seq (p2p)
+  uint8_t pad[24];                 // 104..127
   char msg[kSlotMsgBytes];         // 128 (out) error message when state == kError
 };
 static_assert(sizeof(Slot) == kSlotBytes);

@@ -37,13 +37,10 @@ def _inexact(name: str, world: int) -> bool:
 CASES = [(w, name) for w in WORLDS for name, _ in catalogue(w, "opennetworks")]
 
 
-# Waiting on the coordinator (native/engine/engine.cc, Engine::poll): it orders the slots found
-# in one scan by `seq`, and sends/recvs all carry seq 0, so they keep slot-index order. The
-# Python client reuses slots FIFO, so after earlier collectives its free ring is rotated
-# ([k..63, 0..k-1]) and a burst of buffered sends spanning the wrap is matched out of post
-# order (seen at n=3: 63, 0, 1, ...; n=4: ..., 28, 63, 64, ..., 29). Passes at n=2 when the
-# rotation happens to line up. Fixed when the engine sorts by the post number at slot offset 96.
-_COORDINATOR_ORDERING = {"send-many-before-recv"}
+# "send-many-before-recv" covers Engine::poll ordering a scan's slots by the post number at
+# slot offset 96: sends all carry seq 0, and the client reuses slots FIFO, so a burst of
+# buffered sends wraps around the slot ring (it was matched out of order before the fix).
+_COORDINATOR_ORDERING: set[str] = set()
 
 
 def _params():
