@@ -13,6 +13,18 @@ if (why) console.warn(`multi-host tests skipped: ${why}`);
 const WORKER = join(ROOT, 'test/fixtures/collectives_worker.mjs');
 const PY = join(ROOT, '.venv/bin/python');
 
+/** Every `ONET_RESULT {json}` in output where stderr may interleave with stdout mid-line. */
+function resultObjects(text: string): any[] {
+  const found: any[] = [];
+  for (let i = text.indexOf('ONET_RESULT {'); i >= 0; i = text.indexOf('ONET_RESULT {', i + 1)) {
+    const start = i + 12;
+    for (let j = text.indexOf('}', start); j >= 0; j = text.indexOf('}', j + 1)) {
+      try { found.push(JSON.parse(text.slice(start, j + 1))); break; } catch { /* not the end yet */ }
+    }
+  }
+  return found;
+}
+
 /** torchrun on the first `hosts` namespaces, `nproc` ranks each; all output concatenated. */
 async function torchrunAll(net: Net, hosts: number, nproc: number, script: string, args: string[], port: number,
   env: NodeJS.ProcessEnv = {}): Promise<string> {
@@ -67,7 +79,7 @@ describe.skipIf(!!why)('multi-host over network namespaces', () => {
   it('every torch collective under torchrun, 3 hosts x 2 ranks, against the reference', async () => {
     if (!existsSync(PY)) return;
     const out = await torchrunAll(net, 3, 2, join(ROOT, 'test/fixtures/torch_collectives_mh.py'), ['opennetworks'], 29300 + (process.pid % 100));
-    const res = out.split('\n').filter((l) => l.startsWith('ONET_RESULT ')).map((l) => JSON.parse(l.slice(12)));
+    const res = resultObjects(out);
     expect(res.length, out.slice(-3000)).toBe(6);
     for (const r of res) {
       expect(r.failures, `rank ${r.rank}`).toEqual([]);
@@ -93,9 +105,9 @@ describe.skipIf(!!why)('multi-host over network namespaces', () => {
         p.on('close', () => { clearTimeout(t); resolve(out); });
       })));
       console.log(`${backend}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      const line = outs.join('\n').split('\n').find((l) => l.startsWith('ONET_RESULT '));
-      expect(line, outs.join('\n').slice(-3000)).toBeDefined();
-      params[backend] = JSON.parse(line!.slice(12)).params;
+      const [res] = resultObjects(outs.join('\n'));
+      expect(res, outs.join('\n').slice(-3000)).toBeDefined();
+      params[backend] = res.params;
     }
     expect(params.opennetworks.length).toBe(params.gloo.length);
     params.gloo.forEach((v, i) => expect(Math.abs(params.opennetworks[i] - v)).toBeLessThan(1e-5 * Math.max(1, Math.abs(v))));

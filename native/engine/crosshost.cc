@@ -384,13 +384,19 @@ Status rank_counts(const CrossJob& j, std::vector<uint64_t>* counts) {
 
 // Gathers: staging is host-major (each host's members back to back); when hosts own
 // consecutive ranks that is also rank-major and the unpack is a plain copy.
+// Per-rank counts and their prefix sums (rank-major displacements; d[P] is the total).
+Status rank_layout(const CrossJob& j, std::vector<uint64_t>* c, std::vector<uint64_t>* d) {
+  Status st = rank_counts(j, c);
+  d->assign(j.P + 1, 0);
+  for (int g = 0; st.ok() && g < j.P; g++) (*d)[g + 1] = (*d)[g] + (*c)[g];
+  return st;
+}
+
 Status run_allgather(CrossJob& j) {
   size_t es = dtype_size(j.dt);
-  std::vector<uint64_t> rc;
-  Status st = rank_counts(j, &rc);
+  std::vector<uint64_t> rc, rdispl;
+  Status st = rank_layout(j, &rc, &rdispl);
   if (!st.ok()) return st;
-  std::vector<uint64_t> rdispl(j.P + 1, 0);
-  for (int g = 0; g < j.P; g++) rdispl[g + 1] = rdispl[g] + rc[g];
   uint64_t total = rdispl[j.P];
   const int H = int(j.host_members.size());
   std::vector<size_t> hc(H, 0), hd(H, 0);
@@ -425,11 +431,9 @@ Status run_allgather(CrossJob& j) {
 
 Status run_reduce_scatter(CrossJob& j) {
   size_t es = dtype_size(j.dt);
-  std::vector<uint64_t> rc;
-  Status st = rank_counts(j, &rc);
+  std::vector<uint64_t> rc, rd;
+  Status st = rank_layout(j, &rc, &rd);
   if (!st.ok()) return st;
-  std::vector<uint64_t> rd(j.P + 1, 0);
-  for (int g = 0; g < j.P; g++) rd[g + 1] = rd[g] + rc[g];
   uint64_t total = rd[j.P];
   std::vector<const char*> ins;
   std::vector<char*> outs;

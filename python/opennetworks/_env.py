@@ -54,6 +54,21 @@ def float_setting(name: str, fallback: float | None = None) -> float | None:
         raise InvalidArgumentError(f"{name}={raw!r} is not a number; set it to seconds, e.g. 30") from None
 
 
+_BYTES_RE = re.compile(r"^\s*(\d+)\s*(|[KMGT]i?B?|B)\s*$", re.I)
+
+
+def bytes_setting(name: str, fallback: int) -> int:
+    """A size: plain bytes or with a unit (64MiB, 2M, 512KiB)."""
+    raw = os.environ.get(name) or SETTINGS[name][0]
+    if not raw:
+        return fallback
+    m = _BYTES_RE.match(raw)
+    if not m:
+        raise InvalidArgumentError(f"{name}={raw!r} is not a size; set it to bytes, e.g. 2097152 or 2MiB")
+    unit = m.group(2).upper()[:1]
+    return int(m.group(1)) << {"": 0, "B": 0, "K": 10, "M": 20, "G": 30, "T": 40}[unit]
+
+
 def sanitize_job_id(raw: str) -> str:
     job = _JOB_BAD.sub("_", raw)[:64]
     return job or "default"
@@ -125,7 +140,10 @@ def rank_info(rank: int | None = None, world: int | None = None, env: dict | Non
     local_rank = next((v for v in (_int(env, k) for k in ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"))
                        if v is not None), rank)
     local_world = next((v for v in (_int(env, k) for k in ("LOCAL_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE"))
-                        if v is not None), world)
+                        if v is not None), None)
+    if local_world is None:  # Slurm: "4", "4(x2)" or "4,2" tasks per node
+        m = re.match(r"^(\d+)", env.get("SLURM_NTASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE") or "")
+        local_world = int(m.group(1)) if m else world
     if not (0 <= rank < world):
         raise InvalidArgumentError(f"rank {rank} is outside world size {world}; check RANK and WORLD_SIZE")
     if not (0 <= local_rank < local_world):

@@ -108,7 +108,7 @@ def test_slot_offsets_match_protocol():
             "dtype": L.SLOT_DTYPE, "redop": L.SLOT_REDOP, "root": L.SLOT_ROOT, "count": L.SLOT_COUNT,
             "in_off": L.SLOT_IN_OFF, "out_off": L.SLOT_OUT_OFF, "aux_off": L.SLOT_AUX_OFF,
             "group": L.SLOT_GROUP, "tag": L.SLOT_TAG, "scale": L.SLOT_SCALE, "src": L.SLOT_SRC,
-            "flags": L.SLOT_FLAGS, "out_count": L.SLOT_OUT_COUNT, "msg": L.SLOT_MSG}
+            "flags": L.SLOT_FLAGS, "out_count": L.SLOT_OUT_COUNT, "post_no": L.SLOT_POST_NO, "msg": L.SLOT_MSG}
     assert ours == doc
 
 
@@ -311,3 +311,18 @@ def test_no_coordinator_times_out_with_advice(tmp_path):
     out = _register_in_subprocess({"ONET_AUTOSTART": "0", "ONET_CONNECT_TIMEOUT": "1"}, tmp_path)
     assert out.startswith("TimeoutError") and "onet serve" in out and "ONET_CONNECT_TIMEOUT" in out, out
     assert time.monotonic() - t0 < 30
+
+
+def test_bytes_setting_units(monkeypatch):
+    for raw, want in [("2097152", 2 << 20), ("2MiB", 2 << 20), ("64M", 64 << 20), ("512KiB", 512 << 10), ("1G", 1 << 30)]:
+        monkeypatch.setenv("ONET_PIPELINE_BYTES", raw)
+        assert _env.bytes_setting("ONET_PIPELINE_BYTES", 1) == want
+    monkeypatch.setenv("ONET_PIPELINE_BYTES", "lots")
+    with pytest.raises(on.InvalidArgumentError, match="not a size"):
+        _env.bytes_setting("ONET_PIPELINE_BYTES", 1)
+
+
+def test_slurm_tasks_per_node_sets_local_world():
+    info = _env.rank_info(env={"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1",
+                               "SLURM_NTASKS_PER_NODE": "4(x2)"})
+    assert (info.rank, info.world, info.local_rank, info.local_world) == (5, 8, 1, 4)

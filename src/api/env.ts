@@ -15,10 +15,11 @@ function intFrom(env: NodeJS.ProcessEnv, names: string[], def: number | undefine
 }
 
 export function rankEnv(env: NodeJS.ProcessEnv = process.env, given: Partial<RankEnv> = {}): RankEnv {
-  const world = given.world ?? intFrom(env, ['ONET_WORLD_SIZE', 'WORLD_SIZE'], 1, 'the world size');
-  const rank = given.rank ?? intFrom(env, ['ONET_RANK', 'RANK'], world === 1 ? 0 : undefined, 'this rank');
-  const localRank = given.localRank ?? intFrom(env, ['ONET_LOCAL_RANK', 'LOCAL_RANK'], rank, 'the local rank');
-  const localWorld = given.localWorld ?? intFrom(env, ['ONET_LOCAL_WORLD_SIZE', 'LOCAL_WORLD_SIZE'], world, 'the local world size');
+  const world = given.world ?? intFrom(env, ['ONET_WORLD_SIZE', 'WORLD_SIZE', 'SLURM_NTASKS', 'OMPI_COMM_WORLD_SIZE'], 1, 'the world size');
+  const rank = given.rank ?? intFrom(env, ['ONET_RANK', 'RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'], world === 1 ? 0 : undefined, 'this rank');
+  const localRank = given.localRank ?? intFrom(env, ['ONET_LOCAL_RANK', 'LOCAL_RANK', 'SLURM_LOCALID', 'OMPI_COMM_WORLD_LOCAL_RANK'], rank, 'the local rank');
+  const slurmPerNode = /^(\d+)/.exec(env.SLURM_NTASKS_PER_NODE ?? env.SLURM_TASKS_PER_NODE ?? '')?.[1];  // "4", "4(x2)"
+  const localWorld = given.localWorld ?? intFrom(env, ['ONET_LOCAL_WORLD_SIZE', 'LOCAL_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_SIZE'], slurmPerNode ? Number(slurmPerNode) : world, 'the local world size');
   if (rank >= world) throw new OnetError('EINVAL', `rank ${rank} is out of range for world size ${world}`, [rank]);
   if (localRank >= localWorld) throw new OnetError('EINVAL', `local rank ${localRank} is out of range for local world size ${localWorld}`, [rank]);
   if (localWorld > world) throw new OnetError('EINVAL', `local world size ${localWorld} exceeds world size ${world}`, [rank]);

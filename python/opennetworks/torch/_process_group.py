@@ -70,7 +70,7 @@ class ProcessGroupOnet(Elementwise, Gathers, Scatters, AllToAll, PointToPoint, C
         # allreduce by ~20% at n=2 on 2 cores (outputs are copied out while still in cache); with
         # more ranks than cores the waits cost context switches, so one post stays the default.
         crowded = self._client.info.local_world > (os.cpu_count() or 1)
-        pipe = int(_env.float_setting("ONET_PIPELINE_BYTES", (64 << 20) if crowded else (2 << 20)))
+        pipe = _env.bytes_setting("ONET_PIPELINE_BYTES", (64 << 20) if crowded else (2 << 20))
         self._chunk_bytes = max(ALIGN, (min(pipe, self._arena.data_bytes // 4)) & ~(ALIGN - 1))
         self._pipeline_depth = max(0, int(_env.float_setting("ONET_PIPELINE_DEPTH", 2)))
 

@@ -36,7 +36,9 @@ class Staging:
         if t.device.type != "cpu":
             raise UnsupportedError(
                 f"rank {self._rank}: {what} got a tensor on {t.device}; the opennetworks backend handles "
-                "CPU tensors only: move it with .cpu(), or use backend='cpu:opennetworks,cuda:nccl'")
+                "CPU tensors for now: move it with .cpu(), or run CUDA tensors through a separate group, "
+                "dist.new_group(backend='nccl') (a Python backend receives every device's tensors, so "
+                "'cpu:opennetworks,cuda:nccl' does not route them to NCCL)")
         if t.is_sparse or t.layout != torch.strided:
             raise UnsupportedError(f"rank {self._rank}: {what} got a {t.layout} tensor; pass a dense "
                                    "(strided) tensor, e.g. t.to_dense()")
