@@ -1,0 +1,63 @@
+// Internals of the cross-host path, shared by its files (not part of the engine's surface):
+// crosshost_util.cc (staging, header agreement, range checks, algorithm dispatch),
+// crosshost_reduce.cc (allreduce, reduce, reduce_scatter), crosshost_move.cc (broadcast,
+// gathers, scatter, alltoall, barrier) and crosshost.cc (run_cross).
+#pragma once
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "algo/algo.h"
+#include "engine/crosshost.h"
+#include "reduce/reduce.h"
+
+namespace onet::cross {
+
+struct Hdr {  // what every host must agree on; compared field by field
+  uint32_t coll, dtype, redop;
+  int32_t root;
+  uint64_t count, seq;
+  double scale;
+  uint64_t counts_hash;  // v-variants: hash of the per-rank count vector
+  uint64_t rules_hash;   // the algorithm rules: hosts configured differently must not run different algorithms
+};
+
+std::string label(const CrossJob& j);                 // "allreduce #7"
+RedOp local_op(RedOp op);  // what the local fold applies (avg → sum)
+RedOp inter_op(RedOp op);  // what hosts combine with (avg, premul_sum → sum)
+uint64_t fnv(const std::vector<uint64_t>& v);
+uint64_t hash_rules(const std::vector<AlgoRule>& rules);
+std::string ranks_of(const std::vector<int>& granks, const CrossJob& j);
+char* stage(CrossJob& j, size_t bytes);
+void recycle(CrossJob& j);
+Status wait_joined(CrossJob& j, std::vector<std::unique_ptr<net::Request>>& rq);
+Status compare(const CrossJob& j, const Hdr& mine, const Hdr* theirs);
+Status agree(CrossJob& j, const Hdr& mine);
+Status at(const CrossJob& j, const CrossPart& p, uint64_t off, uint64_t elems, const char* what, char** out);
+const AlgoRule* pick(CrossJob& j, Coll c, uint64_t bytes);
+Status inter_allreduce(CrossJob& j, void* buf, uint64_t n, RedOp op);
+Status inter_allgatherv(CrossJob& j, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs);
+Status inter_broadcast(CrossJob& j, void* buf, uint64_t bytes, int root_host);
+Status inter_reduce_scatter(CrossJob& j, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs, RedOp op);
+Status fold(const CrossJob& j, char* dst, const std::vector<const char*>& ins, uint64_t n);
+Status finish_avg(const CrossJob& j, char* buf, uint64_t n);
+bool contiguous(const CrossJob& j);
+Status rank_counts(const CrossJob& j, std::vector<uint64_t>* counts);
+Status rank_layout(const CrossJob& j, std::vector<uint64_t>* c, std::vector<uint64_t>* d);
+int host_of(const CrossJob& j, int grank);
+
+Status run_allreduce(CrossJob& j);
+bool oneshot(const CrossJob& j);
+Status run_allreduce_oneshot(CrossJob& j, const Hdr& mine);
+Status run_reduce(CrossJob& j);
+Status run_reduce_scatter(CrossJob& j);
+Status run_broadcast(CrossJob& j);
+Status run_allgather(CrossJob& j);
+Status run_gather_scatter(CrossJob& j);
+Status run_alltoall(CrossJob& j);
+Status run_barrier(CrossJob& j);
+
+}  // namespace onet::cross
