@@ -113,6 +113,18 @@ describe.skipIf(!!why)('multi-host over network namespaces', () => {
     params.gloo.forEach((v, i) => expect(Math.abs(params.opennetworks[i] - v)).toBeLessThan(1e-5 * Math.max(1, Math.abs(v))));
   }, 360_000);
 
+  it('an invalid call on one host fails the collective on every host at once, not at the deadline', async () => {
+    const runs = await runJob(net, [1, 1], process.execPath, [join(ROOT, 'test/fixtures/crosshost_bad_worker.mjs')],
+      { ONET_TIMEOUT: '60' }, 90_000);
+    const res = resultsOf(runs);
+    const [r0, r1] = [res.find((r) => r.rank === 0), res.find((r) => r.rank === 1)];
+    expect(r1?.code, JSON.stringify(res).slice(0, 2000)).toBe('ERROR');
+    expect(r1.message).toMatch(/runs past its arena/);
+    expect(r0.code).toBe('EINVAL');
+    expect(r0.message).toMatch(/ranks 1 \(host 1\) made an invalid call/);
+    for (const r of res) expect(r.after).toBe(3);  // the next collective works on both hosts
+  }, 120_000);
+
   it('an unreachable bootstrap is a clear error naming host and port', async () => {
     // Only host 1's rank starts; the bootstrap address (host 0) never answers.
     const runs = await runJob(net, [0, 1], process.execPath, [join(ROOT, 'examples/node/allreduce.mjs')],

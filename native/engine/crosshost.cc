@@ -30,15 +30,20 @@ std::vector<AlgoRule> default_algo_rules() {
 
 Status run_cross(CrossJob& j) {
   std::vector<uint64_t> rc;
-  Status st = rank_counts(j, &rc);
-  if (!st.ok()) return st;
+  Status local = rank_counts(j, &rc);
+  if (local.ok()) local = check_local(j);
+  Status st;
   bool vvar = j.coll == Coll::allgatherv || j.coll == Coll::reduce_scatterv || j.coll == Coll::alltoallv;
   Hdr h{uint32_t(j.coll), uint32_t(j.dt), uint32_t(j.op), j.root, vvar ? 0 : j.count, j.seq, j.scale,
         j.coll == Coll::alltoallv ? 0 : fnv(rc), hash_rules(j.rules)};
   if (j.coll == Coll::barrier) h.dtype = h.redop = 0, h.count = 0, h.counts_hash = 0, h.scale = 0;
   if (j.coll != Coll::allreduce && j.coll != Coll::reduce && j.coll != Coll::reduce_scatter && j.coll != Coll::reduce_scatterv)
     h.redop = 0, h.scale = 0;
-  if (oneshot(j)) {
+  h.bad = local.ok() ? 0 : uint32_t(local.code);
+  if (!local.ok()) {
+    agree(j, h);  // tell the other hosts, so that they fail now rather than at their deadline
+    st = local;
+  } else if (oneshot(j)) {
     st = run_allreduce_oneshot(j, h);
   } else if ((st = agree(j, h)).ok()) {
     switch (j.coll) {

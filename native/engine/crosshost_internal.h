@@ -23,6 +23,8 @@ struct Hdr {  // what every host must agree on; compared field by field
   double scale;
   uint64_t counts_hash;  // v-variants: hash of the per-rank count vector
   uint64_t rules_hash;   // the algorithm rules: hosts configured differently must not run different algorithms
+  uint32_t bad;          // nonzero (a Code): this host's ranks made an invalid call; the others must not wait
+  uint32_t reserved;
 };
 
 std::string label(const CrossJob& j);                 // "allreduce #7"
@@ -48,6 +50,7 @@ bool contiguous(const CrossJob& j);
 Status rank_counts(const CrossJob& j, std::vector<uint64_t>* counts);
 Status rank_layout(const CrossJob& j, std::vector<uint64_t>* c, std::vector<uint64_t>* d);
 int host_of(const CrossJob& j, int grank);
+Status check_local(const CrossJob& j);  // every local buffer fits its arena, before any byte moves
 
 Status run_allreduce(CrossJob& j);
 bool oneshot(const CrossJob& j);

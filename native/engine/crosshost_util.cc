@@ -93,6 +93,10 @@ Status compare(const CrossJob& j, const Hdr& mine, const Hdr* theirs) {
   for (int h = 0; h < c.size; h++) {
     if (h == c.rank) continue;
     const Hdr& t = theirs[h];
+    if (t.bad && !mine.bad)
+      return {Code(t.bad), label(j) + ": ranks " + ranks_of(j.host_members[h], j) + " (host " + std::to_string(j.host_ids[h]) +
+                               ") made an invalid call (their error names it: a buffer past the arena, a bad count list); "
+                               "every rank of the collective fails instead of waiting"};
     std::string a = "ranks " + ranks_of(j.host_members[c.rank], j) + " (host " + std::to_string(j.host_ids[c.rank]) + ")";
     std::string b = "ranks " + ranks_of(j.host_members[h], j) + " (host " + std::to_string(j.host_ids[h]) + ")";
     std::ostringstream o;
@@ -239,6 +243,38 @@ Status rank_layout(const CrossJob& j, std::vector<uint64_t>* c, std::vector<uint
   return st;
 }
 
+
+// The range checks each collective's run_* would make, done before the header round so that a
+// host whose ranks passed bad buffers tells the others (Hdr::bad) instead of leaving them to
+// wait for data until their deadline. alltoall(v) checks its count lists as it packs.
+Status check_local(const CrossJob& j) {
+  std::vector<uint64_t> rc, rd;
+  Status st = rank_layout(j, &rc, &rd);
+  if (!st.ok()) return st;
+  const uint64_t n = j.count, total = rd[j.P];
+  if (j.P && n > UINT64_MAX / uint64_t(j.P))
+    return {Code::kInvalid, label(j) + ": count " + std::to_string(n) + " overflows when multiplied by the group size"};
+  for (auto& p : j.local) {
+    uint64_t in = 0, out = 0;
+    bool root = p.grank == j.root;
+    switch (j.coll) {
+      case Coll::allreduce: in = out = n; break;
+      case Coll::reduce: in = n, out = root ? n : 0; break;
+      case Coll::broadcast: in = root ? n : 0, out = n; break;
+      case Coll::allgather:
+      case Coll::allgatherv: in = rc[p.grank], out = total; break;
+      case Coll::reduce_scatter:
+      case Coll::reduce_scatterv: in = total, out = rc[p.grank]; break;
+      case Coll::gather: in = n, out = root ? n * j.P : 0; break;
+      case Coll::scatter: in = root ? n * j.P : 0, out = n; break;
+      default: continue;
+    }
+    char* x;
+    if (in && !(st = at(j, p, p.slot->in_off, in, "input", &x)).ok()) return st;
+    if (out && !(st = at(j, p, p.slot->out_off, out, "output", &x)).ok()) return st;
+  }
+  return Status::Ok();
+}
 
 int host_of(const CrossJob& j, int grank) {
   for (size_t h = 0; h < j.host_members.size(); h++)
