@@ -17,30 +17,12 @@ import os
 import sys
 import time
 
-import torch
 import torch.distributed as dist
 
-
-def counts(op: str, size: int, n: int) -> tuple[int, int]:
-    """(input, output) float32 elements per rank; sizes mean what nccl-tests means."""
-    total = max(1, size // 4)
-    if op in ("all_reduce", "broadcast"):
-        return total, total
-    block = max(1, total // n)
-    return (block, block * n) if op == "all_gather" else (block * n, block)
-
-
-def call(op: str, x: torch.Tensor, y: torch.Tensor) -> None:
-    if op == "all_reduce":
-        dist.all_reduce(x)
-    elif op == "broadcast":
-        dist.broadcast(x, 0)
-    elif op == "all_gather":
-        dist.all_gather_into_tensor(y, x)
-    elif op == "reduce_scatter":
-        dist.reduce_scatter_tensor(y, x)
-    else:
-        raise ValueError(f"unknown op {op!r}; use all_reduce, all_gather, broadcast or reduce_scatter")
+# The op calls, buffers, timing loop and correctness check are the ones `onet bench --framework
+# torch` uses; this worker only adds the multi-host plan and its fixed call counts.
+from opennetworks.bench._metrics import counts
+from opennetworks.bench._torch_rank import _buffers, count_wrong, time_calls
 
 
 def schedule(size: int, budget_bytes: float) -> tuple[int, int, int]:
@@ -48,18 +30,6 @@ def schedule(size: int, budget_bytes: float) -> tuple[int, int, int]:
     iters = int(max(2, min(200, budget_bytes // max(size, 1))))
     reps = 5 if size <= (1 << 20) else 3
     return max(2, iters // 4), iters, reps
-
-
-def wrong(op: str, x, y, rank: int, n: int) -> int:
-    x.fill_(rank + 1)
-    if op == "all_gather":
-        y.zero_()
-    call(op, x, y)
-    if op == "all_gather":
-        ref = torch.arange(1, n + 1, dtype=torch.float32).repeat_interleave(y.numel() // n)
-        return int((y != ref).sum())
-    want = 1.0 if op == "broadcast" else n * (n + 1) / 2
-    return int((y != want).sum())
 
 
 def main(argv=None) -> int:
@@ -80,30 +50,18 @@ def main(argv=None) -> int:
     dist.barrier()
     init_s = time.perf_counter() - t_init
     rows = []
-    for op, size in json.loads(a.plan):
+    plan = json.loads(a.plan)
+    for op, _ in plan:
+        if op not in ("all_reduce", "all_gather", "broadcast", "reduce_scatter"):
+            raise SystemExit(f"unknown op {op!r} in --plan; use all_reduce, all_gather, broadcast or reduce_scatter")
+    for op, size in plan:
         cin, cout = counts(op, size, n)
-        alloc = torch.zeros
-        if a.arena and a.backend == "opennetworks":
-            import opennetworks.torch as ot
-            alloc = ot.zeros
-        x = alloc(cin, dtype=torch.float32).fill_(1)
-        y = x if op in ("all_reduce", "broadcast") else alloc(cout, dtype=torch.float32)
+        arena = a.arena and a.backend == "opennetworks"
+        x, y = _buffers(op, size, n, "arena" if arena else "plain")
         warm, iters, reps = schedule(size, a.budget)
-        for _ in range(warm):
-            call(op, x, y)
-        times = []
-        for _ in range(reps):
-            dist.barrier()
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                call(op, x, y)
-            times.append((time.perf_counter() - t0) / iters)
-        t = torch.tensor(times, dtype=torch.float64)
-        dist.all_reduce(t, dist.ReduceOp.MAX)
-        bad = torch.tensor([wrong(op, x, y, rank, n)], dtype=torch.int64)
-        dist.all_reduce(bad)
+        times_us = time_calls(op, x, y, warm, iters, reps)
         rows.append({"op": op, "size": size, "bytes": max(cin, cout) * 4, "iters": iters, "reps": reps, "warmup": warm,
-                     "times_us": [v * 1e6 for v in t.tolist()], "wrong": int(bad.item())})
+                     "times_us": times_us, "wrong": count_wrong(op, x, y, rank, n)})
         if rank == 0:
             print(f"[{a.backend}] {op} {size} B: {min(rows[-1]['times_us']):.1f} us", file=sys.stderr, flush=True)
     if rank == 0:

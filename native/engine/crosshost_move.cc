@@ -19,10 +19,7 @@ Status run_broadcast(CrossJob& j) {
       src = i;
     }
   }
-  int root_host = 0;
-  for (size_t h = 0; h < j.host_members.size(); h++)
-    for (int g : j.host_members[h])
-      if (g == j.root) root_host = int(h);
+  const int root_host = host_of(j, j.root);
   char* s = stage(j, bytes);
   if (src) memcpy(s, src, bytes);
   Status st = inter_broadcast(j, s, bytes, root_host);

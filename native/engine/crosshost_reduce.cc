@@ -92,10 +92,7 @@ Status run_reduce(CrossJob& j) {
     if (!st.ok()) return st;
     ins.push_back(i);
   }
-  int root_host = 0;
-  for (size_t h = 0; h < j.host_members.size(); h++)
-    for (int g : j.host_members[h])
-      if (g == j.root) root_host = int(h);
+  const int root_host = host_of(j, j.root);
   char* s = stage(j, n * es);
   Status st = fold(j, s, ins, n);
   if (st.ok() && j.comm.size > 1) {

@@ -50,10 +50,10 @@ def _wrong(op: str, x, y, rank: int, n: int) -> int:
     return int((y != want).sum())
 
 
-def measure(op, size, variant, rank, n, reps, scale, first):
-    x, y = _buffers(op, size, n, variant)
-    iters = M.iterations(size, scale)
-    for _ in range(M.warmup(size, first, scale)):
+def time_calls(op: str, x, y, warm: int, iters: int, reps: int) -> list[float]:
+    """Per-call µs of each repetition, the slowest rank's (as nccl-tests reports it). Warm-up is
+    a call count, never a clock: every rank must make the same calls."""
+    for _ in range(warm):
         _call(op, x, y)
     times = []
     for _ in range(reps):
@@ -62,15 +62,26 @@ def measure(op, size, variant, rank, n, reps, scale, first):
         for _ in range(iters):
             _call(op, x, y)
         times.append((time.perf_counter() - t0) / iters)
-    # The slowest rank's time is the collective's time (as nccl-tests reports it).
     t = torch.tensor(times, dtype=torch.float64)
     dist.all_reduce(t, dist.ReduceOp.MAX)
+    return [v * 1e6 for v in t.tolist()]
+
+
+def count_wrong(op: str, x, y, rank: int, n: int) -> int:
+    """Elements wrong in one checked call, summed over every rank."""
     wrong = torch.tensor([_wrong(op, x, y, rank, n)], dtype=torch.int64)
     dist.all_reduce(wrong)
+    return int(wrong.item())
+
+
+def measure(op, size, variant, rank, n, reps, scale, first):
+    x, y = _buffers(op, size, n, variant)
+    iters = M.iterations(size, scale)
+    times_us = time_calls(op, x, y, M.warmup(size, first, scale), iters, reps)
     cin, cout = M.counts(op, size, n)
     return {"op": op, "size": size, "bytes": M.moved_bytes(op, size, n), "count_in": cin,
-            "count_out": cout, "iters": iters, "reps": reps, "times_us": [v * 1e6 for v in t.tolist()],
-            "wrong": int(wrong.item())}
+            "count_out": cout, "iters": iters, "reps": reps, "times_us": times_us,
+            "wrong": count_wrong(op, x, y, rank, n)}
 
 
 def main(argv=None) -> int:
