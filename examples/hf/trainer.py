@@ -61,6 +61,9 @@ def main():
     if a.out and rank == 0:
         torch.save({"losses": losses, "train_loss": result.training_loss, "world": args.world_size,
                     "params": {k: v.detach().clone() for k, v in model.state_dict().items()}}, a.out)
+    # Tear the group down before the interpreter exits: a gloo group left to the exit-time
+    # destructors sometimes aborts ("terminate called without an active exception").
+    torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
