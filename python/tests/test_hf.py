@@ -18,13 +18,28 @@ pytestmark = pytest.mark.needs_coordinator
 
 
 def torchrun(args: list[str], out: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run torchrun with 2 ranks. On a timeout the workers get SIGABRT first, so faulthandler
+    prints where each one hung, and the result comes back with returncode None."""
     sys.path.insert(0, str(HERE))
     import _harness
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore",
-               ONET_RUN_DIR=str(out / "run"), TOKENIZERS_PARALLELISM="false")
+               ONET_RUN_DIR=str(out / "run"), TOKENIZERS_PARALLELISM="false", PYTHONFAULTHANDLER="1")
     cmd = [TORCHRUN, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
            str(_harness.free_port()), *args]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO))
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+    try:
+        so, se = p.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(cmd, p.returncode, so, se)
+    except subprocess.TimeoutExpired:
+        kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        for k in kids:
+            subprocess.run(["kill", "-ABRT", k])
+        try:
+            so, se = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            so, se = p.communicate()
+        return subprocess.CompletedProcess(cmd, None, so, se + f"\n[test] timed out after {timeout} s")
 
 
 def test_trainer_opennetworks_equals_gloo():
@@ -34,8 +49,15 @@ def test_trainer_opennetworks_equals_gloo():
     for be in ("opennetworks", "gloo"):
         r = torchrun([str(REPO / "examples" / "hf" / "trainer.py"), "--backend", be, "--out", str(out / f"{be}.pt"),
                       "--workdir", str(out / be)], out)
-        assert r.returncode == 0, f"{be}:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
-        results[be] = torch.load(out / f"{be}.pt", weights_only=False)
+        saved = out / f"{be}.pt"
+        # gloo is only the reference here: if its run hangs in teardown after rank 0 saved
+        # the results and both ranks printed theirs, the comparison below is still sound.
+        reference_done = be == "gloo" and saved.exists() and r.stdout.count("final loss") == 2
+        assert r.returncode == 0 or (r.returncode is None and reference_done), \
+            f"{be}:\n{r.stdout[-3000:]}\n{r.stderr[-8000:]}"
+        if r.returncode is None:
+            print(f"gloo reference hung after finishing (stacks in stderr):\n{r.stderr[-8000:]}")
+        results[be] = torch.load(saved, weights_only=False)
     a, b = results["opennetworks"], results["gloo"]
     assert a["world"] == b["world"] == 2
     assert len(a["losses"]) == 6 and a["losses"] == b["losses"], (a["losses"], b["losses"])
