@@ -18,7 +18,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ONET_SPIN_US": ("50", "microseconds a rank spins on a slot before sleeping on the futex"),
     "ONET_TIMEOUT": ("", "seconds a collective may take before TimeoutError (default: the torch "
                          "process group timeout, else 300)"),
-    "ONET_CONNECT_TIMEOUT": ("30", "seconds to wait for the coordinator at registration"),
+    "ONET_CONNECT_TIMEOUT": ("30", "seconds to wait for the coordinator at registration (and for rank 0's "
+                                   "job token in the torch store)"),
     "ONET_COORDINATOR": ("", "path of an `onet` executable used to start the coordinator"),
     "ONET_NODE": ("node", "node binary used to run <repo>/bin/onet.js"),
     "ONET_AUTOSTART": ("1", "0: never start a coordinator, only wait for one"),
@@ -33,6 +34,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ONET_JAX_FFI_BYTES": (str(16 << 20), "arena bytes the JAX FFI path reserves per device lane; "
                                           "bigger arrays go in pieces"),
     "ONET_JOB_TOKEN": ("", "per-job secret; the client proves it (HMAC) at register (docs/protocol.md §8)"),
+    "ONET_STORE_TOKEN": ("1", "torch backend: without ONET_JOB_TOKEN, global rank 0 draws one and shares it "
+                              "through the torch store (1), or the job runs without a token (0)"),
     "ONET_JAX_BUILD_DIR": ("", "where the JAX FFI library is built (default ~/.cache/opennetworks/jax)"),
 }
 

@@ -605,6 +605,56 @@ def scenario_reinit(rank, P, be):
     return out
 
 
+_STRANGER = """
+import json, sys, opennetworks as on
+try:
+    on.init(rank=0, world=int(sys.argv[1]))
+    print("RESULT", json.dumps({"type": "admitted"}))
+except on.OnetError as e:
+    print("RESULT", json.dumps({"type": type(e).__name__, "code": e.code, "message": str(e)}))
+"""
+
+
+def _stranger(P, token):
+    """A process of this uid and run dir that tries to join the running job as rank 0."""
+    import json
+    import subprocess
+    from opennetworks._comm import get_client
+    env = {k: v for k, v in os.environ.items() if k not in ("ONET_JOB_TOKEN", "RANK", "LOCAL_RANK")}
+    env.update(ONET_AUTOSTART="0", ONET_CONNECT_TIMEOUT="10", ONET_JOB_ID=get_client().job)
+    if token:
+        env["ONET_JOB_TOKEN"] = token
+    p = subprocess.run([sys.executable, "-c", _STRANGER, str(P)], env=env, capture_output=True, text=True,
+                       timeout=60)
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    return json.loads(line[7:]) if line else {"type": "none", "message": (p.stdout + p.stderr)[-500:]}
+
+
+def scenario_store_token(rank, P, be, reinit="0"):
+    """The job token agreed through the torch store: who holds it, whether the coordinator demands
+    it (its status), what a stranger without it gets; optionally across a re-init."""
+    from opennetworks._comm import get_client
+    g = dist.new_group(list(range(P)))
+    t = torch.full((3,), float(rank))
+    dist.all_reduce(t)
+    u = torch.ones(2)
+    dist.all_reduce(u, group=g)
+    sec = get_client().ctl.request({"type": "status"}, 10, "status").get("security")
+    out = {"sum": t, "sub": u, "token": os.environ.get("ONET_JOB_TOKEN"), "security": sec}
+    if rank == 0:
+        out["stranger"] = _stranger(P, None)
+        out["wrong"] = _stranger(P, "0" * 64)
+    dist.barrier()  # every rank stays registered until the strangers are done
+    if reinit == "1":
+        dist.destroy_process_group()
+        files = Path(os.environ["ONET_RUN_DIR"]).parent
+        dist.init_process_group(be, init_method=f"file://{files}/store-token-reinit", rank=rank, world_size=P)
+        v = torch.ones(2)
+        dist.all_reduce(v)
+        out["reinit"] = {"sum": v, "token": os.environ.get("ONET_JOB_TOKEN")}
+    return out
+
+
 def scenario_arena(rank, P, be):
     """Run with a small ONET_ARENA_BYTES: big elementwise ops chunk, others name the setting."""
     big = torch.arange(3_000_001, dtype=torch.float32) % 7 + rank

@@ -20,7 +20,7 @@ export const SETTINGS = {
   parallelBytes: { env: 'ONET_PARALLEL_BYTES', kind: 'bytes', def: '1MiB', meaning: 'collectives touching fewer bytes run on one engine thread' },
   spinUs: { env: 'ONET_SPIN_US', kind: 'int', def: '50', meaning: 'microseconds to spin before sleeping on a futex (ranks and coordinator)' },
   timeoutS: { env: 'ONET_TIMEOUT', kind: 'int', def: '300', meaning: 'seconds a collective may wait for its peers before every waiting rank gets ETIMEDOUT' },
-  connectTimeoutS: { env: 'ONET_CONNECT_TIMEOUT', kind: 'int', def: '30', meaning: 'seconds a rank waits for its coordinator to answer' },
+  connectTimeoutS: { env: 'ONET_CONNECT_TIMEOUT', kind: 'int', def: '30', meaning: 'seconds a rank waits for its coordinator to answer (and, under torch, for rank 0\'s job token in the store)' },
   idleExitS: { env: 'ONET_IDLE_EXIT', kind: 'int', def: '60', meaning: 'an auto-started coordinator exits this long after its last rank left (or none came)' },
   logLevel: { env: 'ONET_LOG', kind: 'string', def: 'info', meaning: 'coordinator log level: error, warn, info, debug' },
   node: { env: 'ONET_NODE', kind: 'string', def: '', meaning: 'node binary used to start a coordinator (default: the one running, or `node`)' },
@@ -42,6 +42,7 @@ export const SETTINGS = {
   testCorrupt: { env: 'ONET_TEST_CORRUPT', kind: 'int', def: '0', meaning: 'TESTS ONLY: the tcp transport corrupts every n-th frame it sends after checksumming it (0: off)' },
   // Security (docs/protocol.md §8, src/security/).
   jobToken: { env: 'ONET_JOB_TOKEN', kind: 'string', def: '', meaning: 'per-job secret: ranks and coordinators prove they hold it (HMAC); `onet run` generates one when unset' },
+  storeToken: { env: 'ONET_STORE_TOKEN', kind: 'bool', def: '1', meaning: 'torch backend without ONET_JOB_TOKEN: global rank 0 draws a job token and shares it through the torch store (0: run without one)' },
   observerToken: { env: 'ONET_OBSERVER_TOKEN', kind: 'string', def: '', meaning: 'read-only role: may ask a token-protected coordinator for status and metrics' },
   adminToken: { env: 'ONET_ADMIN_TOKEN', kind: 'string', def: '', meaning: 'admin role: may also abort a token-protected job' },
   tlsCert: { env: 'ONET_TLS_CERT', kind: 'string', def: '', meaning: "PEM certificate of this host's coordinator: turns on mutual TLS 1.3 for the inter-host rendezvous" },

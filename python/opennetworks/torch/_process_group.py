@@ -14,7 +14,9 @@ import torch.distributed as dist
 
 from .. import _env
 from .._comm import get_client
+from .._errors import OnetError
 from .._layout import ALIGN
+from . import _store_token
 from ._alltoall import AllToAll
 from ._coalescing import Coalescing
 from ._common import _DEFAULT_PG_TIMEOUT
@@ -51,10 +53,22 @@ class ProcessGroupOnet(Elementwise, Gathers, Scatters, AllToAll, PointToPoint, C
         if group_id == 0:
             world = size
             job = _job_id(store, rank)
+            # Without ONET_JOB_TOKEN, rank 0 shares a fresh one through the store (protocol §8).
+            _store_token.ensure(store, rank, size, job)
         else:
             world = None
             job = None
-        self._client = get_client(global_rank, world, job, framework="torch", timeout_s=t)
+        try:
+            try:
+                self._client = get_client(global_rank, world, job, framework="torch", timeout_s=t)
+            except OnetError as e:
+                # An earlier job with this job id (same MASTER_ADDR:MASTER_PORT) may hold another
+                # store token while its coordinator winds down (~1 s): wait for it once, then retry.
+                if not _store_token.outwait_previous(e, job or _env.job_id()):
+                    raise
+                self._client = get_client(global_rank, world, job, framework="torch", timeout_s=t)
+        except OnetError as e:
+            raise _store_token.explain_refusal(e, job or _env.job_id()) from None
         self._eng = self._client.engine
         self._arena = self._client.arena
         self._data = self._arena.data_torch()
