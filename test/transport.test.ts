@@ -1,7 +1,8 @@
 // Inter-host transports (native/transport/tcp, native/transport/ucx) through the native test
 // binary native/tests/transport_test.cc: devices as threads over 127.0.0.1, world sizes
 // 1,2,3,5, sizes 0..16 MiB byte-exact, tag matching and order, size mismatch, deadlines, a
-// peer closing, unreachable peers, wrong job hash / protocol version, CRC32C corruption.
+// peer closing, unreachable peers, wrong job hash / protocol version, CRC32C corruption, a peer
+// process frozen by SIGSTOP (heartbeats: ONET_HEARTBEAT_MS) or killed.
 // Builds nothing: run `flock /tmp/onet-build.lock npm run build:native` first. The UCX group
 // runs only when the build found UCX (libucx-dev) and says so when it is skipped.
 import { spawnSync } from 'node:child_process';
@@ -18,7 +19,7 @@ async function run(backends: string[], env: NodeJS.ProcessEnv = {}) {
   if (!BIN) throw new Error(`no transport_test binary in ${CANDIDATES.join(' or ')}: run \`flock /tmp/onet-build.lock npm run build:native\``);
   const r = await runProc(BIN, backends, env, 280_000);
   const out = r.stdout + r.stderr;
-  for (const line of out.split('\n')) if (/throughput|SKIPPED|FAIL/.test(line)) console.log(line.trim());
+  for (const line of out.split('\n')) if (/throughput|SKIPPED|FAIL|detected after/.test(line)) console.log(line.trim());
   return { ...r, out };
 }
 
@@ -34,6 +35,7 @@ describe('transport (native)', () => {
   for (const tls of ['tcp', 'tcp,sm']) {
     it.skipIf(!UCX)(`ucx with UCX_TLS=${tls}`, async () => {
       const r = await run(['ucx'], { UCX_TLS: tls });
+      expect(r.out).toMatch(/frozen peer \(SIGSTOP\) detected after \d+ ms .* is unreachable: nothing received for/);
       expect(r.out).toMatch(/\[ucx\] ok/);
       expect(r.code, r.out.slice(-4000)).toBe(0);
     }, 300_000);

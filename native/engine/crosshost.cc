@@ -65,7 +65,10 @@ Status run_cross(CrossJob& j) {
     }
   }
   if (st.ok()) recycle(j);
-  if (!st.ok() && st.msg.find(coll_name(j.coll)) == std::string::npos) st.msg = label(j) + ": " + st.msg;
+  // Every error starts with the collective ("allreduce #7: ring allreduce step 0: checksum ..."),
+  // except the agreement check's "#7: ranks 0 (host 0) called allreduce, ..." which names it.
+  if (!st.ok() && st.msg.rfind(label(j), 0) != 0 && st.msg.rfind("#" + std::to_string(j.seq) + ":", 0) != 0)
+    st.msg = label(j) + ": " + st.msg;
   return st;
 }
 

@@ -50,6 +50,7 @@ void Engine::close() {
   groups_.clear();
   net_p2p_.clear();
   mailboxes_.clear();
+  abort_boxes_.clear();
   net_stale_.clear();
   failed_jobs_.clear();
   // Ranks still waiting learn it from ctl.closing; wake them all.
@@ -248,7 +249,7 @@ void Engine::loop() {
     }
     uint32_t v = ctlh_->bell.load();
     ctlh_->coord_sleeping.store(1);  // seq_cst: ordered before the re-check below
-    // Cross-host sends/recvs finish on the transport's thread, which does not ring the bell.
+    // Cross-host sends/recvs (and abort notices) finish on the transport's thread, which does not ring the bell.
     if (!has_cmds_.load() && !poll() && !stop_.load()) shm::futex_wait(&ctlh_->bell, v, mailboxes_.empty() ? 50'000 : net_p2p_.empty() ? 1000 : 200);
     ctlh_->coord_sleeping.store(0);
     idle_since = shm::now_ns();

@@ -16,6 +16,7 @@
 
 #include "algo/local/local.h"
 #include "common/status.h"
+#include "engine/abort.h"
 #include "engine/crosshost.h"
 #include "engine/executor.h"
 #include "engine/lane.h"
@@ -47,7 +48,7 @@ struct NetOptions {
   bool checksum = true;
   size_t zerocopy_bytes = 0;
   uint32_t job_hash = 0;
-  int heartbeat_ms = 0;       // ONET_HEARTBEAT_MS (tcp): a peer silent 3x this long is failed
+  int heartbeat_ms = 0;       // ONET_HEARTBEAT_MS (tcp, ucx): a peer silent 3x this long is failed
   int test_corrupt_every = 0; // ONET_TEST_CORRUPT (tcp, tests only): corrupt every n-th frame after its CRC
 };
 
@@ -142,6 +143,11 @@ class Engine {
   void deliver_remote(const Group& g, const Posted& recv, size_t idx);
   void post_mailboxes();
   bool poll_net();  // completes finished cross-host sends/recvs
+  // Mid-transfer aborts of cross-host collectives (engine/abort.cc, docs/protocol.md §9).
+  void post_abort_boxes();
+  bool poll_aborts();                                        // progress thread
+  void on_abort_notice(int from, const AbortNotice& n);  // progress thread
+  Status on_cross_failure(CrossJob& j, Status st, bool* relayed);  // lane thread
   bool is_local(int rank) const { return host_of_rank_.empty() || host_of_rank_[rank] == my_host_; }
   void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);
   void fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg);
@@ -187,6 +193,12 @@ class Engine {
   std::vector<NetP2p> net_p2p_;     // progress thread only
   std::vector<std::unique_ptr<net::Request>> net_stale_;
   std::vector<std::shared_ptr<CrossJob>> failed_jobs_;  // under rules_mu_; freed after dev_->close()
+  // Abort notices (engine/abort.cc): one posted receive per peer host, and what they told us.
+  struct AbortBox { std::unique_ptr<net::Request> req; std::unique_ptr<AbortNotice> n; bool failed = false; };
+  struct Aborted { Code code; std::string msg; };
+  std::map<int, AbortBox> abort_boxes_;  // by peer host; progress thread only
+  std::mutex abort_mu_;
+  std::map<std::pair<uint32_t, uint64_t>, Aborted> aborted_;  // under abort_mu_: (group, seq) a peer aborted
 };
 
 }  // namespace onet

@@ -21,6 +21,7 @@ Status Engine::net_listen(const NetOptions& o, std::string* addr) {
     u.bind_ip = o.bind_ip;
     u.port = o.port;
     u.job_hash = o.job_hash;
+    u.heartbeat_ms = o.heartbeat_ms;
     st = net::create_ucx_device(u, &dev_);
   } else if (o.transport == "tcp") {
     net::TcpOptions t;
@@ -52,6 +53,7 @@ Status Engine::net_connect(int me, const std::vector<std::string>& addrs, const 
     my_host_ = me;
     for (auto& [id, g] : groups_) layout_group(g);
     post_mailboxes();
+    post_abort_boxes();
   });
   return Status::Ok();
 }
@@ -161,13 +163,15 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
   int64_t t0 = shm::now_ns();
   g.lane->push([this, job, t0, arr] {
     Status st = run_cross(*job);
+    bool relayed = false;  // failed by another host's abort notice (engine/abort.cc)
+    if (!st.ok()) st = on_cross_failure(*job, st, &relayed);
     int64_t t1 = shm::now_ns();
     if (!st.ok()) {  // the transport may still write into the job's staging: keep it
       std::lock_guard<std::mutex> lk(rules_mu_);
       failed_jobs_.push_back(job);
     }
-    post_cmd([this, job, st, t0, t1, arr] {
-      std::string msg = st.code == Code::kAborted ? st.msg + lost_ranks(st.msg) : st.msg;
+    post_cmd([this, job, st, t0, t1, arr, relayed] {
+      std::string msg = st.code == Code::kAborted && !relayed ? st.msg + lost_ranks(st.msg) : st.msg;
       for (auto& p : job->local) complete(p.rank, p.idx, st.code, msg);
       if (st.ok()) {
         stats_.arrivals = arr;  // the local ranks' posts
@@ -253,7 +257,7 @@ void Engine::deliver_remote(const Group& g, const Posted& r, size_t idx) {
 }
 
 bool Engine::poll_net() {
-  bool did = false, arrived = false;
+  bool did = poll_aborts(), arrived = false;
   int64_t now = shm::now_ns(), limit = cfg_.timeout_ms * 1'000'000;
   for (size_t i = 0; i < net_p2p_.size();) {
     NetP2p& n = net_p2p_[i];

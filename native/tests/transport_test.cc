@@ -3,12 +3,18 @@
 // (default: every backend built; `--ucx-available` prints yes/no). Backends: tcp (2 streams),
 // tcp-streams1, tcp-streams4, tcp-nocrc (checksum off), tcp-zerocopy (MSG_ZEROCOPY >= 64 KiB),
 // ucx (run with UCX_TLS=tcp or tcp,sm). Exit status 0 only when every CHECK held.
+// `transport_test --hb-peer BACKEND HB_MS` is the child process of test_silent_peer.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -17,6 +23,7 @@
 
 #include "transport/tcp/crc32c.h"
 #include "transport/tcp/socket.h"
+#include "transport/liveness.h"
 #include "transport/transport.h"
 
 using namespace onet;
@@ -264,6 +271,134 @@ static void test_errors(const Backend& b) {
   std::printf("  size mismatch, deadline, peer closed ok\n");
 }
 
+// ---- a peer in another process that stops answering ---------------------------------------
+// The child (--hb-peer) is host 0: it prints its address, reads host 1's from stdin, connects,
+// sends one 4097-byte message (tag 1), then idles until killed. SIGSTOP freezes it the way a
+// hung host or coordinator would be: its kernel still holds every socket open, so only the
+// heartbeats can tell.
+
+static int hb_peer_main(const Backend& b, int hb) {
+  auto hbt = [hb](int, TcpOptions& t, UcxOptions& u) { t.heartbeat_ms = u.heartbeat_ms = hb; };
+  std::unique_ptr<Device> d;
+  Status st = make_device(b, 0, hbt, &d);
+  if (!st.ok()) { std::fprintf(stderr, "hb-peer: %s\n", show(st).c_str()); return 1; }
+  std::printf("%s\n", d->address().c_str());
+  std::fflush(stdout);
+  char line[256];
+  if (!std::fgets(line, sizeof line, stdin)) return 1;
+  std::string other(line);
+  while (!other.empty() && (other.back() == '\n' || other.back() == '\r')) other.pop_back();
+  st = d->connect(0, {d->address(), other}, soon());
+  if (!st.ok()) { std::fprintf(stderr, "hb-peer: connect: %s\n", show(st).c_str()); return 1; }
+  auto out = pattern(0, 77, 4097);
+  st = d->pair(1)->isend(out.data(), out.size(), 1)->wait(soon());
+  if (!st.ok()) { std::fprintf(stderr, "hb-peer: send: %s\n", show(st).c_str()); return 1; }
+  while (std::fgets(line, sizeof line, stdin)) {  // until the parent goes
+  }
+  return 0;
+}
+
+struct Child {
+  pid_t pid = -1;
+  int in = -1, out = -1;  // its stdin (we write), its stdout (we read)
+  std::string addr;
+  ~Child() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    if (in >= 0) ::close(in);
+    if (out >= 0) ::close(out);
+  }
+};
+
+// Starts the child and connects `dev` (host 1, heartbeats every hb ms) to it; false on failure.
+static bool start_peer(const Backend& b, int hb, Child* c, std::unique_ptr<Device>* dev) {
+  int to[2], from[2];
+  if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC)) return false;
+  std::string hbs = std::to_string(hb);
+  c->pid = fork();
+  if (c->pid == 0) {  // only async-signal-safe calls until exec
+    dup2(to[0], 0);
+    dup2(from[1], 1);
+    execl("/proc/self/exe", "transport_test", "--hb-peer", b.name.c_str(), hbs.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  ::close(to[0]);
+  ::close(from[1]);
+  c->in = to[1];
+  c->out = from[0];
+  CHECK(c->pid > 0, "fork");
+  if (c->pid <= 0) return false;
+  char buf[256];
+  size_t got = 0;
+  while (got < sizeof buf - 1 && (got == 0 || buf[got - 1] != '\n')) {
+    pollfd pf{c->out, POLLIN, 0};
+    if (poll(&pf, 1, 20000) <= 0) break;
+    ssize_t r = read(c->out, buf + got, sizeof buf - 1 - got);
+    if (r <= 0) break;
+    got += size_t(r);
+  }
+  c->addr.assign(buf, got);
+  while (!c->addr.empty() && c->addr.back() == '\n') c->addr.pop_back();
+  CHECK(!c->addr.empty(), "the child printed its address");
+  if (c->addr.empty()) return false;
+  Status st = make_device(b, 1, [hb](int, TcpOptions& t, UcxOptions& u) { t.heartbeat_ms = u.heartbeat_ms = hb; }, dev);
+  CHECK(st.ok(), "device: " + show(st));
+  if (!st.ok()) return false;
+  std::string mine = (*dev)->address() + "\n";
+  CHECK(write(c->in, mine.data(), mine.size()) == ssize_t(mine.size()), "address to the child");
+  st = (*dev)->connect(1, {c->addr, (*dev)->address()}, soon());
+  CHECK(st.ok(), "connect to the child: " + show(st));
+  if (!st.ok()) return false;
+  std::vector<uint8_t> in(4097);
+  st = (*dev)->pair(0)->irecv(in.data(), in.size(), 1)->wait(soon());
+  CHECK(st.ok() && verify(in.data(), 0, 77, in.size()), "message from the child: " + show(st));
+  return st.ok();
+}
+
+static void test_silent_peer(const Backend& b) {
+  const int hb = 200;
+  {
+    Child c;
+    std::unique_ptr<Device> d;
+    if (!start_peer(b, hb, &c, &d)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 * hb));  // its heartbeats are heard
+    std::vector<uint8_t> in(100), out(100);
+    auto early = d->pair(0)->irecv(in.data(), 100, 2);  // pending before the peer froze
+    CHECK(kill(c.pid, SIGSTOP) == 0, "SIGSTOP the child");
+    int64_t t0 = now_ms();
+    Status st = early->wait(soon(30000));
+    int64_t took = now_ms() - t0;
+    const std::string want = "host 0 (" + c.addr + ") is unreachable: nothing received for ";
+    CHECK(st.code == Code::kAborted, "pending recv from a frozen peer: " + show(st));
+    CHECK(contains(st.msg, want) && contains(st.msg, "ms (heartbeat every 200 ms, ONET_HEARTBEAT_MS)"),
+          "names the host, its address, the silence and the setting: " + st.msg);
+    Status later = d->pair(0)->irecv(in.data(), 100, 3)->wait(soon(5000));
+    Status send = d->pair(0)->isend(out.data(), 100, 3)->wait(soon(5000));
+    CHECK(later.code == Code::kAborted && contains(later.msg, want), "recv posted after: " + show(later));
+    CHECK(send.code == Code::kAborted && contains(send.msg, want), "send posted after: " + show(send));
+    std::printf("    frozen peer (SIGSTOP) detected after %lld ms (heartbeat %d ms, limit %d x) -> %s\n", (long long)took, hb,
+                Liveness::kMissed, show(st).c_str());
+    d->close();
+  }
+  {  // A peer process that dies (SIGKILL): its sockets close; the pair fails naming it.
+    Child c;
+    std::unique_ptr<Device> d;
+    if (!start_peer(b, hb, &c, &d)) return;
+    std::vector<uint8_t> in(100);
+    auto rr = d->pair(0)->irecv(in.data(), 100, 2);
+    CHECK(kill(c.pid, SIGKILL) == 0, "SIGKILL the child");
+    int64_t t0 = now_ms();
+    Status st = rr->wait(soon(30000));
+    int64_t took = now_ms() - t0;
+    CHECK(st.code == Code::kAborted && contains(st.msg, "host 0 (" + c.addr + ")"), "pending recv from a killed peer: " + show(st));
+    std::printf("    killed peer (SIGKILL) detected after %lld ms -> %s\n", (long long)took, show(st).c_str());
+    d->close();
+  }
+  std::printf("  frozen and killed peer processes ok\n");
+}
+
 static void test_connect_errors(const Backend& b) {
   // Unreachable peer: a port nobody listens on.
   int fd = -1;
@@ -355,6 +490,47 @@ static void test_checksum(const Backend& b) {
   std::printf("  checksum mismatch reported, never delivered, counted ok\n");
 }
 
+// Pair::cancel (an aborted collective's tag range): posted receives fail with the reason,
+// later ones at once, messages of the range (arrived, arriving, still to come) are dropped, and
+// traffic on other tags — sent after them on the same pair — arrives intact and in order.
+static void test_cancel(const Backend& b) {
+  auto devs = make_world(b, 2);
+  if (devs.empty()) return;
+  Pair *tx = devs[0]->pair(1), *rx = devs[1]->pair(0);
+  const uint64_t lo = 0x0001000700000000ull, hi = lo | 0xFFFF;  // (group 1, seq 7)-style range
+  const Status why{Code::kInternal, "allreduce #7: host 0 aborted it: test"};
+  const size_t big = (3u << 20) + 11, small = 1000;
+  std::vector<uint8_t> o_small = pattern(0, 21, small), o_big = pattern(0, 22, big), o_next = pattern(0, 23, big);
+  std::vector<uint8_t> i_posted(small), i_after(small), i_next(big, 0), i_flight(16u << 20);
+  auto posted = rx->irecv(i_posted.data(), small, lo + 1);                 // posted, never sent
+  auto unexpected = tx->isend(o_small.data(), small, lo + 2);             // arrives unexpected
+  CHECK(unexpected->wait(soon()).ok(), "send into the range");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::vector<uint8_t> o_flight(16u << 20, 7);
+  auto flight_r = rx->irecv(i_flight.data(), o_flight.size(), lo + 5);     // matched, mid-arrival
+  auto flight_s = tx->isend(o_flight.data(), o_flight.size(), lo + 5);
+  rx->cancel(lo, hi, why);
+  Status st = posted->wait(soon(1000));
+  CHECK(st.code == Code::kInternal && st.msg == why.msg, "posted receive fails with the reason: " + show(st));
+  st = flight_r->wait(soon(1000));
+  CHECK(st.ok() || st.msg == why.msg, "a receive mid-arrival completes (done or cancelled): " + show(st));
+  auto after = rx->irecv(i_after.data(), small, lo + 2);  // the unexpected message was dropped
+  st = after->wait(soon(1000));
+  CHECK(st.code == Code::kInternal && st.msg == why.msg, "a receive after cancel fails at once: " + show(st));
+  // More of the range after the cancel (multi-frame, over every stream), then another tag.
+  auto late = tx->isend(o_big.data(), big, lo + 4);
+  auto next_s = tx->isend(o_next.data(), big, hi + 1);
+  auto next_r = rx->irecv(i_next.data(), big, hi + 1);
+  CHECK(late->wait(soon()).ok() && flight_s->wait(soon()).ok() && next_s->wait(soon()).ok(), "sends complete");
+  st = next_r->wait(soon());
+  CHECK(st.ok() && verify(i_next.data(), 0, 23, big), "the next tag's message is intact: " + show(st));
+  // The pair still works both ways.
+  std::vector<uint8_t> back(small);
+  auto br = devs[0]->pair(1)->irecv(back.data(), small, 9);
+  CHECK(devs[1]->pair(0)->isend(o_small.data(), small, 9)->wait(soon()).ok() && br->wait(soon()).ok() && back == o_small, "reverse traffic");
+  std::printf("  cancel: posted/later receives fail with the reason, range traffic dropped, next tag intact ok\n");
+}
+
 static void bench(const Backend& b) {
   auto devs = make_world(b, 2);
   if (devs.empty()) return;
@@ -407,6 +583,11 @@ int main(int argc, char** argv) {
   add("tcp-nocrc", [](TcpOptions& o) { o.checksum = false; });
   add("tcp-zerocopy", [](TcpOptions& o) { o.zerocopy_bytes = 64 << 10; });
   add("ucx", nullptr, false);
+  if (argc == 4 && std::string(argv[1]) == "--hb-peer") {
+    for (auto& b : all)
+      if (b.name == argv[2]) return hb_peer_main(b, std::atoi(argv[3]));
+    return 2;
+  }
   std::vector<std::string> want;
   for (int i = 1; i < argc; i++) want.push_back(argv[i]);
   for (auto& w : want) {
@@ -435,7 +616,9 @@ int main(int argc, char** argv) {
     test_tags_and_order(b);
     test_errors(b);
     test_connect_errors(b);
+    test_silent_peer(b);
     if (b.tcp && b.topt.checksum) test_checksum(b);
+    if (b.tcp) test_cancel(b);
     bench(b);
     std::printf("[%s] %s\n", b.name.c_str(), g_failed == before ? "ok" : "FAILED");
     std::fflush(stdout);

@@ -41,6 +41,13 @@ class Pair {
   virtual int peer() const = 0;  // index of the remote end in the Device's world
   virtual std::unique_ptr<Request> isend(const void* buf, size_t bytes, uint64_t tag) = 0;
   virtual std::unique_ptr<Request> irecv(void* buf, size_t bytes, uint64_t tag) = 0;
+  // Give up on every message whose tag lies in [lo, hi]: receives posted now or later complete
+  // with `why`, and messages with such tags (arrived, arriving or still to come) are dropped
+  // unread. The engine calls it when a cross-host collective is aborted (its tags carry
+  // (group, seq) and are never reused), so nothing of it lingers or waits for its deadline.
+  // Sends are left alone: they complete once written. Default: nothing (the waits then end at
+  // their deadline, as before).
+  virtual void cancel(uint64_t lo, uint64_t hi, const Status& why) { (void)lo, (void)hi, (void)why; }
 };
 
 // Counters a backend keeps; the coordinator exposes them as metrics.
@@ -83,7 +90,8 @@ Status create_tcp_device(const TcpOptions& opts, std::unique_ptr<Device>* out);
 struct UcxOptions {
   std::string bind_ip = "127.0.0.1";
   uint32_t job_hash = 0;
-  int port = 0;                        // TCP side channel (handshake, worker addresses); 0: any free port
+  int port = 0;                        // TCP side channel (handshake, worker addresses, heartbeats); 0: any free port
+  int heartbeat_ms = 0;                // as in TcpOptions; the heartbeats go over the side channel
   uint16_t test_protocol_version = 0;  // test-only, as in TcpOptions
 };
 bool ucx_available();  // false when built without UCX

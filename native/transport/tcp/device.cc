@@ -90,15 +90,12 @@ Status TcpDevice::connect(int rank, const std::vector<std::string>& addrs, int64
 
 void TcpDevice::progress() {
   epoll_event evs[64];
-  const int hb = opts_.heartbeat_ms;
-  int64_t next_hb = now_ms() + hb / 2;
+  HeartbeatClock clock(opts_.heartbeat_ms);
   while (!stop_.load(std::memory_order_acquire)) {
-    int n = epoll_wait(ep_, evs, 64, hb > 0 ? std::max<int>(1, hb / 2) : -1);
-    if (hb > 0 && now_ms() >= next_hb) {
-      next_hb = now_ms() + hb / 2;
+    int n = epoll_wait(ep_, evs, 64, clock.wait_ms(-1));
+    if (int64_t now = now_ms(); clock.tick(now))
       for (auto& p : pairs_)
-        if (p && !p->failed()) p->heartbeat(next_hb - hb / 2);
-    }
+        if (p && !p->failed()) p->heartbeat(now);
     for (int i = 0; i < n; i++) {
       if (!evs[i].data.ptr) {
         uint64_t v;

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "transport/liveness.h"
 #include "transport/tcp/frame.h"
 #include "transport/tcp/request.h"
 #include "transport/transport.h"
@@ -77,6 +78,7 @@ class TcpPair final : public Pair {
   int peer() const override { return peer_; }
   std::unique_ptr<Request> isend(const void* buf, size_t bytes, uint64_t tag) override;
   std::unique_ptr<Request> irecv(void* buf, size_t bytes, uint64_t tag) override;
+  void cancel(uint64_t lo, uint64_t hi, const Status& why) override;  // pair_recv.cc
 
   // Progress thread.
   void on_event(Stream& s, uint32_t events);
@@ -125,10 +127,12 @@ class TcpPair final : public Pair {
   std::unordered_map<uint64_t, InMsg> msgs_;
   std::unordered_map<uint64_t, TagQ> tags_;
   uint64_t next_elig_ = 0;  // lowest msg_seq whose first chunk has not arrived yet
+  struct Cancelled { uint64_t lo, hi; Status why; };
+  std::deque<Cancelled> cancelled_;  // tag ranges given up (cancel()), newest last, bounded
+  const Cancelled* cancelled(uint64_t tag) const;  // under mu_
   Status broken_;
   bool failed_ = false;  // progress thread's view of broken_
-  int64_t last_rx_ms_ = 0, last_hb_ms_ = 0;  // progress thread only
-  bool heard_ = false;                        // anything received yet (heartbeat grace)
+  Liveness live_;  // progress thread only
 
   std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0},
       checksum_failures_{0};

@@ -25,7 +25,8 @@
 namespace onet::net::tcp {
 
 TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fds)
-    : dev_(dev), peer_(peer), name_(std::make_shared<const std::string>("host " + std::to_string(peer) + " (" + addr + ")")) {
+    : dev_(dev), peer_(peer), name_(std::make_shared<const std::string>("host " + std::to_string(peer) + " (" + addr + ")")),
+      live_(dev->opts().heartbeat_ms, now_ms()) {
   for (size_t i = 0; i < fds.size(); i++) {
     auto s = std::make_unique<Stream>();
     s->pair = this;
@@ -33,24 +34,14 @@ TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fd
     s->fd = fds[i];
     streams_.push_back(std::move(s));
   }
-  last_rx_ms_ = last_hb_ms_ = now_ms();
 }
 
-// Liveness across hosts (ONET_HEARTBEAT_MS = hb): every received byte counts; an idle sender
-// queues an empty kFrameHeartbeat on stream 0 every hb; a peer silent for 3·hb (a vanished host,
-// a pulled cable, a frozen coordinator) fails the pair, so every request on it ends with an error
-// naming the host within about 3.5·hb instead of at the collective's deadline.
+// Liveness across hosts (transport/liveness.h): every received byte counts; an idle sender
+// queues an empty kFrameHeartbeat on stream 0 every hb; a peer silent for 3·hb fails the pair.
 void TcpPair::heartbeat(int64_t now) {
-  const int hb = dev_->opts().heartbeat_ms;
-  // Until a peer's first byte (its progress thread may start later: it waits for its own mesh),
-  // allow at least 10 s.
-  if (now - last_rx_ms_ > (heard_ ? 3 * int64_t(hb) : std::max<int64_t>(3 * int64_t(hb), 10'000))) {
-    fail({Code::kAborted, name() + " is unreachable: nothing received for " + std::to_string(now - last_rx_ms_) +
-                              " ms (heartbeat every " + std::to_string(hb) + " ms, ONET_HEARTBEAT_MS); the host, its link or its coordinator is gone"});
-    return;
-  }
-  if (now - last_hb_ms_ < hb) return;
-  last_hb_ms_ = now;
+  std::string gone = live_.silence(name(), now);
+  if (!gone.empty()) return fail({Code::kAborted, gone});
+  if (!live_.due(now)) return;
   Stream& s = *streams_[0];
   std::lock_guard<std::mutex> g(s.smu);
   if (s.closed || !s.q.empty()) return;  // frames already queued carry the news, or nothing can

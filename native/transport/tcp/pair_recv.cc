@@ -33,7 +33,9 @@ std::unique_ptr<Request> TcpPair::irecv(void* buf, size_t bytes, uint64_t tag) {
   auto r = std::make_shared<RecvState>(buf, bytes, tag, name_);
   std::lock_guard<std::mutex> g(mu_);
   auto t = tags_.find(tag);
-  if (t != tags_.end() && !t->second.unexpected.empty()) {
+  if (const Cancelled* c = cancelled(tag)) {
+    r->complete(c->why);
+  } else if (t != tags_.end() && !t->second.unexpected.empty()) {
     uint64_t seq = t->second.unexpected.front();
     t->second.unexpected.pop_front();
     if (t->second.unexpected.empty() && t->second.posted.empty()) tags_.erase(t);
@@ -69,9 +71,51 @@ void TcpPair::finalize(uint64_t seq, InMsg& m) {
       m.recv->complete(m.failed);
     }
     msgs_.erase(seq);
-  } else if (m.discard) {
+  } else if (m.discard && seq < next_elig_) {  // a later one waits for eligibility (begin_chunk)
     msgs_.erase(seq);
   }  // else: a complete unexpected message, waiting for its receive
+}
+
+const TcpPair::Cancelled* TcpPair::cancelled(uint64_t tag) const {
+  for (auto it = cancelled_.rbegin(); it != cancelled_.rend(); ++it)
+    if (tag >= it->lo && tag <= it->hi) return &*it;
+  return nullptr;
+}
+
+// Drops what an aborted collective left on this pair. A message that is still arriving keeps
+// its entry, marked discard, until its last chunk (so per-pair ordering and the "arrived after
+// it completed" check stay intact); a chunk already being read into a receive's buffer finishes
+// there, which is why a failed collective's staging outlives it (Engine::failed_jobs_).
+void TcpPair::cancel(uint64_t lo, uint64_t hi, const Status& why) {
+  constexpr size_t kMaxCancelled = 256;  // aborts are rare; old ranges see no more traffic
+  std::lock_guard<std::mutex> g(mu_);
+  if (!cancelled(lo)) {
+    cancelled_.push_back({lo, hi, why});
+    if (cancelled_.size() > kMaxCancelled) cancelled_.pop_front();
+  }
+  for (auto t = tags_.begin(); t != tags_.end();) {
+    if (t->first < lo || t->first > hi) {
+      ++t;
+      continue;
+    }
+    for (auto& r : t->second.posted) r->complete(why);
+    for (uint64_t seq : t->second.unexpected) {
+      auto m = msgs_.find(seq);
+      if (m != msgs_.end()) m->second.discard = true;  // erased below
+    }
+    t = tags_.erase(t);
+  }
+  for (auto it = msgs_.begin(); it != msgs_.end();) {
+    InMsg& m = it->second;
+    if (m.tag < lo || m.tag > hi) {
+      ++it;
+      continue;
+    }
+    if (m.recv) m.recv->complete(why);
+    m.recv.reset();
+    m.discard = true;
+    it = m.complete && it->first < next_elig_ ? msgs_.erase(it) : std::next(it);
+  }
 }
 
 std::string TcpPair::begin_chunk(Stream& s) {
@@ -83,8 +127,13 @@ std::string TcpPair::begin_chunk(Stream& s) {
     InMsg& m = msgs_[h.msg_seq];
     m.tag = h.tag;
     m.bytes = h.msg_bytes;
+    m.discard = cancelled(h.tag) != nullptr;  // of an aborted collective: its chunks are skipped
     // Advance eligibility: every message below next_elig_ has shown its header.
     for (auto e = msgs_.find(next_elig_); e != msgs_.end(); e = msgs_.find(++next_elig_)) {
+      if (e->second.discard) {  // cancelled before it became eligible: never matched
+        if (e->second.complete) msgs_.erase(e);
+        continue;
+      }
       TagQ& q = tags_[e->second.tag];
       if (!q.posted.empty()) {
         auto r = std::move(q.posted.front());
@@ -166,8 +215,7 @@ void TcpPair::on_readable(Stream& s) {
       return;
     }
     budget -= std::min(budget, size_t(r));
-    last_rx_ms_ = now_ms();
-    heard_ = true;
+    live_.heard(now_ms());
     if (!s.in_payload) {
       s.hdr_got += size_t(r);
       if (s.hdr_got < sizeof(FrameHeader)) continue;
@@ -177,7 +225,7 @@ void TcpPair::on_readable(Stream& s) {
       if (bad.empty() && s.hdr.frame_seq != s.rx_frame_seq)
         bad = "frame " + std::to_string(s.hdr.frame_seq) + " arrived where frame " + std::to_string(s.rx_frame_seq) + " was due";
       if (bad.empty() && s.hdr.kind == kFrameHeartbeat) {
-        s.rx_frame_seq++;  // liveness only: last_rx_ms_ was bumped above
+        s.rx_frame_seq++;  // liveness only: live_ heard it above
         continue;
       }
       if (bad.empty()) bad = begin_chunk(s);

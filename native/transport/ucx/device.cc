@@ -1,6 +1,6 @@
 // UCX device: context set-up, connect (TCP handshake, a worker per peer, worker-address swap on
 // the side channel, endpoints), the progress thread (workers' efds + eventfd + side sockets in
-// one epoll set).
+// one epoll set, heartbeats on its HeartbeatClock).
 #include "transport/ucx/device.h"
 
 #include <poll.h>
@@ -38,9 +38,10 @@ bool io_all(int fd, void* buf, size_t n, bool out, int64_t deadline_ms, std::str
   return true;
 }
 
-// Runs inside ucp_worker_progress. The endpoint's pending operations complete with the error
-// themselves; the pair is failed when its side channel closes (progress()).
-void ep_error(void*, ucp_ep_h, ucs_status_t) {}
+// Runs inside ucp_worker_progress, where the endpoint must not be closed: the endpoint's sends
+// complete with the error themselves; progress() fails the pair (and its receives, which UCP
+// matches worker-wide and would otherwise wait for their deadline) right after.
+void ep_error(void* arg, ucp_ep_h, ucs_status_t s) { static_cast<UcxPair*>(arg)->on_ep_error(s); }
 
 }  // namespace
 
@@ -104,7 +105,7 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
   std::vector<std::vector<char>> mine(size), theirs(size);
   for (int p = 0; p < size; p++) {
     if (p == rank) continue;
-    pairs[p] = std::make_unique<UcxPair>(this, p, addrs[p], fds[p][0]);
+    pairs[p] = std::make_unique<UcxPair>(this, p, addrs[p], fds[p][0], opts_.heartbeat_ms);
     ucp_worker_params_t wp{};
     wp.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
     wp.thread_mode = UCS_THREAD_MODE_SINGLE;
@@ -202,20 +203,27 @@ void UcxDevice::run_queue() {
 
 void UcxDevice::progress() {
   epoll_event evs[32];
+  HeartbeatClock clock(opts_.heartbeat_ms);
   while (!stop_.load(std::memory_order_acquire)) {
     run_queue();
-    // A failed endpoint shows as an error on its pending operations; the side channel's EOF
-    // is the signal we act on (see below), so nothing is done from the UCP error handler.
+    // A pair fails on its side channel's EOF (a clean close or a dead process), on its
+    // endpoint's error handler (UCX saw the link fail), or on heartbeat silence (a host, link
+    // or coordinator gone without a word). Progress is capped per pass so a long transfer on one
+    // worker never starves the others or the heartbeats (busy passes loop straight back here).
     bool busy = false, armed = true;
     for (auto& p : pairs_) {
       if (!p) continue;
-      while (ucp_worker_progress(p->worker_)) busy = true;
+      for (int k = 0; k < 256 && ucp_worker_progress(p->worker_); k++) busy = true;
+      p->check_ep_error();
       ucs_status_t s = ucp_worker_arm(p->worker_);
       busy |= s == UCS_ERR_BUSY;
       armed &= s == UCS_OK || s == UCS_ERR_BUSY;
     }
+    if (int64_t now = now_ms(); clock.tick(now))  // also when busy: a busy link still beats
+      for (auto& p : pairs_)
+        if (p) p->heartbeat(now);
     if (busy) continue;
-    int n = epoll_wait(ep_fd_, evs, 32, armed ? 1000 : 1);
+    int n = epoll_wait(ep_fd_, evs, 32, clock.wait_ms(armed ? 1000 : 1));
     for (int i = 0; i < n; i++) {
       void* who = evs[i].data.ptr;
       if (!who) {
@@ -223,13 +231,7 @@ void UcxDevice::progress() {
         while (read(wake_fd_, &v, sizeof v) > 0) {
         }
       } else if (who != this) {
-        auto* pair = static_cast<UcxPair*>(who);
-        char b[64];
-        ssize_t r = ::recv(pair->side_fd_, b, sizeof b, MSG_DONTWAIT);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-          epoll_ctl(ep_fd_, EPOLL_CTL_DEL, pair->side_fd_, nullptr);
-          pair->fail({Code::kAborted, pair->name() + " closed the connection"});
-        }
+        static_cast<UcxPair*>(who)->on_side_channel();
       }
     }
   }

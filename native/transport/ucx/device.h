@@ -4,8 +4,8 @@
 // it stopped): isend/irecv queue an Op and wake the thread through an eventfd; UCP completion
 // callbacks complete the Op's ReqState. Connection set-up reuses the TCP handshake
 // (tcp/mesh.cc) on one side-channel socket per peer, over which each side sends the address of
-// the worker it dedicates to that peer; the socket then stays open only to notice a peer that
-// goes away.
+// the worker it dedicates to that peer; the socket then carries heartbeats (transport/liveness.h)
+// and notices a peer that goes away.
 #pragma once
 #include <ucp/api/ucp.h>
 
@@ -18,6 +18,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "transport/liveness.h"
 #include "transport/tcp/request.h"
 #include "transport/transport.h"
 
@@ -38,15 +39,21 @@ struct Op {
 
 class UcxPair final : public Pair {
  public:
-  UcxPair(UcxDevice* dev, int peer, std::string addr, int side_fd)
+  UcxPair(UcxDevice* dev, int peer, std::string addr, int side_fd, int heartbeat_ms)
       : dev_(dev), peer_(peer), name_(std::make_shared<const std::string>("host " + std::to_string(peer) + " (" + addr + ")")),
-        side_fd_(side_fd) {}
+        side_fd_(side_fd), live_(heartbeat_ms, now_ms()) {}
   int peer() const override { return peer_; }
   std::unique_ptr<Request> isend(const void* buf, size_t bytes, uint64_t tag) override;
   std::unique_ptr<Request> irecv(void* buf, size_t bytes, uint64_t tag) override;
   LinkStats stats() const;
   const std::string& name() const { return *name_; }
   void done(Op* op, ucs_status_t s, size_t len);  // progress thread, from UCP callbacks
+  // Progress thread: a heartbeat byte on the side channel when due; fail the pair when the peer
+  // has been silent too long.
+  void heartbeat(int64_t now);
+  void on_side_channel();                  // progress thread: readable side channel
+  void on_ep_error(ucs_status_t s) { ep_error_ = s; }  // inside ucp_worker_progress: note it only
+  void check_ep_error();                   // progress thread, outside ucp_worker_progress
 
  private:
   friend class UcxDevice;
@@ -64,6 +71,8 @@ class UcxPair final : public Pair {
   ucp_ep_h ep_ = nullptr;
   std::unordered_set<Op*> inflight_;  // progress thread only; owns the Ops
   bool failed_ = false;               // progress thread's view
+  Liveness live_;                     // progress thread only
+  ucs_status_t ep_error_ = UCS_OK;    // set by the endpoint's error handler
   mutable std::mutex mu_;
   Status broken_;
   std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0};
@@ -84,6 +93,7 @@ class UcxDevice final : public Device {
   void close() override;
 
   void enqueue(Op* op);  // any thread
+  int epoll_fd() const { return ep_fd_; }
 
  private:
   void progress();

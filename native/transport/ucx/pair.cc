@@ -1,6 +1,9 @@
-// UCX pair: tagged sends and receives through the device's worker (see device.h).
+// UCX pair: tagged sends and receives through the device's worker (see device.h), liveness on
+// the side channel (heartbeat bytes, EOF) and from the endpoint's error handler.
 #include <sys/epoll.h>
 #include <sys/socket.h>
+
+#include <cerrno>
 
 #include "transport/ucx/device.h"
 
@@ -114,6 +117,38 @@ void UcxPair::done(Op* op, ucs_status_t s, size_t len) {
   op->st->complete(Status::Ok());
 }
 
+// The side channel carries one byte (kSideHeartbeat) per heartbeat after the worker-address
+// swap; any byte counts as life, EOF or an error is the peer going away.
+void UcxPair::on_side_channel() {
+  char b[64];
+  ssize_t r;
+  while ((r = ::recv(side_fd_, b, sizeof b, MSG_DONTWAIT)) > 0) live_.heard(now_ms());
+  if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+    epoll_ctl(dev_->epoll_fd(), EPOLL_CTL_DEL, side_fd_, nullptr);  // level-triggered EOF: stop looking
+    fail({Code::kAborted, name() + " closed the connection"});
+  }
+}
+
+void UcxPair::heartbeat(int64_t now) {
+  static const char kSideHeartbeat = 2;  // as the tcp frame kind
+  if (failed_) return;
+  on_side_channel();  // bytes waiting unread (a busy progress thread) are life too
+  if (failed_) return;
+  std::string gone = live_.silence(name(), now);
+  if (!gone.empty()) return fail({Code::kAborted, gone});
+  // A full socket buffer (EAGAIN) means the peer is not reading: silence will tell. A broken
+  // socket shows on the read side as EOF or an error.
+  if (live_.due(now)) (void)::send(side_fd_, &kSideHeartbeat, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void UcxPair::check_ep_error() {
+  if (ep_error_ == UCS_OK || failed_) return;
+  on_side_channel();  // a clean close that raced the endpoint's error still reads as one
+  if (!failed_)
+    fail({Code::kAborted, name() + ": UCX reports the connection failed (" + ucs_status_string(ep_error_) +
+                              "); the host, its link or its coordinator is gone"});
+}
+
 void UcxPair::fail(const Status& st) {
   if (failed_) return;
   failed_ = true;
@@ -138,7 +173,10 @@ void UcxPair::fail(const Status& st) {
       ucp_request_free(r);
     }
   }
-  if (side_fd_ >= 0) shutdown(side_fd_, SHUT_RDWR);
+  if (side_fd_ >= 0) {
+    epoll_ctl(dev_->epoll_fd(), EPOLL_CTL_DEL, side_fd_, nullptr);
+    shutdown(side_fd_, SHUT_RDWR);
+  }
 }
 
 }  // namespace onet::net::ucx

@@ -1,0 +1,115 @@
+// Mid-transfer aborts of cross-host collectives (docs/protocol.md §9, docs/reliability.md).
+// When this host's part of collective (group, seq) fails — a frame that failed its checksum, a
+// broken link, a deadline — its lane (1) gives up the collective's tag range on every link
+// (Pair::cancel), so frames of it still in flight are dropped instead of buffered, and (2) sends
+// an AbortNotice to every other host of the group. A host that receives the notice gives up the
+// same range with an error naming the sender: its lane, blocked in that collective or about to
+// enter it, fails at once. Nothing of an aborted collective can reach the next one: every tag
+// carries (group, seq), and the range stays cancelled on every host.
+#include <cstring>
+
+#include "engine/crosshost_internal.h"
+#include "engine/engine.h"
+
+namespace onet {
+namespace {
+
+constexpr size_t kMaxAborted = 1024;  // remembered (group, seq) pairs; the oldest go first
+// A notice travels as one frame; a copy that fails its checksum is dropped by the receiver,
+// who cannot tell which collective it was about. Two copies (duplicates are ignored) make a
+// lost notice — and a wait until the deadline — need two bad frames in a row.
+constexpr int kNoticeCopies = 2;
+
+// The tag range of a collective: (group, seq) in the upper 48 bits, the algorithm's steps in
+// the lower 16 (execute_cross in network.cc builds comm.tag the same way).
+uint64_t tag_base(uint32_t group, uint64_t seq) { return (uint64_t(group & 0xFFFF) << 48) | ((seq & 0xFFFFFFFFull) << 16); }
+
+}  // namespace
+
+void Engine::post_abort_boxes() {
+  for (int h = 0; h < dev_->size(); h++) {
+    if (h == my_host_) continue;
+    AbortBox& b = abort_boxes_[h];
+    b.n = std::make_unique<AbortNotice>();
+    b.req = dev_->pair(h)->irecv(b.n.get(), sizeof(AbortNotice), kTagAbort);
+  }
+}
+
+bool Engine::poll_aborts() {
+  bool did = false;
+  for (auto& [h, b] : abort_boxes_) {
+    while (!b.failed && b.req->test()) {
+      Status st = b.req->wait(0);
+      if (st.code == Code::kAborted || st.code == Code::kClosed) {  // the link is gone, and with it
+        b.failed = true;                                           // every collective over it
+        break;
+      }
+      if (st.ok()) on_abort_notice(h, *b.n);  // else a copy that failed its checksum: skip it
+      b.req = dev_->pair(h)->irecv(b.n.get(), sizeof(AbortNotice), kTagAbort);
+      did = true;
+    }
+  }
+  return did;
+}
+
+void Engine::on_abort_notice(int from, const AbortNotice& n) {
+  if (n.magic != kAbortMagic || n.host != from || n.reason_len > kAbortReasonBytes) return;  // not a notice we sent
+  Code code = n.code >= uint32_t(Code::kMismatch) && n.code <= uint32_t(Code::kInternal) ? Code(n.code) : Code::kInternal;
+  std::string ranks;  // the sender's ranks in that group (all of them if the group is unknown here)
+  auto g = groups_.find(n.group);
+  for (size_t r = 0; r < host_of_rank_.size(); r++)
+    if (host_of_rank_[r] == from && (g == groups_.end() || g->second.grank.count(int(r))))
+      ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+  std::string msg = std::string(coll_name(Coll(n.coll))) + " #" + std::to_string(n.seq) + ": host " + std::to_string(from) +
+                    (ranks.empty() ? "" : " (ranks " + ranks + ")") + " aborted it: " + std::string(n.reason, n.reason_len);
+  {
+    std::lock_guard<std::mutex> lk(abort_mu_);
+    if (!aborted_.emplace(std::make_pair(n.group, n.seq), Aborted{code, msg}).second) return;  // a second copy
+    while (aborted_.size() > kMaxAborted) aborted_.erase(aborted_.begin());
+  }
+  // Every link, not only the sender's: this host's lane may be waiting on any peer.
+  const uint64_t lo = tag_base(n.group, n.seq);
+  for (int h = 0; h < dev_->size(); h++)
+    if (h != my_host_) dev_->pair(h)->cancel(lo, lo | 0xFFFF, {code, msg});
+}
+
+// Lane thread, after run_cross failed. Returns the error the local ranks get.
+Status Engine::on_cross_failure(CrossJob& j, Status st, bool* relayed) {
+  *relayed = false;
+  {
+    std::lock_guard<std::mutex> lk(abort_mu_);
+    auto it = aborted_.find({j.group, j.seq});
+    if (it != aborted_.end()) {
+      // A peer aborted it and told everyone. If its notice is what ended our wait, report the
+      // notice as is (without the algorithm step our wait was in); else our own error came first.
+      if (st.msg.find(it->second.msg) == std::string::npos) return st;
+      *relayed = true;
+      return {it->second.code, it->second.msg};
+    }
+  }
+  net::Comm& c = j.comm;
+  if (c.size < 2) return st;
+  const uint64_t lo = tag_base(j.group, j.seq);
+  for (int h = 0; h < c.size; h++)
+    if (h != c.rank && c.pairs[h]) c.pairs[h]->cancel(lo, lo | 0xFFFF, st);
+  // The notice lives in the job's staging, which outlives the sends: a failed job is kept
+  // until the device closes (execute_cross), so the request handles can be dropped.
+  auto* n = reinterpret_cast<AbortNotice*>(cross::stage(j, sizeof(AbortNotice)));
+  std::memset(n, 0, sizeof *n);
+  n->magic = kAbortMagic;
+  n->group = j.group;
+  n->seq = j.seq;
+  n->host = j.host_ids[c.rank];
+  n->code = uint32_t(st.code);
+  n->coll = uint32_t(j.coll);
+  std::string why = st.msg, lbl = cross::label(j) + ": ";
+  if (why.compare(0, lbl.size(), lbl) == 0) why.erase(0, lbl.size());
+  n->reason_len = uint32_t(std::min<size_t>(why.size(), kAbortReasonBytes));
+  std::memcpy(n->reason, why.data(), n->reason_len);
+  for (int h = 0; h < c.size; h++)
+    if (h != c.rank && c.pairs[h])
+      for (int k = 0; k < kNoticeCopies; k++) c.pairs[h]->isend(n, sizeof *n, kTagAbort);
+  return st;
+}
+
+}  // namespace onet
