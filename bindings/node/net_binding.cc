@@ -51,6 +51,9 @@ Napi::Value NetListen(const Napi::CallbackInfo& info, onet::Engine* e) {
   if (o.Has("jobHash")) n.job_hash = o.Get("jobHash").ToNumber().Uint32Value();
   if (o.Has("heartbeatMs")) n.heartbeat_ms = o.Get("heartbeatMs").ToNumber().Int32Value();
   if (o.Has("testCorruptEvery")) n.test_corrupt_every = o.Get("testCorruptEvery").ToNumber().Int32Value();
+  if (o.Has("tlsCert")) n.tls_cert = o.Get("tlsCert").ToString().Utf8Value();
+  if (o.Has("tlsKey")) n.tls_key = o.Get("tlsKey").ToString().Utf8Value();
+  if (o.Has("tlsCa")) n.tls_ca = o.Get("tlsCa").ToString().Utf8Value();
   std::string addr;
   onet::Status st = e->net_listen(n, &addr);
   if (!st.ok()) return fail(env, st);

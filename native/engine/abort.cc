@@ -102,8 +102,10 @@ Status Engine::on_cross_failure(CrossJob& j, Status st, bool* relayed) {
   n->host = j.host_ids[c.rank];
   n->code = uint32_t(st.code);
   n->coll = uint32_t(j.coll);
-  std::string why = st.msg, lbl = cross::label(j) + ": ";
-  if (why.compare(0, lbl.size(), lbl) == 0) why.erase(0, lbl.size());
+  // The receiver names the collective itself: drop "allreduce #7: " or "allreduce #7 in group 3: ".
+  std::string why = st.msg;
+  for (const std::string& lbl : {cross::label(j) + ": ", cross::label(j) + " in group " + std::to_string(j.group) + ": "})
+    if (why.compare(0, lbl.size(), lbl) == 0) why.erase(0, lbl.size());
   n->reason_len = uint32_t(std::min<size_t>(why.size(), kAbortReasonBytes));
   std::memcpy(n->reason, why.data(), n->reason_len);
   for (int h = 0; h < c.size; h++)

@@ -73,7 +73,8 @@ Status wait_joined(CrossJob& j, std::vector<std::unique_ptr<net::Request>>& rq) 
   for (auto& r : rq) {
     Status st = r->wait(c.deadline_ms);
     if (!st.ok()) {
-      if (st.code == Code::kTimeout) {
+      // Before the deadline a kTimeout is another host's abort notice (its code): keep its text.
+      if (st.code == Code::kTimeout && net::now_ms() >= c.deadline_ms) {
         std::string missing;
         for (int h = 0; h < c.size; h++)
           if (h != c.rank) missing += (missing.empty() ? "" : "; ") + std::string("host ") + std::to_string(j.host_ids[h]) +

@@ -50,6 +50,7 @@ struct NetOptions {
   uint32_t job_hash = 0;
   int heartbeat_ms = 0;       // ONET_HEARTBEAT_MS (tcp, ucx): a peer silent 3x this long is failed
   int test_corrupt_every = 0; // ONET_TEST_CORRUPT (tcp, tests only): corrupt every n-th frame after its CRC
+  std::string tls_cert, tls_key, tls_ca;  // tcp: encrypted data path (ONET_TLS_*, ONET_TLS_DATA); empty: plaintext
 };
 
 struct Event {

@@ -33,6 +33,9 @@ Status Engine::net_listen(const NetOptions& o, std::string* addr) {
     t.job_hash = o.job_hash;
     t.heartbeat_ms = o.heartbeat_ms;
     t.test_corrupt_every_n_frames = o.test_corrupt_every;
+    t.tls_cert = o.tls_cert;
+    t.tls_key = o.tls_key;
+    t.tls_ca = o.tls_ca;
     st = net::create_tcp_device(t, &dev_);
   } else {
     return {Code::kInvalid, "ONET_TRANSPORT=" + o.transport + " is not a transport; use tcp, ucx or auto"};

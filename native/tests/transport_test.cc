@@ -2,7 +2,10 @@
 // threads of one process over 127.0.0.1 (gloo style). Usage: transport_test [backend...]
 // (default: every backend built; `--ucx-available` prints yes/no). Backends: tcp (2 streams),
 // tcp-streams1, tcp-streams4, tcp-nocrc (checksum off), tcp-zerocopy (MSG_ZEROCOPY >= 64 KiB),
-// ucx (run with UCX_TLS=tcp or tcp,sm). Exit status 0 only when every CHECK held.
+// ucx (run with UCX_TLS=tcp or tcp,sm), tcp-tls and tcp-tls-streams1 (encrypted data path:
+// mutual TLS 1.3 handshake + AES-256-GCM frames, with certificates made by the openssl CLI in a
+// temporary directory at start; skipped when built without OpenSSL). Exit status 0 only when
+// every CHECK held.
 // `transport_test --hb-peer BACKEND HB_MS` is the child process of test_silent_peer.
 #include <fcntl.h>
 #include <poll.h>
@@ -23,6 +26,7 @@
 
 #include "transport/tcp/crc32c.h"
 #include "transport/tcp/socket.h"
+#include "transport/tcp/tls.h"
 #include "transport/liveness.h"
 #include "transport/transport.h"
 
@@ -47,13 +51,24 @@ static std::string show(const Status& st) { return std::string(code_name(st.code
 struct Backend {
   std::string name;
   bool tcp = true;
+  bool tls = false;  // encrypted data path; certificates from g_tls_dir
   TcpOptions topt;
 };
 using Tweak = std::function<void(int rank, TcpOptions&, UcxOptions&)>;
 
+// Test PKI (make_test_pki): ca.pem; h0/h1 {.pem,.key} signed by it; stranger.{pem,key} signed
+// by another CA. Even ranks use h0, odd ranks h1.
+static std::string g_tls_dir;
+static void use_pki(TcpOptions& t, const std::string& who) {
+  t.tls_cert = g_tls_dir + "/" + who + ".pem";
+  t.tls_key = g_tls_dir + "/" + who + ".key";
+  t.tls_ca = g_tls_dir + "/ca.pem";
+}
+
 static Status make_device(const Backend& b, int rank, const Tweak& tweak, std::unique_ptr<Device>* out) {
   TcpOptions t = b.topt;
   UcxOptions u;
+  if (b.tls) use_pki(t, rank % 2 ? "h1" : "h0");
   if (tweak) tweak(rank, t, u);
   return b.tcp ? create_tcp_device(t, out) : create_ucx_device(u, out);
 }
@@ -447,7 +462,9 @@ static void test_connect_errors(const Backend& b) {
 }
 
 static void test_checksum(const Backend& b) {
-  // Host 0 flips a payload byte after the CRC in every 3rd frame it sends.
+  // Host 0 flips a payload byte after the CRC (encrypted link: after sealing, a byte of
+  // ciphertext) in every 3rd frame it sends.
+  const char* needle = b.tls ? "authentication failed" : "checksum mismatch";
   Tweak corrupt = [](int r, TcpOptions& t, UcxOptions&) { t.test_corrupt_every_n_frames = r == 0 ? 3 : 0; };
   auto devs = make_world(b, 2, corrupt);
   if (devs.empty()) return;
@@ -467,7 +484,7 @@ static void test_checksum(const Backend& b) {
       Status st = rr[k]->wait(soon());
       sr[k]->wait(soon());
       if (k % 3 == 2) {
-        CHECK(st.code == Code::kInternal && contains(st.msg, "checksum mismatch") && contains(st.msg, "host 0"),
+        CHECK(st.code == Code::kInternal && contains(st.msg, needle) && contains(st.msg, "host 0"),
               "corrupted message " + std::to_string(k) + ": " + show(st));
         CHECK(in[k][n / 2] != uint8_t(out[n / 2] ^ 0xff), "the flipped byte was not delivered");
         if (k == 2 && round == 0) std::printf("    corrupted frame -> %s\n", show(st).c_str());
@@ -477,7 +494,8 @@ static void test_checksum(const Backend& b) {
     }
   }
   CHECK(devs[1]->stats(0).checksum_failures == 4, "checksum_failures == 4, got " + std::to_string(devs[1]->stats(0).checksum_failures));
-  // Checksum off on the receiver: the same corruption goes through (what the CRC is for).
+  // Checksum off on the receiver: the same corruption goes through (what the CRC is for);
+  // on an encrypted link the GCM tag is always checked, so it is still refused.
   auto off = make_world(b, 2, [](int r, TcpOptions& t, UcxOptions&) {
     t.test_corrupt_every_n_frames = r == 0 ? 1 : 0;
     t.checksum = r == 0;
@@ -486,13 +504,19 @@ static void test_checksum(const Backend& b) {
   std::vector<uint8_t> in(n);
   auto rr = off[1]->pair(0)->irecv(in.data(), n, 1);
   off[0]->pair(1)->isend(out.data(), n, 1)->wait(soon());
-  CHECK(rr->wait(soon()).ok() && in[n / 2] == uint8_t(out[n / 2] ^ 0xff), "checksum=false delivers unverified bytes");
-  std::printf("  checksum mismatch reported, never delivered, counted ok\n");
+  Status st = rr->wait(soon());
+  if (b.tls)
+    CHECK(st.code == Code::kInternal && contains(st.msg, needle), "encrypted, checksum=false: still authenticated: " + show(st));
+  else
+    CHECK(st.ok() && in[n / 2] == uint8_t(out[n / 2] ^ 0xff), "checksum=false delivers unverified bytes");
+  std::printf("  %s reported, never delivered, counted ok\n", needle);
 }
 
 // Pair::cancel (an aborted collective's tag range): posted receives fail with the reason,
 // later ones at once, messages of the range (arrived, arriving, still to come) are dropped, and
 // traffic on other tags — sent after them on the same pair — arrives intact and in order.
+// Over UCX a rendezvous send (the 3 MiB and 16 MiB ones) completes only once the receiver has
+// taken the message, so "sends complete" also shows that the range's leftovers were drained.
 static void test_cancel(const Backend& b) {
   auto devs = make_world(b, 2);
   if (devs.empty()) return;
@@ -529,6 +553,80 @@ static void test_cancel(const Backend& b) {
   auto br = devs[0]->pair(1)->irecv(back.data(), small, 9);
   CHECK(devs[1]->pair(0)->isend(o_small.data(), small, 9)->wait(soon()).ok() && br->wait(soon()).ok() && back == o_small, "reverse traffic");
   std::printf("  cancel: posted/later receives fail with the reason, range traffic dropped, next tag intact ok\n");
+}
+
+// ---- encrypted data path (tcp-tls) -------------------------------------------------------
+
+static bool sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
+
+// A CA, two host certificates it signs, and a stranger signed by another CA (ECDSA P-256).
+static bool make_test_pki(const std::string& d) {
+  std::string q = " >/dev/null 2>&1";
+  std::string key = "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
+  bool ok = sh("cd " + d + " && " + key + " -x509 -keyout ca.key -out ca.pem -subj /CN=onet-test-ca" + q) &&
+            sh("cd " + d + " && " + key + " -x509 -keyout ca2.key -out ca2.pem -subj /CN=onet-other-ca" + q);
+  for (const char* who : {"h0", "h1", "stranger"}) {
+    std::string ca = std::string(who) == "stranger" ? "ca2" : "ca";
+    ok = ok && sh("cd " + d + " && " + key + " -keyout " + who + ".key -out " + who + ".csr -subj /CN=" + who + q) &&
+         sh("cd " + d + " && openssl x509 -req -in " + who + ".csr -CA " + ca + ".pem -CAkey " + ca + ".key -CAcreateserial -days 2 -out " +
+            who + ".pem" + q);
+  }
+  return ok;
+}
+
+static void test_tls(const Backend& b) {
+  // The user's buffer is never written (the ciphertext goes to a staging copy).
+  {
+    auto devs = make_world(b, 2);
+    if (devs.empty()) return;
+    const size_t n = (3u << 20) + 5;
+    std::vector<uint8_t> out = pattern(0, 31, n), in(n);
+    auto rr = devs[1]->pair(0)->irecv(in.data(), n, 7);
+    CHECK(devs[0]->pair(1)->isend(out.data(), n, 7)->wait(soon()).ok() && rr->wait(soon()).ok(), "encrypted transfer");
+    CHECK(verify(in.data(), 0, 31, n) && verify(out.data(), 0, 31, n), "received exact, send buffer untouched");
+  }
+  // A stranger's certificate (another CA) is refused, on either side, naming the host and why.
+  for (int stranger : {1, 0}) {
+    Tweak tw = [stranger](int r, TcpOptions& t, UcxOptions&) { if (r == stranger) use_pki(t, "stranger"); };
+    std::unique_ptr<Device> a, z;
+    CHECK(make_device(b, 0, tw, &a).ok() && make_device(b, 1, tw, &z).ok(), "devices");
+    std::vector<std::string> addrs = {a->address(), z->address()};
+    Status sa, sz;
+    std::thread ta([&] { sa = a->connect(0, addrs, now_ms() + 1500); });
+    sz = z->connect(1, addrs, now_ms() + 5000);
+    ta.join();
+    CHECK(sz.code == Code::kMismatch && contains(sz.msg, "host 0 at " + addrs[0]) && contains(sz.msg, "TLS"),
+          "stranger " + std::to_string(stranger) + ": connecting side: " + show(sz));
+    if (stranger == 0) {
+      CHECK(contains(sz.msg, "certificate failed verification"), "the connecting side says the certificate is bad: " + sz.msg);
+      CHECK(!sa.ok(), "the stranger gets no link: " + show(sa));
+    } else {
+      CHECK(sa.code == Code::kTimeout && contains(sa.msg, "host 1: TLS: its certificate failed verification"),
+            "accepting side names host 1 and the reason: " + show(sa));
+      std::printf("    stranger as host 1, host 0 says -> %s\n", show(sa).c_str());
+    }
+    std::printf("    stranger as host %d, host 1 says -> %s\n", stranger, show(sz).c_str());
+  }
+  // One side without encryption: refused at the hello, both sides say why.
+  {
+    Tweak tw = [](int r, TcpOptions& t, UcxOptions&) { if (r == 1) t.tls_cert = t.tls_key = t.tls_ca = ""; };
+    std::unique_ptr<Device> a, z;
+    CHECK(make_device(b, 0, tw, &a).ok() && make_device(b, 1, tw, &z).ok(), "devices");
+    std::vector<std::string> addrs = {a->address(), z->address()};
+    Status sa, sz;
+    std::thread ta([&] { sa = a->connect(0, addrs, now_ms() + 800); });
+    sz = z->connect(1, addrs, now_ms() + 5000);
+    ta.join();
+    CHECK(sz.code == Code::kMismatch && contains(sz.msg, "data encryption mismatch"), "plaintext peer refused: " + show(sz));
+    std::printf("    plaintext peer -> %s\n", show(sz).c_str());
+  }
+  // Bad settings fail at device creation.
+  std::unique_ptr<Device> d;
+  Status st = make_device(b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_ca = ""; }, &d);
+  CHECK(st.code == Code::kInvalid && contains(st.msg, "all three"), "two of three TLS files: " + show(st));
+  st = make_device(b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_key = "/nonexistent/key.pem"; }, &d);
+  CHECK(st.code == Code::kInvalid && contains(st.msg, "ONET_TLS_KEY=/nonexistent/key.pem"), "missing key file: " + show(st));
+  std::printf("  tls: user buffer untouched, stranger refused both ways, plaintext peer refused, bad files ok\n");
 }
 
 static void bench(const Backend& b) {
@@ -583,6 +681,23 @@ int main(int argc, char** argv) {
   add("tcp-nocrc", [](TcpOptions& o) { o.checksum = false; });
   add("tcp-zerocopy", [](TcpOptions& o) { o.zerocopy_bytes = 64 << 10; });
   add("ucx", nullptr, false);
+  add("tcp-tls", nullptr);
+  all.back().tls = true;
+  add("tcp-tls-streams1", [](TcpOptions& o) { o.streams = 1; });
+  all.back().tls = true;
+  // The test PKI: made once by the first process, inherited by the --hb-peer children.
+  bool own_pki = false;
+  if (const char* d = getenv("ONET_TEST_TLS_DIR")) g_tls_dir = d;
+  if (g_tls_dir.empty() && tcp::tls_available()) {
+    char tmpl[] = "/tmp/onet-tls-test-XXXXXX";
+    if (mkdtemp(tmpl) && make_test_pki(tmpl)) {
+      g_tls_dir = tmpl;
+      own_pki = true;
+      setenv("ONET_TEST_TLS_DIR", tmpl, 1);
+    } else {
+      std::fprintf(stderr, "could not make test certificates with the openssl CLI in %s\n", tmpl);
+    }
+  }
   if (argc == 4 && std::string(argv[1]) == "--hb-peer") {
     for (auto& b : all)
       if (b.name == argv[2]) return hb_peer_main(b, std::atoi(argv[3]));
@@ -594,7 +709,7 @@ int main(int argc, char** argv) {
     bool known = false;
     for (auto& b : all) known |= b.name == w;
     if (!known) {
-      std::fprintf(stderr, "unknown backend '%s' (tcp tcp-streams1 tcp-streams4 tcp-nocrc tcp-zerocopy ucx)\n", w.c_str());
+      std::fprintf(stderr, "unknown backend '%s' (tcp tcp-streams1 tcp-streams4 tcp-nocrc tcp-zerocopy ucx tcp-tls tcp-tls-streams1)\n", w.c_str());
       return 2;
     }
   }
@@ -608,6 +723,15 @@ int main(int argc, char** argv) {
       std::printf("[ucx] SKIPPED: built without UCX (%s)\n", st.msg.c_str());
       continue;
     }
+    if (b.tls && !tcp::tls_available()) {
+      std::unique_ptr<Device> d;
+      Status st = make_device(b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_cert = t.tls_key = t.tls_ca = "/x.pem"; }, &d);
+      CHECK(st.code == Code::kUnsupported && contains(st.msg, "OpenSSL"), "encryption without OpenSSL: " + show(st));
+      std::printf("[%s] SKIPPED: built without OpenSSL (%s)\n", b.name.c_str(), st.msg.c_str());
+      continue;
+    }
+    CHECK(!b.tls || !g_tls_dir.empty(), "test certificates for " + b.name);
+    if (b.tls && g_tls_dir.empty()) continue;
     const char* tls = getenv("UCX_TLS");
     std::printf("[%s]%s%s\n", b.name.c_str(), b.tcp ? "" : " UCX_TLS=", b.tcp ? "" : (tls ? tls : "(default)"));
     int before = g_failed;
@@ -617,12 +741,14 @@ int main(int argc, char** argv) {
     test_errors(b);
     test_connect_errors(b);
     test_silent_peer(b);
-    if (b.tcp && b.topt.checksum) test_checksum(b);
-    if (b.tcp) test_cancel(b);
+    if (b.tcp && (b.topt.checksum || b.tls)) test_checksum(b);
+    if (b.tls) test_tls(b);
+    test_cancel(b);
     bench(b);
     std::printf("[%s] %s\n", b.name.c_str(), g_failed == before ? "ok" : "FAILED");
     std::fflush(stdout);
   }
+  if (own_pki) sh("rm -rf '" + g_tls_dir + "'");
   std::printf("%d checks, %d failed\n", g_checks.load(), g_failed.load());
   return g_failed ? 1 : 0;
 }

@@ -81,8 +81,11 @@ struct TcpOptions {
   size_t socket_buffer = 4u << 20;    // SO_SNDBUF/SO_RCVBUF
   uint32_t job_hash = 0;              // peers of another job are refused at handshake
   int heartbeat_ms = 0;               // >0: heartbeat idle links; a peer silent 3x this long fails (ONET_HEARTBEAT_MS)
+  // Encrypted data path (docs/transport.md "Encryption"): PEM paths, all three or none. Set:
+  // every socket runs a mutual TLS 1.3 handshake, then frames are sealed with AES-256-GCM.
+  std::string tls_cert, tls_key, tls_ca;
   // Test-only hooks (native/tests/transport_test.cc); leave at 0 in real use.
-  int test_corrupt_every_n_frames = 0;  // flip a payload byte after its CRC in every n-th frame sent
+  int test_corrupt_every_n_frames = 0;  // flip a payload byte after its CRC (or seal) in every n-th frame sent
   uint16_t test_protocol_version = 0;   // announce this protocol version instead of the real one
 };
 Status create_tcp_device(const TcpOptions& opts, std::unique_ptr<Device>* out);

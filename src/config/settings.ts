@@ -48,6 +48,7 @@ export const SETTINGS = {
   tlsCert: { env: 'ONET_TLS_CERT', kind: 'string', def: '', meaning: "PEM certificate of this host's coordinator: turns on mutual TLS 1.3 for the inter-host rendezvous" },
   tlsKey: { env: 'ONET_TLS_KEY', kind: 'string', def: '', meaning: 'PEM private key for ONET_TLS_CERT' },
   tlsCa: { env: 'ONET_TLS_CA', kind: 'string', def: '', meaning: 'PEM CA bundle that peer coordinators\' certificates must chain to' },
+  tlsData: { env: 'ONET_TLS_DATA', kind: 'string', def: 'auto', meaning: 'encrypt the inter-host data path (tcp: TLS 1.3 handshake + AES-256-GCM frames): auto = when ONET_TLS_CERT/KEY/CA are set, 1 = required, 0 = off (rendezvous only)' },
   hostPort: { env: 'ONET_HOST_PORT', kind: 'int', def: '0', meaning: "TCP port this host's coordinator listens on for peer hosts (0 = any free port)" },
   // Telemetry (docs/telemetry.md).
   metricsPort: { env: 'ONET_METRICS_PORT', kind: 'string', def: '', meaning: 'serve Prometheus /metrics and the dashboard on this port (unset: off; 0: any free port)' },

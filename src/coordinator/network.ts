@@ -15,6 +15,7 @@ import { bootstrapFrom, join, serveBootstrap, type HostEntry } from './rendezvou
 import type { Logger } from './log.js';
 import { Verifier } from '../security/auth.js';
 import { tlsFrom } from '../security/tls.js';
+import { dataTlsFrom } from '../security/data_tls.js';
 
 export interface NetworkUp { me: number; hosts: HostEntry[]; transport: string; iface: string }
 
@@ -78,14 +79,17 @@ export async function startNetwork(engine: Engine, o: { job: string; world: numb
   const iface = ownAddress(b.host, o.env) ?? await chooseInterface([`${b.host}:${b.port}`], { env: o.env });
   o.log('info', `inter-host interface ${iface.reason}`);
   const transport = pickTransport(o.env);
+  const dataTls = dataTlsFrom(o.env, transport);
+  if (sec.tls && !dataTls) o.log('warn', `the ${transport} data path between hosts is NOT encrypted (ONET_TLS_DATA=${setting('tlsData', o.env)}${transport === 'tcp' ? '' : '; only tcp can encrypt'})`);
   const addr = engine.netListen({
     transport, bindIp: iface.address, streams: Number(setting('tcpStreams', o.env)),
     checksum: Boolean(setting('checksum', o.env)), jobHash: jobHash(o.job, setting('jobToken', o.env) as string),
     zerocopyBytes: Number(setting('tcpZerocopyBytes', o.env)),
     port: Number(setting('hostPort', o.env)),
     heartbeatMs: Number(setting('heartbeatMs', o.env)), testCorruptEvery: Number(setting('testCorrupt', o.env)),
+    ...dataTls,
   });
-  o.log('info', `${transport} transport listening on ${addr}; bootstrap ${b.host}:${b.port} (${b.source})`);
+  o.log('info', `${transport} transport listening on ${addr}${dataTls ? ' (encrypted: TLS 1.3 + AES-256-GCM)' : ''}; bootstrap ${b.host}:${b.port} (${b.source})`);
   const hosts = await join(b, o.job, o.localRanks, addr, timeoutMs, sec);
   if (served) await served;
   const me = hosts.findIndex((h) => h.addr === addr);

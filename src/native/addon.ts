@@ -37,7 +37,7 @@ export declare class Engine {
   drainTrace(): EngineTrace;
   close(): void;
   /** Create the inter-host transport device; returns the "ip:port" peers connect to. */
-  netListen(o: { transport: 'tcp' | 'ucx'; bindIp: string; port?: number; streams?: number; checksum?: boolean; zerocopyBytes?: number; jobHash?: number; heartbeatMs?: number; testCorruptEvery?: number }): string;
+  netListen(o: { transport: 'tcp' | 'ucx'; bindIp: string; port?: number; streams?: number; checksum?: boolean; zerocopyBytes?: number; jobHash?: number; heartbeatMs?: number; testCorruptEvery?: number; tlsCert?: string; tlsKey?: string; tlsCa?: string }): string;
   /** Connect the full mesh of coordinators (off the JS thread); hostOfRank[r] = host index of rank r. */
   netConnect(me: number, addrs: string[], hostOfRank: number[], timeoutMs: number): Promise<void>;
   /** Size-range algorithm choice for cross-host collectives (src/scheduler). */

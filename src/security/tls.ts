@@ -1,8 +1,8 @@
 // Mutual TLS 1.3 for the coordinators' rendezvous (ONET_TLS_CERT / ONET_TLS_KEY / ONET_TLS_CA):
 // both sides present a certificate that chains to the job's CA, or the connection is dropped.
 // Identity is "holds a key certified by this CA"; host names are not checked, because
-// coordinators meet by IP address. The data path (native TCP transport) is not encrypted yet:
-// docs/reliability.md §security says so.
+// coordinators meet by IP address. The data path (native TCP transport) is encrypted with the
+// same files by default (ONET_TLS_DATA, src/security/data_tls.ts, docs/transport.md).
 import { readFileSync } from 'node:fs';
 import { setting } from '../config/settings.js';
 import { OnetError } from '../errors.js';

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "transport/tcp/mesh.h"
 #include "transport/tcp/socket.h"
@@ -22,6 +23,14 @@ Status TcpDevice::init() {
   if (opts_.streams < 1 || opts_.streams > 64)
     return {Code::kInvalid, "tcp: streams per peer must be 1..64 (ONET_TCP_STREAMS), got " + std::to_string(opts_.streams)};
   if (opts_.test_corrupt_every_n_frames < 0) return {Code::kInvalid, "tcp: test_corrupt_every_n_frames must be >= 0"};
+  int tls_set = !opts_.tls_cert.empty() + !opts_.tls_key.empty() + !opts_.tls_ca.empty();
+  if (tls_set && tls_set != 3)
+    return {Code::kInvalid, "tcp: data encryption needs all of ONET_TLS_CERT, ONET_TLS_KEY and ONET_TLS_CA (PEM files); set all three or none"};
+  if (tls_set) {
+    Status st = tls_context(opts_.tls_cert, opts_.tls_key, opts_.tls_ca, &tls_);
+    if (!st.ok()) return st;
+    opts_.zerocopy_bytes = 0;  // frames go from the sealed copy; pinning it buys nothing
+  }
   SockAddr bound;
   Status st = make_listener(opts_.bind_ip, opts_.port, opts_.socket_buffer, &listen_fd_, &bound);
   if (!st.ok()) {
@@ -54,8 +63,10 @@ Status TcpDevice::connect(int rank, const std::vector<std::string>& addrs, int64
   mo.job_hash = opts_.job_hash;
   mo.streams = opts_.streams;
   mo.socket_buffer = opts_.socket_buffer;
+  mo.tls = tls_.get();
   std::vector<std::vector<int>> fds;
-  Status st = mesh_connect(listen_fd_, mo, rank, addrs, deadline_ms, &fds);
+  std::vector<std::vector<StreamKeys>> keys;
+  Status st = mesh_connect(listen_fd_, mo, rank, addrs, deadline_ms, &fds, &keys);
   if (!st.ok()) {
     st.msg = "tcp " + st.msg;
     return st;
@@ -71,7 +82,7 @@ Status TcpDevice::connect(int rank, const std::vector<std::string>& addrs, int64
   pairs_.resize(size_);
   for (int p = 0; p < size_; p++) {
     if (p == rank) continue;
-    pairs_[p] = std::make_unique<TcpPair>(this, p, addrs[p], fds[p]);
+    pairs_[p] = std::make_unique<TcpPair>(this, p, addrs[p], fds[p], keys[p]);
     for (auto& s : pairs_[p]->streams()) {
       if (opts_.zerocopy_bytes) {
         int one = 1;
@@ -83,6 +94,7 @@ Status TcpDevice::connect(int rank, const std::vector<std::string>& addrs, int64
       epoll_ctl(ep_, EPOLL_CTL_ADD, s->fd, &ev);
     }
   }
+  for (auto& v : keys) explicit_bzero(v.data(), v.size() * sizeof(StreamKeys));  // the ciphers hold their own copies
   connected_ = true;
   if (size_ > 1) thread_ = std::thread([this] { progress(); });
   return Status::Ok();

@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "transport/liveness.h"
+#include "transport/tcp/aead.h"
 #include "transport/tcp/frame.h"
+#include "transport/tcp/tls.h"
 #include "transport/tcp/request.h"
 #include "transport/transport.h"
 
@@ -43,6 +45,12 @@ struct OutFrame {
   int zc_pending = 0;               // MSG_ZEROCOPY sends not yet confirmed by the error queue
   std::unique_ptr<char[]> corrupt;  // test hook: payload copy with a flipped byte
   std::shared_ptr<SendState> req;
+  // Encrypted links (hdr.flags & kFlagSealed): sealed by flush() in socket order, so the
+  // nonces follow frame order; the ciphertext goes to `cipher`, never into the caller's buffer.
+  std::unique_ptr<char[]> cipher;
+  bool sealed = false;
+  bool corrupt_sealed = false;  // test hook: flip a ciphertext byte after sealing
+  uint8_t mac[kMacBytes];
 };
 
 struct Stream {
@@ -58,6 +66,7 @@ struct Stream {
   uint32_t zc_next = 0;
   std::unordered_map<uint32_t, OutFrame*> zc_ids;
   std::unordered_map<OutFrame*, std::unique_ptr<OutFrame>> zc_hold;  // written, awaiting completion
+  std::unique_ptr<FrameCipher> tx_aead, rx_aead;  // encrypted link only (TcpOptions::tls_*)
   std::string tx_error;  // set when a write failed; the progress thread reports it
   bool closed = false;   // the pair failed: complete new frames at once instead of queueing
   // Receive side, progress thread only.
@@ -69,11 +78,13 @@ struct Stream {
   size_t pay_got = 0;
   uint32_t crc = 0;
   uint32_t rx_frame_seq = 0;
+  uint8_t rx_mac[kMacBytes];  // encrypted link: the tag read after the header
+  bool rx_auth_ok = true;      // encrypted link: the last payload opened cleanly
 };
 
 class TcpPair final : public Pair {
  public:
-  TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fds);
+  TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fds, const std::vector<StreamKeys>& keys);
   ~TcpPair() override;
   int peer() const override { return peer_; }
   std::unique_ptr<Request> isend(const void* buf, size_t bytes, uint64_t tag) override;
@@ -113,6 +124,7 @@ class TcpPair final : public Pair {
   void match(uint64_t seq, InMsg& m, std::shared_ptr<RecvState> r);  // under mu_
   void finalize(uint64_t seq, InMsg& m);                               // under mu_
   void set_out_interest(Stream& s, bool on);
+  bool seal(Stream& s, OutFrame& f);  // under s.smu (pair_send.cc)
 
   TcpDevice* dev_;
   int peer_;
@@ -155,11 +167,13 @@ class TcpDevice final : public Device {
   const TcpOptions& opts() const { return opts_; }
   int epoll_fd() const { return ep_; }
   bool corrupt_next_frame();  // test hook (TcpOptions::test_corrupt_every_n_frames)
+  bool encrypted() const { return tls_ != nullptr; }
 
  private:
   void progress();
 
   TcpOptions opts_;
+  TlsContextPtr tls_;  // set: the data path is encrypted
   int listen_fd_ = -1, ep_ = -1, wake_fd_ = -1;
   std::string address_;
   int rank_ = 0, size_ = 1;

@@ -20,7 +20,9 @@ constexpr uint16_t kProtocolVersion = 1;
 constexpr size_t kMaxFramePayload = 1u << 20;  // large messages are cut into 1 MiB chunks
 
 enum FrameKind : uint8_t { kFrameData = 1, kFrameHeartbeat = 2 };  // heartbeat: no payload, liveness only
-enum FrameFlags : uint8_t { kFlagPayloadCrc = 1 };  // payload_crc is valid
+// kFlagSealed: encrypted link; a 16-byte AES-GCM tag follows the header (the header is its
+// additional data) and the payload is ciphertext (aead.h); payload_crc is then 0.
+enum FrameFlags : uint8_t { kFlagPayloadCrc = 1, kFlagSealed = 2 };  // payload_crc is valid
 
 #pragma pack(push, 1)
 struct FrameHeader {

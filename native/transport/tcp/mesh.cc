@@ -35,6 +35,7 @@ Hello make_hello(const MeshOptions& o, HelloKind kind, int rank, int size, int s
   h.stream = uint16_t(stream);
   h.streams = uint16_t(o.streams);
   h.reason_len = reason_len;
+  h.reserved = o.tls ? kHelloEncrypted : 0;
   return h;
 }
 
@@ -61,6 +62,10 @@ std::string refusal(const Hello& h, const MeshOptions& o, int me, int size) {
     return "streams per peer mismatch: the connecting side uses " + std::to_string(h.streams) + ", " + host +
            " uses " + std::to_string(o.streams) + " (set the same ONET_TCP_STREAMS on every host)";
   if (h.stream >= h.streams) return "stream index " + std::to_string(h.stream) + " out of range";
+  bool theirs = h.reserved & kHelloEncrypted, ours = o.tls != nullptr;
+  if (theirs != ours)
+    return std::string("data encryption mismatch: the connecting side has it ") + (theirs ? "on" : "off") + ", " + host +
+           " has it " + (ours ? "on" : "off") + " (set ONET_TLS_CERT/ONET_TLS_KEY/ONET_TLS_CA and ONET_TLS_DATA alike on every host)";
   return "";
 }
 
@@ -91,7 +96,8 @@ struct In {  // a socket a higher rank opened to us, before its hello is read
 }  // namespace
 
 Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::vector<std::string>& addrs,
-                    int64_t deadline_ms, std::vector<std::vector<int>>* fds) {
+                    int64_t deadline_ms, std::vector<std::vector<int>>* fds,
+                    std::vector<std::vector<StreamKeys>>* keys) {
   const int size = int(addrs.size());
   if (rank < 0 || rank >= size)
     return {Code::kInvalid, "connect: rank " + std::to_string(rank) + " outside a world of " + std::to_string(size)};
@@ -100,6 +106,11 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
   fds->assign(size, {});
   for (int p = 0; p < size; p++)
     if (p != rank) (*fds)[p].assign(o.streams, -1);
+  std::vector<std::vector<StreamKeys>> scratch;
+  if (!keys) keys = &scratch;
+  keys->assign(size, std::vector<StreamKeys>(o.tls ? o.streams : 0));
+  // Bounds one TLS handshake, so one stuck peer cannot hold the others' handshakes for long.
+  auto tls_deadline = [&] { return std::min(deadline_ms, now_ms() + 10000); };
 
   std::vector<std::unique_ptr<Out>> outs;
   for (int p = 0; p < rank; p++) {
@@ -264,6 +275,13 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
           cleanup();
           return {Code::kInvalid, "connect: " + where + ": " + why + " (check the address list)"};
         }
+        if (o.tls) {
+          Status ts = tls_secure(o.tls, out.fd, false, out.stream, tls_deadline(), &(*keys)[out.peer][out.stream]);
+          if (!ts.ok()) {
+            cleanup();
+            return {ts.code, "connect: " + where + ": TLS: " + ts.msg};
+          }
+        }
         (*fds)[out.peer][out.stream] = out.fd;
         out.fd = -1;
         out.st = Out::kDone;
@@ -290,6 +308,17 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
       }
       Hello ok = make_hello(o, kAccept, rank, size, h.stream, 0);
       if (!send_now(in.fd, &ok, sizeof ok)) { finished_ins.push_back(&in); continue; }
+      StreamKeys k{};
+      if (o.tls) {  // blocking is safe: a connecting side is only ever busy with a handshake that
+        // is already under way (as connector) or with a higher rank (as acceptor): no cycle
+        Status ts = tls_secure(o.tls, in.fd, true, h.stream, tls_deadline(), &k);
+        if (!ts.ok()) {
+          refused.push_back(in.from + " (host " + std::to_string(h.rank) + ": TLS: " + ts.msg + ")");
+          finished_ins.push_back(&in);
+          continue;
+        }
+        (*keys)[h.rank][h.stream] = k;
+      }
       int& slot = (*fds)[h.rank][h.stream];
       if (slot >= 0) ::close(slot);  // the peer retried this stream: the newest socket wins
       else accepted++;

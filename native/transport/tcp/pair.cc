@@ -24,7 +24,7 @@
 
 namespace onet::net::tcp {
 
-TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fds)
+TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fds, const std::vector<StreamKeys>& keys)
     : dev_(dev), peer_(peer), name_(std::make_shared<const std::string>("host " + std::to_string(peer) + " (" + addr + ")")),
       live_(dev->opts().heartbeat_ms, now_ms()) {
   for (size_t i = 0; i < fds.size(); i++) {
@@ -32,6 +32,10 @@ TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fd
     s->pair = this;
     s->index = int(i);
     s->fd = fds[i];
+    if (i < keys.size()) {  // encrypted link: one cipher per direction
+      s->tx_aead = std::make_unique<FrameCipher>(keys[i].tx, true);
+      s->rx_aead = std::make_unique<FrameCipher>(keys[i].rx, false);
+    }
     streams_.push_back(std::move(s));
   }
 }
@@ -48,6 +52,7 @@ void TcpPair::heartbeat(int64_t now) {
   auto f = std::make_unique<OutFrame>();
   f->hdr.magic = kFrameMagic;
   f->hdr.kind = kFrameHeartbeat;
+  f->hdr.flags = s.tx_aead ? kFlagSealed : 0;
   f->hdr.stream = uint16_t(s.index);
   f->hdr.frame_seq = s.tx_frame_seq++;
   seal_header(&f->hdr);

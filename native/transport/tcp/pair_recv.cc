@@ -170,7 +170,15 @@ void TcpPair::finish_chunk(Stream& s) {
   auto it = msgs_.find(h.msg_seq);
   if (it == msgs_.end()) return;
   InMsg& m = it->second;
-  if (verify && s.crc != h.payload_crc) {
+  if (!s.rx_auth_ok) {  // encrypted link: tampered or corrupted on the way; never delivered
+    checksum_failures_.fetch_add(1, std::memory_order_relaxed);
+    if (s.dest_is_user) std::memset(s.dest, 0, h.length);
+    if (m.failed.ok())
+      m.failed = {Code::kInternal, "authentication failed in a message from " + name() + ", tag " + std::to_string(h.tag) +
+                                       ", bytes [" + std::to_string(h.offset) + ", " + std::to_string(h.offset + h.length) +
+                                       ") of " + std::to_string(h.msg_bytes) + ": the AES-GCM tag does not match; the message was "
+                                       "dropped (tampered with on the network, or a faulty NIC, cable or memory)"};
+  } else if (verify && s.crc != h.payload_crc) {
     checksum_failures_.fetch_add(1, std::memory_order_relaxed);
     if (s.dest_is_user) std::memset(s.dest, 0, h.length);  // the bad bytes never stay visible
     if (m.failed.ok())
@@ -190,11 +198,17 @@ void TcpPair::on_readable(Stream& s) {
   size_t budget = kReadBudget;
   while (budget) {
     ssize_t r;
+    // Encrypted link: the head is the header and then the GCM tag.
+    const size_t head = sizeof(FrameHeader) + (s.rx_aead ? kMacBytes : 0);
+    char* to = nullptr;
     if (!s.in_payload) {
-      r = ::recv(s.fd, reinterpret_cast<char*>(&s.hdr) + s.hdr_got, sizeof(FrameHeader) - s.hdr_got, MSG_DONTWAIT);
+      if (s.hdr_got < sizeof(FrameHeader))
+        r = ::recv(s.fd, reinterpret_cast<char*>(&s.hdr) + s.hdr_got, sizeof(FrameHeader) - s.hdr_got, MSG_DONTWAIT);
+      else
+        r = ::recv(s.fd, s.rx_mac + (s.hdr_got - sizeof(FrameHeader)), head - s.hdr_got, MSG_DONTWAIT);
     } else {
       size_t want = std::min<size_t>(s.hdr.length - s.pay_got, budget);
-      char* to = s.dest ? s.dest + s.pay_got : t_discard;
+      to = s.dest ? s.dest + s.pay_got : t_discard;
       if (!s.dest) want = std::min(want, sizeof t_discard);
       r = ::recv(s.fd, to, want, MSG_DONTWAIT);
     }
@@ -218,9 +232,14 @@ void TcpPair::on_readable(Stream& s) {
     live_.heard(now_ms());
     if (!s.in_payload) {
       s.hdr_got += size_t(r);
-      if (s.hdr_got < sizeof(FrameHeader)) continue;
+      if (s.hdr_got < head) continue;
       s.hdr_got = 0;
       std::string bad = check_header(s.hdr);
+      if (bad.empty() && bool(s.hdr.flags & kFlagSealed) != bool(s.rx_aead))
+        bad = s.rx_aead ? "plaintext frame on an encrypted link" : "encrypted frame on a plaintext link";
+      if (bad.empty() && s.rx_aead && !s.rx_aead->open_begin(s.hdr)) bad = "decryption failed to start (OpenSSL)";
+      if (bad.empty() && s.rx_aead && s.hdr.kind == kFrameHeartbeat && !s.rx_aead->open_finish(s.rx_mac))
+        bad = "heartbeat frame failed authentication";
       if (bad.empty() && s.hdr.stream != s.index) bad = "frame for stream " + std::to_string(s.hdr.stream) + " arrived on stream " + std::to_string(s.index);
       if (bad.empty() && s.hdr.frame_seq != s.rx_frame_seq)
         bad = "frame " + std::to_string(s.hdr.frame_seq) + " arrived where frame " + std::to_string(s.rx_frame_seq) + " was due";
@@ -238,12 +257,14 @@ void TcpPair::on_readable(Stream& s) {
       s.pay_got = 0;
       s.crc = 0;
     } else {
-      if (s.dest && (s.hdr.flags & kFlagPayloadCrc) && dev_->opts().checksum)
+      if (s.rx_aead) s.rx_aead->open_update(to, size_t(r));  // in place, while in cache; checked at the end
+      else if (s.dest && (s.hdr.flags & kFlagPayloadCrc) && dev_->opts().checksum)
         s.crc = crc32c(s.crc, s.dest + s.pay_got, size_t(r));  // while the bytes are in cache
       s.pay_got += size_t(r);
     }
     if (s.in_payload && s.pay_got == s.hdr.length) {
       s.in_payload = false;
+      if (s.rx_aead) s.rx_auth_ok = s.rx_aead->open_finish(s.rx_mac);
       finish_chunk(s);
     }
   }

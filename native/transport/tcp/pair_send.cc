@@ -57,6 +57,12 @@ std::unique_ptr<Request> TcpPair::isend(const void* buf, size_t bytes, uint64_t 
     f->hdr.tag = tag;
     f->hdr.msg_bytes = bytes;
     f->hdr.offset = off;
+    if (dev_->encrypted()) {  // sealed by flush(), in socket order; the GCM tag replaces the CRC
+      f->hdr.flags = kFlagSealed;
+      f->corrupt_sealed = f->len && dev_->corrupt_next_frame();
+      frames[k] = std::move(f);
+      continue;
+    }
     if (o.checksum) {
       f->hdr.flags |= kFlagPayloadCrc;
       f->hdr.payload_crc = crc32c(0, f->payload, f->len);
@@ -134,11 +140,21 @@ bool TcpPair::flush(Stream& s) {
     bool zc = s.q.front()->zerocopy;
     for (auto& fp : s.q) {
       OutFrame* f = fp.get();
-      if (niov + 2 > kMaxIov || (nfr && (zc || f->zerocopy))) break;  // a zerocopy frame goes alone
-      size_t off = f->sent;
+      bool sealed = f->hdr.flags & kFlagSealed;
+      if (niov + 2 + sealed > kMaxIov || (nfr && (zc || f->zerocopy))) break;  // a zerocopy frame goes alone
+      size_t off = f->sent, head = sizeof(FrameHeader);
       if (off < sizeof(FrameHeader))
         iov[niov++] = {reinterpret_cast<char*>(&f->hdr) + off, sizeof(FrameHeader) - off};
-      size_t poff = off > sizeof(FrameHeader) ? off - sizeof(FrameHeader) : 0;
+      if (sealed) {  // encrypted link: header, GCM tag, ciphertext
+        if (!f->sealed && !seal(s, *f)) {
+          s.tx_error = "encrypting a frame on stream " + std::to_string(s.index) + " failed (OpenSSL)";
+          return false;
+        }
+        size_t moff = off > head ? off - head : 0;
+        if (moff < kMacBytes) iov[niov++] = {f->mac + moff, kMacBytes - moff};
+        head += kMacBytes;
+      }
+      size_t poff = off > head ? off - head : 0;
       if (f->len > poff) iov[niov++] = {const_cast<char*>(f->payload) + poff, f->len - poff};
       nfr++;
     }
@@ -166,7 +182,7 @@ bool TcpPair::flush(Stream& s) {
     size_t left = size_t(n);
     while (left && !s.q.empty()) {
       OutFrame* f = s.q.front().get();
-      size_t total = sizeof(FrameHeader) + f->len;
+      size_t total = sizeof(FrameHeader) + (f->sealed ? kMacBytes : 0) + f->len;
       size_t take = std::min(left, total - f->sent);
       f->sent += take;
       left -= take;
@@ -178,6 +194,17 @@ bool TcpPair::flush(Stream& s) {
     }
   }
   set_out_interest(s, false);
+  return true;
+}
+
+// Encrypts f's payload into its own buffer with the stream's next nonce. Called in queue
+// order (flush walks the queue from the front), which is the order the receiver opens them in.
+bool TcpPair::seal(Stream& s, OutFrame& f) {
+  if (f.len) f.cipher.reset(new char[f.len]);
+  if (!s.tx_aead || !s.tx_aead->seal(f.hdr, f.payload, f.cipher.get(), f.len, f.mac)) return false;
+  if (f.len) f.payload = f.cipher.get();
+  if (f.corrupt_sealed) f.cipher[f.len / 2] ^= 0xff;  // test hook: tampered on the wire
+  f.sealed = true;
   return true;
 }
 

@@ -187,8 +187,12 @@ void UcxDevice::enqueue(Op* op) {
     delete op;
     return;
   }
+  wake();
+}
+
+void UcxDevice::wake() {
   uint64_t one = 1;
-  if (write(wake_fd_, &one, sizeof one) < 0) {
+  if (wake_fd_ >= 0 && write(wake_fd_, &one, sizeof one) < 0) {
   }
 }
 
@@ -204,8 +208,20 @@ void UcxDevice::run_queue() {
 void UcxDevice::progress() {
   epoll_event evs[32];
   HeartbeatClock clock(opts_.heartbeat_ms);
+  int64_t next_drain = 0;
   while (!stop_.load(std::memory_order_acquire)) {
-    run_queue();
+    run_queue();  // before run_cancels: a receive queued before a cancel is posted, then cancelled
+    bool draining = false;
+    for (auto& p : pairs_)
+      if (p) {
+        p->run_cancels();
+        draining |= p->draining();
+      }
+    if (int64_t now = now_ms(); draining && now >= next_drain) {  // leftovers of aborted collectives
+      next_drain = now + kDrainMs;
+      for (auto& p : pairs_)
+        if (p) p->drain_if_active();
+    }
     // A pair fails on its side channel's EOF (a clean close or a dead process), on its
     // endpoint's error handler (UCX saw the link fail), or on heartbeat silence (a host, link
     // or coordinator gone without a word). Progress is capped per pass so a long transfer on one
@@ -213,7 +229,10 @@ void UcxDevice::progress() {
     bool busy = false, armed = true;
     for (auto& p : pairs_) {
       if (!p) continue;
-      for (int k = 0; k < 256 && ucp_worker_progress(p->worker_); k++) busy = true;
+      for (int k = 0; k < 256 && ucp_worker_progress(p->worker_); k++) {
+        busy = true;
+        p->saw_activity();
+      }
       p->check_ep_error();
       ucs_status_t s = ucp_worker_arm(p->worker_);
       busy |= s == UCS_ERR_BUSY;
@@ -223,7 +242,7 @@ void UcxDevice::progress() {
       for (auto& p : pairs_)
         if (p) p->heartbeat(now);
     if (busy) continue;
-    int n = epoll_wait(ep_fd_, evs, 32, clock.wait_ms(armed ? 1000 : 1));
+    int n = epoll_wait(ep_fd_, evs, 32, clock.wait_ms(armed ? (draining ? kDrainMs : 1000) : 1));
     for (int i = 0; i < n; i++) {
       void* who = evs[i].data.ptr;
       if (!who) {

@@ -5,7 +5,8 @@
 // callbacks complete the Op's ReqState. Connection set-up reuses the TCP handshake
 // (tcp/mesh.cc) on one side-channel socket per peer, over which each side sends the address of
 // the worker it dedicates to that peer; the socket then carries heartbeats (transport/liveness.h)
-// and notices a peer that goes away.
+// and notices a peer that goes away. Pair::cancel (an aborted collective's tags) records the
+// range and lets the progress thread cancel and drain it (pair_cancel.cc).
 #pragma once
 #include <ucp/api/ucp.h>
 
@@ -26,6 +27,10 @@ namespace onet::net::ucx {
 
 class UcxDevice;
 class UcxPair;
+
+// While any range is cancelled, the progress thread drops that range's newly arrived messages
+// this often (UCP keeps an unmatched message until someone receives it).
+constexpr int kDrainMs = 100;
 
 struct Op {
   bool send = false;
@@ -54,6 +59,14 @@ class UcxPair final : public Pair {
   void on_side_channel();                  // progress thread: readable side channel
   void on_ep_error(ucs_status_t s) { ep_error_ = s; }  // inside ucp_worker_progress: note it only
   void check_ep_error();                   // progress thread, outside ucp_worker_progress
+  // Give up on tags [lo, hi] (transport.h). Any thread: records the range (receives submitted
+  // from now on fail at once) and hands the rest to the progress thread (run_cancels), which
+  // owns the worker. See pair_cancel.cc.
+  void cancel(uint64_t lo, uint64_t hi, const Status& why) override;
+  void run_cancels();                      // progress thread: posted receives, arrived messages
+  void drain_if_active();                  // progress thread, every kDrainMs: messages that arrived since
+  bool draining() const { return has_cancelled_.load(std::memory_order_relaxed); }
+  void saw_activity() { active_ = true; }  // progress thread: the worker did something
 
  private:
   friend class UcxDevice;
@@ -61,6 +74,13 @@ class UcxPair final : public Pair {
   void post(Op* op);                             // progress thread
   void fail(const Status& st);                   // progress thread (or close() after it)
   Status broken() const;
+  struct Cancelled {
+    uint64_t lo, hi;
+    Status why;
+  };
+  const Cancelled* cancelled(uint64_t tag) const;  // under mu_
+  bool refuse_cancelled(Op* op);                 // progress thread: completes and deletes a cancelled receive
+  void drain(uint64_t lo, uint64_t hi);          // progress thread: drop arrived messages of [lo, hi]
 
   UcxDevice* dev_;
   int peer_;
@@ -75,6 +95,10 @@ class UcxPair final : public Pair {
   ucs_status_t ep_error_ = UCS_OK;    // set by the endpoint's error handler
   mutable std::mutex mu_;
   Status broken_;
+  std::deque<Cancelled> cancelled_;  // under mu_: the last kMaxCancelled ranges given up
+  std::deque<Cancelled> to_cancel_;  // under mu_: ranges the progress thread has not acted on yet
+  std::atomic<bool> has_cancelled_{false};
+  bool active_ = false;              // progress thread: the worker progressed since the last drain
   std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0};
 };
 
@@ -93,6 +117,7 @@ class UcxDevice final : public Device {
   void close() override;
 
   void enqueue(Op* op);  // any thread
+  void wake();           // any thread: the progress thread looks at its queue and pairs now
   int epoll_fd() const { return ep_fd_; }
 
  private:

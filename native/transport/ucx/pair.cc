@@ -46,6 +46,13 @@ std::unique_ptr<Request> UcxPair::irecv(void* buf, size_t bytes, uint64_t tag) {
 
 std::unique_ptr<Request> UcxPair::submit(bool send, void* buf, size_t bytes, uint64_t tag) {
   auto st = std::make_shared<tcp::ReqState>(send ? "send" : "recv", bytes, tag, name_);
+  if (!send && has_cancelled_.load(std::memory_order_relaxed)) {  // of an aborted collective: fail at once
+    std::lock_guard<std::mutex> g(mu_);
+    if (const Cancelled* c = cancelled(tag)) {
+      st->complete(c->why);
+      return std::make_unique<tcp::StateRequest>(st);
+    }
+  }
   if (send) {  // a receive on a dead pair may still find a message that arrived: see post()
     Status b = broken();
     if (!b.ok()) {
@@ -79,6 +86,7 @@ void UcxPair::post(Op* op) {
     inflight_.insert(op);
     r = ucp_tag_send_nbx(ep_, buf, op->bytes, op->tag, &p);
   } else {
+    if (refuse_cancelled(op)) return;  // queued before its range was cancelled
     ucp_tag_recv_info_t info;
     if (failed_ && !ucp_tag_probe_nb(worker_, op->tag, ~uint64_t(0), 0, &info)) return done(op, UCS_ERR_CANCELED, 0);
     p.cb.recv = recv_cb;
