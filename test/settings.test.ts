@@ -23,6 +23,13 @@ describe('settings registry', () => {
     expect(new Set(rows.map((r) => r.env)).size).toBe(rows.length);
     expect(rows.find((r) => r.env === 'ONET_SPIN_US')).toMatchObject({ value: '7', source: 'env' });
   });
+  it('never prints a secret: tokens show as set, not their value', () => {
+    const secret = 'f00d'.repeat(16);
+    const rows = describeSettings({ ONET_JOB_TOKEN: secret, ONET_OBSERVER_TOKEN: secret, ONET_ADMIN_TOKEN: secret });
+    for (const env of ['ONET_JOB_TOKEN', 'ONET_OBSERVER_TOKEN', 'ONET_ADMIN_TOKEN'])
+      expect(rows.find((r) => r.env === env)).toMatchObject({ value: '(set, hidden)', source: 'env' });
+    expect(JSON.stringify(rows)).not.toContain(secret);
+  });
 });
 
 describe('protocol and environment', () => {

@@ -92,10 +92,14 @@ export function setting<N extends SettingName>(name: N, env: NodeJS.ProcessEnv =
 }
 
 /** Rows for `onet config`: every setting with its current value and where it came from. */
+const SECRET = new Set(['ONET_JOB_TOKEN', 'ONET_OBSERVER_TOKEN', 'ONET_ADMIN_TOKEN']);
+
 export function describeSettings(env: NodeJS.ProcessEnv = process.env) {
   return (Object.keys(SETTINGS) as SettingName[]).map((name) => {
     const s: Setting = SETTINGS[name];
     const set = env[s.env] !== undefined && env[s.env] !== '';
-    return { env: s.env, value: set ? env[s.env]! : s.def, source: set ? 'env' : 'default', meaning: s.meaning };
+    // Secrets are never printed: `onet config` output lands in logs and bug reports.
+    const value = set && SECRET.has(s.env) ? '(set, hidden)' : set ? env[s.env]! : s.def;
+    return { env: s.env, value, source: set ? 'env' : 'default', meaning: s.meaning };
   });
 }
