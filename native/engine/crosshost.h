@@ -53,7 +53,17 @@ struct CrossJob {
   std::vector<AlgoRule> rules;
   std::string chosen;                         // filled: "allreduce:ring" (for explain/trace)
   std::vector<std::vector<char>> scratch;     // staging; see stage() in crosshost.cc
+  // Fusion (engine/crosshost_fuse.cc): small allreduces queued right behind this one that this
+  // host offers to run inside its exchange, and how many of them (a prefix) all hosts agreed on.
+  std::vector<CrossJob*> fuse_offer;
+  size_t fused = 0;
 };
+
+// Whether `c` may ride in `lead`'s exchange: both allreduces on the one-shot path with equal
+// dtype, op, scale and root, and `c`'s buffers inside its ranks' arenas (engine/crosshost_fuse.cc).
+bool fusable(const CrossJob& lead, const CrossJob& c);
+// Most collectives one exchange carries besides its lead (ranks have 64 slots in flight).
+constexpr size_t kMaxFused = 63;
 
 Status run_cross(CrossJob& j);
 

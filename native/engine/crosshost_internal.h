@@ -55,6 +55,19 @@ Status check_local(const CrossJob& j);  // every local buffer fits its arena, be
 Status run_allreduce(CrossJob& j);
 bool oneshot(const CrossJob& j);
 Status run_allreduce_oneshot(CrossJob& j, const Hdr& mine);
+Status buffers(const CrossJob& j, uint64_t n, std::vector<const char*>* ins, std::vector<char*>* outs);
+// Fusion in the one-shot round (crosshost_fuse.cc): post the advert of j.fuse_offer; then, once
+// the lead's headers agreed, learn every host's advert and run the agreed members' exchange.
+struct Advert {  // 260 bytes on the wire: the collectives a host offers to fuse behind the lead
+  uint32_t n, reserved;
+  uint32_t counts[kMaxFused];  // element counts of #seq+1, #seq+2, … (one-shot sizes fit in 32 bits)
+};
+struct FuseRound {
+  Advert* ads = nullptr;  // in staging, one per host, host order
+  std::vector<std::unique_ptr<net::Request>> rq;
+};
+void offer_fusion(CrossJob& j, FuseRound* f);
+Status run_fused(CrossJob& j, FuseRound& f);
 Status run_reduce(CrossJob& j);
 Status run_reduce_scatter(CrossJob& j);
 Status run_broadcast(CrossJob& j);

@@ -59,6 +59,8 @@ Status run_allreduce_oneshot(CrossJob& j, const Hdr& mine) {
   Status st = fold(j, all + c.rank * nb, ins, n);
   if (!st.ok()) return st;
   const uint64_t htag = c.tag | 0xFFFF, dtag = c.tag | 0xFFFE;
+  FuseRound fr;
+  offer_fusion(j, &fr);  // the allreduces queued behind this one (crosshost_fuse.cc)
   std::vector<std::unique_ptr<net::Request>> hq, dq;
   for (int h = 0; h < H; h++) {
     if (h == c.rank) continue;
@@ -70,14 +72,15 @@ Status run_allreduce_oneshot(CrossJob& j, const Hdr& mine) {
   }
   // Headers first: a host that called something else fails here, not in a data mismatch.
   if (!(st = wait_joined(j, hq)).ok() || !(st = compare(j, mine, hdrs)).ok() || !(st = wait_joined(j, dq)).ok()) return st;
-  if (!nb) return Status::Ok();
-  std::vector<const void*> v(H);
-  for (int h = 0; h < H; h++) v[h] = all + h * nb;
-  st = reduce::reduce(inter_op(j.op), j.dt, s, v.data(), H, n, 1.0, 1);
-  if (st.ok()) st = finish_avg(j, s, n);
-  if (!st.ok()) return st;
-  for (char* o : outs) memcpy(o, s, nb);
-  return Status::Ok();
+  if (nb) {
+    std::vector<const void*> v(H);
+    for (int h = 0; h < H; h++) v[h] = all + h * nb;
+    st = reduce::reduce(inter_op(j.op), j.dt, s, v.data(), H, n, 1.0, 1);
+    if (st.ok()) st = finish_avg(j, s, n);
+    if (!st.ok()) return st;
+    for (char* o : outs) memcpy(o, s, nb);
+  }
+  return run_fused(j, fr);
 }
 
 Status run_reduce(CrossJob& j) {

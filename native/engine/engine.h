@@ -19,6 +19,7 @@
 #include "engine/abort.h"
 #include "engine/crosshost.h"
 #include "engine/executor.h"
+#include "engine/fusion.h"
 #include "engine/lane.h"
 #include "engine/stats.h"
 #include "shm/layout.h"
@@ -36,6 +37,7 @@ struct EngineConfig {
   int64_t spin_us = 50;
   int64_t timeout_ms = 300000;
   size_t arena_bytes = 256u << 20;  // data region per rank
+  uint64_t fusion_bytes = 64u << 20;  // ONET_FUSION_BYTES: largest fused cross-host exchange; 0 = no fusion
   StatsConfig stats;                // telemetry (engine/stats.h)
 };
 
@@ -125,6 +127,7 @@ class Engine {
     std::vector<std::vector<int>> host_members;   // group ranks per participating host
     int my_hidx = -1;
     std::shared_ptr<Lane> lane;                   // runs this group's cross-host collectives
+    std::shared_ptr<CrossQueue> xq;               // what the lane runs next (engine/fusion.h)
   };
 
   explicit Engine(const EngineConfig& cfg, Listener l);
@@ -139,6 +142,7 @@ class Engine {
   std::string disagreement(const Group& g, uint64_t seq, const Pending& pd) const;
   void layout_group(Group& g);
   void execute_cross(Group& g, uint64_t seq, Pending& pd);
+  void drain_cross(CrossQueue& q);  // lane thread: run the front item, fused with what follows (fusion.cc)
   void start_remote_send(Group& g, const Posted& p);
   size_t find_remote_send(const Group& g, const Posted& recv, int me) const;
   void deliver_remote(const Group& g, const Posted& recv, size_t idx);

@@ -164,24 +164,14 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
     if (q.rank >= 0) arr.push_back({q.rank, q.t0, q.slot->in_off, q.slot->out_off});
   g.pending.erase(seq);  // pd is gone from here on; the lane owns the request now
   int64_t t0 = shm::now_ns();
-  g.lane->push([this, job, t0, arr] {
-    Status st = run_cross(*job);
-    bool relayed = false;  // failed by another host's abort notice (engine/abort.cc)
-    if (!st.ok()) st = on_cross_failure(*job, st, &relayed);
-    int64_t t1 = shm::now_ns();
-    if (!st.ok()) {  // the transport may still write into the job's staging: keep it
-      std::lock_guard<std::mutex> lk(rules_mu_);
-      failed_jobs_.push_back(job);
-    }
-    post_cmd([this, job, st, t0, t1, arr, relayed] {
-      std::string msg = st.code == Code::kAborted && !relayed ? st.msg + lost_ranks(st.msg) : st.msg;
-      for (auto& p : job->local) complete(p.rank, p.idx, st.code, msg);
-      if (st.ok()) {
-        stats_.arrivals = arr;  // the local ranks' posts
-        stats_.on_collective(job->coll, uint32_t(job->dt), job->group, job->seq, job->count, t0, t1);
-      }
-    });
-  });
+  // The lane runs the queue's front item, fused with small allreduces queued behind it
+  // (Engine::drain_cross in engine/fusion.cc), and completes the local slots afterwards.
+  if (!g.xq) g.xq = std::make_shared<CrossQueue>();
+  {
+    std::lock_guard<std::mutex> lk(g.xq->mu);
+    g.xq->items.push_back({job, t0, std::move(arr)});
+  }
+  g.lane->push([this, q = g.xq] { drain_cross(*q); });
 }
 
 // Cross-host point-to-point (see NetP2p in engine.h). Envelopes and payloads travel on two

@@ -141,6 +141,7 @@ std::string Stats::json() const {
   o << "{\"enabled\":" << (cfg_.enabled ? "true" : "false") << ",\"trace\":" << (cfg_.trace ? "true" : "false")
     << ",\"world\":" << world_ << ",\"nowNs\":" << shm::now_ns() << ",\"posts\":" << posts_.load(kRel)
     << ",\"completions\":" << completions_.load(kRel) << ",\"collectives\":" << collectives_.load(kRel)
+    << ",\"fused\":" << fused_.load(kRel) << ",\"fusedExchanges\":" << fused_exchanges_.load(kRel)
     << ",\"window\":{\"size\":" << window_.size() << ",\"filled\":" << window_filled_.load(kRel)
     << ",\"gapNs\":" << cfg_.straggler_gap_ns << "},\"errors\":[";
   for (int i = 0; i < 8; i++) o << (i ? "," : "") << errors_[i].load(kRel);

@@ -60,6 +60,9 @@ class Stats {
     if (cfg_.enabled) bump(completions_, 1);
   }
   void on_dropped(int n) { if (cfg_.enabled) bump(completions_, uint64_t(n)); }  // a dead rank's requests
+  // A fused cross-host exchange (engine/fusion.cc) ran `members` collectives; counted even with
+  // telemetry off, like errors, so tests and `onet status` can tell whether fusion happened.
+  void on_fused(uint64_t members) { bump(fused_, members); bump(fused_exchanges_, 1); }
   // A collective finished: `arrivals` holds every group rank's post; exec0..exec1 is the plan run.
   void on_collective(Coll c, uint32_t dtype, uint32_t group, uint64_t seq, uint64_t count, int64_t exec0, int64_t exec1);
 
@@ -96,6 +99,7 @@ class Stats {
   std::unique_ptr<RankStat[]> ranks_;
   std::atomic<uint64_t> posts_{0}, completions_{0}, collectives_{0}, window_filled_{0};
   std::atomic<uint64_t> errors_[8] = {};
+  std::atomic<uint64_t> fused_{0}, fused_exchanges_{0};
   std::vector<int> window_;  // last-arrival rank per collective (-1: nobody clearly last)
   size_t window_pos_ = 0;
   mutable std::mutex trace_mu_;

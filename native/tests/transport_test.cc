@@ -1,6 +1,6 @@
 // Transport backends (tcp, ucx) against the invariants of transport/transport.h, devices as
 // threads of one process over 127.0.0.1 (gloo style). Usage: transport_test [backend...]
-// (default: every backend built; `--ucx-available` prints yes/no). Backends: tcp (2 streams),
+// (default: every backend built; `--ucx-available` and `--tls-available` print yes/no). Backends: tcp (2 streams),
 // tcp-streams1, tcp-streams4, tcp-nocrc (checksum off), tcp-zerocopy (MSG_ZEROCOPY >= 64 KiB),
 // ucx (run with UCX_TLS=tcp or tcp,sm), tcp-tls and tcp-tls-streams1 (encrypted data path:
 // mutual TLS 1.3 handshake + AES-256-GCM frames, with certificates made by the openssl CLI in a
@@ -667,6 +667,14 @@ int main(int argc, char** argv) {
     std::printf("%s\n", ucx_available() ? "yes" : "no");
     return 0;
   }
+  if (argc == 2 && std::string(argv[1]) == "--tls-available") {  // built with OpenSSL (encrypted tcp)
+#ifdef ONET_HAVE_OPENSSL
+    std::printf("yes\n");
+#else
+    std::printf("no\n");
+#endif
+    return 0;
+  }
   std::vector<Backend> all;
   auto add = [&](const char* name, std::function<void(TcpOptions&)> f, bool tcp = true) {
     Backend b;
@@ -703,6 +711,14 @@ int main(int argc, char** argv) {
       if (b.name == argv[2]) return hb_peer_main(b, std::atoi(argv[3]));
     return 2;
   }
+  // `--bench N backend...`: only the throughput, N rounds with the backends interleaved, so
+  // a noisy shared machine slows them alike (the numbers docs/transport.md quotes).
+  int bench_rounds = 0;
+  if (argc >= 3 && std::string(argv[1]) == "--bench") {
+    bench_rounds = std::max(1, std::atoi(argv[2]));
+    argv += 2;
+    argc -= 2;
+  }
   std::vector<std::string> want;
   for (int i = 1; i < argc; i++) want.push_back(argv[i]);
   for (auto& w : want) {
@@ -712,6 +728,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unknown backend '%s' (tcp tcp-streams1 tcp-streams4 tcp-nocrc tcp-zerocopy ucx tcp-tls tcp-tls-streams1)\n", w.c_str());
       return 2;
     }
+  }
+  if (bench_rounds) {
+    for (int round = 0; round < bench_rounds; round++)
+      for (auto& w : want)
+        for (auto& b : all)
+          if (b.name == w && b.tcp && (!b.tls || !g_tls_dir.empty())) bench(b);
+    if (own_pki) sh("rm -rf '" + g_tls_dir + "'");
+    std::printf("%d checks, %d failed\n", g_checks.load(), g_failed.load());
+    return g_failed ? 1 : 0;
   }
   test_crc();
   for (auto& b : all) {

@@ -33,6 +33,7 @@ bool FrameCipher::iv(uint8_t out[12]) {
 }
 
 bool FrameCipher::seal(const FrameHeader& h, const char* in, char* out, size_t n, uint8_t mac[kMacBytes]) {
+  if (!ctx_) return false;  // out of memory at construction: the link fails, it never sends plaintext
   uint8_t nonce[12];
   iv(nonce);
   int len = 0;
@@ -46,6 +47,7 @@ bool FrameCipher::seal(const FrameHeader& h, const char* in, char* out, size_t n
 }
 
 bool FrameCipher::open_begin(const FrameHeader& h) {
+  if (!ctx_) return false;
   uint8_t nonce[12];
   iv(nonce);
   int len = 0;

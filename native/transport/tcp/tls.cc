@@ -1,6 +1,8 @@
 #include "transport/tcp/tls.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -60,6 +62,33 @@ bool wait_io(int fd, int want, int64_t deadline_ms) {
   }
 }
 
+// OpenSSL writes with write(2), not send(MSG_NOSIGNAL): a peer that hung up (it refused our
+// certificate) would kill the process with SIGPIPE. Block it on this thread for the handshake
+// and swallow the one it raised (the classic sigtimedwait dance; Node ignores SIGPIPE anyway).
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~SigpipeGuard() {
+    if (!was_pending_) {
+      timespec zero{0, 0};
+      while (sigtimedwait(&set_, nullptr, &zero) > 0) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t set_, old_;
+  bool was_pending_ = false;
+};
+
 // Runs op until it succeeds, fails or the deadline passes; "" on success, else why.
 template <typename Op>
 std::string drive(SSL* ssl, int fd, int64_t deadline_ms, Op op) {
@@ -108,6 +137,7 @@ Status tls_context(const std::string& cert, const std::string& key, const std::s
 }
 
 Status tls_secure(TlsContext* ctx, int fd, bool server, int stream, int64_t deadline_ms, StreamKeys* keys) {
+  SigpipeGuard no_sigpipe;
   std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(ctx->ctx), SSL_free);
   if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) return {Code::kInternal, "tls: SSL_new: " + ssl_error()};
   // read_ahead stays off: OpenSSL reads exactly the TLS records, never our frames behind them.
