@@ -39,6 +39,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     cfg.spin_us = int64_t(num("spinUs", 50));
     cfg.timeout_ms = int64_t(num("timeoutMs", 300000));
     cfg.arena_bytes = size_t(num("arenaBytes", double(256u << 20)));
+    cfg.fusion_bytes = uint64_t(num("fusionBytes", double(cfg.fusion_bytes)));
     auto flag = [&](const char* k) { return c.Has(k) && c.Get(k).ToBoolean().Value(); };
     cfg.stats.enabled = flag("stats");
     cfg.stats.trace = flag("trace");

@@ -35,8 +35,12 @@ Napi::Value Post(const Napi::CallbackInfo& info) {
   char* arena = base_of(info[0]);
   auto* ctl = reinterpret_cast<onet::shm::CtlHead*>(base_of(info[1]));
   Slot* s = onet::shm::slot_at(arena, info[2].ToNumber().Uint32Value());
+  auto* line = onet::shm::rank_line(arena);
+  // The post number (offset 96) lets the coordinator keep a burst of posts in order even when it
+  // scans the slots while they are being posted (Engine::poll); only this rank writes post_count.
+  s->post_no = line->post_count.load(std::memory_order_relaxed) + 1;
   s->state.store(onet::shm::kPosted, std::memory_order_release);
-  onet::shm::rank_line(arena)->post_count.fetch_add(1, std::memory_order_release);
+  line->post_count.fetch_add(1, std::memory_order_release);
   ctl->bell.fetch_add(1);  // locked RMW: ordered before reading coord_sleeping
   if (ctl->coord_sleeping.load()) onet::shm::futex_wake(&ctl->bell, 1);
   return info.Env().Undefined();
@@ -65,16 +69,21 @@ class WaitWorker : public Napi::AsyncWorker {
     int64_t deadline = onet::shm::now_ns() + timeout_ms_ * 1'000'000;
     while ((state_ = s->state.load(std::memory_order_acquire)) == onet::shm::kPosted) {
       uint32_t v = cl->done_futex.load();
-      cl->rank_waiting.store(1);
-      if ((state_ = s->state.load(std::memory_order_acquire)) != onet::shm::kPosted) break;
+      // A count of sleeping threads, not a flag: with several collectives in flight, several
+      // workers wait at once, and one waking up must not hide the others from the coordinator
+      // (it wakes only while rank_waiting != 0; a lost wake-up cost a 100 ms stall).
+      cl->rank_waiting.fetch_add(1);
+      if ((state_ = s->state.load(std::memory_order_acquire)) != onet::shm::kPosted) {
+        cl->rank_waiting.fetch_sub(1);
+        break;
+      }
       onet::shm::futex_wait(&cl->done_futex, v, 100'000);
-      cl->rank_waiting.store(0);
+      cl->rank_waiting.fetch_sub(1);
       if (ctl_->closing.load()) { why_ = "ECLOSED: the coordinator shut down"; return; }
       pid_t pid = pid_t(ctl_->coord_pid);
       if (kill(pid, 0) != 0 && errno == ESRCH) { why_ = "EABORTED: coordinator pid " + std::to_string(pid) + " died"; return; }
       if (onet::shm::now_ns() > deadline) { why_ = "ETIMEDOUT: no completion within " + std::to_string(timeout_ms_ / 1000) + " s"; return; }
     }
-    cl->rank_waiting.store(0);
   }
   void OnOK() override {
     if (!why_.empty()) deferred_.Reject(Napi::Error::New(Env(), why_).Value());

@@ -1,7 +1,7 @@
 // Fusion of small cross-host allreduces into one exchange (docs/scheduling.md "Fusion in the
 // engine"). The lane starting one-shot allreduce #s offers the allreduces queued right behind it
 // (#s+1, #s+2, …: every local rank posted them) that could ride along; every host sends its
-// offer (an Advert) with #s's header round, and all hosts fuse the longest common prefix of all
+// offer (an Advert) in front of #s's one-shot data, and all hosts fuse the longest common prefix of all
 // offers — same length, same counts. That is a function of what every host sent, so every host
 // picks the same members without another round, and a host that has fewer ready fuses fewer:
 // nobody waits for more to arrive.
@@ -23,35 +23,26 @@ bool fusable(const CrossJob& lead, const CrossJob& c) {
 
 namespace cross {
 
-// Tags in the lead's range (crosshost.h): algorithms use the low ones, headers 0xFFFF, one-shot
-// data 0xFFFE. An aborted lead cancels the whole range, the fused round included.
-constexpr uint64_t kAdvertTag = 0xFFFC, kFusedTag = 0xFFFD;
+// The fused round's tag in the lead's range (crosshost.h): algorithms use the low tags,
+// headers 0xFFFF, one-shot data 0xFFFE. An aborted lead cancels the whole range, this included.
+constexpr uint64_t kFusedTag = 0xFFFD;
 
-void offer_fusion(CrossJob& j, FuseRound* f) {
-  net::Comm& c = j.comm;
-  f->ads = reinterpret_cast<Advert*>(stage(j, sizeof(Advert) * c.size));
-  std::memset(f->ads, 0, sizeof(Advert) * c.size);
-  Advert& mine = f->ads[c.rank];
-  mine.n = uint32_t(std::min(j.fuse_offer.size(), kMaxFused));
-  for (uint32_t i = 0; i < mine.n; i++) mine.counts[i] = uint32_t(j.fuse_offer[i]->count);
-  // Every one-shot host sends one, even an empty one: the sizes must match on every host.
-  for (int h = 0; h < c.size; h++) {
-    if (h == c.rank) continue;
-    f->rq.push_back(c.pairs[h]->irecv(&f->ads[h], sizeof(Advert), c.tag | kAdvertTag));
-    f->rq.push_back(c.pairs[h]->isend(&mine, sizeof(Advert), c.tag | kAdvertTag));
-  }
+void offer_fusion(const CrossJob& j, Advert* mine) {
+  std::memset(mine, 0, sizeof *mine);
+  mine->n = uint32_t(std::min(j.fuse_offer.size(), kMaxFused));
+  for (uint32_t i = 0; i < mine->n; i++) mine->counts[i] = uint32_t(j.fuse_offer[i]->count);
 }
 
-Status run_fused(CrossJob& j, FuseRound& f) {
+Status run_fused(CrossJob& j, const char* base, size_t stride) {
   net::Comm& c = j.comm;
   const int H = c.size;
-  if (Status st = wait_joined(j, f.rq); !st.ok()) return st;
-  const Advert& mine = f.ads[c.rank];
+  auto ad = [&](int h) { return reinterpret_cast<const Advert*>(base + h * stride); };
+  const Advert& mine = *ad(c.rank);
   size_t m = mine.n;
   for (int h = 0; h < H; h++) {
-    m = std::min<size_t>(m, f.ads[h].n);
+    m = std::min<size_t>(m, ad(h)->n);
     for (size_t i = 0; i < m; i++)
-      if (f.ads[h].counts[i] != mine.counts[i]) m = i;
+      if (ad(h)->counts[i] != mine.counts[i]) m = i;
   }
   j.fused = m;
   if (!m) return Status::Ok();
@@ -72,15 +63,17 @@ Status run_fused(CrossJob& j, FuseRound& f) {
     if (st.ok()) st = fold(x, all + c.rank * T + off[i], ins, x.count);
     if (!st.ok()) return st;
   }
-  if (T) {
-    std::vector<std::unique_ptr<net::Request>> rq;
-    for (int h = 0; h < H; h++) {
-      if (h == c.rank) continue;
-      rq.push_back(c.pairs[h]->irecv(all + h * T, T, c.tag | kFusedTag));
-      rq.push_back(c.pairs[h]->isend(all + c.rank * T, T, c.tag | kFusedTag));
-    }
-    if (Status st = wait_joined(j, rq); !st.ok()) return st;
+  // Even when every member is empty (T = 0): this round is what tells a host that agreed on the
+  // members that every other host got this far too. A host whose lead failed before it read the
+  // adverts runs the members alone later; the others must not complete them meanwhile, so they
+  // wait here for its abort notice and fail them with it (on_cross_failure notifies per member).
+  std::vector<std::unique_ptr<net::Request>> rq;
+  for (int h = 0; h < H; h++) {
+    if (h == c.rank) continue;
+    rq.push_back(c.pairs[h]->irecv(all + h * T, T, c.tag | kFusedTag));
+    rq.push_back(c.pairs[h]->isend(all + c.rank * T, T, c.tag | kFusedTag));
   }
+  if (Status st = wait_joined(j, rq); !st.ok()) return st;
   std::vector<const void*> v(H);
   for (size_t i = 0; i < m; i++) {
     CrossJob& x = *j.fuse_offer[i];

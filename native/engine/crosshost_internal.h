@@ -56,18 +56,19 @@ Status run_allreduce(CrossJob& j);
 bool oneshot(const CrossJob& j);
 Status run_allreduce_oneshot(CrossJob& j, const Hdr& mine);
 Status buffers(const CrossJob& j, uint64_t n, std::vector<const char*>* ins, std::vector<char*>* outs);
-// Fusion in the one-shot round (crosshost_fuse.cc): post the advert of j.fuse_offer; then, once
-// the lead's headers agreed, learn every host's advert and run the agreed members' exchange.
-struct Advert {  // 260 bytes on the wire: the collectives a host offers to fuse behind the lead
+// Fusion in the one-shot round (crosshost_fuse.cc). Each host's one-shot data message starts
+// with its Advert: the collectives it offers to fuse behind the lead (no extra message, so an
+// allreduce that fuses nothing costs 264 bytes more, never another frame or round).
+struct Advert {
   uint32_t n, reserved;
   uint32_t counts[kMaxFused];  // element counts of #seq+1, #seq+2, … (one-shot sizes fit in 32 bits)
+  uint32_t pad;
 };
-struct FuseRound {
-  Advert* ads = nullptr;  // in staging, one per host, host order
-  std::vector<std::unique_ptr<net::Request>> rq;
-};
-void offer_fusion(CrossJob& j, FuseRound* f);
-Status run_fused(CrossJob& j, FuseRound& f);
+static_assert(sizeof(Advert) == 264, "the advert is 264 bytes on the wire (8-byte aligned data after it)");
+void offer_fusion(const CrossJob& j, Advert* mine);
+// After the lead's round: the longest common prefix of every host's advert (ad(h) = base + h·stride)
+// is fused; exchange and reduce its members. Sets j.fused.
+Status run_fused(CrossJob& j, const char* base, size_t stride);
 Status run_reduce(CrossJob& j);
 Status run_reduce_scatter(CrossJob& j);
 Status run_broadcast(CrossJob& j);

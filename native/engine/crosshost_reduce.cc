@@ -33,7 +33,7 @@ Status run_allreduce(CrossJob& j) {
 }
 
 // Small allreduce in one round: the header rides along with the data. Every host sends its
-// header and its folded vector to every other host, checks the headers as agree() does, and
+// header and its folded vector (behind its fusion advert, crosshost_fuse.cc) to every other host, checks the headers as agree() does, and
 // reduces all hosts' vectors in host order, so every host computes bitwise the same result.
 // One network round instead of the header round plus the algorithm's (2 at H=2, 4 at H=3 with
 // rabenseifner); each host sends (H−1)·n bytes, so only while that stays under kOneShotBytes.
@@ -54,33 +54,35 @@ Status run_allreduce_oneshot(CrossJob& j, const Hdr& mine) {
   j.chosen = "allreduce:oneshot";
   Hdr* hdrs = reinterpret_cast<Hdr*>(stage(j, sizeof(Hdr) * H));
   hdrs[c.rank] = mine;
-  char* all = stage(j, nb * H);  // host h's folded vector at all + h·nb
+  // Host h's message at all + h·blk: its fusion advert (crosshost_fuse.cc), then its folded
+  // vector, padded to 8 bytes so that every host's advert stays aligned.
+  const uint64_t blk = sizeof(Advert) + ((nb + 7) & ~uint64_t(7));
+  char* all = stage(j, blk * H);
+  auto vec = [&](int h) { return all + h * blk + sizeof(Advert); };
   char* s = stage(j, nb);
-  Status st = fold(j, all + c.rank * nb, ins, n);
+  offer_fusion(j, reinterpret_cast<Advert*>(all + c.rank * blk));
+  Status st = fold(j, vec(c.rank), ins, n);
   if (!st.ok()) return st;
   const uint64_t htag = c.tag | 0xFFFF, dtag = c.tag | 0xFFFE;
-  FuseRound fr;
-  offer_fusion(j, &fr);  // the allreduces queued behind this one (crosshost_fuse.cc)
   std::vector<std::unique_ptr<net::Request>> hq, dq;
   for (int h = 0; h < H; h++) {
     if (h == c.rank) continue;
     hq.push_back(c.pairs[h]->irecv(&hdrs[h], sizeof(Hdr), htag));
     hq.push_back(c.pairs[h]->isend(&hdrs[c.rank], sizeof(Hdr), htag));
-    if (!nb) continue;
-    dq.push_back(c.pairs[h]->irecv(all + h * nb, nb, dtag));
-    dq.push_back(c.pairs[h]->isend(all + c.rank * nb, nb, dtag));
+    dq.push_back(c.pairs[h]->irecv(all + h * blk, blk, dtag));
+    dq.push_back(c.pairs[h]->isend(all + c.rank * blk, blk, dtag));
   }
   // Headers first: a host that called something else fails here, not in a data mismatch.
   if (!(st = wait_joined(j, hq)).ok() || !(st = compare(j, mine, hdrs)).ok() || !(st = wait_joined(j, dq)).ok()) return st;
   if (nb) {
     std::vector<const void*> v(H);
-    for (int h = 0; h < H; h++) v[h] = all + h * nb;
+    for (int h = 0; h < H; h++) v[h] = vec(h);
     st = reduce::reduce(inter_op(j.op), j.dt, s, v.data(), H, n, 1.0, 1);
     if (st.ok()) st = finish_avg(j, s, n);
     if (!st.ok()) return st;
     for (char* o : outs) memcpy(o, s, nb);
   }
-  return run_fused(j, fr);
+  return run_fused(j, all, blk);
 }
 
 Status run_reduce(CrossJob& j) {

@@ -207,7 +207,12 @@ bool Engine::poll() {
     int nf = 0;
     for (uint32_t i = 0; i < shm::kSlots; i++) {
       if (r->known & (uint64_t(1) << i)) continue;
-      if (shm::slot_at(base, i)->state.load(std::memory_order_acquire) != shm::kPosted) continue;
+      const shm::Slot* sl = shm::slot_at(base, i);
+      if (sl->state.load(std::memory_order_acquire) != shm::kPosted) continue;
+      // Posted after post_count was read, i.e. during this scan: an older post may still be
+      // invisible in a slot already passed, so leave it for the next scan (clients that write
+      // post_no; post_count moves on for it, so that scan comes).
+      if (sl->post_no > pc) continue;
       r->known |= uint64_t(1) << i;
       fresh[nf++] = i;
     }

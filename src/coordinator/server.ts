@@ -134,7 +134,7 @@ export class Coordinator {
       job: this.job, world, threads,
       chunkBytes: setting('chunkBytes', this.env), parallelBytes: setting('parallelBytes', this.env),
       spinUs: setting('spinUs', this.env), timeoutMs: (setting('timeoutS', this.env) as number) * 1000,
-      arenaBytes: setting('arenaBytes', this.env), ...engineTelemetry(this.env),
+      arenaBytes: setting('arenaBytes', this.env), fusionBytes: setting('fusionBytes', this.env), ...engineTelemetry(this.env),
     }, (e) => this.onEngineEvent(e));
     this.world = world;
     this.log('info', `engine ready: world ${world}, ${threads} thread(s), SIMD ${native.simdIsa()}, arena ${setting('arenaBytes', this.env)} bytes per rank`);
@@ -342,7 +342,7 @@ export class Coordinator {
 
   private statsPart() {
     const st = parseStats(this.engine);
-    return { lastOps: lastOps(st), stats: st && { ranks: st.ranks, collectives: st.collectives, errors: st.errors } };
+    return { lastOps: lastOps(st), stats: st && { ranks: st.ranks, collectives: st.collectives, errors: st.errors, fused: st.fused, fusedExchanges: st.fusedExchanges } };
   }
 
   /** The engine's counters (each rank's last completed op is kept even with telemetry off). */

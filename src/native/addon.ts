@@ -7,12 +7,16 @@ import { fileURLToPath } from 'node:url';
 export interface EngineConfig {
   job: string; world: number; threads: number; chunkBytes: number; parallelBytes: number;
   spinUs: number; timeoutMs: number; arenaBytes: number;
+  /** ONET_FUSION_BYTES: largest fused cross-host exchange of small allreduces (engine/fusion.cc); 0 = no fusion. */
+  fusionBytes?: number;
   /** Telemetry (native/engine/stats.h): counters on, trace records kept, straggler window. */
   stats?: boolean; trace?: boolean; stragglerWindow?: number; stragglerGapUs?: number;
 }
 /** engine.stats(), parsed: cumulative since the engine started; `nowNs` is the engine's monotonic clock. */
 export interface EngineStats {
   enabled: boolean; trace: boolean; world: number; nowNs: number; posts: number; completions: number; collectives: number;
+  /** Collectives that ran inside a fused cross-host exchange (lead included), and how many such exchanges. */
+  fused: number; fusedExchanges: number;
   window: { size: number; filled: number; gapNs: number };
   errors: number[];  // by status code (errors.ts CODES)
   cells: { coll: string; dtype: string; sizeBucket: number; calls: number; bytes: number; durNs: number; waitNs: number; hist: [number, number][] }[];
