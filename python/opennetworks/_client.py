@@ -220,11 +220,19 @@ class Coordinator:
         if self.info.local_world < self.info.world:
             timeout_s *= 3  # across hosts the coordinator answers after meeting the others
         deadline = time.monotonic() + timeout_s
+        sent_to = self._existing_pid()  # the coordinator the registration went to (0: none yet)
         rid = ctl.send(msg)
         while True:
             reply = ctl.recv(rid, 0.25)
             if reply is not None:
                 break
+            now_pid = self._existing_pid()
+            if sent_to and now_pid and now_pid != sent_to and _pid_alive(now_pid):
+                # It went to a coordinator that has since been replaced (one exiting as we
+                # connected): the new one never saw it, so send it again.
+                ctl.reopen()
+                rid = ctl.send(msg)
+                sent_to = now_pid
             if self.proc is not None and self.proc.poll() is not None:
                 raise AbortedError(
                     f"the coordinator started by local rank 0 exited with status {self.proc.returncode} "

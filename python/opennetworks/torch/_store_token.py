@@ -110,13 +110,18 @@ def outwait_previous(e: OnetError, job: str, wait_s: float = 6.0) -> bool:
         return False
     from .._client import _pid_alive  # noqa: PLC0415 (import cycle)
     pid_file = _env.job_dir(job) / "coord.pid"
+    try:
+        pid = int(pid_file.read_text().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
+    if not pid:
+        # Its pid file is already gone: it is shutting down, and its socket may still take a
+        # registration that it will never answer. Give it a moment to close.
+        time.sleep(1.0)
+        return True
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        try:
-            pid = int(pid_file.read_text().strip() or 0)
-        except (OSError, ValueError):
-            pid = 0
-        if not pid or not _pid_alive(pid):
+        if not _pid_alive(pid):  # the one that refused us, not whichever one runs next
             return True
         time.sleep(0.05)
     return False
