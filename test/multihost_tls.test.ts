@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNet, netnsUnavailable, type Net } from './netns/harness.js';
-import { resultsOf, type RankOut } from './netns/job.js';
+import { resultsOf, runJob } from './netns/job.js';
 import { ROOT } from './helpers.js';
 import { dataTlsFrom } from '../src/security/data_tls.js';
 
@@ -45,36 +45,13 @@ function gather(dir: string, name: string): string {
   return out;
 }
 
-let port = 31200 + (process.pid % 300);
-
-/** Like netns/job.ts runJob, with an environment per host; returns the coordinators' logs too. */
+/** runJob with an environment per host; returns the coordinators' logs too. */
 async function runTlsJob(net: Net, perHost: number[], env: (host: number) => NodeJS.ProcessEnv, timeoutMs: number) {
-  const world = perHost.reduce((a, b) => a + b, 0);
-  const job = `tls${process.pid}x${port}`;
-  const bootstrap = `${net.hosts[0].ip}:${port++}`;
-  const dirs = perHost.map(() => mkdtempSync(join(tmpdir(), 'onet-tlshost-')));
-  const runs: Promise<RankOut>[] = [];
-  let rank = 0;
-  perHost.forEach((n, h) => {
-    for (let l = 0; l < n; l++, rank++) {
-      const r = rank;
-      const p = net.spawn(h, process.execPath, [WORKER], {
-        ONET_RUN_DIR: dirs[h], ONET_JOB_ID: job, ONET_BOOTSTRAP: bootstrap, WORLD_SIZE: String(world), RANK: String(r),
-        LOCAL_RANK: String(l), LOCAL_WORLD_SIZE: String(n), ONET_CONNECT_TIMEOUT: '30', ...env(h),
-      });
-      runs.push(new Promise((resolve) => {
-        let out = '';
-        p.stdout!.on('data', (d) => (out += d));
-        p.stderr!.on('data', (d) => (out += d));
-        const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-        p.on('close', (code) => { clearTimeout(t); resolve({ rank: r, code, out }); });
-      }));
-    }
+  let logs: string[] = [];
+  const res = await runJob(net, perHost, process.execPath, [WORKER], env, timeoutMs, async (dirs) => {
+    await new Promise((r) => setTimeout(r, 500));  // coordinators flush their logs as they exit
+    logs = dirs.map((d) => gather(d, 'coord.log'));
   });
-  const res = await Promise.all(runs);
-  await new Promise((r) => setTimeout(r, 500));  // coordinators flush their logs as they exit
-  const logs = dirs.map((d) => gather(d, 'coord.log'));
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
   return { res, logs };
 }
 

@@ -11,8 +11,12 @@ export interface RankOut { rank: number; code: number | null; out: string }
 
 let port = 29600 + (process.pid % 300);
 
-export async function runJob(net: Net, perHost: number[], cmd: string, args: string[], env: NodeJS.ProcessEnv = {},
-  timeoutMs = 120_000): Promise<RankOut[]> {
+/** `env` may differ per host (a function of the host index); `beforeCleanup` sees each host's
+ *  run directory (coordinator logs) before it is removed. */
+export async function runJob(net: Net, perHost: number[], cmd: string, args: string[],
+  env: NodeJS.ProcessEnv | ((host: number) => NodeJS.ProcessEnv) = {}, timeoutMs = 120_000,
+  beforeCleanup?: (dirs: string[]) => Promise<void> | void): Promise<RankOut[]> {
+  const envOf = typeof env === 'function' ? env : () => env;
   const world = perHost.reduce((a, b) => a + b, 0);
   const job = `mh${process.pid}x${port}`;
   const bootstrap = `${net.hosts[0].ip}:${port++}`;
@@ -24,7 +28,7 @@ export async function runJob(net: Net, perHost: number[], cmd: string, args: str
       const r = rank;
       const p = net.spawn(h, cmd, args, {
         ONET_RUN_DIR: dirs[h], ONET_JOB_ID: job, ONET_BOOTSTRAP: bootstrap, WORLD_SIZE: String(world), RANK: String(r),
-        LOCAL_RANK: String(l), LOCAL_WORLD_SIZE: String(n), ONET_CONNECT_TIMEOUT: '30', ...env,
+        LOCAL_RANK: String(l), LOCAL_WORLD_SIZE: String(n), ONET_CONNECT_TIMEOUT: '30', ...envOf(h),
       });
       runs.push(new Promise((resolve) => {
         let out = '';
@@ -36,7 +40,11 @@ export async function runJob(net: Net, perHost: number[], cmd: string, args: str
     }
   });
   const res = await Promise.all(runs);
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  try {
+    await beforeCleanup?.(dirs);
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
   return res;
 }
 
