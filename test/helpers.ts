@@ -1,9 +1,16 @@
 // Shared test helpers: run `onet run -n W -- cmd` as a real process tree and collect output.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(__dirname, '..');
 export const ONET = join(ROOT, 'bin', 'onet.js');
+
+/** Whether this build has the UCX backend (build/transport_test says so); UCX tests skip without it. */
+export function ucxAvailable(): boolean {
+  const bin = join(ROOT, 'build', 'transport_test');
+  return existsSync(bin) && spawnSync(bin, ['--ucx-available'], { encoding: 'utf8' }).stdout.trim() === 'yes';
+}
 
 export interface Ran { code: number | null; stdout: string; stderr: string }
 
