@@ -18,7 +18,7 @@
 // actually puts on its shaped link per second (the same factor over H hosts, since ranks of one
 // host combine in shared memory first) as a share of --rate. Needs root (namespaces, tc),
 // a built addon and dist/ (npm run build), and .venv with torch.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -98,7 +98,7 @@ async function runBackend(net, o, backend) {
   const out = join(tmpdir(), `onet-mhbench-${process.pid}-${backend}-${portSeq}.json`);
   const dirs = net.hosts.map(() => mkdtempSync(join(tmpdir(), 'onet-mhbench-host-')));
   const t0 = Date.now();
-  const logs = await Promise.all(net.hosts.map((h, i) => new Promise((resolve) => {
+  const logs = await Promise.all(net.hosts.map((_h, i) => new Promise((resolve) => {
     const p = net.spawn(i, TORCHRUN, ['--nnodes', String(o.hosts), '--node-rank', String(i), '--nproc-per-node', String(o.rph),
       '--master-addr', net.hosts[0].ip, '--master-port', String(port), WORKER, '--backend', backend,
       '--plan', JSON.stringify(o.plan), '--out', out, ...(o.arena ? ['--arena'] : [])],
@@ -192,11 +192,11 @@ export function summarize(o, runs) {
 const fmtSize = (b) => (b >= 1 << 20 ? `${b / (1 << 20)} MiB` : b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
 const fmtUs = (us) => (us >= 1e5 ? `${(us / 1e3).toFixed(0)} ms` : us >= 1e4 ? `${(us / 1e3).toFixed(1)} ms` : `${us.toFixed(0)} us`);
 
-export function formatTable(o, rows) {
+export function formatTable(_o, rows) {
   const head = ['op', 'size', 'ours time', 'ours algbw', 'ours busbw', 'ours link%', 'gloo time', 'gloo algbw', 'gloo busbw', 'gloo link%', 'gloo/ours'];
   const cell = (r, b) => r[b] ? [`${fmtUs(r[b].timeUs)} (${fmtUs(r[b].minUs)}–${fmtUs(r[b].maxUs)})`, r[b].algbwGBs.toFixed(3), r[b].busbwGBs.toFixed(3), `${r[b].linkPct.toFixed(0)}%`] : ['—', '—', '—', '—'];
   const body = rows.map((r) => [r.op, fmtSize(r.size), ...cell(r, 'opennetworks'), ...cell(r, 'gloo'), r.speedup ? `${r.speedup.toFixed(2)}×` : '—']);
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < 2 ? '---' : '---:')).join('|')}|`, ...body.map((c) => `| ${c.join(' | ')} |`)];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_h, i) => (i < 2 ? '---' : '---:')).join('|')}|`, ...body.map((c) => `| ${c.join(' | ')} |`)];
   return lines.join('\n');
 }
 

@@ -2,11 +2,12 @@
 // (sum of k inputs into out: (k+1)·n·size bytes; memcpy of m bytes: 2m).
 // usage: node bench/reduce.mjs [n=16M]      ONET_SIMD=generic|avx2|avx512 picks a lower ISA
 import { createRequire } from 'node:module';
+import { DTYPE_ARRAY, DTYPES, REDOPS } from '../dist/gen/enums.js';
 
 const addon = createRequire(import.meta.url)('../build/Release/onet.node');
 const n = Number(process.argv[2] ?? 16 * 1024 * 1024);
-const OP = { sum: 0 };
-const DT = { f32: [0, Float32Array], bf16: [3, Uint16Array], f16: [2, Uint16Array] };
+const OP = { sum: REDOPS.indexOf('sum') };
+const DT = Object.fromEntries(['f32', 'bf16', 'f16'].map((d) => [d, [DTYPES.indexOf(d), DTYPE_ARRAY[d]]]));
 
 function time(fn, bytes) {
   fn(); // warm: page faults, caches

@@ -1,35 +1,55 @@
-// OnetError: the one error type the TypeScript side throws and returns (STYLE rule 7).
-// Codes and numbers match native/common/status.h and docs/protocol.md §7.
+// OnetError: the one error type the TypeScript side throws and returns (STYLE rule 7: errors are
+// data). Codes, numbers and hints come from spec/errors.json (src/gen/errors.ts); `code` and
+// `ranks` always arrive as fields — from the addon (bindings/node/status_error.cc), a slot's
+// status word and rank list, or a control message — and nothing here reads them out of text.
+import { ERROR_CODES, ERROR_INFO, codeOfNumber, isErrorCode, type ErrorCode } from './gen/errors.js';
 
-export const CODES = ['OK', 'EMISMATCH', 'EINVAL', 'ETIMEDOUT', 'EABORTED', 'ECLOSED', 'ENOTSUP', 'EINTERNAL'] as const;
-export type OnetCode = (typeof CODES)[number] | 'EPROTO' | 'EACCES';
+/** Every code, indexed by its number (CODES[3] === 'ETIMEDOUT'). */
+export const CODES = ERROR_CODES;
+export type OnetCode = ErrorCode;
+export { ERROR_INFO };
 
 export class OnetError extends Error {
   readonly code: OnetCode;
   readonly ranks: number[];
-  constructor(code: OnetCode, message: string, ranks: number[] = []) {
+  constructor(code: OnetCode, message: string, ranks: readonly number[] = []) {
     super(message);
     this.name = 'OnetError';
     this.code = code;
-    this.ranks = ranks;
+    this.ranks = [...ranks];
   }
-  /** From a status number written into a slot by the engine. */
-  static fromStatus(status: number, message: string, ranks: number[] = []): OnetError {
-    return new OnetError(CODES[status] ?? 'EINTERNAL', message || `status ${status}`, ranks);
+  /** The code's number (spec/errors.json), as in a slot's status word. */
+  get status(): number {
+    return ERROR_INFO[this.code].number;
   }
-  /** From an Error thrown by the addon, whose message starts with "CODE: ". */
+  /** What to do about this kind of error (spec/errors.json `hint`). */
+  get hint(): string {
+    return ERROR_INFO[this.code].hint;
+  }
+  /** From a completed slot or a `done` event: the status number, the message and the rank list. */
+  static fromStatus(status: number, message: string, ranks: readonly number[] = []): OnetError {
+    const code = codeOfNumber(status);
+    if (code === undefined || code === 'OK') {
+      const what = `${message || 'a request failed'} (unknown status ${status}: a bug, please report it)`;
+      return new OnetError('EINTERNAL', what, ranks);
+    }
+    return new OnetError(code, message || ERROR_INFO[code].meaning, ranks);
+  }
+  /** From an error object carrying `code` and `ranks` fields (the addon's, a control `error` reply). */
+  static fromFields(f: { code?: unknown; message?: unknown; ranks?: unknown }): OnetError {
+    const message = typeof f.message === 'string' ? f.message : String(f.message ?? '');
+    const ranks = Array.isArray(f.ranks) ? f.ranks.filter((r): r is number => Number.isInteger(r)) : [];
+    if (isErrorCode(f.code) && f.code !== 'OK') return new OnetError(f.code, message, ranks);
+    return new OnetError('EINTERNAL', `${message} (no error code attached: a bug, please report it)`, ranks);
+  }
+  /**
+   * Anything thrown across the addon boundary: an OnetError as is, an addon Error by its `code` and
+   * `ranks` fields (status_error.cc sets both; a Node system error such as fs's EACCES has no `ranks`).
+   */
   static fromNative(e: unknown): OnetError {
     if (e instanceof OnetError) return e;
-    const msg = e instanceof Error ? e.message : String(e);
-    const m = /^([A-Z]+): ([\s\S]*)$/.exec(msg);
-    if (m && ((CODES as readonly string[]).includes(m[1]) || m[1] === 'EPROTO' || m[1] === 'EACCES')) return new OnetError(m[1] as OnetCode, m[2]);
-    return new OnetError('EINTERNAL', msg);
+    const f = e as { code?: unknown; ranks?: unknown };
+    if (e instanceof Error && isErrorCode(f.code) && Array.isArray(f.ranks)) return OnetError.fromFields(e);
+    return new OnetError('EINTERNAL', e instanceof Error ? e.message : String(e));
   }
-}
-
-/** Ranks named in a message ("rank 3", "rank(s) 1, 2"), for OnetError.ranks. */
-export function ranksIn(message: string): number[] {
-  const out = new Set<number>();
-  for (const m of message.matchAll(/rank(?:\(s\))?s? ((?:\d+)(?:, \d+)*)/g)) for (const n of m[1].split(', ')) out.add(Number(n));
-  return [...out].sort((a, b) => a - b);
 }

@@ -3,7 +3,8 @@
 // (EABORTED to the survivors, who shrink() and go on), a killed coordinator, a coordinator
 // restarted over its predecessor's leftovers. Several hosts (network namespaces, root): link
 // down (tcp and ucx), link flaps, a killed remote coordinator, frames corrupted by the transport's test hook,
-// and the netem cases, which skip saying so where this kernel has no sch_netem.
+// and the netem cases, which skip saying so where this kernel has no sch_netem. The same faults run
+// without root or netem in test/faults_proxy.test.ts (loopback hosts and a fault proxy).
 // Detection times are printed (docs/reliability.md has the measured table), never asserted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
@@ -15,58 +16,13 @@ import { init, type Comm } from '../src/api/comm';
 import { createNet, netemUnavailable, netnsUnavailable, type Net } from './netns/harness.js';
 import { resultsOf, runJob, type RankOut } from './netns/job.js';
 import { ONET, ROOT, runProc } from './helpers';
+import { checkCorrupted } from './loopback/corrupted.js';
 
 const WORKER = join(ROOT, 'test/fixtures/fault_worker.mjs');
 const TRANSPORT_TEST = join(ROOT, 'build', 'transport_test');  // says whether the build has UCX
 const UCX = existsSync(TRANSPORT_TEST) && spawnSync(TRANSPORT_TEST, ['--ucx-available'], { encoding: 'utf8' }).stdout.trim() === 'yes';
 const shm = (prefix: string) => readdirSync('/dev/shm').filter((n) => n.startsWith(prefix));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Checks a corrupted-frames run (ONET_TEST_CORRUPT, one rank per host, rank = host): no result
- * is wrong; every failure is EINTERNAL and either the local checksum error or the abort notice of
- * the host that saw it (naming that host, its ranks and "checksum mismatch"), never a deadline;
- * after every failure the job goes on (the last iteration completed). Prints the time from the
- * aborting host's error to each notified host's error.
- */
-function checkCorrupted(res: any[], hosts: number, iters: number): { local: number; relayed: number } {
-  let local = 0, relayed = 0;
-  const delays: number[] = [];
-  const byRank = new Map<number, any>(res.map((r) => [r.rank, r]));
-  for (const r of res)
-    console.log(`corrupting every 7th frame, ${hosts} hosts, rank ${r.rank}: ${r.ok} exact, ${r.errors?.length} failed ${(r.errors ?? []).slice(0, 3).map((e: any) => `[#${e.i + 1}: ${e.message.slice(0, 170)}]`).join(' ')}`);
-  for (const r of res) {
-    expect(r.missing, JSON.stringify(r)).toBeUndefined();
-    expect(r.wrong).toEqual([]);
-    expect(r.ok + r.errors.length).toBe(iters);
-    for (const e of r.errors) {
-      expect(e.code, e.message).toBe('EINTERNAL');
-      const m = /^allreduce #\d+: host (\d+) \(ranks (\d+)\) aborted it: .*checksum mismatch in a message from host \d+ /.exec(e.message);
-      if (m) {
-        relayed++;
-        const from = Number(m[1]);
-        expect(Number(m[2])).toBe(from);  // one rank per host
-        expect(from).not.toBe(r.rank);
-        expect(e.ranks).toContain(from);
-        const origin = byRank.get(from)?.errors.find((x: any) => x.i === e.i);
-        expect(origin, `host ${from} aborted #${e.i + 1} but reported no error for it`).toBeDefined();
-        delays.push(e.at - origin.at);
-      } else {
-        expect(e.message).toMatch(/^allreduce #\d+: .*checksum mismatch in a message from host \d+ /);
-        local++;
-      }
-    }
-    // The collective right after a failed one runs (and, as every completed one, is exact).
-    const failed = new Set(r.errors.map((e: any) => e.i));
-    let next = 0;
-    for (let i = 1; i < iters; i++) if (failed.has(i - 1) && !failed.has(i)) next++;
-    if (failed.size) expect(next, 'collectives that completed right after a failed one').toBeGreaterThan(0);
-  }
-  const sorted = [...delays].sort((a, b) => a - b);
-  console.log(`${hosts} hosts: ${local} local checksum errors, ${relayed} failures by abort notice; from the aborting host's error to the notified host's error: ` +
-    (sorted.length ? `min ${sorted[0]} ms, median ${sorted[sorted.length >> 1]} ms, max ${sorted[sorted.length - 1]} ms (n=${sorted.length})` : 'none'));
-  return { local, relayed };
-}
 
 function child(env: NodeJS.ProcessEnv, script: string): { p: ChildProcess; ready: Promise<void>; out: () => string } {
   const p = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -227,7 +183,8 @@ describe('recovery examples', () => {
 const nsWhy = netnsUnavailable();
 if (nsWhy) console.warn(`multi-host fault tests skipped: ${nsWhy}`);
 const netemWhy = nsWhy || netemUnavailable();
-if (netemWhy) console.warn(`netem fault tests (loss, corruption, reordering on the wire) skipped: ${netemWhy}`);
+if (netemWhy) console.warn(`netem fault tests (loss, corruption, reordering on the wire) skipped: ${netemWhy}; ` +
+  'test/faults_proxy.test.ts injects them without root or netem');
 
 describe.skipIf(!!nsWhy)('several hosts (network namespaces)', () => {
   let net: Net;

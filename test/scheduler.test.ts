@@ -1,6 +1,5 @@
 // The cost model against the textbook formulas, selection tables on recorded topologies and on
-// odd host counts, ONET_ALGO, explain/simulate text, and tensor fusion checked against unfused
-// reduction of real data.
+// odd host counts, ONET_ALGO, explain/simulate text.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,8 +9,6 @@ import { explain } from '../src/scheduler/explain';
 import { parseOverrides } from '../src/scheduler/override';
 import { algoRanges, choose, lookup, selectionTable } from '../src/scheduler/select';
 import { busFactor, parseShape, simulate, sweepSizes } from '../src/scheduler/simulate';
-import { pack, planFusion, unpack, type FusionRequest } from '../src/scheduler/fusion';
-import { DTYPES, REDOPS, type DType, type RedOp } from '../src/bridge/protocol';
 
 const FIX = path.join(__dirname, 'fixtures', 'topo');
 const fixture = (name: string) => loadTopology(path.join(FIX, `${name}.json`));
@@ -166,116 +163,6 @@ describe('explain and simulate', () => {
     const rows = simulate('allreduce', params('1024x8'), sweepSizes(8, 1 << 20));
     expect(rows.map((r) => r.bytes)).toEqual([8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288]);
     for (let i = 1; i < rows.length; i++) expect(rows[i].busBwGBs).toBeGreaterThan(rows[i - 1].busBwGBs);
-  });
-});
-
-// ---------------- fusion ----------------
-
-const VIEW: Record<string, any> = { f32: Float32Array, f64: Float64Array, i32: Int32Array, i64: BigInt64Array, u8: Uint8Array, i8: Int8Array };
-
-/** Reference reduce in rank order, element by element. */
-function refReduce(op: RedOp, dtype: DType, inputs: Uint8Array[]): Uint8Array {
-  const V = VIEW[dtype];
-  const views = inputs.map((b) => new V(b.buffer, b.byteOffset, b.byteLength / V.BYTES_PER_ELEMENT));
-  const out = new V(views[0].length);
-  const big = dtype === 'i64';
-  for (let i = 0; i < out.length; i++) {
-    let acc = views[0][i];
-    for (let k = 1; k < views.length; k++) {
-      const x = views[k][i];
-      if (op === 'sum') acc = dtype === 'i32' ? (acc + x) | 0 : acc + x;
-      else if (op === 'prod') acc = dtype === 'i32' ? Math.imul(acc, x) : acc * x;
-      else if (op === 'max') acc = x > acc ? x : acc;
-      else if (op === 'min') acc = x < acc ? x : acc;
-      else throw new Error(`refReduce: ${op} not in this test`);
-    }
-    out[i] = big ? BigInt.asIntN(64, acc) : acc;
-  }
-  return new Uint8Array(out.buffer);
-}
-
-function rng(seed: number) {
-  return () => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 2 ** 32; };
-}
-
-function randomData(dtype: DType, n: number, r: () => number): Uint8Array {
-  const V = VIEW[dtype];
-  const a = new V(n);
-  for (let i = 0; i < n; i++) a[i] = dtype === 'i64' ? BigInt(Math.floor(r() * 2000) - 1000) : dtype.startsWith('f') ? (r() - 0.5) * 1e3 : Math.floor(r() * 2000) - 1000;
-  return new Uint8Array(a.buffer);
-}
-
-/** Try the engine's own reduce kernel as a second reference (skipped when the addon is not built). */
-let addon: any = null;
-try { const p = path.join(__dirname, '..', 'build', 'Release', 'onet.node'); if (fs.existsSync(p)) addon = require(p); } catch { addon = null; }
-
-describe('tensor fusion', () => {
-  const ranks = 3;
-  const r = rng(42);
-  const kinds: [DType, RedOp][] = [['f32', 'sum'], ['f64', 'sum'], ['i32', 'prod'], ['f32', 'max'], ['i64', 'min']];
-  const reqs: FusionRequest[] = [];
-  let t = 0;
-  for (let i = 0; i < 60; i++) {
-    const [dtype, op] = kinds[Math.floor(r() * kinds.length)];
-    const el = [0, 1, 3, 17, 4097, 1000][Math.floor(r() * 6)];
-    t += Math.floor(r() * 300);
-    reqs.push({ id: `t${i}`, group: i % 7 === 0 ? 1 : 0, dtype, op, bytes: el * VIEW[dtype].BYTES_PER_ELEMENT, arrivalUs: t });
-  }
-  reqs.push({ id: 'huge', group: 0, dtype: 'f32', op: 'sum', bytes: 40000 * 4, arrivalUs: t + 1 });
-  const data = new Map(reqs.map((q) => [q.id, Array.from({ length: ranks }, () => randomData(q.dtype, q.bytes / VIEW[q.dtype].BYTES_PER_ELEMENT, r))]));
-  const opts = { fusionBytes: 64 << 10, cycleUs: 1000 };
-  const plan = planFusion(reqs, opts);
-
-  it('plans buckets of one key, within a cycle, under the byte limit, aligned and disjoint', () => {
-    const seen = plan.flatMap((b) => b.members.map((m) => m.id));
-    expect(seen.sort()).toEqual(reqs.map((q) => String(q.id)).sort());
-    expect(plan.length).toBeLessThan(reqs.length);  // something was fused
-    const byId = new Map(reqs.map((q) => [q.id, q]));
-    for (const b of plan) {
-      const qs = b.members.map((m) => byId.get(m.id)!);
-      for (const q of qs) expect([q.group, q.dtype, q.op]).toEqual([b.group, b.dtype, b.op]);
-      expect(Math.max(...qs.map((q) => q.arrivalUs)) - b.openedUs).toBeLessThanOrEqual(opts.cycleUs);
-      if (b.members.length > 1) expect(b.bytes).toBeLessThanOrEqual(opts.fusionBytes);
-      let end = 0;
-      for (const m of b.members) { expect(m.offset % 64).toBe(0); expect(m.offset).toBeGreaterThanOrEqual(end); end = m.offset + m.bytes; }
-      expect(b.bytes).toBe(end);
-    }
-    expect(plan.find((b) => b.members.some((m) => m.id === 'huge'))!.members).toHaveLength(1);
-    expect(planFusion(reqs, { ...opts, fusionBytes: 0 })).toHaveLength(reqs.length);
-    expect(planFusion(reqs, { ...opts, cycleUs: 0 }).length).toBeGreaterThan(plan.length);
-  });
-
-  it('gives bit-identical results to unfused allreduces (reference reduce)', () => {
-    const unfused = new Map(reqs.map((q) => [q.id, refReduce(q.op, q.dtype, data.get(q.id)!)]));
-    let compared = 0;
-    for (const b of plan) {
-      const packed = Array.from({ length: ranks }, (_, k) => pack(b, new Map(b.members.map((m) => [m.id, data.get(m.id)![k]]))));
-      const out = unpack(b, refReduce(b.op, b.dtype, packed));
-      for (const m of b.members) { expect(Buffer.from(out.get(m.id)!).equals(Buffer.from(unfused.get(m.id)!)), String(m.id)).toBe(true); compared++; }
-    }
-    expect(compared).toBe(reqs.length);
-  });
-
-  it.skipIf(!addon)('gives bit-identical results to unfused allreduces (the engine\'s reduce kernel)', () => {
-    const run = (op: RedOp, dtype: DType, ins: Uint8Array[]) => {
-      const V = VIEW[dtype];
-      const out = new V(ins[0].byteLength / V.BYTES_PER_ELEMENT);
-      addon.reduce(REDOPS.indexOf(op), DTYPES.indexOf(dtype), out, ins.map((b) => new V(b.buffer, b.byteOffset, b.byteLength / V.BYTES_PER_ELEMENT)), 1, 1);
-      return new Uint8Array(out.buffer);
-    };
-    for (const b of plan) {
-      const packed = Array.from({ length: ranks }, (_, k) => pack(b, new Map(b.members.map((m) => [m.id, data.get(m.id)![k]]))));
-      const out = unpack(b, run(b.op, b.dtype, packed));
-      for (const m of b.members) {
-        const q = reqs.find((x) => x.id === m.id)!;
-        expect(Buffer.from(out.get(m.id)!).equals(Buffer.from(run(q.op, q.dtype, data.get(m.id)!))), String(m.id)).toBe(true);
-      }
-    }
-  });
-
-  it('rejects sizes that are not whole elements and inputs that do not match the plan', () => {
-    expect(() => planFusion([{ id: 1, group: 0, dtype: 'f32', op: 'sum', bytes: 6, arrivalUs: 0 }], opts)).toThrow(/6 bytes is not a whole number of f32 elements/);
-    expect(() => pack(plan[0], new Map())).toThrow(/has no bytes, the plan expects/);
   });
 });
 

@@ -3,7 +3,7 @@ import { describeSettings, parseBytes, setting, SETTINGS } from '../src/config/s
 import { parseControl } from '../src/bridge/protocol';
 import { jobId, jobPaths } from '../src/coordinator/paths';
 import { rankEnv } from '../src/api/env';
-import { OnetError, ranksIn } from '../src/errors';
+import { OnetError } from '../src/errors';
 import { sweep, formatTable } from '../src/cli/bench';
 
 describe('settings registry', () => {
@@ -41,7 +41,7 @@ describe('protocol and environment', () => {
     expect(() => parseControl(Buffer.from(JSON.stringify({ v: 1, type: 'post', slot: 64 })))).toThrow(/slot/);
   });
   it('derives the job id from launchers and keeps it path-safe', () => {
-    expect(jobId({ ONET_JOB_ID: 'a/b c' })).toBe('a_b_c');
+    expect(() => jobId({ ONET_JOB_ID: 'a/b c' })).toThrow(/ONET_JOB_ID="a\/b c" is not a valid job id/);  // spec/jobid.json
     expect(jobId({ TORCHELASTIC_RUN_ID: 'te' })).toBe('te');
     expect(jobId({ MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29500' })).toBe('10.0.0.1_29500');
     expect(jobId({})).toBe('default');
@@ -54,12 +54,13 @@ describe('protocol and environment', () => {
     expect(() => rankEnv({ RANK: 'x', WORLD_SIZE: '3' })).toThrow(/RANK="x"/);
     expect(() => rankEnv({ WORLD_SIZE: '2' })).toThrow(/RANK/);
   });
-  it('maps native errors and finds the ranks a message names', () => {
-    const e = OnetError.fromNative(new Error('EMISMATCH: allreduce #3: count differs: rank 0 has 1, rank 2 has 2'));
-    expect(e.code).toBe('EMISMATCH');
-    expect(ranksIn(e.message)).toEqual([0, 2]);
-    expect(ranksIn('waiting for rank(s) 1, 3')).toEqual([1, 3]);
-    expect(OnetError.fromStatus(3, 'late').code).toBe('ETIMEDOUT');
+  it('maps native errors by their code and ranks fields, never by their text', () => {
+    const native = Object.assign(new Error('allreduce #3: count differs: rank 0 has 1, rank 2 has 2'), { code: 'EMISMATCH', ranks: [0, 2] });
+    const e = OnetError.fromNative(native);
+    expect([e.code, e.ranks]).toEqual(['EMISMATCH', [0, 2]]);
+    expect(OnetError.fromNative(new Error('EMISMATCH: a code in the text is just text')).code).toBe('EINTERNAL');
+    expect(OnetError.fromStatus(3, 'late', [1]).code).toBe('ETIMEDOUT');
+    expect(OnetError.fromStatus(3, 'late', [1]).ranks).toEqual([1]);
   });
   it('bench sweeps sizes by 4× and prints nccl-tests columns', () => {
     expect(sweep(8, 512)).toEqual([8, 32, 128, 512]);

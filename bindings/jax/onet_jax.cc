@@ -18,19 +18,25 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <vector>
 
+#include "common/gen/errors.h"
+#include "common/proc_alive.h"
+#include "common/gen/enums.h"
 #include "shm/layout.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 namespace shm = onet::shm;
+using onet::Code;
 
 namespace {
 
-// Wire values (docs/protocol.md §5 and the slot's dtype field).
-enum Coll : int64_t { kAllreduce = 1, kBroadcast = 3, kAllgather = 4, kReduceScatter = 6, kAlltoall = 8, kBarrier = 12 };
+// Wire values (spec/enums.json, docs/protocol.md §5): the `coll` attribute Python passes.
+constexpr int64_t kAllreduce = int64_t(onet::Coll::allreduce), kBroadcast = int64_t(onet::Coll::broadcast),
+                  kAllgather = int64_t(onet::Coll::allgather), kReduceScatter = int64_t(onet::Coll::reduce_scatter),
+                  kAlltoall = int64_t(onet::Coll::alltoall), kBarrier = int64_t(onet::Coll::barrier);
 constexpr int kMaxLanes = 64;
-const char* const kCodeNames[] = {"OK", "EMISMATCH", "EINVAL", "ETIMEDOUT", "EABORTED", "ECLOSED", "ENOTSUP", "EINTERNAL"};
 
 struct Lane {
   std::mutex mu;
@@ -48,6 +54,7 @@ struct State {
   shm::CtlHead* ctl = nullptr;
   int rank = 0;
   pid_t coord_pid = 0;
+  onet::ProcId coord;  // identity recorded at attach: a zombie or a reused pid is not the coordinator
   double spin_s = 50e-6, timeout_s = 300;
   std::atomic<int> sleepers{0};
   Lane lanes[kMaxLanes];
@@ -68,29 +75,38 @@ void futex_wake(std::atomic<uint32_t>* w, int n) {
 
 bool coord_alive() {
   if (g.coord_pid <= 0) return true;
-  return kill(g.coord_pid, 0) == 0 || errno == EPERM;
+  return onet::proc_alive(g.coord);
 }
 
-ffi::Error fail(const char* code, const std::string& msg) {
-  ffi::ErrorCode ec = ffi::ErrorCode::kInternal;
-  if (!strcmp(code, "EINVAL") || !strcmp(code, "EMISMATCH")) ec = ffi::ErrorCode::kInvalidArgument;
-  else if (!strcmp(code, "ETIMEDOUT")) ec = ffi::ErrorCode::kDeadlineExceeded;
-  else if (!strcmp(code, "EABORTED") || !strcmp(code, "ECLOSED")) ec = ffi::ErrorCode::kAborted;
-  else if (!strcmp(code, "ENOTSUP")) ec = ffi::ErrorCode::kUnimplemented;
-  return ffi::Error(ec, std::string("[onet:") + code + "] " + msg);
-}
+// Errors are data (STYLE rule 7): XLA carries only a string out of a custom call, so the code,
+// the message and the ranks also go into this record, which Python takes with
+// onet_jax_take_error() when the call raises (opennetworks/jax/_ops.py) — never parsing the text.
+struct ErrorRecord {
+  std::mutex mu;
+  bool set = false;
+  Code code = Code::kOk;
+  std::string msg;
+  std::vector<int> ranks;
+};
+ErrorRecord g_error;
 
-const char* coll_name(int64_t c) {
-  switch (c) {
-    case kAllreduce: return "allreduce";
-    case kBroadcast: return "broadcast";
-    case kAllgather: return "allgather";
-    case kReduceScatter: return "reduce_scatter";
-    case kAlltoall: return "alltoall";
-    case kBarrier: return "barrier";
+ffi::Error fail(Code code, const std::string& msg, std::vector<int> ranks = {}) {
+  {
+    std::lock_guard<std::mutex> hold(g_error.mu);
+    g_error.set = true;
+    g_error.code = code;
+    g_error.msg = msg;
+    g_error.ranks = std::move(ranks);
   }
-  return "collective";
+  ffi::ErrorCode ec = ffi::ErrorCode::kInternal;
+  if (code == Code::kInvalid || code == Code::kMismatch) ec = ffi::ErrorCode::kInvalidArgument;
+  else if (code == Code::kTimeout) ec = ffi::ErrorCode::kDeadlineExceeded;
+  else if (code == Code::kAborted || code == Code::kClosed) ec = ffi::ErrorCode::kAborted;
+  else if (code == Code::kUnsupported) ec = ffi::ErrorCode::kUnimplemented;
+  return ffi::Error(ec, "opennetworks: " + msg);
 }
+
+const char* coll_name(int64_t c) { return c > 0 && c <= onet::kMaxColl ? onet::gen::kCollNames[c] : "collective"; }
 
 // Post one request in the lane's slot and wait for it (protocol §4). Caller holds lane.mu.
 ffi::Error post_and_wait(Lane& L, int64_t coll, uint32_t dtype, int64_t redop, int64_t root, uint64_t count,
@@ -135,17 +151,17 @@ ffi::Error post_and_wait(Lane& L, int64_t coll, uint32_t dtype, int64_t redop, i
     std::string what = std::string(coll_name(coll)) + " #" + std::to_string(seq) + " in group " + std::to_string(L.group);
     if (g.ctl->closing.load()) {
       L.broken = "the coordinator shut down";
-      return fail("EABORTED", "rank " + std::to_string(g.rank) + ": the coordinator (pid " + std::to_string(g.coord_pid) +
+      return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": the coordinator (pid " + std::to_string(g.coord_pid) +
                                   ") shut down while " + what + " was pending; restart the job");
     }
     if (!coord_alive()) {
       L.broken = "the coordinator died";
-      return fail("EABORTED", "rank " + std::to_string(g.rank) + ": coordinator pid " + std::to_string(g.coord_pid) +
+      return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": coordinator pid " + std::to_string(g.coord_pid) +
                                   " died while " + what + " was pending; see its log in the job directory and restart the job");
     }
     if (now_s() > deadline) {
       L.broken = what + " timed out";
-      return fail("ETIMEDOUT", "rank " + std::to_string(g.rank) + ": " + what + " did not complete within " +
+      return fail(Code::kTimeout, "rank " + std::to_string(g.rank) + ": " + what + " did not complete within " +
                                    std::to_string(int(g.timeout_s)) + " s; check that every rank calls the same "
                                    "collectives in the same order, or raise ONET_TIMEOUT");
     }
@@ -153,26 +169,30 @@ ffi::Error post_and_wait(Lane& L, int64_t coll, uint32_t dtype, int64_t redop, i
   uint32_t st = s->state.load(std::memory_order_acquire);
   int32_t status = s->status;
   std::string msg;
-  if (st == shm::kError || status != 0) msg.assign(s->msg, strnlen(s->msg, shm::kSlotMsgBytes));
+  std::vector<int> ranks;  // the slot's error rank list (docs/protocol.md §3)
+  if (st == shm::kError || status != 0) {
+    msg.assign(s->msg, strnlen(s->msg, shm::kSlotMsgBytes));
+    ranks.assign(s->ranks, s->ranks + std::min(s->nranks, shm::kSlotMaxRanks));
+  }
   s->state.store(shm::kFree, std::memory_order_release);
   if (st == shm::kError || status != 0) {
-    int code = (status > 0 && status <= 7) ? status : 7;
-    return fail(kCodeNames[code], "rank " + std::to_string(g.rank) + ": " + msg);
+    Code code = onet::code_known(status) && status != 0 ? Code(status) : Code::kInternal;
+    return fail(code, "rank " + std::to_string(g.rank) + ": " + msg, std::move(ranks));
   }
   return ffi::Error::Success();
 }
 
+// XLA element type -> wire dtype and element bytes (spec/enums.json: dtypes[].xla, dtypeAliases.xla).
 bool wire_dtype(ffi::DataType t, uint32_t* code, size_t* es) {
   switch (t) {
-    case ffi::DataType::F32: *code = 0; *es = 4; return true;
-    case ffi::DataType::F64: *code = 1; *es = 8; return true;
-    case ffi::DataType::F16: *code = 2; *es = 2; return true;
-    case ffi::DataType::BF16: *code = 3; *es = 2; return true;
-    case ffi::DataType::S8: *code = 4; *es = 1; return true;
-    case ffi::DataType::U8: *code = 5; *es = 1; return true;
-    case ffi::DataType::PRED: *code = 5; *es = 1; return true;
-    case ffi::DataType::S32: *code = 6; *es = 4; return true;
-    case ffi::DataType::S64: *code = 7; *es = 8; return true;
+#define ONET_XLA_CASE(XLA, WIRE, PER)                 \
+  case ffi::DataType::XLA:                            \
+    static_assert(PER == 1, "one wire element each"); \
+    *code = uint32_t(onet::DType::WIRE);              \
+    *es = onet::gen::kDTypeBytes[*code];              \
+    return true;
+    ONET_XLA_DTYPES(ONET_XLA_CASE)
+#undef ONET_XLA_CASE
     default: return false;
   }
 }
@@ -182,34 +202,34 @@ bool wire_dtype(ffi::DataType t, uint32_t* code, size_t* es) {
 ffi::Error Collective(ffi::AnyBuffer x, ffi::Buffer<ffi::S32> lane_buf, ffi::Result<ffi::AnyBuffer> y, int64_t coll,
                       int64_t redop, int64_t root) {
   int lane = lane_buf.typed_data()[0];
-  if (!g.arena) return fail("EINVAL", "opennetworks.jax is not attached: call opennetworks.jax.initialize() first");
+  if (!g.arena) return fail(Code::kInvalid, "opennetworks.jax is not attached: call opennetworks.jax.initialize() first");
   if (lane < 0 || lane >= kMaxLanes || !g.lanes[lane].ready)
-    return fail("EINVAL", "device lane " + std::to_string(lane) + " is not set up: run the collective through "
+    return fail(Code::kInvalid, "device lane " + std::to_string(lane) + " is not set up: run the collective through "
                           "opennetworks.jax (it prepares one lane per device)");
   Lane& L = g.lanes[lane];
   std::lock_guard<std::mutex> hold(L.mu);
   if (!L.broken.empty())
-    return fail("EABORTED", "rank " + std::to_string(g.rank) + ": lane " + std::to_string(lane) +
+    return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": lane " + std::to_string(lane) +
                                 " is unusable after an earlier failure (" + L.broken + "); restart the job");
-  if (coll == kBarrier) return post_and_wait(L, coll, 5, 0, 0, 0, L.off, L.off);
+  if (coll == kBarrier) return post_and_wait(L, coll, uint32_t(onet::DType::u8), 0, 0, 0, L.off, L.off);
   uint32_t dt;
   size_t es;
   if (!wire_dtype(x.element_type(), &dt, &es))
-    return fail("ENOTSUP", std::string(coll_name(coll)) + ": element type is not supported; use f32 f64 f16 bf16 int8 uint8 int32 int64 or bool");
+    return fail(Code::kUnsupported, std::string(coll_name(coll)) + ": element type is not supported; use f32 f64 f16 bf16 int8 uint8 int32 int64 or bool");
   const int P = L.size;
   int p_in = 1, p_out = 1;
   if (coll == kAllgather) p_out = P;
   else if (coll == kReduceScatter) p_in = P;
   else if (coll == kAlltoall) p_in = p_out = P;
-  else if (coll != kAllreduce && coll != kBroadcast) return fail("EINVAL", "unknown collective " + std::to_string(coll));
+  else if (coll != kAllreduce && coll != kBroadcast) return fail(Code::kInvalid, "unknown collective " + std::to_string(coll));
   size_t nx = x.element_count();
-  if (nx % p_in) return fail("EINVAL", std::string(coll_name(coll)) + ": input size is not divisible by the group size");
+  if (nx % p_in) return fail(Code::kInvalid, std::string(coll_name(coll)) + ": input size is not divisible by the group size");
   uint64_t n = nx / p_in;
   if (n == 0) return ffi::Error::Success();
   const int blk = std::max(p_in, p_out);
   uint64_t m_max = L.bytes / (uint64_t(blk) * es);
   m_max = m_max >= 64 ? m_max & ~uint64_t(63) : m_max;  // keep pieces 64-byte aligned inside the block
-  if (m_max == 0) return fail("EINVAL", "ONET_JAX_FFI_BYTES is too small for one element per rank");
+  if (m_max == 0) return fail(Code::kInvalid, "ONET_JAX_FFI_BYTES is too small for one element per rank");
   const char* xs = static_cast<const char*>(x.untyped_data());
   char* ys = static_cast<char*>(y->untyped_data());
   char* data = shm::data_of(g.arena) + L.off;
@@ -263,6 +283,7 @@ int onet_jax_attach(void* arena, void* ctl, int rank, int coord_pid, double spin
   g.ctl = static_cast<shm::CtlHead*>(ctl);
   g.rank = rank;
   g.coord_pid = pid_t(coord_pid);
+  g.coord = onet::proc_identify(g.coord_pid);
   g.spin_s = spin_us * 1e-6;
   g.timeout_s = timeout_s;
   return 0;
@@ -298,6 +319,23 @@ void onet_jax_detach() {
 // bumps and ours are one atomic counter.
 void onet_jax_bump_post_count() {
   if (g.arena) shm::rank_line(g.arena)->post_count.fetch_add(1);
+}
+
+// The error of the last failed call (see ErrorRecord), taken once: returns 0 when there is none,
+// else 1 with *code, up to max_ranks ranks (*nranks = how many), and msg (NUL-terminated, cut at cap).
+int onet_jax_take_error(int32_t* code, int32_t* ranks, int max_ranks, int32_t* nranks, char* msg, size_t cap) {
+  std::lock_guard<std::mutex> hold(g_error.mu);
+  if (!g_error.set) return 0;
+  g_error.set = false;
+  *code = int32_t(g_error.code);
+  *nranks = int32_t(std::min<size_t>(g_error.ranks.size(), size_t(std::max(max_ranks, 0))));
+  for (int32_t i = 0; i < *nranks; i++) ranks[i] = g_error.ranks[i];
+  if (cap > 0) {
+    size_t n = std::min(g_error.msg.size(), cap - 1);
+    memcpy(msg, g_error.msg.data(), n);
+    msg[n] = 0;
+  }
+  return 1;
 }
 
 uint64_t onet_jax_lane_seq(int lane) { return lane >= 0 && lane < kMaxLanes ? g.lanes[lane].seq : 0; }

@@ -6,6 +6,7 @@
 
 #include "engine/engine.h"
 #include "net_binding.h"
+#include "status_error.h"
 
 namespace {
 
@@ -25,7 +26,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-      Napi::TypeError::New(env, "EINVAL: new Engine(config, onEvent)").ThrowAsJavaScriptException();
+      onet_node::ThrowStatus(env, {onet::Code::kInvalid, "new Engine(config, onEvent): pass a config object and a function"});
       return;
     }
     Napi::Object c = info[0].As<Napi::Object>();
@@ -59,6 +60,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
             o.Set("slot", ev->slot);
             o.Set("status", ev->status);
             o.Set("message", ev->message);
+            o.Set("code", onet::code_name(onet::Code(ev->status)));
+            o.Set("ranks", onet_node::RanksArray(env, ev->ranks));
             o.Set("seq", double(ev->seq));
             delete ev;
             fn.Call({o});
@@ -68,7 +71,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
         &engine_);
     if (!st.ok()) {
       tsfn_.Release();
-      Napi::Error::New(env, std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
+      onet_node::ThrowStatus(env, st);
     }
   }
 
@@ -84,7 +87,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   }
   bool Alive(Napi::Env env) {
     if (engine_) return true;
-    Napi::Error::New(env, "ECLOSED: engine is closed").ThrowAsJavaScriptException();
+    onet_node::ThrowStatus(env, {onet::Code::kClosed, "the engine is closed (the coordinator is shutting down)"});
     return false;
   }
   Napi::Value AddRank(const Napi::CallbackInfo& info) {
@@ -92,8 +95,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     std::string name;
     onet::Status st = engine_->add_rank(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(), &name);
     if (!st.ok()) {
-      Napi::Error::New(info.Env(), std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
-      return info.Env().Undefined();
+      return onet_node::ThrowStatus(info.Env(), st);
     }
     return Napi::String::New(info.Env(), name);
   }
@@ -107,8 +109,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     std::vector<int> ranks;
     for (uint32_t i = 0; i < a.Length(); i++) ranks.push_back(a.Get(i).ToNumber().Int32Value());
     onet::Status st = engine_->set_group(info[0].ToNumber().Uint32Value(), ranks);
-    if (!st.ok())
-      Napi::Error::New(info.Env(), std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
+    if (!st.ok()) onet_node::ThrowStatus(info.Env(), st);
     return info.Env().Undefined();
   }
   Napi::Value FailRank(const Napi::CallbackInfo& info) {

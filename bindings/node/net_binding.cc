@@ -1,5 +1,7 @@
 #include "net_binding.h"
 
+#include "status_error.h"
+
 #include <string>
 #include <vector>
 
@@ -7,10 +9,7 @@ namespace onet_node {
 
 namespace {
 
-Napi::Value fail(Napi::Env env, const onet::Status& st) {
-  Napi::Error::New(env, std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
+Napi::Value fail(Napi::Env env, const onet::Status& st) { return ThrowStatus(env, st); }
 
 class ConnectWorker : public Napi::AsyncWorker {
  public:
@@ -21,7 +20,7 @@ class ConnectWorker : public Napi::AsyncWorker {
   void Execute() override { st_ = e_->net_connect(me_, addrs_, hosts_, timeout_ms_); }
   void OnOK() override {
     if (st_.ok()) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(Napi::Error::New(Env(), std::string(onet::code_name(st_.code)) + ": " + st_.msg).Value());
+    else deferred_.Reject(StatusError(Env(), st_).Value());
   }
 
  private:
@@ -41,19 +40,17 @@ Napi::Value NetListen(const Napi::CallbackInfo& info, onet::Engine* e) {
   if (!e) return fail(env, {onet::Code::kClosed, "engine is closed"});
   if (info.Length() < 1 || !info[0].IsObject()) return fail(env, {onet::Code::kInvalid, "netListen(options)"});
   Napi::Object o = info[0].As<Napi::Object>();
+  // Every key goes straight to the transport's one options table (transport/common/options.cc),
+  // which names a key it does not know; undefined means "the default".
   onet::NetOptions n;
-  if (o.Has("transport")) n.transport = o.Get("transport").ToString().Utf8Value();
-  if (o.Has("bindIp")) n.bind_ip = o.Get("bindIp").ToString().Utf8Value();
-  if (o.Has("port")) n.port = o.Get("port").ToNumber().Int32Value();
-  if (o.Has("streams")) n.streams = o.Get("streams").ToNumber().Int32Value();
-  if (o.Has("checksum")) n.checksum = o.Get("checksum").ToBoolean().Value();
-  if (o.Has("zerocopyBytes")) n.zerocopy_bytes = size_t(o.Get("zerocopyBytes").ToNumber().DoubleValue());
-  if (o.Has("jobHash")) n.job_hash = o.Get("jobHash").ToNumber().Uint32Value();
-  if (o.Has("heartbeatMs")) n.heartbeat_ms = o.Get("heartbeatMs").ToNumber().Int32Value();
-  if (o.Has("testCorruptEvery")) n.test_corrupt_every = o.Get("testCorruptEvery").ToNumber().Int32Value();
-  if (o.Has("tlsCert")) n.tls_cert = o.Get("tlsCert").ToString().Utf8Value();
-  if (o.Has("tlsKey")) n.tls_key = o.Get("tlsKey").ToString().Utf8Value();
-  if (o.Has("tlsCa")) n.tls_ca = o.Get("tlsCa").ToString().Utf8Value();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); i++) {
+    std::string key = keys.Get(i).ToString().Utf8Value();
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined()) continue;
+    onet::Status st = n.set(key, v.ToString().Utf8Value());
+    if (!st.ok()) return fail(env, st);
+  }
   std::string addr;
   onet::Status st = e->net_listen(n, &addr);
   if (!st.ok()) return fail(env, st);

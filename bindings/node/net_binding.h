@@ -1,5 +1,5 @@
 // Multi-host methods of the JS Engine class, kept apart from engine_binding.cc:
-//   engine.netListen({transport, bindIp, port, streams, checksum, zerocopyBytes, jobHash}) → "ip:port"
+//   engine.netListen({transport, bindIp, port, ...}) → "ip:port" (keys: transport/common/options.cc)
 //   engine.netConnect(me, addrs[], hostOfRank[], timeoutMs) → Promise<void> (runs off the JS thread)
 //   engine.setAlgoRules([{coll, maxBytes, algo, chunkBytes}])
 //   engine.links() → JSON string of per-peer transport counters

@@ -7,9 +7,11 @@
 #include <cerrno>
 #include <memory>
 
+#include "common/proc_alive.h"
 #include "shm/futex.h"
 #include "shm/layout.h"
 #include "shm/segment.h"
+#include "status_error.h"
 
 namespace {
 
@@ -21,8 +23,7 @@ Napi::Value MapSegment(const Napi::CallbackInfo& info) {
   onet::Status st = onet::shm::Segment::open(info[0].ToString().Utf8Value(), seg);
   if (!st.ok()) {
     delete seg;
-    Napi::Error::New(env, std::string(onet::code_name(st.code)) + ": " + st.msg).ThrowAsJavaScriptException();
-    return env.Undefined();
+    return onet_node::ThrowStatus(env, st);
   }
   return Napi::ArrayBuffer::New(env, seg->base(), seg->size(),
                                 [](Napi::Env, void*, onet::shm::Segment* s) { delete s; }, seg);
@@ -67,6 +68,7 @@ class WaitWorker : public Napi::AsyncWorker {
     Slot* s = onet::shm::slot_at(abase_, idx_);
     auto* cl = onet::shm::coord_line(abase_);
     int64_t deadline = onet::shm::now_ns() + timeout_ms_ * 1'000'000;
+    onet::ProcId coord;  // the coordinator as first seen: a zombie or a reused pid is not it
     while ((state_ = s->state.load(std::memory_order_acquire)) == onet::shm::kPosted) {
       uint32_t v = cl->done_futex.load();
       // A count of sleeping threads, not a flag: with several collectives in flight, several
@@ -79,14 +81,18 @@ class WaitWorker : public Napi::AsyncWorker {
       }
       onet::shm::futex_wait(&cl->done_futex, v, 100'000);
       cl->rank_waiting.fetch_sub(1);
-      if (ctl_->closing.load()) { why_ = "ECLOSED: the coordinator shut down"; return; }
+      if (ctl_->closing.load()) { why_ = {onet::Code::kClosed, "the coordinator shut down"}; return; }
       pid_t pid = pid_t(ctl_->coord_pid);
-      if (kill(pid, 0) != 0 && errno == ESRCH) { why_ = "EABORTED: coordinator pid " + std::to_string(pid) + " died"; return; }
-      if (onet::shm::now_ns() > deadline) { why_ = "ETIMEDOUT: no completion within " + std::to_string(timeout_ms_ / 1000) + " s"; return; }
+      if (coord.pid != pid) coord = onet::proc_identify(pid);  // first look: the identity to keep
+      if (!onet::proc_alive(coord)) { why_ = {onet::Code::kAborted, "coordinator pid " + std::to_string(pid) + " died"}; return; }
+      if (onet::shm::now_ns() > deadline) {
+        why_ = {onet::Code::kTimeout, "no completion within " + std::to_string(timeout_ms_ / 1000) + " s"};
+        return;
+      }
     }
   }
   void OnOK() override {
-    if (!why_.empty()) deferred_.Reject(Napi::Error::New(Env(), why_).Value());
+    if (!why_.ok()) deferred_.Reject(onet_node::StatusError(Env(), why_).Value());
     else deferred_.Resolve(Napi::Number::New(Env(), state_));
   }
 
@@ -98,7 +104,7 @@ class WaitWorker : public Napi::AsyncWorker {
   uint32_t idx_;
   int64_t timeout_ms_;
   uint32_t state_ = 0;
-  std::string why_;
+  onet::Status why_;
 };
 
 // wait(arena, ctl, slot, timeoutMs) → Promise<state>

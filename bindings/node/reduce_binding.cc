@@ -10,6 +10,7 @@
 #include "common/status.h"
 #include "common/types.h"
 #include "reduce/reduce.h"
+#include "status_error.h"
 
 namespace {
 
@@ -33,10 +34,7 @@ bool typed_bytes(Napi::Env env, Napi::Value v, Bytes* out) {
 }
 
 Napi::Value Throw(Napi::Env env, onet::Code code, const std::string& msg) {
-  Napi::Error err = Napi::Error::New(env, std::string(onet::code_name(code)) + ": " + msg);
-  err.Set("code", Napi::String::New(env, onet::code_name(code)));
-  err.ThrowAsJavaScriptException();
-  return env.Undefined();
+  return onet_node::ThrowStatus(env, {code, msg});
 }
 
 bool overlaps(const Bytes& a, const Bytes& b) {

@@ -6,6 +6,7 @@ Rank 0 prints microseconds per call for: a plain jit(x + 1); jit(allreduce(x) + 
 path and on the io_callback path; the eager calls; and the Python client's numpy allreduce
 (the protocol round trip without JAX).
 """
+
 import argparse
 import time
 
@@ -53,6 +54,7 @@ def main():
         rows.append((f"jit(allreduce(x) + 1) [{impl}]", impl, jax.jit(lambda v: onj.allreduce(v) + 1)))
         rows.append((f"eager allreduce(x) [{impl}]", impl, lambda v: onj.allreduce(v)))
     from opennetworks._comm import Communicator
+
     comm = Communicator(st.client)
     xn = np.ones(a.size, np.float32)
     rows.append(("python client numpy all_reduce (no JAX)", None, lambda v: _Ready(comm.all_reduce(xn))))

@@ -8,6 +8,7 @@ them with opennetworks.jax.allreduce; the result equals one process training on 
 
 `--out FILE.npz` makes rank 0 save the losses and final parameters.
 """
+
 import argparse
 
 import jax
@@ -27,8 +28,12 @@ def dataset():
 
 def init_params():
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
-    return {"w1": jax.random.normal(k1, (DIM, HIDDEN)) / np.sqrt(DIM), "b1": jnp.zeros(HIDDEN),
-            "w2": jax.random.normal(k2, (HIDDEN, 1)) / np.sqrt(HIDDEN), "b2": jnp.zeros(1)}
+    return {
+        "w1": jax.random.normal(k1, (DIM, HIDDEN)) / np.sqrt(DIM),
+        "b1": jnp.zeros(HIDDEN),
+        "w2": jax.random.normal(k2, (HIDDEN, 1)) / np.sqrt(HIDDEN),
+        "b2": jnp.zeros(1),
+    }
 
 
 def loss_fn(params, x, y):
@@ -43,6 +48,7 @@ def make_step(lr, average):
         grads = jax.tree.map(average, grads)  # mean over ranks of the per-slice mean = full-batch mean
         loss = average(loss)
         return jax.tree.map(lambda p, g: p - lr * g, params, grads), loss
+
     return step
 
 
@@ -59,13 +65,14 @@ def main():
         rank, world, average = 0, 1, (lambda g: g)
     else:
         import opennetworks.jax as onj
+
         onj.initialize()  # RANK / WORLD_SIZE from torchrun or `onet run`
         rank, world = onj.rank(), onj.world_size()
         average = lambda g: onj.allreduce(g, op="avg")  # noqa: E731
         if BATCH % world:
             raise SystemExit(f"the batch of {BATCH} rows does not split evenly over {world} ranks")
         n = BATCH // world
-        x, y = x[rank * n:(rank + 1) * n], y[rank * n:(rank + 1) * n]
+        x, y = x[rank * n : (rank + 1) * n], y[rank * n : (rank + 1) * n]
 
     step = make_step(a.lr, average)
     params, losses = init_params(), []

@@ -10,8 +10,12 @@ const cmd = process.argv.length > 2 ? process.argv.slice(2) : [process.execPath,
 const job = await launch({ nprocs: 3, cmd, metricsIntervalMs: 500, timeoutMs: 10 * 60_000 });
 job.on('log', ({ rank, stream, line }) => console.log(`[rank ${rank}${stream === 'stderr' ? ' err' : ''}] ${line}`));
 job.on('metrics', (m) => {
-  const ranks = m.ranks.map((r) => `${r.rank}:${r.state}${r.blockingOps ? ` (${r.blockingOps} waiting on it)` : ''}`).join(' ');
-  console.log(`[metrics ${(m.elapsedMs / 1000).toFixed(1)} s] ${ranks}; pending ${m.pending.length}, oldest ${m.oldestPendingMs} ms`);
+  const ranks = m.ranks
+    .map((r) => `${r.rank}:${r.state}${r.blockingOps ? ` (${r.blockingOps} waiting on it)` : ''}`)
+    .join(' ');
+  console.log(
+    `[metrics ${(m.elapsedMs / 1000).toFixed(1)} s] ${ranks}; pending ${m.pending.length}, oldest ${m.oldestPendingMs} ms`,
+  );
 });
 job.on('failed', (r) => console.log(`rank ${r.rank} failed (exit ${r.code ?? r.signal}); stopping the others`));
 process.on('SIGINT', () => void job.stop({ graceMs: 3000 }));

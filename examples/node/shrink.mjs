@@ -10,7 +10,7 @@ const x = Float32Array.of(1, 1, 1, 1);
 await comm.allreduce(x);
 console.log(`rank ${comm.rank}: step 1 on ${comm.world} ranks:`, Array.from(x).join(' '));
 
-if (comm.rank === comm.world - 1) process.kill(process.pid, 'SIGKILL');  // a crash
+if (comm.rank === comm.world - 1) process.kill(process.pid, 'SIGKILL'); // a crash
 
 let survivors = comm;
 try {

@@ -10,6 +10,7 @@ survivors take part — and carry on. `onet run` still reports the dead rank (ex
 For restarts instead of shrinking, run under torchrun with --max-restarts N: after a failure
 torchrun restarts every rank, and init_process_group("opennetworks") meets a fresh coordinator.
 """
+
 import datetime
 import os
 

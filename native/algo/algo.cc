@@ -1,22 +1,37 @@
-// The catalogue by name: names() for the selector and tests, run() for the engine. run()
-// validates a call once, before any message moves, so every participant fails the same way.
+// The catalogue by name, from the registry (spec/algorithms.json): names() for the selector and
+// tests, run() for the engine. run() validates a call once, before any message moves, so every
+// participant fails the same way, then dispatches by the registry's id.
 #include <algorithm>
 
 #include "algo/algo.h"
 
 namespace onet::algo {
 
-std::vector<std::string> names(Coll coll) {
-  switch (coll) {
-    case Coll::allreduce: return {"ring", "dbtree", "rabenseifner"};
-    case Coll::allgather: case Coll::allgatherv: return {"ring", "recdoubling", "bruck"};
-    case Coll::broadcast: return {"binomial", "chain"};
-    case Coll::reduce_scatter: case Coll::reduce_scatterv: return {"ring", "rechalving"};
-    case Coll::reduce: return {"binomial"};
-    case Coll::alltoall: case Coll::alltoallv: return {"pairwise"};
-    case Coll::barrier: return {"dissemination"};
-    default: return {};
+namespace {
+
+// The registry lists each collective once; its v-variant runs the same algorithms.
+Coll base_coll(Coll c) {
+  switch (c) {
+    case Coll::allgatherv: return Coll::allgather;
+    case Coll::reduce_scatterv: return Coll::reduce_scatter;
+    case Coll::alltoallv: return Coll::alltoall;
+    default: return c;
   }
+}
+
+}  // namespace
+
+std::vector<std::string> names(Coll coll) {
+  std::vector<std::string> out;
+  for (const AlgoInfo& a : kAlgorithms)
+    if (a.coll == base_coll(coll) && a.kind == AlgoKind::kInter) out.push_back(a.name);
+  return out;
+}
+
+const AlgoInfo* find(Coll coll, const std::string& name) {
+  for (const AlgoInfo& a : kAlgorithms)
+    if (a.coll == base_coll(coll) && name == a.name) return &a;
+  return nullptr;
 }
 
 namespace {
@@ -33,17 +48,11 @@ Status check_vec(const Call& call, const std::vector<size_t>& v, const char* nam
   return Status::Ok();
 }
 
-Status check(const std::string& algo, const net::Comm& c, const Call& call) {
+Status check(const net::Comm& c, const Call& call) {
   const int P = c.size;
   if (P < 1 || c.rank < 0 || c.rank >= P || int(c.pairs.size()) != P) {
     return invalid(call, "comm has rank " + std::to_string(c.rank) + " of " + std::to_string(P) + " with " +
                              std::to_string(c.pairs.size()) + " pairs");
-  }
-  const auto valid = names(call.coll);
-  if (std::find(valid.begin(), valid.end(), algo) == valid.end()) {
-    std::string list;
-    for (const auto& n : valid) list += (list.empty() ? "" : ", ") + n;
-    return invalid(call, "no algorithm named '" + algo + "'; choose one of: " + (list.empty() ? "(none)" : list));
   }
   if (!dtype_valid(uint32_t(call.dt))) return invalid(call, "dtype " + std::to_string(uint32_t(call.dt)) + " is not valid");
   const bool reduces = call.coll == Coll::allreduce || call.coll == Coll::reduce || call.coll == Coll::reduce_scatter ||
@@ -82,36 +91,44 @@ Status check(const std::string& algo, const net::Comm& c, const Call& call) {
 }  // namespace
 
 Status run(const std::string& algo, net::Comm& c, const Call& call, const Options& o) {
-  Status s = check(algo, c, call);
+  const AlgoInfo* a = find(call.coll, algo);
+  if (!a || a->kind != AlgoKind::kInter) {
+    std::string list;
+    for (const auto& n : names(call.coll)) list += (list.empty() ? "" : ", ") + n;
+    return invalid(call, "no algorithm named '" + algo + "'; choose one of: " + (list.empty() ? "(none)" : list));
+  }
+  return run(*a, c, call, o);
+}
+
+Status run(const AlgoInfo& algo, net::Comm& c, const Call& call, const Options& o) {
+  if (algo.coll != base_coll(call.coll) || algo.kind != AlgoKind::kInter)
+    return invalid(call, std::string("'") + algo.name + "' is not an inter-host algorithm of this collective");
+  Status s = check(c, call);
   if (!s.ok()) return s;
   if (o.chunk_bytes == 0 || o.inflight < 1) {
     return invalid(call, "Options need chunk_bytes > 0 and inflight >= 1 (got " + std::to_string(o.chunk_bytes) + ", " +
                              std::to_string(o.inflight) + ")");
   }
-  switch (call.coll) {
-    case Coll::allreduce:
-      if (algo == "ring") return allreduce_ring(c, call.buf, call.count, call.dt, call.op, o);
-      if (algo == "dbtree") return allreduce_dbtree(c, call.buf, call.count, call.dt, call.op, o);
-      return allreduce_rabenseifner(c, call.buf, call.count, call.dt, call.op, o);
-    case Coll::allgather: case Coll::allgatherv:
-      if (algo == "ring") return allgather_ring(c, call.buf, call.counts, call.displs, call.dt, o);
-      if (algo == "recdoubling") return allgather_recdoubling(c, call.buf, call.counts, call.displs, call.dt, o);
-      return allgather_bruck(c, call.buf, call.counts, call.displs, call.dt, o);
-    case Coll::broadcast:
-      if (algo == "binomial") return broadcast_binomial(c, call.buf, call.count, call.root, o);
-      return broadcast_chain(c, call.buf, call.count, call.root, o);
-    case Coll::reduce_scatter: case Coll::reduce_scatterv:
-      if (algo == "ring") return reduce_scatter_ring(c, call.buf, call.counts, call.displs, call.dt, call.op, o);
+  switch (algo.id) {
+    case AlgoId::allreduce_ring: return allreduce_ring(c, call.buf, call.count, call.dt, call.op, o);
+    case AlgoId::allreduce_dbtree: return allreduce_dbtree(c, call.buf, call.count, call.dt, call.op, o);
+    case AlgoId::allreduce_rabenseifner: return allreduce_rabenseifner(c, call.buf, call.count, call.dt, call.op, o);
+    case AlgoId::allgather_ring: return allgather_ring(c, call.buf, call.counts, call.displs, call.dt, o);
+    case AlgoId::allgather_recdoubling: return allgather_recdoubling(c, call.buf, call.counts, call.displs, call.dt, o);
+    case AlgoId::allgather_bruck: return allgather_bruck(c, call.buf, call.counts, call.displs, call.dt, o);
+    case AlgoId::broadcast_binomial: return broadcast_binomial(c, call.buf, call.count, call.root, o);
+    case AlgoId::broadcast_chain: return broadcast_chain(c, call.buf, call.count, call.root, o);
+    case AlgoId::reduce_scatter_ring:
+      return reduce_scatter_ring(c, call.buf, call.counts, call.displs, call.dt, call.op, o);
+    case AlgoId::reduce_scatter_rechalving:
       return reduce_scatter_rechalving(c, call.buf, call.counts, call.displs, call.dt, call.op, o);
-    case Coll::reduce:
-      return reduce_binomial(c, call.buf, call.count, call.dt, call.op, call.root, o);
-    case Coll::alltoall: case Coll::alltoallv:
+    case AlgoId::reduce_binomial: return reduce_binomial(c, call.buf, call.count, call.dt, call.op, call.root, o);
+    case AlgoId::alltoall_pairwise:
       return alltoall_pairwise(c, call.send, call.counts, call.displs, call.buf, call.rcounts, call.rdispls, o);
-    case Coll::barrier:
-      return barrier_dissemination(c, o);
-    default:
-      return invalid(call, "has no inter-host algorithm");
+    case AlgoId::barrier_dissemination: return barrier_dissemination(c, o);
+    case AlgoId::allreduce_oneshot: break;  // an engine path (algo/hier/oneshot.cc), kind kEngine
   }
+  return invalid(call, std::string("'") + algo.name + "' has no inter-host implementation");
 }
 
 }  // namespace onet::algo

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/gen/algorithms.h"
 #include "common/status.h"
 #include "common/types.h"
 #include "transport/transport.h"
@@ -61,9 +62,12 @@ Status alltoall_pairwise(net::Comm& c, const void* send, const std::vector<size_
 
 Status barrier_dissemination(net::Comm& c, const Options& o);
 
-// Name → function table for the scheduler's choice (ONET_ALGO) and for tests that run every
-// algorithm, not only the one the selector picks.
-std::vector<std::string> names(Coll coll);  // e.g. names(Coll::allreduce) = {"ring","dbtree","rabenseifner"}
+// The registry (spec/algorithms.json → common/gen/algorithms.h) by name, for the scheduler's choice
+// (ONET_ALGO) and for tests that run every algorithm, not only the one the selector picks.
+// v-variants share their collective's algorithms (allgatherv runs allgather's).
+// names(): the inter-host ones, e.g. names(Coll::allreduce) = {"ring", "dbtree", "rabenseifner"}.
+std::vector<std::string> names(Coll coll);
+const AlgoInfo* find(Coll coll, const std::string& name);  // any kind; nullptr when the registry has none
 
 // One collective call for the by-name dispatcher. Which fields matter depends on `coll`:
 //  allreduce/reduce: buf, count, dt, op (+ root);  broadcast: buf, count (BYTES), root;
@@ -85,5 +89,7 @@ struct Call {
 // unknown name, a vector of the wrong length, avg/premul_sum or a bad root is kInvalid with
 // the valid choices in the message.
 Status run(const std::string& algo, net::Comm& c, const Call& call, const Options& o);
+// The same, for an algorithm already looked up (find()); still checks the call.
+Status run(const AlgoInfo& algo, net::Comm& c, const Call& call, const Options& o);
 
 }  // namespace onet::algo

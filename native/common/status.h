@@ -1,31 +1,29 @@
-// Status codes cross every boundary with these numbers: C++ Status → completion word in the
-// arena → TS OnetError.code → Python exception class (docs/protocol.md, "Error codes").
+// Errors are data (STYLE rule 7): a Status carries the code, a message that says what happened,
+// to whom and what to do, and the ranks concerned. It crosses every boundary as those three
+// fields — the slot's status word and rank list, the coordinator's done/error messages, Node's
+// OnetError, Python's exceptions — and nothing downstream parses the message.
+// Codes and their numbers come from spec/errors.json (common/gen/errors.h).
 #pragma once
 #include <string>
 #include <utility>
+#include <vector>
+
+#include "common/gen/errors.h"
 
 namespace onet {
-
-enum class Code : int32_t {
-  kOk = 0,
-  kMismatch = 1,      // ranks disagree on op/dtype/count/redop/root
-  kInvalid = 2,       // a malformed request: bad dtype, count past the arena, rank out of range
-  kTimeout = 3,       // a deadline passed
-  kAborted = 4,       // a peer or the coordinator died; the collective cannot finish
-  kClosed = 5,        // the communicator or engine was closed
-  kUnsupported = 6,   // valid request the engine cannot do (e.g. band on floats)
-  kInternal = 7,
-};
 
 struct Status {
   Code code = Code::kOk;
   std::string msg;
+  std::vector<int> ranks;  // global ranks concerned (mismatching, silent, dead), ascending; may be empty
   Status() = default;
   Status(Code c, std::string m) : code(c), msg(std::move(m)) {}
+  Status(Code c, std::string m, std::vector<int> r) : code(c), msg(std::move(m)), ranks(std::move(r)) {}
   bool ok() const { return code == Code::kOk; }
   static Status Ok() { return {}; }
 };
 
-const char* code_name(Code c);  // "EMISMATCH", ...
+const char* code_name(Code c);  // "EMISMATCH", ...; "EUNKNOWN" for a number outside spec/errors.json
+const char* code_hint(Code c);  // what to do about it, from spec/errors.json
 
 }  // namespace onet

@@ -8,13 +8,12 @@
 // carries (group, seq), and the range stays cancelled on every host.
 #include <cstring>
 
-#include "engine/crosshost_internal.h"
+#include "algo/hier/internal.h"
 #include "engine/engine.h"
 
 namespace onet {
 namespace {
 
-constexpr size_t kMaxAborted = 1024;  // remembered (group, seq) pairs; the oldest go first
 // A notice travels as one frame; a copy that fails its checksum is dropped by the receiver,
 // who cannot tell which collective it was about. Two copies (duplicates are ignored) make a
 // lost notice — and a wait until the deadline — need two bad frames in a row.
@@ -26,18 +25,9 @@ uint64_t tag_base(uint32_t group, uint64_t seq) { return (uint64_t(group & 0xFFF
 
 }  // namespace
 
-void Engine::post_abort_boxes() {
-  for (int h = 0; h < dev_->size(); h++) {
-    if (h == my_host_) continue;
-    AbortBox& b = abort_boxes_[h];
-    b.n = std::make_unique<AbortNotice>();
-    b.req = dev_->pair(h)->irecv(b.n.get(), sizeof(AbortNotice), kTagAbort);
-  }
-}
-
 bool Engine::poll_aborts() {
   bool did = false;
-  for (auto& [h, b] : abort_boxes_) {
+  for (auto& [h, b] : xh_.abort_boxes) {
     while (!b.failed && b.req->test()) {
       Status st = b.req->wait(0);
       if (st.code == Code::kAborted || st.code == Code::kClosed) {  // the link is gone, and with it
@@ -45,7 +35,7 @@ bool Engine::poll_aborts() {
         break;
       }
       if (st.ok()) on_abort_notice(h, *b.n);  // else a copy that failed its checksum: skip it
-      b.req = dev_->pair(h)->irecv(b.n.get(), sizeof(AbortNotice), kTagAbort);
+      b.req = xh_.dev->pair(h)->irecv(b.n.get(), sizeof(AbortNotice), kTagAbort);
       did = true;
     }
   }
@@ -56,36 +46,30 @@ void Engine::on_abort_notice(int from, const AbortNotice& n) {
   if (n.magic != kAbortMagic || n.host != from || n.reason_len > kAbortReasonBytes) return;  // not a notice we sent
   Code code = n.code >= uint32_t(Code::kMismatch) && n.code <= uint32_t(Code::kInternal) ? Code(n.code) : Code::kInternal;
   std::string ranks;  // the sender's ranks in that group (all of them if the group is unknown here)
+  std::vector<int> blamed;  // the same, as data (Status::ranks)
   auto g = groups_.find(n.group);
-  for (size_t r = 0; r < host_of_rank_.size(); r++)
-    if (host_of_rank_[r] == from && (g == groups_.end() || g->second.grank.count(int(r))))
+  for (size_t r = 0; r < xh_.host_of_rank.size(); r++)
+    if (xh_.host_of_rank[r] == from && (g == groups_.end() || g->second.grank.count(int(r)))) {
       ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+      blamed.push_back(int(r));
+    }
   std::string msg = std::string(coll_name(Coll(n.coll))) + " #" + std::to_string(n.seq) + ": host " + std::to_string(from) +
                     (ranks.empty() ? "" : " (ranks " + ranks + ")") + " aborted it: " + std::string(n.reason, n.reason_len);
-  {
-    std::lock_guard<std::mutex> lk(abort_mu_);
-    if (!aborted_.emplace(std::make_pair(n.group, n.seq), Aborted{code, msg}).second) return;  // a second copy
-    while (aborted_.size() > kMaxAborted) aborted_.erase(aborted_.begin());
-  }
+  if (!xh_.remember_abort(n.group, n.seq, Aborted{code, msg, blamed})) return;  // a second copy
   // Every link, not only the sender's: this host's lane may be waiting on any peer.
   const uint64_t lo = tag_base(n.group, n.seq);
-  for (int h = 0; h < dev_->size(); h++)
-    if (h != my_host_) dev_->pair(h)->cancel(lo, lo | 0xFFFF, {code, msg});
+  xh_.cancel_everywhere(lo, lo | 0xFFFF, {code, msg, blamed});
 }
 
 // Lane thread, after run_cross failed. Returns the error the local ranks get.
 Status Engine::on_cross_failure(CrossJob& j, Status st, bool* relayed) {
   *relayed = false;
-  {
-    std::lock_guard<std::mutex> lk(abort_mu_);
-    auto it = aborted_.find({j.group, j.seq});
-    if (it != aborted_.end()) {
-      // A peer aborted it and told everyone. If its notice is what ended our wait, report the
-      // notice as is (without the algorithm step our wait was in); else our own error came first.
-      if (st.msg.find(it->second.msg) == std::string::npos) return st;
-      *relayed = true;
-      return {it->second.code, it->second.msg};
-    }
+  if (Aborted a; xh_.find_abort(j.group, j.seq, &a)) {
+    // A peer aborted it and told everyone. If its notice is what ended our wait, report the
+    // notice as is (without the algorithm step our wait was in); else our own error came first.
+    if (st.msg.find(a.msg) == std::string::npos) return st;
+    *relayed = true;
+    return {a.code, a.msg, a.ranks};
   }
   net::Comm& c = j.comm;
   if (c.size < 2) return st;

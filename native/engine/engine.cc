@@ -46,13 +46,9 @@ void Engine::close() {
   kick();
   if (thread_.joinable()) thread_.join();
   // Fail in-flight network requests so the lanes finish, then join them.
-  if (dev_) dev_->close();
+  xh_.close_device();
   groups_.clear();
-  net_p2p_.clear();
-  mailboxes_.clear();
-  abort_boxes_.clear();
-  net_stale_.clear();
-  failed_jobs_.clear();
+  xh_.clear();
   // Ranks still waiting learn it from ctl.closing; wake them all.
   for (auto& r : ranks_)
     if (r && r->seg) {
@@ -157,6 +153,15 @@ void Engine::emit(Event e) {
 }
 
 void Engine::complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src, uint64_t out_count) {
+  complete(rank, idx, Status(code, msg), src, out_count);
+}
+
+void Engine::complete(int rank, uint32_t idx, const Status& st, int32_t src, uint64_t out_count) {
+  const Code code = st.code;
+  const std::string& msg = st.msg;
+  std::vector<int> blamed = st.ranks;  // ascending, once each: the slot and the event say the same
+  std::sort(blamed.begin(), blamed.end());
+  blamed.erase(std::unique(blamed.begin(), blamed.end()), blamed.end());
   RankState* r = ranks_[rank].get();
   if (!r || !r->seg) return;
   void* base = r->seg->base();
@@ -167,6 +172,8 @@ void Engine::complete(int rank, uint32_t idx, Code code, const std::string& msg,
   size_t n = std::min(msg.size(), shm::kSlotMsgBytes - 1);
   memcpy(s->msg, msg.data(), n);
   s->msg[n] = 0;
+  s->nranks = uint32_t(std::min<size_t>(blamed.size(), shm::kSlotMaxRanks));
+  for (uint32_t i = 0; i < s->nranks; i++) s->ranks[i] = int32_t(blamed[i]);
   bool notify = s->flags & 1;
   uint64_t seq = s->seq;
   if (code == Code::kOk && seq) {  // "last seen in allreduce #7" in a later timeout (matcher.cc)
@@ -187,6 +194,7 @@ void Engine::complete(int rank, uint32_t idx, Code code, const std::string& msg,
     e.slot = int(idx);
     e.status = int32_t(code);
     e.message = msg;
+    e.ranks = std::move(blamed);
     e.seq = seq;
     emit(std::move(e));
   }
@@ -236,7 +244,7 @@ void Engine::loop() {
   while (!stop_.load(std::memory_order_relaxed)) {
     if (has_cmds_.load(std::memory_order_acquire)) run_commands();
     bool did = poll();
-    if (!mailboxes_.empty()) did |= poll_net();
+    if (!xh_.mailboxes.empty()) did |= poll_net();
     int64_t now = shm::now_ns();
     if (now - last_beat > 50'000'000) {
       ctlh_->heartbeat.fetch_add(1);
@@ -255,7 +263,7 @@ void Engine::loop() {
     uint32_t v = ctlh_->bell.load();
     ctlh_->coord_sleeping.store(1);  // seq_cst: ordered before the re-check below
     // Cross-host sends/recvs (and abort notices) finish on the transport's thread, which does not ring the bell.
-    if (!has_cmds_.load() && !poll() && !stop_.load()) shm::futex_wait(&ctlh_->bell, v, mailboxes_.empty() ? 50'000 : net_p2p_.empty() ? 1000 : 200);
+    if (!has_cmds_.load() && !poll() && !stop_.load()) shm::futex_wait(&ctlh_->bell, v, xh_.mailboxes.empty() ? 50'000 : xh_.net_p2p.empty() ? 1000 : 200);
     ctlh_->coord_sleeping.store(0);
     idle_since = shm::now_ns();
   }

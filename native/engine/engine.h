@@ -17,13 +17,16 @@
 #include "algo/local/local.h"
 #include "common/status.h"
 #include "engine/abort.h"
-#include "engine/crosshost.h"
+#include "engine/crosshost_state.h"
+#include "algo/hier/hier.h"
 #include "engine/executor.h"
 #include "engine/fusion.h"
 #include "engine/lane.h"
+#include "engine/match.h"
 #include "engine/stats.h"
 #include "shm/layout.h"
 #include "shm/segment.h"
+#include "transport/common/options.h"
 #include "transport/transport.h"
 
 namespace onet {
@@ -41,19 +44,9 @@ struct EngineConfig {
   StatsConfig stats;                // telemetry (engine/stats.h)
 };
 
-// How this coordinator reaches the other hosts' coordinators (multi-host jobs only).
-struct NetOptions {
-  std::string transport = "tcp";  // "tcp" | "ucx"
-  std::string bind_ip = "127.0.0.1";
-  int port = 0;
-  int streams = 2;
-  bool checksum = true;
-  size_t zerocopy_bytes = 0;
-  uint32_t job_hash = 0;
-  int heartbeat_ms = 0;       // ONET_HEARTBEAT_MS (tcp, ucx): a peer silent 3x this long is failed
-  int test_corrupt_every = 0; // ONET_TEST_CORRUPT (tcp, tests only): corrupt every n-th frame after its CRC
-  std::string tls_cert, tls_key, tls_ca;  // tcp: encrypted data path (ONET_TLS_*, ONET_TLS_DATA); empty: plaintext
-};
+// How this coordinator reaches the other hosts' coordinators (multi-host jobs only): the
+// transport's own options (transport/common/options.h), filled by key from the coordinator.
+using NetOptions = net::DeviceOptions;
 
 struct Event {
   std::string kind;  // "done" (flagged slot or any error), "error", "stats"
@@ -88,7 +81,7 @@ class Engine {
 
   // Multi-host (engine/network.cc). net_listen creates the transport device and returns the
   // address peers connect to; net_connect (blocking — call it off the JS thread) builds the
-  // full mesh and from then on groups that span hosts run hierarchically (engine/crosshost.h).
+  // full mesh and from then on groups that span hosts run hierarchically (algo/hier/hier.h).
   Status net_listen(const NetOptions& o, std::string* addr);
   Status net_connect(int me, const std::vector<std::string>& addrs, const std::vector<int>& host_of_rank, int64_t timeout_ms);
   void set_algo_rules(std::vector<AlgoRule> rules);
@@ -109,10 +102,12 @@ class Engine {
   struct Posted { int rank; uint32_t idx; shm::Slot* slot; int64_t t0; uint64_t order; };
   struct Pending {
     std::vector<Posted> by_grank;  // rank == -1 until it arrives
+    std::vector<match::Post> posts;  // the same arrivals as matching reads them (engine/match.h)
     int arrived = 0;
     int64_t t0 = 0;
     std::string poison;            // an arrival was invalid: fail everyone with this
     Code poison_code = Code::kInvalid;
+    std::vector<int> poison_ranks;  // the ranks poison concerns (Status::ranks)
   };
   struct Group {
     uint32_t id = 0;
@@ -139,28 +134,27 @@ class Engine {
   void on_p2p_post(Group& g, const Posted& p);
   void try_match_p2p();
   void execute(Group& g, uint64_t seq, Pending& pd);
-  std::string disagreement(const Group& g, uint64_t seq, const Pending& pd) const;
+  Status disagreement(uint64_t seq, const Pending& pd) const;
   void layout_group(Group& g);
   void execute_cross(Group& g, uint64_t seq, Pending& pd);
   void drain_cross(CrossQueue& q);  // lane thread: run the front item, fused with what follows (fusion.cc)
   void start_remote_send(Group& g, const Posted& p);
   size_t find_remote_send(const Group& g, const Posted& recv, int me) const;
   void deliver_remote(const Group& g, const Posted& recv, size_t idx);
-  void post_mailboxes();
   bool poll_net();  // completes finished cross-host sends/recvs
   // Mid-transfer aborts of cross-host collectives (engine/abort.cc, docs/protocol.md §9).
-  void post_abort_boxes();
   bool poll_aborts();                                        // progress thread
   void on_abort_notice(int from, const AbortNotice& n);  // progress thread
   Status on_cross_failure(CrossJob& j, Status st, bool* relayed);  // lane thread
-  bool is_local(int rank) const { return host_of_rank_.empty() || host_of_rank_[rank] == my_host_; }
+  bool is_local(int rank) const { return xh_.is_local(rank); }
   void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);
+  // The one completion path: code, msg and ranks go to the slot and to the event as fields.
+  void complete(int rank, uint32_t idx, const Status& st, int32_t src = -1, uint64_t out_count = 0);
   void fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg);
+  void fail_pending(Group& g, uint64_t seq, Pending& pd, const Status& st);
   void check_deadlines(int64_t now);
   std::string last_seen(int rank) const;
-  std::string lost_ranks(const std::string& transport_msg) const;  // network.cc
   void do_fail_rank(int rank, Code code, const std::string& why);
-  std::string validate(const Group& g, const shm::Slot& s, int grank) const;
   void post_cmd(std::function<void()> fn);
   void emit(Event e);
 
@@ -181,29 +175,14 @@ class Engine {
   std::mutex snap_mu_;
   std::string snapshot_;
   std::thread thread_;
-  std::unique_ptr<net::Device> dev_;
-  std::vector<int> host_of_rank_;   // empty: every rank is on this host
-  int my_host_ = 0;
-  std::mutex rules_mu_;
-  std::vector<AlgoRule> rules_ = default_algo_rules();
-  // Cross-host point-to-point: the sender's coordinator sends an envelope and the payload to
-  // the receiver's coordinator, which keeps it as a remote send until a recv matches it
-  // (so recv-from-any-source and larger recv buffers work as on one host).
-  struct Envelope { uint32_t group; int32_t src, dst; uint32_t dtype; uint64_t tag, count, bytes; };
-  struct NetP2p { std::unique_ptr<net::Request> req, req2; std::unique_ptr<Envelope> env; int rank; uint32_t idx; int64_t t0; std::string label; };
-  struct RemoteSend { Envelope env; std::vector<char> data; int64_t t0; };
-  struct Mailbox { std::unique_ptr<net::Request> env_req, pay_req; Envelope env{}; std::vector<char> pay; bool failed = false; };
-  std::deque<RemoteSend> remote_sends_;
-  std::map<int, Mailbox> mailboxes_;  // by peer host
-  std::vector<NetP2p> net_p2p_;     // progress thread only
-  std::vector<std::unique_ptr<net::Request>> net_stale_;
-  std::vector<std::shared_ptr<CrossJob>> failed_jobs_;  // under rules_mu_; freed after dev_->close()
-  // Abort notices (engine/abort.cc): one posted receive per peer host, and what they told us.
-  struct AbortBox { std::unique_ptr<net::Request> req; std::unique_ptr<AbortNotice> n; bool failed = false; };
-  struct Aborted { Code code; std::string msg; };
-  std::map<int, AbortBox> abort_boxes_;  // by peer host; progress thread only
-  std::mutex abort_mu_;
-  std::map<std::pair<uint32_t, uint64_t>, Aborted> aborted_;  // under abort_mu_: (group, seq) a peer aborted
+  // The other hosts: device, host map, rules, lanes, mailboxes, abort notices (crosshost_state.h).
+  CrossHostState xh_;
+  using Envelope = CrossHostState::Envelope;
+  using NetP2p = CrossHostState::NetP2p;
+  using Mailbox = CrossHostState::Mailbox;
+  using RemoteSend = CrossHostState::RemoteSend;
+  using AbortBox = CrossHostState::AbortBox;
+  using Aborted = CrossHostState::Aborted;
 };
 
 }  // namespace onet

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/plan.h"
+#include "algo/plan.h"
 
 namespace onet {
 

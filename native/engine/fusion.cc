@@ -1,8 +1,8 @@
 // A group's lane at work: run the queue's front collective across hosts, offering the small
-// allreduces queued right behind it for fusion (engine/crosshost_fuse.cc has the agreement
+// allreduces queued right behind it for fusion (algo/hier/fuse.cc has the agreement
 // rule), then complete the local slots of it and of every member that rode along — each with
 // its own completion, error and telemetry, as if it had run alone.
-#include "engine/crosshost_internal.h"
+#include "algo/hier/internal.h"
 #include "engine/engine.h"
 #include "shm/futex.h"
 
@@ -44,7 +44,7 @@ void Engine::drain_cross(CrossQueue& q) {
     if (q.items.empty()) return;  // it rode along in an earlier exchange
     lead = std::move(q.items.front());
     q.items.pop_front();
-    // Offer what is already here; never wait for more (no added latency, ONET_CYCLE_US unused).
+    // Offer what is already here; never wait for more (no added latency).
     CrossJob& j = *lead.job;
     uint64_t total = bytes_of(j);
     if (cfg_.fusion_bytes > 0 && cross::oneshot(j))
@@ -80,14 +80,14 @@ void Engine::drain_cross(CrossQueue& q) {
   }
   int64_t t1 = shm::now_ns();
   if (!st.ok()) {  // the transport may still write into the job's staging: keep it (and the members' notices)
-    std::lock_guard<std::mutex> lk(rules_mu_);
-    failed_jobs_.push_back(job);
-    for (auto& m : members) failed_jobs_.push_back(m.job);
+    xh_.keep_failed(job);
+    for (auto& m : members) xh_.keep_failed(m.job);
   }
   post_cmd([this, lead = std::move(lead), members = std::move(members), st, mst, mrelayed, relayed, t1]() mutable {
     auto finish = [&](CrossItem& it, const Status& s, bool rel) {
-      std::string msg = s.code == Code::kAborted && !rel ? s.msg + lost_ranks(s.msg) : s.msg;
-      for (auto& p : it.job->local) complete(p.rank, p.idx, s.code, msg);
+      Status out = s;
+      if (s.code == Code::kAborted && !rel) out.msg += xh_.lost_ranks(s.msg, &out.ranks);
+      for (auto& p : it.job->local) complete(p.rank, p.idx, out);
       if (s.ok()) {
         stats_.arrivals = it.arr;  // the local ranks' posts
         const CrossJob& j = *it.job;

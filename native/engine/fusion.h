@@ -1,7 +1,7 @@
 // The queue between a group's matcher and its lane (engine/fusion.cc): collectives whose local
 // ranks all posted wait here in sequence order, so that the lane, when it starts one, can see
 // which ones are already queued behind it and fuse small allreduces into one cross-host
-// exchange (engine/crosshost_fuse.cc, docs/scheduling.md "Fusion in the engine").
+// exchange (algo/hier/fuse.cc, docs/scheduling.md "Fusion in the engine").
 //
 // Invariant: the progress thread only appends, the lane thread only removes from the front, and
 // every append is followed by one lane task that runs the front item (if any is left): items
@@ -14,7 +14,7 @@
 #include <mutex>
 #include <vector>
 
-#include "engine/crosshost.h"
+#include "algo/hier/hier.h"
 #include "engine/stats.h"
 
 namespace onet {

@@ -5,55 +5,23 @@
 #include <sstream>
 
 #include "engine/engine.h"
+#include "engine/match.h"
 #include "reduce/reduce.h"
 #include "shm/futex.h"
 
 namespace onet {
 
+using match::op_label;
+
 namespace {
 
-bool is_rooted(Coll c) {
-  return c == Coll::reduce || c == Coll::broadcast || c == Coll::gather || c == Coll::scatter;
+// The slot fields matching reads (engine/match.h). Read once, at arrival: the slot is stable
+// until the engine completes it.
+match::Post post_of(const shm::Slot& s, int rank) {
+  return {rank, s.coll, s.dtype, s.redop, s.root, s.seq, s.count, s.scale};
 }
-bool is_reducing(Coll c) {
-  return c == Coll::allreduce || c == Coll::reduce || c == Coll::reduce_scatter || c == Coll::reduce_scatterv;
-}
-bool count_checked(Coll c) {
-  return c != Coll::allgatherv && c != Coll::reduce_scatterv && c != Coll::alltoallv && c != Coll::barrier;
-}
-std::string op_label(Coll c, uint64_t seq) { return std::string(coll_name(c)) + " #" + std::to_string(seq); }
 
 }  // namespace
-
-std::string Engine::validate(const Group& g, const shm::Slot& s, int grank) const {
-  const int P = int(g.ranks.size());
-  // Messages are built only on the error path: this runs for every arrival (keep it ~ns).
-  auto me = [&] { return "rank " + std::to_string(g.ranks[grank]); };
-  if (s.coll < uint32_t(Coll::allreduce) || s.coll > uint32_t(Coll::recv))
-    return me() + " posted unknown collective " + std::to_string(s.coll) + " (protocol v1 knows 1..14)";
-  Coll c = Coll(s.coll);
-  auto head = [&] { return op_label(c, s.seq) + ": " + me() + " "; };
-  if (c != Coll::barrier && !dtype_valid(s.dtype))
-    return head() + "posted unknown dtype " + std::to_string(s.dtype) + " (0..7: f32 f64 f16 bf16 i8 u8 i32 i64)";
-  if (is_reducing(c) && s.redop >= kNumRedOps)
-    return head() + "posted unknown reduce op " + std::to_string(s.redop) + " (0..8)";
-  if (is_reducing(c)) {
-    // Ask the kernels whether they support op × dtype (an empty reduce validates only).
-    const char dummy[8] = {};
-    const void* in[1] = {dummy};
-    Status st = reduce::reduce(RedOp(s.redop), DType(s.dtype), nullptr, in, 1, 0, s.scale, 1);
-    if (!st.ok()) return "ENOTSUP:" + head() + st.msg;
-  }
-  if (is_rooted(c) && (s.root < 0 || s.root >= P))
-    return head() + "named root " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
-  if (c == Coll::send && (s.root < 0 || s.root >= P))
-    return head() + "sends to rank " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
-  if (c == Coll::recv && (s.root < -1 || s.root >= P))
-    return head() + "receives from rank " + std::to_string(s.root) + ", outside the group of " + std::to_string(P);
-  if ((c == Coll::send || c == Coll::recv) && s.root == grank)
-    return head() + "sends to or receives from itself; copy locally instead";
-  return "";
-}
 
 void Engine::on_post(RankState& r, uint32_t idx) {
   shm::Slot* s = shm::slot_at(r.seg->base(), idx);
@@ -84,36 +52,34 @@ void Engine::on_group_post(Group& g, const Posted& p) {
   const int P = int(g.ranks.size());
   int gr = g.grank[p.rank];
   uint64_t seq = p.slot->seq;
-  if (seq <= g.last_seq[gr]) {
-    complete(p.rank, p.idx, Code::kInvalid,
-             op_label(Coll(p.slot->coll), seq) + ": rank " + std::to_string(p.rank) + " posted sequence " +
-                 std::to_string(seq) + " after " + std::to_string(g.last_seq[gr]) +
-                 "; sequence numbers must increase by one per collective");
+  const match::Post mp = post_of(*p.slot, p.rank);
+  if (Status v = match::check_seq(mp, g.last_seq[gr]); !v.ok()) {
+    complete(p.rank, p.idx, v);
     return;
   }
   g.last_seq[gr] = seq;
   Pending& pd = g.pending[seq];
   if (pd.by_grank.empty()) {
     pd.by_grank.assign(P, Posted{-1, 0, nullptr, 0, 0});
+    pd.posts.assign(P, match::Post{});
     pd.t0 = p.t0;
   }
   pd.by_grank[gr] = p;
+  pd.posts[gr] = mp;
   pd.arrived++;
-  std::string bad = validate(g, *p.slot, gr);
-  if (!bad.empty() && pd.poison.empty()) {
-    pd.poison = bad;
-    if (bad.rfind("ENOTSUP:", 0) == 0) {
-      pd.poison = bad.substr(8);
-      pd.poison_code = Code::kUnsupported;
-    }
+  if (Status v = match::validate(mp, P, gr); !v.ok() && pd.poison.empty()) {
+    pd.poison = v.msg;
+    pd.poison_code = v.code;
+    pd.poison_ranks = v.ranks;
   }
   for (int r : g.ranks)
     if (ranks_[r] && ranks_[r]->dead && pd.poison.empty()) {
       pd.poison = op_label(Coll(p.slot->coll), seq) + ": " + ranks_[r]->dead_why;
       pd.poison_code = ranks_[r]->dead_code;
+      pd.poison_ranks = {r};
     }
   if (!pd.poison.empty()) {
-    fail_pending(g, seq, pd, pd.poison_code, pd.poison);
+    fail_pending(g, seq, pd, Status(pd.poison_code, pd.poison, pd.poison_ranks));
     return;
   }
   if (pd.arrived == g.nlocal) {
@@ -123,10 +89,14 @@ void Engine::on_group_post(Group& g, const Posted& p) {
 }
 
 void Engine::fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const std::string& msg) {
+  fail_pending(g, seq, pd, Status(code, msg));
+}
+
+void Engine::fail_pending(Group& g, uint64_t seq, Pending& pd, const Status& st) {
   // Fail the ranks that arrived now; later arrivals meet the poison in on_group_post.
   for (auto& q : pd.by_grank)
     if (q.rank >= 0 && q.slot) {
-      complete(q.rank, q.idx, code, msg);
+      complete(q.rank, q.idx, st);
       q.slot = nullptr;
     }
   if (pd.arrived == g.nlocal) g.pending.erase(seq);
@@ -134,50 +104,16 @@ void Engine::fail_pending(Group& g, uint64_t seq, Pending& pd, Code code, const 
 
 // Agreement check among the members that arrived (all of them on a single host; the local
 // ones when the group spans hosts): every field that must match, named in the error.
-std::string Engine::disagreement(const Group& g, uint64_t seq, const Pending& pd) const {
-  const int P = int(g.ranks.size());
-  int first = 0;
-  while (first < P && pd.by_grank[first].rank < 0) first++;
-  const shm::Slot& a = *pd.by_grank[first].slot;
-  Coll c = Coll(a.coll);
-  std::string diff;
-  for (int i = first + 1; i < P && diff.empty(); i++) {
-    if (pd.by_grank[i].rank < 0) continue;
-    const shm::Slot& b = *pd.by_grank[i].slot;
-    // Fast path first (every collective passes here): strings only once a field differs.
-    bool differs = b.coll != a.coll || (c != Coll::barrier && b.dtype != a.dtype) || (is_reducing(c) && b.redop != a.redop) ||
-                   (is_rooted(c) && b.root != a.root) || (count_checked(c) && b.count != a.count) ||
-                   (is_reducing(c) && a.redop == uint32_t(RedOp::premul_sum) && b.scale != a.scale);
-    if (!differs) continue;
-    std::string r0 = "rank " + std::to_string(g.ranks[first]), ri = "rank " + std::to_string(g.ranks[i]);
-    std::ostringstream o;
-    if (b.coll != a.coll)
-      o << "#" << seq << ": " << r0 << " called " << coll_name(c) << ", " << ri << " called " << coll_name(Coll(b.coll));
-    else if (c != Coll::barrier && b.dtype != a.dtype)
-      o << op_label(c, seq) << ": dtype differs: " << r0 << " has " << dtype_name(DType(a.dtype)) << ", " << ri
-        << " has " << dtype_name(DType(b.dtype));
-    else if (is_reducing(c) && b.redop != a.redop)
-      o << op_label(c, seq) << ": reduce op differs: " << r0 << " has " << redop_name(RedOp(a.redop)) << ", " << ri
-        << " has " << redop_name(RedOp(b.redop));
-    else if (is_rooted(c) && b.root != a.root)
-      o << op_label(c, seq) << ": root differs: " << r0 << " has " << a.root << ", " << ri << " has " << b.root;
-    else if (count_checked(c) && b.count != a.count)
-      o << op_label(c, seq) << ": count differs: " << r0 << " has " << a.count << ", " << ri << " has " << b.count;
-    else if (is_reducing(c) && a.redop == uint32_t(RedOp::premul_sum) && b.scale != a.scale)
-      o << op_label(c, seq) << ": premul_sum factor differs: " << r0 << " has " << a.scale << ", " << ri << " has "
-        << b.scale;
-    diff = o.str();
-  }
-  return diff;
+Status Engine::disagreement(uint64_t seq, const Pending& pd) const {
+  return match::agree(pd.posts, seq);
 }
 
 void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
   const int P = int(g.ranks.size());
   const shm::Slot& a = *pd.by_grank[0].slot;
   Coll c = Coll(a.coll);
-  std::string diff = disagreement(g, seq, pd);
-  if (!diff.empty()) {
-    fail_pending(g, seq, pd, Code::kMismatch, diff + " — every rank must make the same collective call in the same order");
+  if (Status v = disagreement(seq, pd); !v.ok()) {
+    fail_pending(g, seq, pd, v);
     return;
   }
   local::Matched m{c, DType(a.dtype), RedOp(a.redop), a.root, a.count, a.scale, seq, {}};
@@ -204,9 +140,8 @@ void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
 
 void Engine::on_p2p_post(Group& g, const Posted& p) {
   int gr = g.grank[p.rank];
-  std::string bad = validate(g, *p.slot, gr);
-  if (!bad.empty()) {
-    complete(p.rank, p.idx, Code::kInvalid, bad);
+  if (Status v = match::validate(post_of(*p.slot, p.rank), int(g.ranks.size()), gr); !v.ok()) {
+    complete(p.rank, p.idx, v);
     return;
   }
   int peer = p.slot->root;
@@ -215,7 +150,7 @@ void Engine::on_p2p_post(Group& g, const Posted& p) {
     return;
   }
   if (peer >= 0 && ranks_[g.ranks[peer]] && ranks_[g.ranks[peer]]->dead) {
-    complete(p.rank, p.idx, ranks_[g.ranks[peer]]->dead_code, ranks_[g.ranks[peer]]->dead_why);
+    complete(p.rank, p.idx, Status(ranks_[g.ranks[peer]]->dead_code, ranks_[g.ranks[peer]]->dead_why, {g.ranks[peer]}));
     return;
   }
   (p.slot->coll == uint32_t(Coll::send) ? sends_ : recvs_).push_back(p);
@@ -239,7 +174,7 @@ void Engine::try_match_p2p() {
     }
     // A send from another host that arrived earlier wins (network.cc keeps them in order).
     size_t rb = find_remote_send(g, rv, me);
-    if (rb != SIZE_MAX && (best == sends_.size() || remote_sends_[rb].t0 < sends_[best].t0)) {
+    if (rb != SIZE_MAX && (best == sends_.size() || xh_.remote_sends[rb].t0 < sends_[best].t0)) {
       Posted r = rv;
       recvs_.erase(recvs_.begin() + ri);
       deliver_remote(g, r, rb);
@@ -251,19 +186,9 @@ void Engine::try_match_p2p() {
     Posted r = rv;
     recvs_.erase(recvs_.begin() + ri);
     int from = g.grank.at(sd.rank);
-    std::string label = "send/recv between rank " + std::to_string(sd.rank) + " and rank " + std::to_string(r.rank);
-    if (sd.slot->dtype != r.slot->dtype) {
-      std::string msg = label + ": dtype differs (" + dtype_name(DType(sd.slot->dtype)) + " sent, " +
-                        dtype_name(DType(r.slot->dtype)) + " expected)";
-      complete(sd.rank, sd.idx, Code::kMismatch, msg);
-      complete(r.rank, r.idx, Code::kMismatch, msg);
-      continue;
-    }
-    if (sd.slot->count > r.slot->count) {
-      std::string msg = label + ": " + std::to_string(sd.slot->count) + " elements sent into a buffer of " +
-                        std::to_string(r.slot->count) + "; post a larger recv";
-      complete(sd.rank, sd.idx, Code::kInvalid, msg);
-      complete(r.rank, r.idx, Code::kInvalid, msg);
+    if (Status v = match::check_pair(post_of(*sd.slot, sd.rank), post_of(*r.slot, r.rank)); !v.ok()) {
+      complete(sd.rank, sd.idx, v);
+      complete(r.rank, r.idx, v);
       continue;
     }
     local::Matched m{Coll::send, DType(sd.slot->dtype), RedOp::sum, 0, sd.slot->count, 1.0, 0, {}};
@@ -305,9 +230,11 @@ void Engine::check_deadlines(int64_t now) {
       Pending& pd = it->second;
       if (now - pd.t0 < limit || pd.arrived == g.nlocal) { ++it; continue; }
       std::string missing, seen, coll = "collective";
+      std::vector<int> silent;  // Status::ranks: the local ranks that never arrived
       for (size_t i = 0; i < pd.by_grank.size(); i++) {
         if (pd.by_grank[i].rank < 0) {
           if (is_local(g.ranks[i])) {
+            silent.push_back(g.ranks[i]);
             missing += (missing.empty() ? "" : ", ") + std::to_string(g.ranks[i]);
             seen += (seen.empty() ? " (" : "; ") + last_seen(g.ranks[i]);
           }
@@ -317,17 +244,23 @@ void Engine::check_deadlines(int64_t now) {
                         ": timed out after " + std::to_string(cfg_.timeout_ms / 1000) + " s waiting for rank(s) " +
                         missing + (seen.empty() ? "" : seen + ")") + " — check that every rank makes the same calls, or raise ONET_TIMEOUT";
       for (auto& q : pd.by_grank)
-        if (q.rank >= 0 && q.slot) complete(q.rank, q.idx, Code::kTimeout, msg);
+        if (q.rank >= 0 && q.slot) complete(q.rank, q.idx, Status(Code::kTimeout, msg, silent));
       it = g.pending.erase(it);
     }
   }
   auto expire = [&](std::vector<Posted>& v, const char* what) {
     for (size_t i = 0; i < v.size();) {
       if (now - v[i].t0 < limit) { i++; continue; }
-      complete(v[i].rank, v[i].idx, Code::kTimeout,
-               std::string(what) + " on rank " + std::to_string(v[i].rank) + " (peer " + std::to_string(v[i].slot->root) +
-                   ", tag " + std::to_string(v[i].slot->tag) + ") found no matching peer call within " +
-                   std::to_string(cfg_.timeout_ms / 1000) + " s");
+      const Group& g = groups_[v[i].slot->group];
+      int peer = v[i].slot->root;
+      std::vector<int> silent;
+      if (peer >= 0 && peer < int(g.ranks.size())) silent.push_back(g.ranks[peer]);
+      complete(v[i].rank, v[i].idx,
+               Status(Code::kTimeout,
+                      std::string(what) + " on rank " + std::to_string(v[i].rank) + " (peer " + std::to_string(peer) +
+                          ", tag " + std::to_string(v[i].slot->tag) + ") found no matching peer call within " +
+                          std::to_string(cfg_.timeout_ms / 1000) + " s",
+                      silent));
       v.erase(v.begin() + i);
     }
   };
@@ -370,9 +303,10 @@ void Engine::do_fail_rank(int rank, Code code, const std::string& why) {
       Pending& pd = it->second;
       pd.poison = op_label(pd.by_grank[0].slot ? Coll(pd.by_grank[0].slot->coll) : Coll::barrier, it->first) + ": " + why;
       pd.poison_code = code;
+      pd.poison_ranks = {rank};
       // The failed rank's own slots too: harmless if it died, and an aborted (still living) rank must hear.
       for (auto& q : pd.by_grank)
-        if (q.rank >= 0 && q.slot) complete(q.rank, q.idx, code, pd.poison);
+        if (q.rank >= 0 && q.slot) complete(q.rank, q.idx, Status(code, pd.poison, {rank}));
       it = g.pending.erase(it);
     }
   }
@@ -382,7 +316,7 @@ void Engine::do_fail_rank(int rank, Code code, const std::string& why) {
       int peer = v[i].slot->root;
       bool gone = v[i].rank == rank || (peer >= 0 && g.ranks[peer] == rank);
       if (!gone) { i++; continue; }
-      if (v[i].rank != rank) complete(v[i].rank, v[i].idx, code, why);
+      if (v[i].rank != rank) complete(v[i].rank, v[i].idx, Status(code, why, {rank}));
       v.erase(v.begin() + i);
     }
   };

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "common/gen/settings.h"
 #include "reduce/kernels.h"
 #include "reduce/reduce.h"
 
@@ -32,7 +33,7 @@ Isa best_supported() {
 // ONET_SIMD can only lower the choice: asking for an ISA the CPU lacks gets the best it has.
 Isa choose() {
   Isa best = best_supported();
-  const char* env = std::getenv("ONET_SIMD");
+  const char* env = std::getenv(onet::gen::settings::kSimd.env);
   if (env == nullptr || *env == '\0') return best;
   for (int i = 0; i < 3; ++i) {
     if (std::strcmp(env, kIsaName[i]) == 0) return Isa(i) < best ? Isa(i) : best;

@@ -23,8 +23,9 @@ using Kernel = void (*)(const Args&);
 
 // The op × dtype lists every kernel table is generated from: the CPU ISAs (kernels_impl.inc)
 // and the CUDA kernels (cuda/kernels.cu). Bitwise ops on float dtypes stay empty cells.
-#define ONET_REDUCE_OPS(X) X(sum) X(prod) X(min) X(max) X(avg) X(band) X(bor) X(bxor) X(premul_sum)
-#define ONET_REDUCE_DTYPES(X) X(f32) X(f64) X(f16) X(bf16) X(i8) X(u8) X(i32) X(i64)
+// Both are spec/enums.json's lists (common/gen/enums.h, via types.h): a new dtype or op needs its kernel.
+#define ONET_REDUCE_OPS(X) ONET_REDOPS(X)
+#define ONET_REDUCE_DTYPES(X) ONET_DTYPES(X)
 
 // Checks a request exactly as reduce() does (reduce.h), so the CUDA entry point
 // (cuda/reduce_cuda.h) refuses the same inputs with the same messages.

@@ -1,5 +1,6 @@
-// Byte layout of the shared-memory segments (protocol v1). docs/protocol.md describes the
-// same layout for the Python and Node clients; change both together and bump kLayoutVersion.
+// Byte layout of the shared-memory segments (protocol v1). The offsets come from spec/layout.json
+// (generated into common/gen/layout.h, src/gen/layout.ts, python/opennetworks/_gen/layout.py);
+// the structs below are asserted against them at compile time. docs/protocol.md §3 describes it.
 //
 // Arena (one per rank per job), all little-endian:
 //   [0, 64)            ArenaHead: identity, written once by the coordinator
@@ -13,20 +14,30 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/gen/layout.h"
+
 namespace onet::shm {
 
-constexpr uint32_t kMagic = 0x54454E4F;  // "ONET"
-constexpr uint32_t kLayoutVersion = 1;
-constexpr uint32_t kSlots = 64;
-constexpr size_t kSlotsOffset = 1024;
-constexpr size_t kSlotBytes = 512;
-constexpr size_t kSlotMsgOffset = 128;  // error text, NUL-terminated, inside the slot
-constexpr size_t kSlotMsgBytes = kSlotBytes - kSlotMsgOffset;
-constexpr size_t kDataOffset = 65536;
-constexpr size_t kCtlBytes = 4096;
+constexpr uint32_t kMagic = layout::kMagic;  // "ONET"
+constexpr uint32_t kLayoutVersion = layout::kVersion;
+constexpr uint32_t kSlots = layout::kNumSlots;
+constexpr size_t kSlotsOffset = layout::kSlotsOffset;
+constexpr size_t kSlotBytes = layout::kSlotBytes;
+constexpr size_t kSlotMsgOffset = layout::slot::msg;  // error text, NUL-terminated, inside the slot
+constexpr size_t kSlotMsgBytes = layout::slot::msg_bytes;
+constexpr size_t kSlotRanksOffset = layout::slot::ranks;  // error rank list: nranks i32 global ranks, ascending
+constexpr uint32_t kSlotMaxRanks = layout::kSlotMaxRanks;
+constexpr size_t kDataOffset = layout::kDataOffset;
+constexpr size_t kCtlBytes = layout::kCtlBytes;
 
 // Slot states. The rank owns a slot in kFree and kDone/kError; the coordinator in kPosted.
-enum SlotState : uint32_t { kFree = 0, kPosted = 1, kDone = 2, kError = 3, kClaimed = 4 };
+enum SlotState : uint32_t {
+  kFree = layout::kStateFree,
+  kPosted = layout::kStatePosted,
+  kDone = layout::kStateDone,
+  kError = layout::kStateError,
+  kClaimed = layout::kStateClaimed,
+};
 
 struct ArenaHead {                 // offset 0
   uint32_t magic;                  // 0
@@ -78,10 +89,13 @@ struct Slot {                      // offset kSlotsOffset + i * kSlotBytes
   uint64_t out_count;              // 88  (out) elements written (recv, v-variants)
   uint64_t post_no;                // 96  (in) the rank's post counter at posting, 0 = unset (v1 clients
                                    //     may leave it 0); orders posts that share a seq (p2p)
-  uint8_t pad[24];                 // 104..127
+  uint32_t nranks;                 // 104 (out) entries of ranks[] in use when state == kError (<= kSlotMaxRanks)
+  uint8_t pad[20];                 // 108..127
   char msg[kSlotMsgBytes];         // 128 (out) error message when state == kError
+  int32_t ranks[kSlotMaxRanks];    // 448 (out) the ranks concerned (Status::ranks), first kSlotMaxRanks
 };
 static_assert(sizeof(Slot) == kSlotBytes);
+static_assert(offsetof(Slot, nranks) == 104 && offsetof(Slot, ranks) == kSlotRanksOffset);
 
 struct CtlHead {                   // the job's ctl segment, offset 0
   uint32_t magic;                  // 0
@@ -99,12 +113,40 @@ struct CtlHead {                   // the job's ctl segment, offset 0
 };
 static_assert(sizeof(CtlHead) == 256);
 
+// Every field sits where spec/layout.json says, with the size it says (binary compatibility with
+// the Python and Node clients, which take their offsets from the same spec).
+#define ONET_CHECK_FIELD(T, BASE, f, off, bytes) \
+  static_assert(BASE + offsetof(T, f) == (off) && sizeof(T::f) == (bytes),        \
+                #T "::" #f " is not where spec/layout.json says");
+#define ONET_CHECK_HEAD(f, off, bytes) ONET_CHECK_FIELD(ArenaHead, layout::kHeadOffset, f, off, bytes)
+#define ONET_CHECK_RANK_LINE(f, off, bytes) ONET_CHECK_FIELD(RankLine, layout::kRankLineOffset, f, off, bytes)
+#define ONET_CHECK_COORD_LINE(f, off, bytes) ONET_CHECK_FIELD(CoordLine, layout::kCoordLineOffset, f, off, bytes)
+#define ONET_CHECK_SLOT(f, off, bytes) ONET_CHECK_FIELD(Slot, 0, f, off, bytes)
+#define ONET_CHECK_CTL(f, off, bytes) ONET_CHECK_FIELD(CtlHead, 0, f, off, bytes)
+ONET_LAYOUT_ARENA_HEAD(ONET_CHECK_HEAD)
+ONET_LAYOUT_ARENA_RANK_LINE(ONET_CHECK_RANK_LINE)
+ONET_LAYOUT_ARENA_COORD_LINE(ONET_CHECK_COORD_LINE)
+ONET_LAYOUT_SLOT(ONET_CHECK_SLOT)
+ONET_LAYOUT_CTL(ONET_CHECK_CTL)
+#undef ONET_CHECK_HEAD
+#undef ONET_CHECK_RANK_LINE
+#undef ONET_CHECK_COORD_LINE
+#undef ONET_CHECK_SLOT
+#undef ONET_CHECK_CTL
+#undef ONET_CHECK_FIELD
+static_assert(sizeof(Slot) == layout::kSlotStructBytes && sizeof(CtlHead) == layout::kCtlStructBytes);
+static_assert(sizeof(ArenaHead) + sizeof(RankLine) + sizeof(CoordLine) == layout::kCoordLineOffset + 64);
+
 inline Slot* slot_at(void* arena, uint32_t i) {
   return reinterpret_cast<Slot*>(static_cast<char*>(arena) + kSlotsOffset + i * kSlotBytes);
 }
 inline ArenaHead* head_of(void* arena) { return static_cast<ArenaHead*>(arena); }
-inline RankLine* rank_line(void* arena) { return reinterpret_cast<RankLine*>(static_cast<char*>(arena) + 64); }
-inline CoordLine* coord_line(void* arena) { return reinterpret_cast<CoordLine*>(static_cast<char*>(arena) + 128); }
+inline RankLine* rank_line(void* arena) {
+  return reinterpret_cast<RankLine*>(static_cast<char*>(arena) + layout::kRankLineOffset);
+}
+inline CoordLine* coord_line(void* arena) {
+  return reinterpret_cast<CoordLine*>(static_cast<char*>(arena) + layout::kCoordLineOffset);
+}
 inline char* data_of(void* arena) { return static_cast<char*>(arena) + kDataOffset; }
 
 }  // namespace onet::shm

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/proc_alive.h"
+
 namespace onet::shm {
 
 Segment::~Segment() {
@@ -81,7 +83,12 @@ int clean_stale(const std::string& only_job) {
     if (!only_job.empty() && job != only_job) continue;
     long pid = strtol(n.c_str() + prev + 1, nullptr, 10);
     if (pid <= 0) continue;
-    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;  // owner alive
+    // The owner is alive when its pid runs, is not a zombie, and did not start after the
+    // segment was made (a later process that reused the pid is not its owner).
+    struct stat sb;
+    if (proc_alive({pid_t(pid), 0}) &&
+        (stat(("/dev/shm/" + n).c_str(), &sb) != 0 || proc_started_at(pid_t(pid)) <= double(sb.st_ctime) + 1))
+      continue;
     if (shm_unlink(("/" + n).c_str()) == 0) removed++;
   }
   closedir(d);

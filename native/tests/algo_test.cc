@@ -26,6 +26,7 @@
 
 #include "algo/algo.h"
 #include "reduce/reduce.h"
+#include "transport/common/options.h"
 #include "transport/transport.h"
 
 using namespace onet;
@@ -457,12 +458,10 @@ void test_mem_transport() {
 void test_timeouts() {
   struct Case { Coll coll; std::string name; bool all; };
   std::vector<Case> cases;
-  for (Coll coll : {Coll::allreduce, Coll::allgather, Coll::broadcast, Coll::reduce_scatter, Coll::reduce,
-                    Coll::alltoall, Coll::barrier}) {
-    for (const auto& n : algo::names(coll)) {
-      // Everyone needs rank 2's data in these; in broadcast/reduce some ranks may finish.
-      cases.push_back({coll, n, coll != Coll::broadcast && coll != Coll::reduce});
-    }
+  for (const algo::AlgoInfo& a : algo::kAlgorithms) {  // the registry (spec/algorithms.json)
+    if (a.kind != algo::AlgoKind::kInter) continue;
+    // Everyone needs rank 2's data in these; in broadcast/reduce some ranks may finish.
+    cases.push_back({a.coll, a.name, a.coll != Coll::broadcast && a.coll != Coll::reduce});
   }
   for (const Case& k : cases) {
     g_case = std::string("timeout ") + coll_name(k.coll) + "/" + k.name;
@@ -538,6 +537,42 @@ void test_bad_calls() {
   ag.displs = {0};
   expect("ring", ag, Code::kInvalid, "counts of the wrong length");
   CHECK(algo::names(Coll::allreduce).size() == 3 && algo::names(Coll::gather).empty(), "names()");
+  // An engine path of the registry is not an inter-host algorithm: run() refuses it by name and by entry.
+  expect("oneshot", ar, Code::kInvalid, "engine path by name");
+  const algo::AlgoInfo* os = algo::find(Coll::allreduce, "oneshot");
+  CHECK(os && os->kind == algo::AlgoKind::kEngine, "oneshot is in the registry as an engine path");
+  if (os) {
+    auto st = w.run([&](int, net::Comm& c) { return algo::run(*os, c, ar, algo::Options{}); });
+    CHECK(st[0].code == Code::kInvalid, "engine path by entry: %s", st[0].msg.c_str());
+  }
+}
+
+// The registry (spec/algorithms.json → common/gen/algorithms.h) is what names() and find() list:
+// every inter-host entry is found under its collective and its v-variant, in registry order, and
+// every collective with an entry runs (the sweeps above iterate names(), so each entry is exercised).
+void test_registry() {
+  g_case = "registry";
+  size_t inter = 0;
+  for (size_t i = 0; i < algo::kNumAlgorithms; i++) {
+    const algo::AlgoInfo& a = algo::kAlgorithms[i];
+    CHECK(size_t(a.id) == i, "%s: id %u at index %zu", a.name, unsigned(a.id), i);
+    CHECK(algo::find(a.coll, a.name) == &a, "find(%s, %s)", coll_name(a.coll), a.name);
+    CHECK(a.transports != 0 && a.cost_formula[0] != 0, "%s: transports and cost formula", a.name);
+    if (a.kind != algo::AlgoKind::kInter) continue;
+    inter++;
+    CHECK(a.transports & algo::kTransportMem, "%s %s: inter-host algorithms run on mem (tested here)", coll_name(a.coll),
+          a.name);
+    auto n = algo::names(a.coll);
+    CHECK(std::find(n.begin(), n.end(), a.name) != n.end(), "names(%s) lacks %s", coll_name(a.coll), a.name);
+  }
+  size_t listed = 0;
+  for (Coll c : {Coll::allreduce, Coll::allgather, Coll::broadcast, Coll::reduce_scatter, Coll::reduce, Coll::alltoall,
+                 Coll::barrier, Coll::gather, Coll::scatter})
+    listed += algo::names(c).size();
+  CHECK(listed == inter, "names() lists %zu algorithms, the registry %zu", listed, inter);
+  CHECK(algo::names(Coll::allgatherv) == algo::names(Coll::allgather), "allgatherv runs allgather's algorithms");
+  CHECK(algo::names(Coll::reduce_scatterv) == algo::names(Coll::reduce_scatter), "reduce_scatterv");
+  CHECK(algo::names(Coll::alltoallv) == algo::names(Coll::alltoall), "alltoallv");
 }
 
 void test_concurrent_tags() {
@@ -751,9 +786,10 @@ int main(int argc, char** argv) {
   };
   test_mem_transport();
   lap("mem transport invariants");
+  test_registry();
   test_bad_calls();
   test_concurrent_tags();
-  lap("bad calls, concurrent tags");
+  lap("registry, bad calls, concurrent tags");
   test_timeouts();
   lap("deadlines (one rank never calls)");
   test_determinism();

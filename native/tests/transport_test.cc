@@ -24,10 +24,12 @@
 #include <thread>
 #include <vector>
 
+#include "common/gen/settings.h"
+#include "transport/common/liveness.h"
+#include "transport/common/options.h"
+#include "transport/common/socket.h"
 #include "transport/tcp/crc32c.h"
-#include "transport/tcp/socket.h"
 #include "transport/tcp/tls.h"
-#include "transport/liveness.h"
 #include "transport/transport.h"
 
 using namespace onet;
@@ -417,9 +419,9 @@ static void test_silent_peer(const Backend& b) {
 static void test_connect_errors(const Backend& b) {
   // Unreachable peer: a port nobody listens on.
   int fd = -1;
-  tcp::SockAddr bound;
-  CHECK(tcp::make_listener("127.0.0.1", 0, 0, &fd, &bound).ok(), "scratch listener");
-  std::string dead = tcp::addr_string(bound);
+  SockAddr bound;
+  CHECK(make_listener("127.0.0.1", 0, 0, &fd, &bound).ok(), "scratch listener");
+  std::string dead = addr_string(bound);
   ::close(fd);
   std::unique_ptr<Device> d;
   CHECK(make_device(b, 1, nullptr, &d).ok(), "device");
@@ -695,13 +697,13 @@ int main(int argc, char** argv) {
   all.back().tls = true;
   // The test PKI: made once by the first process, inherited by the --hb-peer children.
   bool own_pki = false;
-  if (const char* d = getenv("ONET_TEST_TLS_DIR")) g_tls_dir = d;
+  if (const char* d = getenv(onet::gen::settings::kTestTlsDir.env)) g_tls_dir = d;
   if (g_tls_dir.empty() && tcp::tls_available()) {
     char tmpl[] = "/tmp/onet-tls-test-XXXXXX";
     if (mkdtemp(tmpl) && make_test_pki(tmpl)) {
       g_tls_dir = tmpl;
       own_pki = true;
-      setenv("ONET_TEST_TLS_DIR", tmpl, 1);
+      setenv(onet::gen::settings::kTestTlsDir.env, tmpl, 1);
     } else {
       std::fprintf(stderr, "could not make test certificates with the openssl CLI in %s\n", tmpl);
     }

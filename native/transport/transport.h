@@ -1,6 +1,8 @@
 // The inter-host transport interface (gloo's Device → Pair shape). Algorithms in native/algo/
 // see only this header: a Comm of P peers, each reached through a Pair that moves tagged byte
-// messages. Backends live in sibling folders with the same file names (tcp/, ucx/, mem/).
+// messages. Backends live in sibling folders with the same file names (tcp/, ucx/; mem/ is the
+// in-process test backend), code they share in common/, and one factory makes any of them
+// from DeviceOptions (common/options.h).
 //
 // Invariants every backend keeps:
 //  - Reliable and ordered per (pair, tag): two messages with the same tag from the same peer
@@ -72,33 +74,7 @@ class Device {
   virtual void close() = 0;                      // fails pending requests with kClosed
 };
 
-struct TcpOptions {
-  std::string bind_ip = "127.0.0.1";  // never 0.0.0.0 by default; see ONET_IFNAME
-  int port = 0;                       // 0: any free port
-  int streams = 2;                    // sockets per peer (ONET_TCP_STREAMS)
-  bool checksum = true;               // CRC32C per frame (ONET_CHECKSUM)
-  size_t zerocopy_bytes = 0;          // MSG_ZEROCOPY above this size; 0 = off
-  size_t socket_buffer = 4u << 20;    // SO_SNDBUF/SO_RCVBUF
-  uint32_t job_hash = 0;              // peers of another job are refused at handshake
-  int heartbeat_ms = 0;               // >0: heartbeat idle links; a peer silent 3x this long fails (ONET_HEARTBEAT_MS)
-  // Encrypted data path (docs/transport.md "Encryption"): PEM paths, all three or none. Set:
-  // every socket runs a mutual TLS 1.3 handshake, then frames are sealed with AES-256-GCM.
-  std::string tls_cert, tls_key, tls_ca;
-  // Test-only hooks (native/tests/transport_test.cc); leave at 0 in real use.
-  int test_corrupt_every_n_frames = 0;  // flip a payload byte after its CRC (or seal) in every n-th frame sent
-  uint16_t test_protocol_version = 0;   // announce this protocol version instead of the real one
-};
-Status create_tcp_device(const TcpOptions& opts, std::unique_ptr<Device>* out);
-
-struct UcxOptions {
-  std::string bind_ip = "127.0.0.1";
-  uint32_t job_hash = 0;
-  int port = 0;                        // TCP side channel (handshake, worker addresses, heartbeats); 0: any free port
-  int heartbeat_ms = 0;                // as in TcpOptions; the heartbeats go over the side channel
-  uint16_t test_protocol_version = 0;  // test-only, as in TcpOptions
-};
-bool ucx_available();  // false when built without UCX
-Status create_ucx_device(const UcxOptions& opts, std::unique_ptr<Device>* out);
+// Network backends (tcp, ucx) are made from options: transport/common/options.h.
 
 // In-process backend: `size` devices sharing memory, for algorithm unit tests (threads as
 // ranks, gloo style). Devices are created together and connect() is a no-op.

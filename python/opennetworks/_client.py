@@ -26,10 +26,10 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 def coordinator_command(job: str, world: int) -> list[str]:
     """The command that starts `onet serve` for this job (ONET_COORDINATOR, the repo, PATH)."""
     args = ["serve", "--job", job, "--world", str(world), "--exit-when-idle"]
-    exe = os.environ.get("ONET_COORDINATOR")
+    exe = _env.setting("ONET_COORDINATOR")
     if exe:
         return [exe, *args]
-    node = _env.setting("ONET_NODE")
+    node = _env.setting("ONET_NODE") or "node"
     entry = _REPO_ROOT / "bin" / "onet.js"
     if entry.exists():
         return [node, str(entry), *args]
@@ -42,20 +42,42 @@ def coordinator_command(job: str, world: int) -> list[str]:
         f"{job} --world {world}` yourself")
 
 
-def _pid_alive(pid: int) -> bool:
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """/proc/<pid>/stat fields from 3 (state) on, or None; the command name may hold ")"."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return fields if len(fields) > 19 else None
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_start(pid: int) -> int:
+    """The identity to record for a live process: its start time (stat field 22); 0 if unknown."""
+    stat = _proc_stat(pid) if pid > 0 else None
+    return int(stat[19]) if stat and stat[0] not in (b"Z", b"X") else 0
+
+
+def _pid_alive(pid: int, start: int = 0) -> bool:
+    """Is process `pid` alive and, when `start` (from _pid_start) is not 0, the one that started then?
+
+    A zombie (exited, not reaped) and a process that reused the pid count as dead: a process is
+    (pid, start time). The same rule: native/common/proc_alive.cc, src/coordinator/liveness.ts.
+    """
     if pid <= 0:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    stat = _proc_stat(pid)
+    if stat is None:  # no /proc entry: existence only
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    if stat[0] in (b"Z", b"X"):
         return False
-    except PermissionError:
-        return True
-    try:  # a zombie counts as dead
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return True
+    return start == 0 or int(stat[19]) == start
 
 
 class Control:
@@ -157,6 +179,7 @@ class Registration:
         self.slots = field("slots", int, 64)
         self.slot_bytes = field("slotBytes", int, 512)
         self.coord_pid = field("coordPid", int)
+        self.coord_start = _pid_start(self.coord_pid)  # its identity, read while it answers
         self.world = field("world", int, 0)
         self.layout_version = field("layoutVersion", int, 1)
 
@@ -207,14 +230,14 @@ class Coordinator:
             return "(no log)"
 
     def register(self, timeout_s: float) -> tuple[Control, Registration]:
-        autostart = _env.setting("ONET_AUTOSTART") != "0" and self.info.local_rank == 0
+        autostart = _env.value("ONET_AUTOSTART") and self.info.local_rank == 0
         if autostart and not self._running():
             self._start()
         ctl = Control(self.endpoint)
         msg = {"type": "register", "job": self.job, "rank": self.info.rank, "world": self.info.world,
                "localRank": self.info.local_rank, "localWorld": self.info.local_world,
                "pid": os.getpid(), "framework": self.framework}
-        token = os.environ.get("ONET_JOB_TOKEN")
+        token = _env.setting("ONET_JOB_TOKEN")
         if token:  # docs/protocol.md §8: prove the job token without sending it
             msg["auth"] = auth_proof(token, ["register", self.job, self.info.rank, os.getpid()])
         if self.info.local_world < self.info.world:

@@ -4,6 +4,7 @@ communicator over numpy arrays (`Communicator`), mirroring docs/protocol.md §5.
 from __future__ import annotations
 
 import atexit
+import importlib
 import json
 import threading
 
@@ -13,6 +14,7 @@ from . import _env
 from ._arena import Arena
 from ._client import Coordinator, _pid_alive
 from ._errors import InvalidArgumentError, UnsupportedError
+from ._gen.enums import NUMPY_DTYPES, NUMPY_EXTRA_DTYPES
 from ._layout import ALIGN, COLLS, DTYPE_SIZE, DTYPES, REDOPS
 from ._post import Engine, describe
 
@@ -48,7 +50,7 @@ class Client:
         proc = self.coordinator.proc
         if proc is not None and proc.pid == self.coord_pid:
             return proc.poll() is None
-        return _pid_alive(self.coord_pid)
+        return _pid_alive(self.coord_pid, self.reg.coord_start)
 
     def _status_text(self, op) -> str:
         """Who the pending collective waits for, from the coordinator's `status` reply."""
@@ -122,14 +124,13 @@ def reset_client() -> None:
         _client = None
 
 
-_NP_DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2,
-              np.dtype(np.int8): 4, np.dtype(np.uint8): 5, np.dtype(np.int32): 6,
-              np.dtype(np.int64): 7, np.dtype(np.bool_): 5}
-try:  # bf16 where ml_dtypes (shipped with JAX) is present
-    import ml_dtypes  # type: ignore
-    _NP_DTYPES[np.dtype(ml_dtypes.bfloat16)] = 3
-except ImportError:  # pragma: no cover
-    pass
+# numpy dtype -> wire code (spec/enums.json); bf16 where ml_dtypes (shipped with JAX) is present.
+_NP_DTYPES = {np.dtype(name): code for name, code in NUMPY_DTYPES.items()}
+for (_mod, _attr), _code in NUMPY_EXTRA_DTYPES.items():
+    try:
+        _NP_DTYPES[np.dtype(getattr(importlib.import_module(_mod), _attr))] = _code
+    except ImportError:  # pragma: no cover
+        pass
 
 
 def np_dtype_code(dt) -> int:
@@ -157,7 +158,8 @@ class Communicator:
         self.group = group
         self.ranks = list(ranks) if ranks is not None else list(range(client.world))
         if client.rank not in self.ranks:
-            raise InvalidArgumentError(f"rank {client.rank} is not a member of group {group} {self.ranks}")
+            raise InvalidArgumentError(f"rank {client.rank} is not a member of group {group} {self.ranks}",
+                                       [client.rank])
         self.rank = self.ranks.index(client.rank)
         self.size = len(self.ranks)
         client.define_group(group, self.ranks)

@@ -9,15 +9,16 @@ import time
 import warnings
 from collections import deque
 
-from . import _futex
+from . import _env, _futex
 from ._arena import Arena
 from ._errors import AbortedError, InternalError, OnetError, TimeoutError, error_for_status
 from ._layout import (CTL_BELL, CTL_COORD_SLEEPING, DONE, ERROR, FREE, NUM_SLOTS, OFF_DONE_FUTEX,
                       OFF_POST_COUNT, OFF_RANK_WAITING, POSTED, SLOT_BYTES, SLOT_MSG, SLOT_MSG_BYTES,
                       SLOT_POST_NO, SLOT_REQUEST, SLOT_RESULT, SLOT_SRC, SLOTS_OFFSET, COLL_NAMES)
+from ._layout import SLOT_MAX_RANKS, SLOT_NRANKS, SLOT_RANKS
 
 _perf = time.perf_counter
-_yield = os.sched_yield if os.environ.get("ONET_YIELD", "1") == "1" else (lambda: None)
+_yield = os.sched_yield if _env.value("ONET_YIELD") else (lambda: None)
 _pack_request = SLOT_REQUEST.pack_into
 _unpack_result = SLOT_RESULT.unpack_from
 
@@ -113,7 +114,7 @@ class Engine:
     def post(self, seq, coll, dtype, redop, root, count, in_off, out_off, aux_off, group, tag, scale,
              desc=None, finish=None, blocks=(), timeout_s=None) -> Op:
         if self.dead_reason is not None:
-            raise AbortedError(self.dead_reason)
+            raise AbortedError(self.dead_reason, [self.rank])
         if self._detached:
             self._reap()
         op = Op(0, desc, finish, blocks, _perf() + (self.timeout_s if timeout_s is None else timeout_s),
@@ -177,7 +178,10 @@ class Engine:
             if state == ERROR or status != 0:
                 raw = bytes(self.mv[base + SLOT_MSG: base + SLOT_MSG + SLOT_MSG_BYTES])
                 msg = raw.split(b"\0", 1)[0].decode("utf-8", "replace") or f"{op.desc} failed"
-                op.error = error_for_status(status or 7, f"rank {self.rank}: {msg}")
+                # The error's ranks are data in the slot (docs/protocol.md §3), never read out of msg.
+                n = min(self.arena.u32[(base + SLOT_NRANKS) >> 2], SLOT_MAX_RANKS)
+                ranks = list(self.arena.i32[(base + SLOT_RANKS) >> 2:((base + SLOT_RANKS) >> 2) + n])
+                op.error = error_for_status(status or 7, f"rank {self.rank}: {msg}", ranks)
             self.u32[op.state_idx] = FREE
             del self._inflight[op.slot]
             self._free_slots.append(op.slot)
@@ -186,7 +190,7 @@ class Engine:
                     op.result = op.finish(op)
             except BaseException as e:  # noqa: BLE001 - surfaced to the waiter
                 op.error = e if isinstance(e, OnetError) else InternalError(
-                    f"rank {self.rank}: copying the result of {op.desc} failed: {e!r}")
+                    f"rank {self.rank}: copying the result of {op.desc} failed: {e!r}", [self.rank])
             finally:
                 for off in op.blocks:
                     self.arena.alloc.free(off)
@@ -291,7 +295,7 @@ class Engine:
             now = _perf()
             if local_deadline is not None and now > local_deadline:
                 self._fail(op, TimeoutError(f"rank {self.rank}: {op.desc} did not complete within the "
-                                            f"{timeout_s:.1f} s given to wait()"), abandon=True)
+                                            f"{timeout_s:.1f} s given to wait()", [self.rank]), abandon=True)
                 return
             self._check(op, now)
 

@@ -4,9 +4,10 @@ Groups:
   - argument checks and chunk planning: run everywhere (no GPU needed);
   - staging on a real GPU (single process): skipped with reason "no CUDA device" when
     torch.cuda.is_available() is False;
+  - the process group's routing (_cuda.CudaPath): CPU calls pass through untouched, other
+    devices are checked before the host path sees them: run everywhere;
   - 2-rank DDP with both ranks on GPU 0 against the same training on the CPU (and against gloo
-    on the GPU): needs a GPU and the coordinator, and the process group's CUDA path wired to
-    _cuda (until then it fails on a GPU machine, which is the point of having it).
+    on the GPU), through CudaPath: needs a GPU and the coordinator (not yet run on one).
 """
 from __future__ import annotations
 
@@ -73,6 +74,50 @@ def test_stage_in_refuses_cpu_tensor():
 def test_pick_device_without_gpu_says_so():
     with pytest.raises(UnsupportedError, match=r"local rank 2: torch sees no CUDA device"):
         _cuda.pick_device(2)
+
+
+# ------------------------------------------------------------------ the process group's routing (no GPU needed)
+class _HostFamilies:
+    """Stands in for the host collective families behind CudaPath; records what reached it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def allreduce(self, tensors, opts=None):
+        self.calls.append(("allreduce", tensors, opts))
+        return "host-work"
+
+    def send(self, tensors, dst, tag=0):
+        self.calls.append(("send", tensors, dst))
+        return "host-work"
+
+
+class _Group(_cuda.CudaPath, _HostFamilies):
+    _rank = 3
+
+
+def test_cuda_path_leaves_cpu_calls_alone():
+    g = _Group()
+    x = [torch.ones(4)]
+    assert g.allreduce(x, "opts") == "host-work" and g.send(x, 1) == "host-work"
+    assert g.calls == [("allreduce", x, "opts"), ("send", x, 1)], "CPU tensors must reach the host path unchanged"
+
+
+def test_cuda_path_checks_devices_before_the_host_path():
+    g = _Group()
+    with pytest.raises(UnsupportedError, match=r"rank 3: allreduce got a tensor on meta"):
+        g.allreduce([torch.ones(4, device="meta")])
+    with pytest.raises(UnsupportedError, match=r"rank 3: send got a tensor on meta.*not point-to-point"):
+        g.send([torch.ones(4, device="meta")], 1)
+    assert g.calls == [], "a tensor the host path cannot take must not reach it"
+
+
+def test_cuda_path_covers_every_collective_of_the_process_group():
+    from opennetworks.torch._process_group import ProcessGroupOnet
+
+    assert ProcessGroupOnet.__mro__[1] is _cuda.CudaPath, "CudaPath must come first to see CUDA tensors"
+    for name in _cuda._ROUTED + _cuda._P2P:
+        assert _cuda._host_impl(ProcessGroupOnet, name) is not None, f"no host implementation of {name}"
 
 
 # ------------------------------------------------------------------ staging on a GPU

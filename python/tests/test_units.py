@@ -28,9 +28,10 @@ PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
     (6, "ENOTSUP", on.UnsupportedError), (7, "EINTERNAL", on.InternalError),
 ])
 def test_one_exception_class_per_code(status, code, cls):
-    e = error_for_status(status, "allreduce #7: count differs: rank 0 has 4097, rank 1 has 4096")
+    e = error_for_status(status, "allreduce #7: count differs: rank 0 has 4097, rank 1 has 4096", [0, 1])
     assert type(e) is cls and e.code == code and isinstance(e, on.OnetError) and isinstance(e, RuntimeError)
     assert e.ranks == [0, 1]
+    assert error_for_status(status, "rank 5 names ranks only in its text").ranks == []  # errors are data
     assert type(error_for_code(code, "x", [3])) is cls and error_for_code(code, "x", [3]).ranks == [3]
     again = pickle.loads(pickle.dumps(e))
     assert type(again) is cls and again.ranks == [0, 1] and str(again) == str(e)
@@ -58,8 +59,8 @@ def test_job_id_precedence():
     assert _env.job_id({"ONET_JOB_ID": "a", "TORCHELASTIC_RUN_ID": "b"}) == "a"
     assert _env.job_id({"TORCHELASTIC_RUN_ID": "b", "SLURM_JOB_ID": "c"}) == "b"
     assert _env.job_id({"TORCHELASTIC_RUN_ID": "none", "SLURM_JOB_ID": "c"}) == "c"
-    assert _env.job_id({"MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}) == "10.0.0.1-29500"
-    assert _env.job_id({"MASTER_ADDR": "host:x/y", "MASTER_PORT": "1"}) == "host_x_y-1"
+    assert _env.job_id({"MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}) == "10.0.0.1_29500"  # spec/jobid.json
+    assert _env.job_id({"MASTER_ADDR": "host:x/y", "MASTER_PORT": "1"}) == "host_x_y_1"
     assert _env.job_id({}) == "default"
     with pytest.raises(on.InvalidArgumentError, match="ONET_JOB_ID"):
         _env.job_id({"ONET_JOB_ID": "bad/id"})
@@ -90,60 +91,8 @@ def test_every_setting_has_default_and_meaning():
 
 
 # ---------------------------------------------------------------- layout
-def _table(section_title):
-    text = PROTOCOL.read_text()
-    start = text.index(section_title)
-    rows = []
-    for line in text[start:].splitlines()[4:]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
-
-
-def test_slot_offsets_match_protocol():
-    rows = _table("### Slot (512 bytes)")
-    doc = {re.match(r"`(\w+)`", r[2]).group(1): int(r[0]) for r in rows}
-    ours = {"state": L.SLOT_STATE, "status": L.SLOT_STATUS, "seq": L.SLOT_SEQ, "coll": L.SLOT_COLL,
-            "dtype": L.SLOT_DTYPE, "redop": L.SLOT_REDOP, "root": L.SLOT_ROOT, "count": L.SLOT_COUNT,
-            "in_off": L.SLOT_IN_OFF, "out_off": L.SLOT_OUT_OFF, "aux_off": L.SLOT_AUX_OFF,
-            "group": L.SLOT_GROUP, "tag": L.SLOT_TAG, "scale": L.SLOT_SCALE, "src": L.SLOT_SRC,
-            "flags": L.SLOT_FLAGS, "out_count": L.SLOT_OUT_COUNT, "post_no": L.SLOT_POST_NO, "msg": L.SLOT_MSG}
-    assert ours == doc
-
-
-def test_arena_and_ctl_offsets_match_protocol():
-    arena = {r[2].strip("`").split("`")[0].split(":")[0]: r[0] for r in _table("### Arena")}
-    assert int(arena["post_count"]) == L.OFF_POST_COUNT
-    assert int(arena["done_futex"]) == L.OFF_DONE_FUTEX
-    assert int(arena["rank_waiting"]) == L.OFF_RANK_WAITING
-    assert int(arena["data region"]) == L.DATA_OFFSET
-    ctl = {r[2].strip("`").split("`")[0].split(" ")[0]: int(r[0]) for r in _table("### Ctl segment")}
-    assert (ctl["bell"], ctl["coord_sleeping"], ctl["heartbeat"], ctl["closing"]) == (
-        L.CTL_BELL, L.CTL_COORD_SLEEPING, L.CTL_HEARTBEAT, L.CTL_CLOSING)
-
-
-def test_slot_request_packs_at_protocol_offsets():
-    buf = bytearray(512)
-    L.SLOT_REQUEST.pack_into(buf, 4, 0, 7, 1, 3, 8, -1, 4097, 64, 128, 192, 5, 9, 0.25, -1, 1, 0)
-    assert struct.unpack_from("<Q", buf, L.SLOT_SEQ)[0] == 7
-    assert struct.unpack_from("<III", buf, L.SLOT_COLL) == (1, 3, 8)
-    assert struct.unpack_from("<i", buf, L.SLOT_ROOT)[0] == -1
-    assert struct.unpack_from("<QQQQ", buf, L.SLOT_COUNT) == (4097, 64, 128, 192)
-    assert struct.unpack_from("<II", buf, L.SLOT_GROUP) == (5, 9)
-    assert struct.unpack_from("<d", buf, L.SLOT_SCALE)[0] == 0.25
-    assert struct.unpack_from("<iI", buf, L.SLOT_SRC) == (-1, 1)
-    assert buf[96:] == bytes(416)  # nothing written past out_count
-
-
-def test_enums_match_native_types():
-    text = (PROTOCOL.parent.parent / "native" / "common" / "types.h").read_text()
-    for name, value in L.DTYPES.items():
-        assert re.search(rf"\b{name} = {value}\b", text)
-    for name, value in L.REDOPS.items():
-        assert re.search(rf"\b{name} = {value}\b", text)
-    for name, value in L.COLLS.items():
-        assert re.search(rf"\b{name} = {value}\b", text)
+# The layout and enum checks (against docs/protocol.md and the shared fixtures) live in
+# test_contract_enums.py, next to their TypeScript twin test/contract_enums.test.ts.
 
 
 # ---------------------------------------------------------------- allocator
@@ -318,7 +267,7 @@ def test_bytes_setting_units(monkeypatch):
         monkeypatch.setenv("ONET_PIPELINE_BYTES", raw)
         assert _env.bytes_setting("ONET_PIPELINE_BYTES", 1) == want
     monkeypatch.setenv("ONET_PIPELINE_BYTES", "lots")
-    with pytest.raises(on.InvalidArgumentError, match="not a size"):
+    with pytest.raises(on.InvalidArgumentError, match="not a byte size"):
         _env.bytes_setting("ONET_PIPELINE_BYTES", 1)
 
 

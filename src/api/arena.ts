@@ -82,20 +82,24 @@ export class Arena {
   }
 
   /** Read the completion of slot i and hand the slot back. */
-  finishSlot(i: number): { state: number; status: number; src: number; outCount: number; msg: string } {
+  finishSlot(i: number): { state: number; status: number; src: number; outCount: number; msg: string; ranks: number[] } {
     const b = LAYOUT.slotsOffset + i * LAYOUT.slotBytes, v = this.view;
     const state = v.getUint32(b + S.state, true);
     const status = v.getInt32(b + S.status, true);
     const src = v.getInt32(b + S.src, true);
     const outCount = Number(v.getBigUint64(b + S.outCount, true));
     let msg = '';
+    const ranks: number[] = [];
     if (state === LAYOUT.state.error) {
-      const raw = new Uint8Array(this.buffer, b + LAYOUT.slotMsgOffset, LAYOUT.slotBytes - LAYOUT.slotMsgOffset);
+      const raw = new Uint8Array(this.buffer, b + LAYOUT.slotMsgOffset, LAYOUT.slotMsgBytes);
       const end = raw.indexOf(0);
       msg = Buffer.from(raw.subarray(0, end < 0 ? raw.length : end)).toString('utf8');
+      // The error's rank list (docs/protocol.md §3): data, never read out of msg.
+      const n = Math.min(v.getUint32(b + S.nranks, true), LAYOUT.slotMaxRanks);
+      for (let k = 0; k < n; k++) ranks.push(v.getInt32(b + LAYOUT.slotRanksOffset + 4 * k, true));
     }
     v.setUint32(b + S.state, LAYOUT.state.free, true);
     this.freeSlots.push(i);
-    return { state, status, src, outCount, msg };
+    return { state, status, src, outCount, msg, ranks };
   }
 }

@@ -2,7 +2,7 @@
 // Every collective goes through run(): place inputs in the arena (zero-copy when the array
 // was made by comm.alloc), post a slot, spin briefly, then wait off the JS thread.
 import { setting } from '../config/settings.js';
-import { OnetError, ranksIn } from '../errors.js';
+import { OnetError } from '../errors.js';
 import { native } from '../native/addon.js';
 import { COLL, DTYPES, DTYPE_SIZE, LAYOUT, REDOPS, type Coll, type DType, type RedOp } from '../bridge/protocol.js';
 import { jobId, jobPaths } from '../coordinator/paths.js';
@@ -347,7 +347,7 @@ export class Comm {
       if (state === LAYOUT.state.posted) state = await native.wait(a.buffer, this.ctl, slot, this.timeoutMs);
       const c = a.finishSlot(slot);
       slot = -1;
-      if (c.state === LAYOUT.state.error) throw OnetError.fromStatus(c.status, c.msg, ranksIn(c.msg));
+      if (c.state === LAYOUT.state.error) throw OnetError.fromStatus(c.status, c.msg, c.ranks);
       const es = DTYPE_SIZE[s.dtype];
       const n = s.outBytes / es;
       const view = new CTOR[s.dtype](a.buffer, LAYOUT.dataOffset + outOff, n);

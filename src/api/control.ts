@@ -6,9 +6,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
 import { setting } from '../config/settings.js';
-import { OnetError, type OnetCode } from '../errors.js';
+import { OnetError } from '../errors.js';
 import { PROTOCOL_VERSION } from '../bridge/protocol.js';
 import { ensurePrivateDir, jobPaths, runDir } from '../coordinator/paths.js';
+import { pidFileAlive } from '../coordinator/liveness.js';
 
 type Reply = Record<string, any>;
 
@@ -31,7 +32,7 @@ export class Control {
         const w = this.waiting.get(m.id);
         if (!w) continue;
         this.waiting.delete(m.id);
-        if (m.type === 'error') w.reject(new OnetError(m.code as OnetCode, m.message, m.ranks ?? []));
+        if (m.type === 'error') w.reject(OnetError.fromFields(m));  // code and ranks are fields (docs/protocol.md §2)
         else w.resolve(m);
       }
     } catch {
@@ -66,16 +67,12 @@ export class Control {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e: any) { return e.code === 'EPERM'; }
-}
-
 /** Is a coordinator for this job running (pid file names a live process)? */
 export function coordinatorRunning(job: string, env: NodeJS.ProcessEnv = process.env): boolean {
   const { pidFile } = jobPaths(job, env);
   if (!existsSync(pidFile)) return false;
   const pid = Number(readFileSync(pidFile, 'utf8'));
-  return pid > 0 && pidAlive(pid);
+  return pid > 0 && pidFileAlive(pid, pidFile);  // a zombie or a pid reused since is not it
 }
 
 /** Start `onet serve` for the job, detached, logging to the job directory. */

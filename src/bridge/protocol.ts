@@ -1,27 +1,26 @@
-// Protocol v1 constants and control-message validation (docs/protocol.md). The byte layout
-// numbers mirror native/shm/layout.h.
+// Protocol v1 control-message validation (docs/protocol.md §2). The enums and the byte layout
+// are generated from spec/enums.json and spec/layout.json (src/gen/); this module re-exports them
+// under the names the coordinator and src/api use.
+import { OnetError } from '../errors.js';
+import { PROTOCOL_VERSION } from '../gen/enums.js';
+import { ARENA, GEOMETRY, SLOT, SLOT_MSG_BYTES, SLOT_STATE } from '../gen/layout.js';
 
-export const PROTOCOL_VERSION = 1;
-
-export const DTYPES = ['f32', 'f64', 'f16', 'bf16', 'i8', 'u8', 'i32', 'i64'] as const;
-export type DType = (typeof DTYPES)[number];
-export const DTYPE_SIZE: Record<DType, number> = { f32: 4, f64: 8, f16: 2, bf16: 2, i8: 1, u8: 1, i32: 4, i64: 8 };
-
-export const REDOPS = ['sum', 'prod', 'min', 'max', 'avg', 'band', 'bor', 'bxor', 'premul_sum'] as const;
-export type RedOp = (typeof REDOPS)[number];
-
-export const COLL = {
-  allreduce: 1, reduce: 2, broadcast: 3, allgather: 4, allgatherv: 5, reduce_scatter: 6, reduce_scatterv: 7,
-  alltoall: 8, alltoallv: 9, gather: 10, scatter: 11, barrier: 12, send: 13, recv: 14,
-} as const;
-export type Coll = keyof typeof COLL;
+export { COLL, DTYPES, DTYPE_SIZE, PROTOCOL_VERSION, REDOPS, type Coll, type DType, type RedOp } from '../gen/enums.js';
 
 export const LAYOUT = {
-  slots: 64, slotsOffset: 1024, slotBytes: 512, slotMsgOffset: 128, dataOffset: 65536,
-  postCount: 64, doneFutex: 128, rankWaiting: 132,
-  slot: { state: 0, status: 4, seq: 8, coll: 16, dtype: 20, redop: 24, root: 28, count: 32, inOff: 40, outOff: 48,
-    auxOff: 56, group: 64, tag: 68, scale: 72, src: 80, flags: 84, outCount: 88 },
-  state: { free: 0, posted: 1, done: 2, error: 3 },
+  slots: GEOMETRY.numSlots,
+  slotsOffset: GEOMETRY.slotsOffset,
+  slotBytes: GEOMETRY.slotBytes,
+  slotMsgOffset: SLOT.msg,
+  dataOffset: GEOMETRY.dataOffset,
+  postCount: ARENA.postCount,
+  doneFutex: ARENA.doneFutex,
+  rankWaiting: ARENA.rankWaiting,
+  slotMsgBytes: SLOT_MSG_BYTES,
+  slotRanksOffset: SLOT.ranks,
+  slotMaxRanks: GEOMETRY.slotMaxRanks,
+  slot: SLOT,
+  state: SLOT_STATE,
 } as const;
 
 /** HMAC proof of a token (src/security/auth.ts, docs/protocol.md §8); optional while no token is set. */
@@ -37,20 +36,20 @@ export type ControlMsg =
 const isInt = (x: unknown, lo = 0, hi = 2 ** 31 - 1) => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
 
 /**
- * Parse and check one control frame. Returns the message, or throws an Error whose message
- * starts with EINVAL/EPROTO and names the offending field — the coordinator answers with it.
+ * Parse and check one control frame. Returns the message, or throws an OnetError (EINVAL, or EPROTO
+ * for another version) naming the offending field — the coordinator answers with its code and message.
  */
 export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
   let m: any;
   try {
     m = JSON.parse(Buffer.from(frame).toString('utf8'));
   } catch {
-    throw new Error(`EINVAL: control frame of ${frame.length} bytes is not JSON (protocol v${PROTOCOL_VERSION}, docs/protocol.md §2)`);
+    throw new OnetError('EINVAL', `control frame of ${frame.length} bytes is not JSON (protocol v${PROTOCOL_VERSION}, docs/protocol.md §2)`);
   }
-  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new Error('EINVAL: control frame must be a JSON object');
-  if (m.v !== PROTOCOL_VERSION) throw new Error(`EPROTO: protocol version ${JSON.stringify(m.v)} is not supported; this coordinator speaks v${PROTOCOL_VERSION} — upgrade the client or the coordinator so they match`);
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new OnetError('EINVAL', 'control frame must be a JSON object');
+  if (m.v !== PROTOCOL_VERSION) throw new OnetError('EPROTO', `protocol version ${JSON.stringify(m.v)} is not supported; this coordinator speaks v${PROTOCOL_VERSION} — upgrade the client or the coordinator so they match`);
   const need = (k: string, ok: boolean, what: string) => {
-    if (!ok) throw new Error(`EINVAL: ${m.type} message: field "${k}" must be ${what}, got ${JSON.stringify(m[k])}`);
+    if (!ok) throw new OnetError('EINVAL', `${m.type} message: field "${k}" must be ${what}, got ${JSON.stringify(m[k])}`);
   };
   const auth = () => m.auth === undefined ||
     need('auth', m.auth !== null && typeof m.auth === 'object' && Number.isFinite(m.auth.ts) && typeof m.auth.nonce === 'string' &&
@@ -65,7 +64,7 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
       need('localWorld', isInt(m.localWorld, 1, 1 << 20), 'an integer ≥ 1');
       need('pid', isInt(m.pid, 1), 'a process id');
       need('framework', typeof m.framework === 'string' && m.framework.length < 64, 'a short string');
-      if (m.rank >= m.world) throw new Error(`EINVAL: register: rank ${m.rank} is out of range for world size ${m.world} (ranks are 0..${m.world - 1})`);
+      if (m.rank >= m.world) throw new OnetError('EINVAL', `register: rank ${m.rank} is out of range for world size ${m.world} (ranks are 0..${m.world - 1})`);
       return m;
     case 'group':
       need('group', isInt(m.group, 1, 2 ** 32 - 1), 'an integer ≥ 1 (0 is the world)');
@@ -79,6 +78,6 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
       auth();
       return m;
     default:
-      throw new Error(`EINVAL: unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, abort)`);
+      throw new OnetError('EINVAL', `unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, abort)`);
   }
 }

@@ -9,6 +9,7 @@ import { parseBytes } from '../config/settings.js';
 import { Coordinator } from '../coordinator/server.js';
 import { native } from '../native/addon.js';
 import { Progress } from '../telemetry/progress.js';
+import { OnetError } from '../errors.js';
 
 export interface BenchRow { op: string; size: number; count: number; dtype: string; redop: string; timeUs: number; algbw: number; busbw: number; wrong: number; iters: number }
 
@@ -49,7 +50,7 @@ export async function runBench(o: { nprocs: number; ops: string[]; sizes: number
     p.on('close', (code) => resolve(code ?? 1));
   })));
   await coord.close();
-  if (codes.some((c) => c !== 0)) throw new Error(`EINTERNAL: a benchmark rank failed (exit codes ${codes.join(', ')})`);
+  if (codes.some((c) => c !== 0)) throw new OnetError('EINTERNAL', `a benchmark rank failed (exit codes ${codes.join(', ')})`);
   return rows;
 }
 

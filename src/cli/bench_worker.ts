@@ -2,11 +2,14 @@
 // already live in the arena (zero-copy), check the last result, and (rank 0) print a row.
 import { init } from '../api/comm.js';
 import type { TypedArray } from '../api/tensor.js';
+import { busbwFactor, type Coll } from '../gen/enums.js';
+import { settingText } from '../config/settings.js';
+import { OnetError } from '../errors.js';
 
-const cfg = JSON.parse(process.env.ONET_BENCH_CFG ?? '{}') as { ops: string[]; sizes: number[]; iters?: number };
+const cfg = JSON.parse(settingText('benchCfg') || '{}') as { ops: string[]; sizes: number[]; iters?: number };
 const comm = await init({ framework: 'bench' });
 const W = comm.world;
-const BUS: Record<string, number> = { allreduce: (2 * (W - 1)) / W, allgather: (W - 1) / W, reduce_scatter: (W - 1) / W, broadcast: 1, alltoall: (W - 1) / W };
+const BUS = (op: string): number => busbwFactor(op as Coll, W);
 const expectSum = (W * (W + 1)) / 2;
 let first = true;
 
@@ -24,7 +27,7 @@ for (const op of cfg.ops) {
         case 'allgather': return comm.allgather(x.subarray(0, count / W), { out: y });
         case 'reduce_scatter': x.fill(comm.rank + 1); return comm.reduceScatter(x, { out: y });
         case 'alltoall': x.fill(comm.rank + 1); return comm.alltoall(x, { out: y });
-        default: throw new Error(`EINVAL: unknown collective ${op} for bench`);
+        default: throw new OnetError('EINVAL', `unknown collective ${op} for bench`);
       }
     };
     // allreduce/broadcast overwrite x in place: refill outside the timed loop would cost a
@@ -32,7 +35,7 @@ for (const op of cfg.ops) {
     // Warm up (V8 optimises the call path, pages fault in) before timing.
     // The first second of a job runs slow on a VM (processes still starting, vCPUs halted):
     // the first size warms up longer. Counts, not clocks: every rank must make the same calls.
-    const warm = first ? Math.max(3000, Math.min(iters, 200)) : Math.min(iters, 200);
+    const warm = first ? 3000 : Math.min(iters, 200);
     first = false;
     for (let i = 0; i < warm; i++) await once();
     await comm.barrier();
@@ -56,7 +59,7 @@ for (const op of cfg.ops) {
     if (comm.rank === 0) {
       const size = count * 4;
       const algbw = size / slowest / 1e9;
-      console.log('ONET_BENCH ' + JSON.stringify({ op, size, count, dtype: 'f32', redop: 'sum', timeUs: slowest * 1e6, algbw, busbw: algbw * BUS[op], wrong: wrongAll, iters }));
+      console.log('ONET_BENCH ' + JSON.stringify({ op, size, count, dtype: 'f32', redop: 'sum', timeUs: slowest * 1e6, algbw, busbw: algbw * BUS(op), wrong: wrongAll, iters }));
     }
   }
 }

@@ -1,6 +1,6 @@
 // The `onet` command line.
 import { Command } from 'commander';
-import { describeSettings } from '../config/settings.js';
+import { config } from './config.js';
 import { native } from '../native/addon.js';
 import { OnetError } from '../errors.js';
 import { serve } from './serve.js';
@@ -24,14 +24,9 @@ program.command('run').description('start a coordinator and N ranks: onet run -n
 program.command('clean').description('remove shared-memory segments and sockets left by dead coordinators')
   .action(() => console.log(`onet clean: removed ${native.cleanStale('')} stale segment(s)`));
 
-program.command('config').description('print every setting, its value and meaning')
+program.command('config').description('print every setting any part reads, its value, who reads it and its meaning')
   .option('--json', 'machine-readable output')
-  .action((o) => {
-    const rows = describeSettings();
-    if (o.json) return console.log(JSON.stringify(rows, null, 2));
-    const w = Math.max(...rows.map((r) => r.env.length));
-    for (const r of rows) console.log(`${r.env.padEnd(w)}  ${String(r.value).padEnd(10)} ${r.source.padEnd(7)}  ${r.meaning}`);
-  });
+  .action((o) => config(o));
 
 program.command('status').description("show a running job's ranks and who the pending collectives wait for")
   .option('--job <id>', 'job id (default from ONET_JOB_ID / launcher env)')
@@ -67,7 +62,7 @@ program.command('bench').description('benchmark every collective over a size swe
       const dflt = (k: string) => cmd.getOptionValueSource(k) === 'default';
       process.exit(await benchTorch({ ...o, nprocs: dflt('nprocs') ? '2,4' : o.nprocs, ops: dflt('ops') ? 'all' : o.ops }));
     }
-    if (o.framework !== 'node') throw new Error(`EINVAL: --framework ${o.framework}: use node or torch`);
+    if (o.framework !== 'node') throw new OnetError('EINVAL', `--framework ${o.framework}: use node or torch`);
     const { bench } = await import('./bench.js');
     process.exit(await bench(o));
   });

@@ -2,14 +2,15 @@
 // terminal; Ctrl-C stops the job gracefully; exit status non-zero if any rank fails.
 import { exitNumber, launch, type RankExit } from '../api/launch.js';
 import { Progress } from '../telemetry/progress.js';
+import { OnetError } from '../errors.js';
 
 const describe = (r: RankExit) => `rank ${r.rank} (${r.error ?? (r.signal ? `signal ${r.signal}` : `exit ${r.code}`)})`;
 
 const list = (rs: number[]) => `${rs.length > 1 ? 'ranks' : 'rank'} ${rs.join(', ')}`;
 
 export async function run(n: number, cmd: string[], opts: { job?: string; quiet?: boolean } = {}): Promise<number> {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`EINVAL: -n ${n}: give the number of ranks, at least 1`);
-  if (!cmd.length) throw new Error('EINVAL: nothing to run: onet run -n 4 -- node script.mjs');
+  if (!Number.isInteger(n) || n < 1) throw new OnetError('EINVAL', `-n ${n}: give the number of ranks, at least 1`);
+  if (!cmd.length) throw new OnetError('EINVAL', 'nothing to run: onet run -n 4 -- node script.mjs');
   const job = await launch({ nprocs: n, cmd, jobId: opts.job, metricsIntervalMs: 1000 });
   // Progress: a bar on a terminal (rank output scrolls above it); elsewhere a plain line every
   // 30 s once the job has run that long, on stderr.

@@ -20,7 +20,7 @@ export function rankRanges(ranks: number[]): string {
 
 function lastSeen(rank: number, lastOps: LastOp[] = []): string {
   const l = lastOps.find((x) => x.rank === rank);
-  if (!l || !l.coll || l.agoMs == null) return `rank ${rank} has not completed a collective yet`;
+  if (!l?.coll || l.agoMs == null) return `rank ${rank} has not completed a collective yet`;
   const where = `${l.coll} #${l.seq}${l.group ? ` of group ${l.group}` : ''}`;
   return `rank ${rank} last seen in ${where} (${(l.agoMs / 1000).toFixed(1)} s ago)`;
 }

@@ -1,105 +1,156 @@
-// The one registry of settings (STYLE rule 6): name, env var, default, meaning. `onet config`
-// prints it; the coordinator, the Node API and the CLI read values only through `setting()`.
-// The Python client reads the same env vars with the same defaults (python/opennetworks/_env.py).
+// The one way TypeScript reads a setting (STYLE rule 6). What settings exist, their kinds,
+// defaults and units are data generated from spec/settings.json (src/gen/settings.ts); this file
+// only parses. python/opennetworks/_env.py parses identically; spec/fixtures/ holds the cases
+// both are tested against (test/contract_settings.test.ts, python/tests/test_contract_settings.py).
+import { OnetError } from '../errors.js';
+import {
+  BOOL_FALSE, BOOL_TRUE, BYTE_EXAMPLES, BYTE_UNITS, ENUM_ERROR_FORMAT, ERROR_EXAMPLES, ERROR_FORMAT, ERROR_WHAT,
+  SECONDS_EXAMPLES, SECONDS_UNITS, SETTINGS, type SettingKind, type SettingSpec,
+} from '../gen/settings.js';
 
-export type SettingKind = 'int' | 'bytes' | 'string' | 'bool';
-
-export interface Setting {
-  env: string;
-  kind: SettingKind;
-  def: string;
-  meaning: string;
-}
-
-export const SETTINGS = {
-  jobId: { env: 'ONET_JOB_ID', kind: 'string', def: '', meaning: 'job id; else TORCHELASTIC_RUN_ID, SLURM_JOB_ID, MASTER_ADDR:MASTER_PORT, or "default"' },
-  runDir: { env: 'ONET_RUN_DIR', kind: 'string', def: '', meaning: 'directory for control sockets (default $XDG_RUNTIME_DIR/onet or /tmp/onet-<uid>), mode 0700' },
-  arenaBytes: { env: 'ONET_ARENA_BYTES', kind: 'bytes', def: '256MiB', meaning: 'shared-memory data region per rank; largest tensor a collective can use' },
-  engineThreads: { env: 'ONET_ENGINE_THREADS', kind: 'int', def: '0', meaning: 'engine threads that reduce and copy (0 = one per core, at most 8)' },
-  chunkBytes: { env: 'ONET_CHUNK_BYTES', kind: 'bytes', def: '256KiB', meaning: 'work unit an engine thread takes at a time' },
-  parallelBytes: { env: 'ONET_PARALLEL_BYTES', kind: 'bytes', def: '1MiB', meaning: 'collectives touching fewer bytes run on one engine thread' },
-  spinUs: { env: 'ONET_SPIN_US', kind: 'int', def: '50', meaning: 'microseconds to spin before sleeping on a futex (ranks and coordinator)' },
-  timeoutS: { env: 'ONET_TIMEOUT', kind: 'int', def: '300', meaning: 'seconds a collective may wait for its peers before every waiting rank gets ETIMEDOUT' },
-  connectTimeoutS: { env: 'ONET_CONNECT_TIMEOUT', kind: 'int', def: '30', meaning: 'seconds a rank waits for its coordinator to answer (and, under torch, for rank 0\'s job token in the store)' },
-  idleExitS: { env: 'ONET_IDLE_EXIT', kind: 'int', def: '60', meaning: 'an auto-started coordinator exits this long after its last rank left (or none came)' },
-  logLevel: { env: 'ONET_LOG', kind: 'string', def: 'info', meaning: 'coordinator log level: error, warn, info, debug' },
-  node: { env: 'ONET_NODE', kind: 'string', def: '', meaning: 'node binary used to start a coordinator (default: the one running, or `node`)' },
-  coordinator: { env: 'ONET_COORDINATOR', kind: 'string', def: '', meaning: 'path to the `onet` executable ranks use to start a coordinator' },
-  python: { env: 'ONET_PYTHON', kind: 'string', def: '', meaning: 'python that `onet bench --framework torch` runs (default: <repo>/.venv/bin/python, else python3)' },
-  // Multi-host: topology, scheduling, transport (docs/scheduling.md).
-  algo: { env: 'ONET_ALGO', kind: 'string', def: '', meaning: 'force inter-host algorithms, e.g. "allreduce:ring,allgather:bruck" (`onet explain` lists them)' },
-  explain: { env: 'ONET_EXPLAIN', kind: 'bool', def: '0', meaning: 'log the chosen algorithm and the predicted time of every alternative for each collective size range' },
-  topoFile: { env: 'ONET_TOPO_FILE', kind: 'string', def: '', meaning: 'topology JSON (from `onet topo --json`) used instead of discovery and probing' },
-  ifname: { env: 'ONET_IFNAME', kind: 'string', def: '', meaning: 'network interface to bind for peers (default: the one that routes to them; loopback on one host)' },
-  fusionBytes: { env: 'ONET_FUSION_BYTES', kind: 'bytes', def: '64MiB', meaning: 'largest fused buffer for small same-(group, dtype, op) allreduces: the engine fuses small cross-host allreduces already queued behind each other into one exchange (0: never); also the fusion planner\'s limit' },
-  cycleUs: { env: 'ONET_CYCLE_US', kind: 'int', def: '1000', meaning: 'fusion planner (src/scheduler/fusion.ts) only: microseconds small allreduces may wait to be fused; the engine never waits, it fuses what is already queued' },
-  tcpStreams: { env: 'ONET_TCP_STREAMS', kind: 'int', def: '2', meaning: 'TCP connections per host pair; large messages are striped across them' },
-  tcpZerocopyBytes: { env: 'ONET_TCP_ZEROCOPY_BYTES', kind: 'int', def: '0', meaning: 'send messages at least this large with MSG_ZEROCOPY (0: never)' },
-  checksum: { env: 'ONET_CHECKSUM', kind: 'bool', def: '1', meaning: 'checksum inter-host messages and fail the collective on a mismatch (0 turns it off)' },
-  transport: { env: 'ONET_TRANSPORT', kind: 'string', def: 'auto', meaning: 'inter-host transport: tcp, ucx, or auto (ucx when available, else tcp)' },
-  bootstrap: { env: 'ONET_BOOTSTRAP', kind: 'string', def: '', meaning: 'host:port of the coordinator that runs the multi-host rendezvous (unset: one host)' },
-  heartbeatMs: { env: 'ONET_HEARTBEAT_MS', kind: 'int', def: '500', meaning: 'coordinators heartbeat each other this often; a host silent for 3x this long is declared gone (0: off)' },
-  testCorrupt: { env: 'ONET_TEST_CORRUPT', kind: 'int', def: '0', meaning: 'TESTS ONLY: the tcp transport corrupts every n-th frame it sends after checksumming it (0: off)' },
-  // Security (docs/protocol.md §8, src/security/).
-  jobToken: { env: 'ONET_JOB_TOKEN', kind: 'string', def: '', meaning: 'per-job secret: ranks and coordinators prove they hold it (HMAC); `onet run` generates one when unset' },
-  storeToken: { env: 'ONET_STORE_TOKEN', kind: 'bool', def: '1', meaning: 'torch backend without ONET_JOB_TOKEN: global rank 0 draws a job token and shares it through the torch store (0: run without one)' },
-  observerToken: { env: 'ONET_OBSERVER_TOKEN', kind: 'string', def: '', meaning: 'read-only role: may ask a token-protected coordinator for status and metrics' },
-  adminToken: { env: 'ONET_ADMIN_TOKEN', kind: 'string', def: '', meaning: 'admin role: may also abort a token-protected job' },
-  tlsCert: { env: 'ONET_TLS_CERT', kind: 'string', def: '', meaning: "PEM certificate of this host's coordinator: turns on mutual TLS 1.3 for the inter-host rendezvous" },
-  tlsKey: { env: 'ONET_TLS_KEY', kind: 'string', def: '', meaning: 'PEM private key for ONET_TLS_CERT' },
-  tlsCa: { env: 'ONET_TLS_CA', kind: 'string', def: '', meaning: 'PEM CA bundle that peer coordinators\' certificates must chain to' },
-  tlsData: { env: 'ONET_TLS_DATA', kind: 'string', def: 'auto', meaning: 'encrypt the inter-host data path (tcp: TLS 1.3 handshake + AES-256-GCM frames): auto = when ONET_TLS_CERT/KEY/CA are set, 1 = required, 0 = off (rendezvous only)' },
-  hostPort: { env: 'ONET_HOST_PORT', kind: 'int', def: '0', meaning: "TCP port this host's coordinator listens on for peer hosts (0 = any free port)" },
-  // Telemetry (docs/telemetry.md).
-  metricsPort: { env: 'ONET_METRICS_PORT', kind: 'string', def: '', meaning: 'serve Prometheus /metrics and the dashboard on this port (unset: off; 0: any free port)' },
-  metricsHost: { env: 'ONET_METRICS_HOST', kind: 'string', def: '127.0.0.1', meaning: 'address the metrics/dashboard server binds (0.0.0.0 exposes it to the network)' },
-  dashboardPort: { env: 'ONET_DASHBOARD_PORT', kind: 'string', def: '', meaning: 'serve the dashboard (and /metrics) on this port too (unset: on the metrics port only; 0: any free port)' },
-  trace: { env: 'ONET_TRACE', kind: 'string', def: '', meaning: 'write a Chrome-trace (Perfetto) JSON timeline of every collective to this file' },
-  stragglerWindow: { env: 'ONET_STRAGGLER_WINDOW', kind: 'int', def: '100', meaning: 'collectives in the sliding window that flags a rank arriving last at most of them' },
-  stragglerGapUs: { env: 'ONET_STRAGGLER_GAP_US', kind: 'int', def: '1000', meaning: 'a rank counts as last only when it posts this many microseconds after the next-to-last' },
-} satisfies Record<string, Setting>;
-
+export { SETTINGS };
+export type { SettingKind };
+/** One registered setting (`def`: the text parsed when the variable is unset or empty). */
+export type Setting = SettingSpec;
 export type SettingName = keyof typeof SETTINGS;
+export type SettingValue = string | number | boolean | undefined;
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1 << 20, mb: 1e6, mib: 1 << 20, g: 1 << 30, gb: 1e9, gib: 1 << 30 };
+const NUMBER_WITH_UNIT = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$/;
 
-/** Parse "64MiB", "1g", "4096" into bytes; throws a message naming the setting on garbage. */
-export function parseBytes(text: string, what = 'value'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new Error(`EINVAL: ${what}=${JSON.stringify(text)} is not a byte size (examples: 4096, 256KiB, 64MiB, 1GiB)`);
-  return Math.round(Number(m[1]) * unit);
+/** The error every reader raises for a bad value: names the variable, quotes the value, shows examples. */
+export function invalidValue(
+  env: string, text: string, kind: SettingKind, values?: readonly string[] | null,
+): OnetError {
+  const value = JSON.stringify(text);
+  if (kind === 'enum') {
+    return new OnetError('EINVAL', fill(ENUM_ERROR_FORMAT, { env, value, values: (values ?? []).join(', ') }));
+  }
+  const byKind: Record<string, readonly string[]> = {
+    ...ERROR_EXAMPLES, bytes: BYTE_EXAMPLES, seconds: SECONDS_EXAMPLES,
+  };
+  const examples = byKind[kind] ?? [];
+  const what = ERROR_WHAT[kind];
+  return new OnetError('EINVAL', fill(ERROR_FORMAT, { env, value, what, examples: examples.join(', ') }));
 }
 
-export function parseSetting(name: SettingName, text: string): string | number | boolean {
-  const s: Setting = SETTINGS[name];
+function fill(format: string, parts: Record<string, string>): string {
+  return format.replace(/\{(\w+)\}/g, (_, k: string) => parts[k] ?? '');
+}
+
+function withUnit(text: string, units: Readonly<Record<string, number>>): number | undefined {
+  const m = NUMBER_WITH_UNIT.exec(text);
+  const unit = m ? units[m[2].toLowerCase()] : undefined;
+  return m && unit !== undefined ? Number(m[1]) * unit : undefined;
+}
+
+/** "64MiB", "1.5GB", "2M", "4096" → bytes (IEC for KiB and bare k, SI for kB; rounded to the nearest byte). */
+export function parseBytes(text: string, what = 'value'): number {
+  const x = withUnit(text, BYTE_UNITS);
+  // Round half up, written as floor(x + 0.5) so that Python's reader computes the identical double.
+  const n = x === undefined ? NaN : Math.floor(x + 0.5);
+  if (!Number.isSafeInteger(n)) throw invalidValue(what, text, 'bytes');
+  return n;
+}
+
+/** "30", "2.5", "500ms", "1.5min" → fractional seconds. */
+export function parseSeconds(text: string, what = 'value'): number {
+  const x = withUnit(text, SECONDS_UNITS);
+  if (x === undefined || !Number.isFinite(x)) throw invalidValue(what, text, 'seconds');
+  return x;
+}
+
+export function parseBool(text: string, what = 'value'): boolean {
+  const t = text.trim().toLowerCase();
+  if (BOOL_TRUE.includes(t)) return true;
+  if (BOOL_FALSE.includes(t)) return false;
+  throw invalidValue(what, text, 'bool');
+}
+
+export function parseInteger(text: string, what = 'value'): number {
+  const n = /^\s*-?\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw invalidValue(what, text, 'int');
+  return n;
+}
+
+export function parseNumber(text: string, what = 'value'): number {
+  const n = /^\s*-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n)) throw invalidValue(what, text, 'float');
+  return n;
+}
+
+/** Parse `text` as the setting's kind; "" (unset, no default) reads as "" for strings, else undefined. */
+export function parseValue(s: Setting, text: string): SettingValue {
+  if (text === '') return s.kind === 'string' ? '' : undefined;
   switch (s.kind) {
+    case 'int': return parseInteger(text, s.env);
+    case 'float': return parseNumber(text, s.env);
+    case 'seconds': return parseSeconds(text, s.env);
     case 'bytes': return parseBytes(text, s.env);
-    case 'int': {
-      if (!/^\s*-?\d+\s*$/.test(text)) throw new Error(`EINVAL: ${s.env}=${JSON.stringify(text)} is not an integer`);
-      return Number(text);
+    case 'bool': return parseBool(text, s.env);
+    case 'enum': {
+      const t = text.trim().toLowerCase();
+      if (!s.values?.includes(t)) throw invalidValue(s.env, text, 'enum', s.values);
+      return t;
     }
-    case 'bool': return /^(1|true|yes|on)$/i.test(text);
     default: return text;
   }
 }
 
-/** The value of a setting from the environment (or `env`), else its default. */
-export function setting<N extends SettingName>(name: N, env: NodeJS.ProcessEnv = process.env): any {
-  const s: Setting = SETTINGS[name];
-  const raw = env[s.env];
-  return parseSetting(name, raw !== undefined && raw !== '' ? raw : s.def);
+export function parseSetting(name: SettingName, text: string): SettingValue {
+  return parseValue(SETTINGS[name], text);
 }
 
-/** Rows for `onet config`: every setting with its current value and where it came from. */
-const SECRET = new Set(['ONET_JOB_TOKEN', 'ONET_OBSERVER_TOKEN', 'ONET_ADMIN_TOKEN']);
+/** The text a setting reads: the environment's value when set and non-empty, else the default. */
+export function settingText(name: SettingName, env: NodeJS.ProcessEnv = process.env): string {
+  const s: Setting = SETTINGS[name];
+  const raw = env[s.env];
+  return raw !== undefined && raw !== '' ? raw : s.def;
+}
 
-export function describeSettings(env: NodeJS.ProcessEnv = process.env) {
+/** Whether the environment sets this setting (to a non-empty value). */
+export function isSet(name: SettingName, env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env[SETTINGS[name].env];
+  return raw !== undefined && raw !== '';
+}
+
+/** The value of a setting from the environment (or `env`), else its default, parsed by its kind. */
+// biome-ignore lint/suspicious/noExplicitAny: callers know each setting's kind (SETTINGS[name].kind)
+export function setting<N extends SettingName>(name: N, env: NodeJS.ProcessEnv = process.env): any {
+  return parseSetting(name, settingText(name, env));
+}
+
+export interface SettingRow {
+  env: string;
+  value: string;
+  source: 'env' | 'default' | 'invalid';
+  kind: SettingKind;
+  values: readonly string[] | null;
+  default: string;
+  components: readonly string[];
+  audience: Setting['audience'];
+  meaning: string;
+  error?: string;
+}
+
+/** Rows for `onet config`: every setting any language reads, its current value and where it came from. */
+export function describeSettings(env: NodeJS.ProcessEnv = process.env): SettingRow[] {
   return (Object.keys(SETTINGS) as SettingName[]).map((name) => {
     const s: Setting = SETTINGS[name];
-    const set = env[s.env] !== undefined && env[s.env] !== '';
+    const set = isSet(name, env);
+    let error: string | undefined;
+    try {
+      parseValue(s, settingText(name, env));
+    } catch (e) {
+      error = (e as Error).message;
+    }
     // Secrets are never printed: `onet config` output lands in logs and bug reports.
-    const value = set && SECRET.has(s.env) ? '(set, hidden)' : set ? env[s.env]! : s.def;
-    return { env: s.env, value, source: set ? 'env' : 'default', meaning: s.meaning };
+    const value = set && s.secret ? '(set, hidden)' : settingText(name, env);
+    const row: SettingRow = {
+      env: s.env, value, source: error ? 'invalid' : set ? 'env' : 'default',
+      kind: s.kind, values: s.values, default: s.def,
+      components: s.components, audience: s.audience, meaning: s.meaning,
+    };
+    if (error && !s.secret) row.error = error;
+    return row;
   });
 }

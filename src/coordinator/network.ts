@@ -4,6 +4,7 @@
 // job whose WORLD_SIZE exceeds LOCAL_WORLD_SIZE has registered.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { setting } from '../config/settings.js';
 import { OnetError } from '../errors.js';
@@ -11,11 +12,12 @@ import type { Engine } from '../native/addon.js';
 import { chooseInterface } from '../topology/iface.js';
 import { summarize, topologyFromEnv, uniformTopology } from '../topology/graph.js';
 import { planFromEnv } from '../scheduler/plan.js';
+import { ONESHOT_MAX_SENT_BYTES } from '../gen/algorithms.js';
 import { bootstrapFrom, join, serveBootstrap, type HostEntry } from './rendezvous.js';
 import type { Logger } from './log.js';
-import { Verifier } from '../security/auth.js';
+import type { Verifier } from '../security/auth.js';
 import { tlsFrom } from '../security/tls.js';
-import { dataTlsFrom } from '../security/data_tls.js';
+import { dataTlsFrom, type DataTlsPaths } from '../security/data_tls.js';
 
 export interface NetworkUp { me: number; hosts: HostEntry[]; transport: string; iface: string }
 
@@ -28,14 +30,33 @@ function ownAddress(host: string, env: NodeJS.ProcessEnv): { name: string; addre
   return undefined;
 }
 
+/** ONET_IFNAME names an address, not an interface: bind exactly it (one of several on a NIC, or one of
+ *  several test "hosts" on 127/8, src/testing/loopback.ts). Listening fails, naming it, if it is not ours. */
+function givenAddress(env: NodeJS.ProcessEnv): { name: string; address: string; reason: string } | undefined {
+  const want = String(setting('ifname', env));
+  if (!isIP(want)) return undefined;
+  const nic = Object.entries(networkInterfaces()).find(([, addrs]) => addrs?.some((a) => a.address === want))?.[0];
+  const name = nic ?? (want.startsWith('127.') ? 'lo' : 'unknown');
+  return { name, address: want, reason: `${name} (${want}): ONET_IFNAME=${want} names this address` };
+}
+
+/** TESTS ONLY: the data address the other hosts are told, ONET_TEST_ADVERTISE (a fault proxy that forwards
+ *  to `addr`, src/testing/fault_proxy.ts), else `addr` itself. */
+function advertisedAddress(addr: string, env: NodeJS.ProcessEnv): string {
+  const a = String(setting('testAdvertise', env));
+  if (a && !/^[^\s]+:\d+$/.test(a))
+    throw new OnetError('EINVAL', `ONET_TEST_ADVERTISE=${a} is not ip:port; it is a test hook, unset it outside tests`);
+  return a || addr;
+}
+
 /** The transport handshake's job hash: of the job id, and of the job token when one is set. */
 export function jobHash(job: string, token = ''): number {
   return createHash('sha256').update(token ? `${job}\0${token}` : job).digest().readUInt32LE(0);
 }
 
 export interface AlgoRule { coll: string; maxBytes: number; algo: string; chunkBytes?: number }
-/** native/engine/crosshost.cc kOneShotBytes: allreduces with (hosts − 1)·bytes up to this run in one round. */
-const ONESHOT_BYTES = 64 << 10;
+/** The registry's one-shot limit (spec/algorithms.json): allreduces with (hosts − 1)·bytes up to it run in one round. */
+const ONESHOT_BYTES = ONESHOT_MAX_SENT_BYTES;
 const ENGINE_COLLS = new Set(['allreduce', 'allgather', 'broadcast', 'reduce_scatter']);
 
 /**
@@ -68,6 +89,23 @@ export function pickTransport(env: NodeJS.ProcessEnv): 'tcp' | 'ucx' {
   return existsSync(ib) && readdirSync(ib).length > 0 ? 'ucx' : 'tcp';
 }
 
+/**
+ * The transport's options for this job, keyed as the native side's one table of them
+ * (native/transport/common/options.cc): the addon hands every key straight to
+ * DeviceOptions::set, which refuses one it does not know, so a new knob is a row there and a
+ * key here. Knobs of one backend (streams, checksum, ...) are ignored by the others.
+ */
+export function deviceOptions(transport: 'tcp' | 'ucx', bindIp: string, job: string, env: NodeJS.ProcessEnv,
+  dataTls?: DataTlsPaths) {
+  return {
+    transport, bindIp, port: Number(setting('hostPort', env)),
+    jobHash: jobHash(job, setting('jobToken', env) as string), heartbeatMs: Number(setting('heartbeatMs', env)),
+    streams: Number(setting('tcpStreams', env)), checksum: Boolean(setting('checksum', env)),
+    zerocopyBytes: Number(setting('tcpZerocopyBytes', env)), testCorruptEvery: Number(setting('testCorrupt', env)),
+    ...dataTls,
+  };
+}
+
 export async function startNetwork(engine: Engine, o: { job: string; world: number; localRanks: number[]; env: NodeJS.ProcessEnv; log: Logger; verifier?: Verifier; rules?: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[] }): Promise<NetworkUp> {
   const b = bootstrapFrom(o.env);
   if (!b)
@@ -76,31 +114,28 @@ export async function startNetwork(engine: Engine, o: { job: string; world: numb
   const sec = { token: String(setting('jobToken', o.env)) || undefined, tls: tlsFrom(o.env), verifier: o.verifier };
   const served = o.localRanks.includes(0) ? serveBootstrap(b, o.job, o.world, timeoutMs, (m) => o.log('warn', m), sec) : undefined;
   served?.catch(() => {});  // its failure also reaches join() below, with the reason
-  const iface = ownAddress(b.host, o.env) ?? await chooseInterface([`${b.host}:${b.port}`], { env: o.env });
+  const iface = givenAddress(o.env) ?? ownAddress(b.host, o.env) ??
+    await chooseInterface([`${b.host}:${b.port}`], { env: o.env });
   o.log('info', `inter-host interface ${iface.reason}`);
   const transport = pickTransport(o.env);
   const dataTls = dataTlsFrom(o.env, transport);
   if (sec.tls && !dataTls) o.log('warn', `the ${transport} data path between hosts is NOT encrypted (ONET_TLS_DATA=${setting('tlsData', o.env)}${transport === 'tcp' ? '' : '; only tcp can encrypt'})`);
-  const addr = engine.netListen({
-    transport, bindIp: iface.address, streams: Number(setting('tcpStreams', o.env)),
-    checksum: Boolean(setting('checksum', o.env)), jobHash: jobHash(o.job, setting('jobToken', o.env) as string),
-    zerocopyBytes: Number(setting('tcpZerocopyBytes', o.env)),
-    port: Number(setting('hostPort', o.env)),
-    heartbeatMs: Number(setting('heartbeatMs', o.env)), testCorruptEvery: Number(setting('testCorrupt', o.env)),
-    ...dataTls,
-  });
+  const addr = engine.netListen(deviceOptions(transport, iface.address, o.job, o.env, dataTls));
   o.log('info', `${transport} transport listening on ${addr}${dataTls ? ' (encrypted: TLS 1.3 + AES-256-GCM)' : ''}; bootstrap ${b.host}:${b.port} (${b.source})`);
-  const hosts = await join(b, o.job, o.localRanks, addr, timeoutMs, sec);
+  const told = advertisedAddress(addr, o.env);
+  if (told !== addr)
+    o.log('warn', `TESTS ONLY: the other hosts dial ${told} (ONET_TEST_ADVERTISE), which must forward to ${addr}`);
+  const hosts = await join(b, o.job, o.localRanks, told, timeoutMs, sec);
   if (served) await served;
-  const me = hosts.findIndex((h) => h.addr === addr);
-  if (me < 0) throw new OnetError('EINTERNAL', `the bootstrap's host list does not contain this coordinator (${addr})`);
+  const me = hosts.findIndex((h) => h.addr === told);
+  if (me < 0) throw new OnetError('EINTERNAL', `the bootstrap's host list does not contain this coordinator (${told})`);
   const hostOfRank = new Array<number>(o.world).fill(-1);
   for (const h of hosts) for (const r of h.ranks) hostOfRank[r] = h.host;
   try {
     await engine.netConnect(me, hosts.map((h) => h.addr), hostOfRank, timeoutMs);
-  } catch (e: any) {
-    const m = /^(E[A-Z]+): ([\s\S]*)$/.exec(String(e?.message ?? e));
-    throw new OnetError((m?.[1] ?? 'EINTERNAL') as any, `connecting host ${me} to the other hosts: ${m?.[2] ?? e}`);
+  } catch (e) {
+    const err = OnetError.fromNative(e);
+    throw new OnetError(err.code, `connecting host ${me} to the other hosts: ${err.message}`, err.ranks);
   }
   let rules = o.rules;
   if (!rules?.length) {

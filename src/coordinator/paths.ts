@@ -1,8 +1,11 @@
 // Where a job's control socket and pid file live (docs/protocol.md §1), and how a job id is
-// derived from the launcher's environment.
+// derived from the launcher's environment (spec/jobid.json; python/opennetworks/_env.py job_id
+// applies the same rule, so a Node and a Python rank of one job find the same coordinator).
 import { mkdirSync, chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setting } from '../config/settings.js';
+import { OnetError } from '../errors.js';
+import { JOB_ID } from '../gen/settings.js';
 
 export function runDir(env: NodeJS.ProcessEnv = process.env): string {
   const explicit = setting('runDir', env) as string;
@@ -11,10 +14,29 @@ export function runDir(env: NodeJS.ProcessEnv = process.env): string {
   return `/tmp/onet-${process.getuid?.() ?? 0}`;
 }
 
+const VALID = new RegExp(JOB_ID.pattern);
+// 'u': one replacement per code point, as Python's re does (an emoji is one '_', not two).
+const OUTSIDE = new RegExp(`[^${JOB_ID.allowed}]`, 'gu');
+
+/** A launcher's value made path-safe: characters outside the allowed set become '_', cut to 64. */
+export function sanitizeJobId(raw: string): string {
+  return raw.replace(OUTSIDE, JOB_ID.replacement).slice(0, JOB_ID.maxLength);
+}
+
+/** The job id by spec/jobid.json: ONET_JOB_ID (checked), TORCHELASTIC_RUN_ID, SLURM_JOB_ID,
+ * MASTER_ADDR_MASTER_PORT, else "default". */
 export function jobId(env: NodeJS.ProcessEnv = process.env): string {
-  const raw = (setting('jobId', env) as string) || env.TORCHELASTIC_RUN_ID || env.SLURM_JOB_ID ||
-    (env.MASTER_ADDR && env.MASTER_PORT ? `${env.MASTER_ADDR}_${env.MASTER_PORT}` : '') || 'default';
-  return raw.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+  for (const src of JOB_ID.sources) {
+    const parts = src.env.map((k) => env[k] ?? '');
+    // An empty part means unset; a launcher's 'none' (torchrun's default rendezvous id) names no job.
+    const skip = (p: string) => p === '' || (src.mode === 'sanitise' && JOB_ID.skipValues.includes(p.toLowerCase()));
+    if (parts.some(skip)) continue;
+    const raw = parts.join(src.joiner);
+    if (src.mode === 'sanitise') return sanitizeJobId(raw);
+    if (!VALID.test(raw)) throw new OnetError('EINVAL', JOB_ID.error.replace('{value}', JSON.stringify(raw)));
+    return raw;
+  }
+  return JOB_ID.fallback;
 }
 
 export interface JobPaths { dir: string; socket: string; endpoint: string; pidFile: string; log: string }
@@ -30,6 +52,6 @@ export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = statSync(dir);
   if (process.getuid && st.uid !== process.getuid())
-    throw new Error(`EINVAL: ${dir} belongs to uid ${st.uid}, not to you; set ONET_RUN_DIR to a directory of your own`);
+    throw new OnetError('EINVAL', `${dir} belongs to uid ${st.uid}, not to you; set ONET_RUN_DIR to a dir you own`);
   chmodSync(dir, 0o700);
 }

@@ -7,6 +7,7 @@
 import { createServer, connect, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { hostname } from 'node:os';
+import { settingText } from '../config/settings.js';
 import { OnetError } from '../errors.js';
 import { mac, prove, Verifier, type Auth } from '../security/auth.js';
 import { tlsOptions, type TlsFiles } from '../security/tls.js';
@@ -24,7 +25,7 @@ export interface Hello { v: number; job: string; ranks: number[]; addr: string; 
 
 /** Where the bootstrap listens, from the environment; undefined for a single-host job. */
 export function bootstrapFrom(env: NodeJS.ProcessEnv): Bootstrap | undefined {
-  const explicit = env.ONET_BOOTSTRAP;
+  const explicit = settingText('bootstrap', env);
   if (explicit) {
     const m = /^(.+):(\d+)$/.exec(explicit.trim());
     if (!m) throw new OnetError('EINVAL', `ONET_BOOTSTRAP=${explicit} is not host:port (e.g. 10.0.0.1:29501)`);

@@ -5,13 +5,14 @@ import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node
 import { cpus } from 'node:os';
 import * as zmq from 'zeromq';
 import { setting } from '../config/settings.js';
-import { CODES, OnetError, ranksIn } from '../errors.js';
+import { CODES, OnetError } from '../errors.js';
 import { native, type Engine, type EngineEvent } from '../native/addon.js';
 import { LAYOUT, PROTOCOL_VERSION, parseControl, type ControlMsg, type RegisterMsg } from '../bridge/protocol.js';
 import { makeLogger, type Logger } from './log.js';
 import { Telemetry, engineTelemetry, lastOps, parseStats } from '../telemetry/telemetry.js';
 import { startNetwork, type NetworkUp } from './network.js';
 import { ensurePrivateDir, jobPaths, runDir, type JobPaths } from './paths.js';
+import { alive, identify, pidFileAlive, type ProcId } from './liveness.js';
 import { tokensFrom, Verifier, type Tokens } from '../security/auth.js';
 
 export interface CoordinatorOptions {
@@ -22,19 +23,11 @@ export interface CoordinatorOptions {
   log?: Logger;
 }
 
-interface RankInfo { rank: number; pid: number; localRank: number; identity: Buffer; framework: string; closed: boolean; dead: boolean }
+// proc: the rank's process as it registered (liveness.ts): a zombie or a reused pid is not it.
+interface RankInfo { rank: number; pid: number; proc: ProcId; localRank: number; identity: Buffer; framework: string; closed: boolean; dead: boolean }
 interface GroupVote { ranks: number[]; waiting: Map<number, { identity: Buffer; id: unknown }> }
 
 const codeNum = (c: string) => Math.max(0, CODES.indexOf(c as (typeof CODES)[number]));
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e.code === 'EPERM';
-  }
-}
 
 export class Coordinator {
   readonly job: string;
@@ -75,10 +68,10 @@ export class Coordinator {
   }
 
   /** Refuse (log, count, throw EACCES) unless `why` is empty. */
-  private refuse(what: string, why: string): never {
+  private refuse(what: string, why: string, ranks: number[] = []): never {
     this.verifier.refusals++;
     this.log('warn', `refused ${what}: ${why} (refusal #${this.verifier.refusals})`);
-    throw new OnetError('EACCES', `coordinator of job ${this.job} refused ${what}: ${why}; give every rank the job's ONET_JOB_TOKEN (onet run passes it on)`);
+    throw new OnetError('EACCES', `coordinator of job ${this.job} refused ${what}: ${why}; give every rank the job's ONET_JOB_TOKEN (onet run passes it on)`, ranks);
   }
 
   /** Status needs a registered connection or, with a token set, any role's proof. */
@@ -104,7 +97,7 @@ export class Coordinator {
     ensurePrivateDir(this.paths.dir);
     if (existsSync(this.paths.pidFile)) {
       const pid = Number(readFileSync(this.paths.pidFile, 'utf8'));
-      if (pid && pid !== process.pid && pidAlive(pid))
+      if (pid && pid !== process.pid && pidFileAlive(pid, this.paths.pidFile))
         throw new OnetError('EINVAL', `a coordinator for job ${this.job} is already running (pid ${pid}) at ${this.paths.endpoint}; stop it or pick another ONET_JOB_ID`);
     }
     // Telemetry first: a bad ONET_METRICS_PORT fails before anything is bound.
@@ -146,7 +139,7 @@ export class Coordinator {
         if (this.closed) break;
         let msg: ControlMsg | undefined;
         try {
-          if (frames.length === 0) throw new Error('EINVAL: empty message (expected a JSON control frame)');
+          if (frames.length === 0) throw new OnetError('EINVAL', 'empty message (expected a JSON control frame)');
           msg = parseControl(frames[0]);
           this.handle(identity, msg);
         } catch (e) {
@@ -218,16 +211,16 @@ export class Coordinator {
       throw new OnetError('EINVAL', `rank ${m.rank} asked for job ${m.job}, but this coordinator serves job ${this.job}`, [m.rank]);
     if (this.tokens.rank) {
       const why = this.verifier.verify(this.tokens.rank, m.auth, ['register', m.job, m.rank, m.pid]);
-      if (why) this.refuse(`rank ${m.rank} (pid ${m.pid})`, why);
+      if (why) this.refuse(`rank ${m.rank} (pid ${m.pid})`, why, [m.rank]);
     }
     if (!this.engine) this.createEngine(m.world);
     if (m.world !== this.world)
       throw new OnetError('EINVAL', `rank ${m.rank} says world size ${m.world}, but this job has ${this.world}; every rank must agree on WORLD_SIZE`, [m.rank]);
     const old = this.ranks.get(m.rank);
-    if (old && !old.closed && !old.dead && pidAlive(old.pid))
+    if (old && !old.closed && !old.dead && alive(old.proc))
       throw new OnetError('EINVAL', `rank ${m.rank} is already registered by pid ${old.pid}; check RANK for pid ${m.pid}`, [m.rank]);
     const arena = this.engine!.addRank(m.rank, m.localRank);
-    this.ranks.set(m.rank, { rank: m.rank, pid: m.pid, localRank: m.localRank, identity, framework: m.framework, closed: false, dead: false });
+    this.ranks.set(m.rank, { rank: m.rank, pid: m.pid, proc: identify(m.pid), localRank: m.localRank, identity, framework: m.framework, closed: false, dead: false });
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.log('debug', `rank ${m.rank} (pid ${m.pid}, ${m.framework}) registered, arena ${arena}`);
@@ -252,7 +245,7 @@ export class Coordinator {
       for (const h of this.held) this.reply(h.identity, h.reply);
     } catch (e: any) {
       this.netState = 'failed';
-      this.netError = e instanceof OnetError ? e : new OnetError('EINTERNAL', String(e?.message ?? e));
+      this.netError = OnetError.fromNative(e);  // by its code and ranks fields (a UCX-less build: ENOTSUP)
       this.log('error', `multi-host start-up failed: ${this.netError.message}`);
       for (const h of this.held) {
         this.reply(h.identity, { type: 'error', id: (h.reply as any).id, code: this.netError.code, message: this.netError.message, ranks: this.netError.ranks });
@@ -292,7 +285,7 @@ export class Coordinator {
     const waiter = this.notify.get(key);
     if (waiter) {
       this.notify.delete(key);
-      this.reply(waiter.identity, { type: 'done', id: waiter.id, slot: e.slot, status: e.status, code: CODES[e.status] ?? 'EINTERNAL', message: e.message, ranks: ranksIn(e.message) });
+      this.reply(waiter.identity, { type: 'done', id: waiter.id, slot: e.slot, status: e.status, code: CODES[e.status] ?? 'EINTERNAL', message: e.message, ranks: e.ranks ?? [] });
     }
     if (e.status) this.telemetry?.onError(e);
     if (e.kind === 'error') this.log('debug', `rank ${e.rank}: ${CODES[e.status]}: ${e.message}`);
@@ -300,7 +293,7 @@ export class Coordinator {
 
   private watchRanks(): void {
     for (const r of this.ranks.values()) {
-      if (r.closed || r.dead || pidAlive(r.pid)) continue;
+      if (r.closed || r.dead || alive(r.proc)) continue;
       r.dead = true;
       const why = `rank ${r.rank} (pid ${r.pid}) died`;
       this.log('warn', `${why}; failing its pending collectives`);

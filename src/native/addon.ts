@@ -24,7 +24,10 @@ export interface EngineStats {
 }
 /** engine.drainTrace(): collectives since the last drain as Chrome-trace events (comma-separated JSON, µs of the engine's monotonic clock). */
 export interface EngineTrace { events: string; count: number; dropped: number; ranks: number[] }
-export interface EngineEvent { kind: 'done' | 'error'; rank: number; slot: number; status: number; message: string; seq: number }
+// code/ranks: the completion's Status as data (code name from spec/errors.json, the ranks concerned).
+export interface EngineEvent {
+  kind: 'done' | 'error'; rank: number; slot: number; status: number; code: string; message: string; ranks: number[]; seq: number;
+}
 
 export declare class Engine {
   constructor(config: EngineConfig, onEvent: (e: EngineEvent) => void);

@@ -9,17 +9,12 @@
 //   γ  µs per byte to reduce two buffers     σ  µs per byte of a local shared-memory copy
 //   P  hosts   m  local ranks per host   n  bytes (see BYTES_MEANING)   L = ⌈log2 P⌉
 import { OnetError } from '../errors.js';
+import { ALGORITHMS, CATALOGUE, ONESHOT_MAX_SENT_BYTES } from '../gen/algorithms.js';
 import { summarize, type Topology } from '../topology/graph.js';
 
-export const CATALOGUE = {
-  allreduce: ['ring', 'dbtree', 'rabenseifner'],
-  allgather: ['ring', 'recdoubling', 'bruck'],
-  broadcast: ['binomial', 'chain'],
-  reduce_scatter: ['ring', 'rechalving'],
-  reduce: ['binomial'],
-  alltoall: ['pairwise'],
-  barrier: ['dissemination'],
-} as const;
+// The algorithm registry (spec/algorithms.json): CATALOGUE lists the inter-host algorithms the
+// selection table chooses between; each registry entry names the formula below that prices it.
+export { CATALOGUE, ONESHOT_MAX_SENT_BYTES };
 export type Collective = keyof typeof CATALOGUE;
 export const COLLECTIVES = Object.keys(CATALOGUE) as Collective[];
 
@@ -95,23 +90,37 @@ function pipelined(n: number, D: number, a: number, bPrime: number): { c: number
 
 interface Inter { steps: number; bw: number; red: number; chunk: number; formula: string; extraUs?: number }
 
+/** The registry's formula id of (coll, algo), e.g. 'allreduce_ring'. */
+export function formulaOf(coll: Collective, algo: string): string | undefined {
+  return ALGORITHMS.find((a) => a.collective === coll && a.name === algo)?.formula;
+}
+
+/**
+ * Whether the engine runs this allreduce as the one-shot exchange (native/algo/hier/oneshot.cc):
+ * every host sends its folded vector to every other host in one round, header included, whenever
+ * (P − 1)·n ≤ ONESHOT_MAX_SENT_BYTES — before, and regardless of, the selection table.
+ */
+export function oneshotApplies(coll: Collective, bytes: number, P: number): boolean {
+  return coll === 'allreduce' && P > 1 && (P - 1) * bytes <= ONESHOT_MAX_SENT_BYTES;
+}
+
 /** The inter-host part of one algorithm on n host-level bytes. */
 function inter(coll: Collective, algo: string, n: number, p: CostParams): Inter {
   const { P, alphaUs: a, betaUs: b, gammaUs: g, sigmaUs: s, m } = p;
   const L = log2c(P), F = log2f(P), Pp = 2 ** F, pow2 = Pp === P, f = (P - 1) / P;
   const hidden = (bPerByte: number) => Math.max(0, g - bPerByte);  // reduce overlapped with a pipelined transfer
   const blk = blockChunk(n, P);
-  switch (`${coll}:${algo}`) {
-    case 'allreduce:ring': return {
+  switch (formulaOf(coll, algo)) {
+    case 'allreduce_ring': return {
       steps: 2 * (P - 1), bw: 2 * f * n * b, red: f * n * hidden(b) + Math.min(blk, n / P) * g, chunk: blk,
       formula: '2(P−1)α + 2(P−1)/P·nβ + (P−1)/P·n·max(0,γ−β) + cγ' };
-    case 'allreduce:rabenseifner': {
+    case 'allreduce_rabenseifner': {
       const core = { steps: 2 * F, bw: 2 * ((Pp - 1) / Pp) * n * b, red: ((Pp - 1) / Pp) * n * g };
       if (pow2) return { ...core, chunk: blk, formula: '2·log2P·α + 2(P−1)/P·nβ + (P−1)/P·nγ' };
       return { steps: core.steps + 2, bw: core.bw + 2 * n * b, red: core.red + n * g, chunk: blk,
         formula: "P'=2^⌊log2P⌋: (α+nβ+nγ) + 2·log2P'·α + 2(P'−1)/P'·nβ + (P'−1)/P'·nγ + (α+nβ)" };
     }
-    case 'allreduce:dbtree': {
+    case 'allreduce_dbtree': {
       // NCCL: latency 2·log2i(P)·α, bus-bandwidth ratio ½ (each rank sends and receives 2n over
       // the two trees), pipelined in chunks c: (D + n/c − 1)(α + 2cβ), D = 2⌊log2 P⌋.
       const D = 2 * Math.max(1, F);
@@ -119,29 +128,33 @@ function inter(coll: Collective, algo: string, n: number, p: CostParams): Inter 
       return { steps: D + pl.k - 1, bw: (D + pl.k - 1) * 2 * pl.stage * b, red: n * hidden(2 * b) + Math.min(pl.stage, n) * g, chunk: pl.c,
         formula: '(2⌊log2P⌋ + n/c − 1)(α + 2cβ) + n·max(0,γ−2β) + cγ, c = √(nα/((D−1)·2β))' };
     }
-    case 'allgather:ring': return { steps: P - 1, bw: f * n * b, red: 0, chunk: blk, formula: '(P−1)α + (P−1)/P·nβ' };
-    case 'allgather:recdoubling':
+    case 'allgather_ring': return { steps: P - 1, bw: f * n * b, red: 0, chunk: blk, formula: '(P−1)α + (P−1)/P·nβ' };
+    case 'allgather_recdoubling':
       if (pow2) return { steps: L, bw: f * n * b, red: 0, chunk: blk, formula: 'log2P·α + (P−1)/P·nβ' };
       return { steps: F + 2, bw: f * n * b + n * b, red: 0, chunk: blk,
         formula: "P'=2^⌊log2P⌋: (α + n/Pβ) + log2P'·α + (P−1)/P·nβ + (α + nβ)  [fold in/out the P−P' extra hosts]" };
-    case 'allgather:bruck': return { steps: L, bw: f * n * b, red: 0, chunk: blk, extraUs: n * (1 + 1 / P) * s,
+    case 'allgather_bruck': return { steps: L, bw: f * n * b, red: 0, chunk: blk, extraUs: n * (1 + 1 / P) * s,
       formula: '⌈log2P⌉α + (P−1)/P·nβ + (1+1/P)·nσ  [local rotations]' };
-    case 'broadcast:binomial': return { steps: L, bw: L * n * b, red: 0, chunk: blk, formula: '⌈log2P⌉(α + nβ)' };
-    case 'broadcast:chain': {
+    case 'broadcast_binomial': return { steps: L, bw: L * n * b, red: 0, chunk: blk, formula: '⌈log2P⌉(α + nβ)' };
+    case 'broadcast_chain': {
       const pl = pipelined(n, P - 1, a, b);
       return { steps: P - 2 + pl.k, bw: (P - 2 + pl.k) * pl.stage * b, red: 0, chunk: pl.c, formula: '(P − 2 + n/c)(α + cβ), c = √(nα/((P−2)β))' };
     }
-    case 'reduce_scatter:ring': return { steps: P - 1, bw: f * n * b, red: f * n * hidden(b) + Math.min(blk, n / P) * g, chunk: blk,
+    case 'reduce_scatter_ring': return { steps: P - 1, bw: f * n * b, red: f * n * hidden(b) + Math.min(blk, n / P) * g, chunk: blk,
       formula: '(P−1)α + (P−1)/P·nβ + (P−1)/P·n·max(0,γ−β) + cγ' };
-    case 'reduce_scatter:rechalving': {
+    case 'reduce_scatter_rechalving': {
       const core = { steps: F, bw: ((Pp - 1) / Pp) * n * b, red: ((Pp - 1) / Pp) * n * g };
       if (pow2) return { ...core, chunk: blk, formula: 'log2P·α + (P−1)/P·n(β+γ)' };
       return { steps: F + 2, bw: core.bw + n * b + (n / P) * b, red: core.red + n * g, chunk: blk,
         formula: "P'=2^⌊log2P⌋: (α+nβ+nγ) + log2P'·α + (P'−1)/P'·n(β+γ) + (α + n/P·β)" };
     }
-    case 'reduce:binomial': return { steps: L, bw: L * n * b, red: L * n * g, chunk: blk, formula: '⌈log2P⌉(α + nβ + nγ)' };
-    case 'alltoall:pairwise': return { steps: P - 1, bw: f * m * n * b, red: 0, chunk: blk, formula: '(P−1)α + (P−1)/P·m·nβ  [a host sends its m ranks\' blocks]' };
-    case 'barrier:dissemination': return { steps: L, bw: 0, red: 0, chunk: 0, formula: '⌈log2P⌉α' };
+    case 'reduce_binomial': return { steps: L, bw: L * n * b, red: L * n * g, chunk: blk, formula: '⌈log2P⌉(α + nβ + nγ)' };
+    case 'alltoall_pairwise': return { steps: P - 1, bw: f * m * n * b, red: 0, chunk: blk, formula: '(P−1)α + (P−1)/P·m·nβ  [a host sends its m ranks\' blocks]' };
+    case 'barrier_dissemination': return { steps: L, bw: 0, red: 0, chunk: 0, formula: '⌈log2P⌉α' };
+    case 'allreduce_oneshot': return {
+      // One round: each host sends its n bytes to the P − 1 others over its one NIC, then reduces P vectors.
+      steps: 1, bw: (P - 1) * n * b, red: (P - 1) * n * g, chunk: 0,
+      formula: `α + (P−1)·nβ + (P−1)·nγ, while (P−1)·n ≤ ${ONESHOT_MAX_SENT_BYTES} B (the engine's one-shot exchange)` };
   }
   throw new OnetError('EINVAL', `no cost model for ${coll}:${algo}`);
 }
@@ -162,6 +175,7 @@ export function localCost(coll: Collective, n: number, p: CostParams): { us: num
 
 export function checkAlgo(coll: Collective, algo: string): void {
   if (!(coll in CATALOGUE)) throw new OnetError('EINVAL', `unknown collective ${JSON.stringify(coll)}; valid: ${COLLECTIVES.join(', ')}`);
+  if (coll === 'allreduce' && algo === 'oneshot') return;  // an engine path: priced, never in the table
   if (!(CATALOGUE[coll] as readonly string[]).includes(algo))
     throw new OnetError('EINVAL', `unknown ${coll} algorithm ${JSON.stringify(algo)}; valid: ${CATALOGUE[coll].join(', ')}`);
 }

@@ -27,6 +27,10 @@ export function explain(coll: Collective, bytes: number, topo: Topology, p: Cost
   }
   out.push(`predicted: ${fmtUs(c.cost.totalUs)} = latency ${fmtUs(c.cost.latencyUs)} (${share(c.cost.latencyUs)}%) + bandwidth ${fmtUs(c.cost.bandwidthUs)} (${share(c.cost.bandwidthUs)}%) + reduce ${fmtUs(c.cost.reduceUs)} (${share(c.cost.reduceUs)}%) + local ${fmtUs(c.cost.localUs)} (${share(c.cost.localUs)}%); ${p.P > 1 ? bound : 'local only'}`);
   out.push(`model: ${c.cost.formula}`);
+  if (c.oneshot) {
+    out.push(`engine: runs this size as its one-shot exchange (header with the data, one round) before the table, ` +
+      `predicted ${fmtUs(c.oneshot.totalUs)}; model: ${c.oneshot.formula}`);
+  }
   out.push('');
   const rows = [['algorithm', 'predicted', 'vs best', 'steps', 'latency', 'bandwidth', 'reduce', 'local', 'chunk']];
   for (const a of c.alternatives) {

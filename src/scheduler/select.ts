@@ -1,7 +1,7 @@
 // Algorithm and chunk size per (collective, size range), from the cost model: the table the
 // native engine consumes (UCC's "selection by message size range is data"). Ranges are exact
 // for the model: adjacent samples that disagree are bisected to the byte where the choice flips.
-import { allCosts, cost, COLLECTIVES, type Collective, type Cost, type CostParams } from './costmodel.js';
+import { allCosts, cost, COLLECTIVES, oneshotApplies, type Collective, type Cost, type CostParams } from './costmodel.js';
 import type { Overrides } from './override.js';
 
 export interface SelectionEntry {
@@ -10,14 +10,22 @@ export interface SelectionEntry {
   algo: string;
   chunkBytes: number;
 }
-export interface Choice { coll: Collective; bytes: number; algo: string; chunkBytes: number; forced: boolean; cost: Cost; alternatives: Cost[] }
+/**
+ * `algo` is the table's inter-host choice. `oneshot` is set where the engine runs the collective as
+ * its one-shot exchange instead (small allreduces; costmodel.oneshotApplies), before the table.
+ */
+export interface Choice {
+  coll: Collective; bytes: number; algo: string; chunkBytes: number; forced: boolean; cost: Cost; alternatives: Cost[];
+  oneshot: Cost | null;
+}
 
 /** The choice for one (collective, bytes): the cheapest algorithm unless ONET_ALGO forces one. */
 export function choose(coll: Collective, bytes: number, p: CostParams, overrides: Overrides = new Map()): Choice {
   const alternatives = allCosts(coll, bytes, p);
   const forced = overrides.get(coll);
   const c = forced ? cost(coll, forced, bytes, p) : alternatives[0];
-  return { coll, bytes, algo: c.algo, chunkBytes: c.chunkBytes, forced: !!forced, cost: c, alternatives };
+  const oneshot = oneshotApplies(coll, bytes, p.P) ? cost(coll, 'oneshot', bytes, p) : null;
+  return { coll, bytes, algo: c.algo, chunkBytes: c.chunkBytes, forced: !!forced, cost: c, alternatives, oneshot };
 }
 
 /** Sizes sampled before bisection: 0, then 2^k and 1.5·2^k up to `top`. */

@@ -1,6 +1,7 @@
 // `--simulate 1024x8`: what the cost model predicts for a job of that shape, per size, in the
 // nccl-tests vocabulary (algbw = bytes / time; busbw = algbw × the collective's traffic factor).
 import { OnetError } from '../errors.js';
+import { busbwFactor } from '../gen/enums.js';
 import type { Collective, CostParams } from './costmodel.js';
 import { fmtBytes, fmtUs, table } from './format.js';
 import type { Overrides } from './override.js';
@@ -13,13 +14,9 @@ export function parseShape(text: string): { hosts: number; ppn: number } {
   return { hosts: Number(m[1]), ppn: Number(m[2]) };
 }
 
-/** nccl-tests' bus-bandwidth factor for N ranks. */
+/** nccl-tests' bus-bandwidth factor for N ranks (spec/enums.json). */
 export function busFactor(coll: Collective, N: number): number {
-  switch (coll) {
-    case 'allreduce': return N > 1 ? (2 * (N - 1)) / N : 1;
-    case 'allgather': case 'reduce_scatter': case 'alltoall': return N > 1 ? (N - 1) / N : 1;
-    default: return 1;
-  }
+  return busbwFactor(coll, N);
 }
 
 export interface SimRow { bytes: number; algo: string; chunkBytes: number; timeUs: number; algBwGBs: number; busBwGBs: number }

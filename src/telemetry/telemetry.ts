@@ -82,7 +82,7 @@ export class Telemetry {
   private readonly started = Date.now();
   private stopped = false;
 
-  private constructor(private readonly h: TelemetryHost, private readonly s: TelemetrySettings) {
+  private constructor(private readonly h: TelemetryHost) {
     this.straggler = new StragglerDetector((level, msg) => h.log(level, msg));
     this.hostSampler = new HostSampler(h.env);
   }
@@ -91,7 +91,7 @@ export class Telemetry {
   static async start(h: TelemetryHost): Promise<Telemetry | undefined> {
     const s = telemetrySettings(h.env);
     if (s.metricsPort === undefined && s.dashboardPort === undefined && !s.trace) return undefined;
-    const t = new Telemetry(h, s);
+    const t = new Telemetry(h);
     const ports = [s.metricsPort, s.dashboardPort].filter((p): p is number => p !== undefined);
     if (ports.length) {
       const registry = makeRegistry({
@@ -197,7 +197,7 @@ export class Telemetry {
         waitingFor: p ? p.missing : [],
         lastOp: l?.coll ? `${l.coll} #${l.seq}` : null,
         lastAgoS: l?.agoMs != null ? l.agoMs / 1000 : null,
-        lateShare: late && st && st.window.filled ? late.lateWindow / st.window.filled : 0,
+        lateShare: late && st?.window.filled ? late.lateWindow / st.window.filled : 0,
         straggler: stragglers.has(r.rank),
       };
     });

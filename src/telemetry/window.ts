@@ -1,5 +1,6 @@
 // Sliding windows over the engine's cumulative counters (native/engine/stats.h): the engine only
 // counts; percentiles, rates and bandwidths are differences between two polls, computed here.
+import { COLL, busbwFactor, type Coll } from '../gen/enums.js';
 import type { EngineStats } from '../native/addon.js';
 
 type Cell = EngineStats['cells'][number];
@@ -24,15 +25,9 @@ export function sizeLabel(k: number): string {
   return `${b}B`;
 }
 
-/** busbw = algbw × this (nccl-tests conventions). */
+/** busbw = algbw × this (nccl-tests conventions, spec/enums.json); 1 for ops that are not collectives. */
 export function busFactor(op: string, P: number): number {
-  if (P <= 1) return 1;
-  switch (op) {
-    case 'allreduce': return (2 * (P - 1)) / P;
-    case 'allgather': case 'allgatherv': case 'reduce_scatter': case 'reduce_scatterv': case 'alltoall': case 'alltoallv':
-    case 'gather': case 'scatter': return (P - 1) / P;
-    default: return 1;
-  }
+  return op in COLL ? busbwFactor(op as Coll, P) : 1;
 }
 
 export type Hist = Map<number, number>;

@@ -12,7 +12,7 @@
 
 #include "common/status.h"
 #include "common/types.h"
-#include "engine/plan.h"
+#include "algo/plan.h"
 #include "shm/layout.h"
 
 namespace onet::local {

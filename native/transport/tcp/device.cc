@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "transport/tcp/mesh.h"
-#include "transport/tcp/socket.h"
+#include "transport/common/mesh.h"
+#include "transport/common/socket.h"
 
 #ifndef SO_ZEROCOPY
 #define SO_ZEROCOPY 60
@@ -63,10 +63,15 @@ Status TcpDevice::connect(int rank, const std::vector<std::string>& addrs, int64
   mo.job_hash = opts_.job_hash;
   mo.streams = opts_.streams;
   mo.socket_buffer = opts_.socket_buffer;
-  mo.tls = tls_.get();
   std::vector<std::vector<int>> fds;
-  std::vector<std::vector<StreamKeys>> keys;
-  Status st = mesh_connect(listen_fd_, mo, rank, addrs, deadline_ms, &fds, &keys);
+  std::vector<std::vector<StreamKeys>> keys(addrs.size(), std::vector<StreamKeys>(tls_ ? opts_.streams : 0));
+  if (tls_)  // each socket's frame keys; a retried stream's newest socket (and keys) win
+    mo.secure = [&](int fd, bool server, int peer, int stream, int64_t deadline) {
+      Status ts = tls_secure(tls_.get(), fd, server, stream, deadline, &keys[peer][stream]);
+      if (!ts.ok()) ts.msg = "TLS: " + ts.msg;
+      return ts;
+    };
+  Status st = mesh_connect(listen_fd_, mo, rank, addrs, deadline_ms, &fds);
   if (!st.ok()) {
     st.msg = "tcp " + st.msg;
     return st;

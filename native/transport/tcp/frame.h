@@ -1,5 +1,6 @@
 // Wire formats of the TCP transport (docs/transport.md has the byte tables). All integers are
-// little-endian; the structs are packed images of the bytes on the wire.
+// little-endian; the structs are packed images of the bytes on the wire. The connection
+// handshake before the first frame is common/hello.h (the UCX side channel uses it too).
 //
 // A data frame is a 56-byte FrameHeader followed by `length` payload bytes. A message of
 // `msg_bytes` bytes travels as one or more frames (chunks at `offset`), possibly on several
@@ -15,8 +16,6 @@ namespace onet::net::tcp {
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire is little-endian; add byte swaps");
 
 constexpr uint32_t kFrameMagic = 0x31464E4F;  // "ONF1"
-constexpr uint32_t kHelloMagic = 0x31484E4F;  // "ONH1"
-constexpr uint16_t kProtocolVersion = 1;
 constexpr size_t kMaxFramePayload = 1u << 20;  // large messages are cut into 1 MiB chunks
 
 enum FrameKind : uint8_t { kFrameData = 1, kFrameHeartbeat = 2 };  // heartbeat: no payload, liveness only
@@ -39,30 +38,9 @@ struct FrameHeader {
   uint32_t payload_crc;  // CRC32C of the payload (0 when the flag is clear)
   uint32_t header_crc;   // CRC32C of bytes [0, 52) of this header
 };
-
-// Connection handshake: the connecting side sends a Hello (kind kHello); the accepting side
-// answers kAccept, or kReject followed by `reason_len` bytes of UTF-8 text, then closes.
-// magic and version stay at offsets 0 and 4 in every future version.
-enum HelloKind : uint8_t { kHello = 1, kAccept = 2, kReject = 3 };
-enum Backend : uint8_t { kBackendTcp = 1, kBackendUcx = 2 };
-struct Hello {
-  uint32_t magic;       // kHelloMagic
-  uint16_t version;     // kProtocolVersion
-  uint8_t kind;         // HelloKind
-  uint8_t backend;      // Backend: a tcp device never pairs with a ucx one
-  uint32_t job_hash;    // TcpOptions::job_hash of the sender
-  int32_t rank;         // the sender's device rank
-  int32_t size;         // the world size the sender was given
-  uint16_t stream;      // which of the pair's sockets this is
-  uint16_t streams;     // sockets per pair the sender uses
-  uint32_t reason_len;  // kReject: bytes of text that follow
-  uint32_t reserved;    // 0
-};
 #pragma pack(pop)
 static_assert(sizeof(FrameHeader) == 56, "frame header is 56 bytes on the wire");
-static_assert(sizeof(Hello) == 32, "hello is 32 bytes on the wire");
 constexpr size_t kHeaderCrcBytes = offsetof(FrameHeader, header_crc);
-constexpr uint32_t kMaxReasonLen = 1024;
 
 // Fill in header_crc; check magic, kind, header_crc and length. Returns "" when the header is
 // sound, else what is wrong with it.

@@ -20,7 +20,7 @@
 #include <cstring>
 
 #include "transport/tcp/device.h"
-#include "transport/tcp/socket.h"
+#include "transport/common/socket.h"
 
 namespace onet::net::tcp {
 
@@ -40,7 +40,7 @@ TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fd
   }
 }
 
-// Liveness across hosts (transport/liveness.h): every received byte counts; an idle sender
+// Liveness across hosts (common/liveness.h): every received byte counts; an idle sender
 // queues an empty kFrameHeartbeat on stream 0 every hb; a peer silent for 3·hb fails the pair.
 void TcpPair::heartbeat(int64_t now) {
   std::string gone = live_.silence(name(), now);

@@ -11,7 +11,7 @@
 
 #include "transport/tcp/crc32c.h"
 #include "transport/tcp/device.h"
-#include "transport/tcp/socket.h"
+#include "transport/common/socket.h"
 
 namespace onet::net::tcp {
 namespace {
@@ -33,7 +33,7 @@ std::unique_ptr<Request> TcpPair::irecv(void* buf, size_t bytes, uint64_t tag) {
   auto r = std::make_shared<RecvState>(buf, bytes, tag, name_);
   std::lock_guard<std::mutex> g(mu_);
   auto t = tags_.find(tag);
-  if (const Cancelled* c = cancelled(tag)) {
+  if (const TagRange* c = cancelled(tag)) {
     r->complete(c->why);
   } else if (t != tags_.end() && !t->second.unexpected.empty()) {
     uint64_t seq = t->second.unexpected.front();
@@ -74,48 +74,6 @@ void TcpPair::finalize(uint64_t seq, InMsg& m) {
   } else if (m.discard && seq < next_elig_) {  // a later one waits for eligibility (begin_chunk)
     msgs_.erase(seq);
   }  // else: a complete unexpected message, waiting for its receive
-}
-
-const TcpPair::Cancelled* TcpPair::cancelled(uint64_t tag) const {
-  for (auto it = cancelled_.rbegin(); it != cancelled_.rend(); ++it)
-    if (tag >= it->lo && tag <= it->hi) return &*it;
-  return nullptr;
-}
-
-// Drops what an aborted collective left on this pair. A message that is still arriving keeps
-// its entry, marked discard, until its last chunk (so per-pair ordering and the "arrived after
-// it completed" check stay intact); a chunk already being read into a receive's buffer finishes
-// there, which is why a failed collective's staging outlives it (Engine::failed_jobs_).
-void TcpPair::cancel(uint64_t lo, uint64_t hi, const Status& why) {
-  constexpr size_t kMaxCancelled = 256;  // aborts are rare; old ranges see no more traffic
-  std::lock_guard<std::mutex> g(mu_);
-  if (!cancelled(lo)) {
-    cancelled_.push_back({lo, hi, why});
-    if (cancelled_.size() > kMaxCancelled) cancelled_.pop_front();
-  }
-  for (auto t = tags_.begin(); t != tags_.end();) {
-    if (t->first < lo || t->first > hi) {
-      ++t;
-      continue;
-    }
-    for (auto& r : t->second.posted) r->complete(why);
-    for (uint64_t seq : t->second.unexpected) {
-      auto m = msgs_.find(seq);
-      if (m != msgs_.end()) m->second.discard = true;  // erased below
-    }
-    t = tags_.erase(t);
-  }
-  for (auto it = msgs_.begin(); it != msgs_.end();) {
-    InMsg& m = it->second;
-    if (m.tag < lo || m.tag > hi) {
-      ++it;
-      continue;
-    }
-    if (m.recv) m.recv->complete(why);
-    m.recv.reset();
-    m.discard = true;
-    it = m.complete && it->first < next_elig_ ? msgs_.erase(it) : std::next(it);
-  }
 }
 
 std::string TcpPair::begin_chunk(Stream& s) {

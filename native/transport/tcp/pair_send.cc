@@ -12,7 +12,7 @@
 
 #include "transport/tcp/crc32c.h"
 #include "transport/tcp/device.h"
-#include "transport/tcp/socket.h"
+#include "transport/common/socket.h"
 
 #ifndef MSG_ZEROCOPY
 #define MSG_ZEROCOPY 0x4000000

@@ -12,8 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "transport/tcp/mesh.h"
-#include "transport/tcp/socket.h"
+#include "transport/common/mesh.h"
+#include "transport/common/socket.h"
 
 namespace onet::net::ucx {
 namespace {
@@ -29,7 +29,7 @@ bool io_all(int fd, void* buf, size_t n, bool out, int64_t deadline_ms, std::str
       continue;
     }
     if (r == 0) { *err = "closed the side channel"; return false; }
-    if (errno != EAGAIN && errno != EINTR) { *err = tcp::errno_string(errno); return false; }
+    if (errno != EAGAIN && errno != EINTR) { *err = errno_string(errno); return false; }
     int64_t left = deadline_ms - now_ms();
     if (left <= 0) { *err = "timed out swapping UCX worker addresses"; return false; }
     pollfd pf{fd, short(out ? POLLOUT : POLLIN), 0};
@@ -46,10 +46,10 @@ void ep_error(void* arg, ucp_ep_h, ucs_status_t s) { static_cast<UcxPair*>(arg)-
 }  // namespace
 
 Status UcxDevice::init() {
-  tcp::SockAddr bound;
-  Status st = tcp::make_listener(opts_.bind_ip, opts_.port, 0, &listen_fd_, &bound);
+  SockAddr bound;
+  Status st = make_listener(opts_.bind_ip, opts_.port, 0, &listen_fd_, &bound);
   if (!st.ok()) return {st.code, "ucx: side channel: " + st.msg};
-  address_ = tcp::addr_string(bound);
+  address_ = addr_string(bound);
   ucp_config_t* cfg = nullptr;
   ucs_status_t s = ucp_config_read(nullptr, nullptr, &cfg);
   if (s != UCS_OK) return {Code::kInternal, std::string("ucx: reading UCX_* settings: ") + ucs_status_string(s)};
@@ -64,7 +64,7 @@ Status UcxDevice::init() {
                                     " (check UCX_TLS / UCX_NET_DEVICES, or use the tcp transport)"};
   ep_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (ep_fd_ < 0 || wake_fd_ < 0) return {Code::kInternal, "ucx: epoll/eventfd: " + tcp::errno_string(errno)};
+  if (ep_fd_ < 0 || wake_fd_ < 0) return {Code::kInternal, "ucx: epoll/eventfd: " + errno_string(errno)};
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;
@@ -78,13 +78,13 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
     if (closed_) return {Code::kClosed, "ucx: connect() on a closed device"};
     if (connected_) return {Code::kInvalid, "ucx: connect() called twice on one device"};
   }
-  tcp::MeshOptions mo;
-  mo.backend = tcp::kBackendUcx;
-  mo.version = opts_.test_protocol_version ? opts_.test_protocol_version : tcp::kProtocolVersion;
+  MeshOptions mo;
+  mo.backend = kBackendUcx;
+  mo.version = opts_.test_protocol_version ? opts_.test_protocol_version : kProtocolVersion;
   mo.job_hash = opts_.job_hash;
   mo.streams = 1;
   std::vector<std::vector<int>> fds;
-  Status st = tcp::mesh_connect(listen_fd_, mo, rank, addrs, deadline_ms, &fds);
+  Status st = mesh_connect(listen_fd_, mo, rank, addrs, deadline_ms, &fds);
   if (!st.ok()) return {st.code, "ucx " + st.msg};
 
   // A worker per peer; each side sends the peer the address of the worker it keeps for it.

@@ -45,19 +45,19 @@ std::unique_ptr<Request> UcxPair::isend(const void* buf, size_t bytes, uint64_t 
 std::unique_ptr<Request> UcxPair::irecv(void* buf, size_t bytes, uint64_t tag) { return submit(false, buf, bytes, tag); }
 
 std::unique_ptr<Request> UcxPair::submit(bool send, void* buf, size_t bytes, uint64_t tag) {
-  auto st = std::make_shared<tcp::ReqState>(send ? "send" : "recv", bytes, tag, name_);
+  auto st = std::make_shared<ReqState>(send ? "send" : "recv", bytes, tag, name_);
   if (!send && has_cancelled_.load(std::memory_order_relaxed)) {  // of an aborted collective: fail at once
     std::lock_guard<std::mutex> g(mu_);
-    if (const Cancelled* c = cancelled(tag)) {
+    if (const TagRange* c = cancelled(tag)) {
       st->complete(c->why);
-      return std::make_unique<tcp::StateRequest>(st);
+      return std::make_unique<StateRequest>(st);
     }
   }
   if (send) {  // a receive on a dead pair may still find a message that arrived: see post()
     Status b = broken();
     if (!b.ok()) {
       st->complete(b);
-      return std::make_unique<tcp::StateRequest>(st);
+      return std::make_unique<StateRequest>(st);
     }
   }
   Op* op = new Op;
@@ -68,7 +68,7 @@ std::unique_ptr<Request> UcxPair::submit(bool send, void* buf, size_t bytes, uin
   op->bytes = bytes;
   op->tag = tag;
   dev_->enqueue(op);
-  return std::make_unique<tcp::StateRequest>(st);
+  return std::make_unique<StateRequest>(st);
 }
 
 void UcxPair::post(Op* op) {

@@ -1,5 +1,5 @@
 // UCX pair, giving up on a tag range (Pair::cancel, transport.h): what an aborted cross-host
-// collective leaves on a link. The contract is TcpPair::cancel's (tcp/pair_recv.cc):
+// collective leaves on a link. The contract is TcpPair::cancel's (tcp/pair_cancel.cc):
 //  - receives of the range that are posted now complete at once with `why`: the progress thread
 //    completes their ReqState first, then ucp_request_cancel()s them. A receive UCP has not
 //    matched yet is removed from its expected queue and its callback runs inside that call
@@ -10,7 +10,7 @@
 //    land in the job's staging, and a failed job's staging lives until the device closes
 //    (Engine::failed_jobs_).
 //  - receives posted later for a tag of the range complete at once (submit(), post()), from the
-//    list of the last kMaxCancelled ranges, as in TCP;
+//    list of the last CancelledTags::kMax ranges (common/cancelled.h), as in TCP;
 //  - messages of the range that already arrived, or arrive later, are received into nothing
 //    (ucp_tag_probe_nb(remove) + ucp_tag_msg_recv_nbx of length 0: UCP truncates, so no byte is
 //    written, and a rendezvous sender still gets its acknowledgement and completes). UCP would
@@ -22,8 +22,6 @@
 
 namespace onet::net::ucx {
 namespace {
-
-constexpr size_t kMaxCancelled = 256;  // aborts are rare; old ranges see no more traffic
 
 // Calls f(tag, mask) for the aligned power-of-two blocks that tile [lo, hi] exactly (at most
 // 128; one for a collective's range, group<<48 | seq<<16 | 0..0xFFFF). UCP matches by
@@ -43,20 +41,11 @@ void for_blocks(uint64_t lo, uint64_t hi, F f) {
 
 }  // namespace
 
-const UcxPair::Cancelled* UcxPair::cancelled(uint64_t tag) const {
-  for (auto it = cancelled_.rbegin(); it != cancelled_.rend(); ++it)
-    if (tag >= it->lo && tag <= it->hi) return &*it;
-  return nullptr;
-}
-
 void UcxPair::cancel(uint64_t lo, uint64_t hi, const Status& why) {
   if (lo > hi) return;
   {
     std::lock_guard<std::mutex> g(mu_);
-    if (!cancelled(lo)) {
-      cancelled_.push_back({lo, hi, why});
-      if (cancelled_.size() > kMaxCancelled) cancelled_.pop_front();
-    }
+    cancelled_.add(lo, hi, why);
     to_cancel_.push_back({lo, hi, why});
     has_cancelled_.store(true, std::memory_order_release);
   }
@@ -68,7 +57,7 @@ bool UcxPair::refuse_cancelled(Op* op) {
   Status why;
   {
     std::lock_guard<std::mutex> g(mu_);
-    const Cancelled* c = cancelled(op->tag);
+    const TagRange* c = cancelled(op->tag);
     if (!c) return false;
     why = c->why;
   }
@@ -79,12 +68,12 @@ bool UcxPair::refuse_cancelled(Op* op) {
 
 void UcxPair::run_cancels() {
   if (!has_cancelled_.load(std::memory_order_acquire)) return;
-  std::deque<Cancelled> todo;
+  std::deque<TagRange> todo;
   {
     std::lock_guard<std::mutex> g(mu_);
     todo.swap(to_cancel_);
   }
-  for (const Cancelled& c : todo) {
+  for (const TagRange& c : todo) {
     std::vector<Op*> hit;
     for (Op* op : inflight_)
       if (!op->send && op->tag >= c.lo && op->tag <= c.hi) hit.push_back(op);
@@ -103,7 +92,7 @@ void UcxPair::drain_if_active() {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   {
     std::lock_guard<std::mutex> g(mu_);
-    for (const Cancelled& c : cancelled_) ranges.emplace_back(c.lo, c.hi);
+    for (const TagRange& c : cancelled_) ranges.emplace_back(c.lo, c.hi);
   }
   for (auto [lo, hi] : ranges) drain(lo, hi);
 }

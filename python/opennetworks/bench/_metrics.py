@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .._gen.enums import bus_factor  # noqa: F401  (spec/enums.json: one busbw factor for every language)
+
 OPS = ("all_reduce", "all_gather", "broadcast", "reduce_scatter")
 DEFAULT_SIZES = "8,64KiB,1MiB,16MiB,64MiB"
 ELEM = 4  # float32
@@ -55,13 +57,6 @@ def moved_bytes(op: str, size: int, n: int) -> int:
     """The size nccl-tests divides by the time: the full buffer (after rounding to n blocks)."""
     i, o = counts(op, size, n)
     return max(i, o) * ELEM
-
-
-def bus_factor(op: str, n: int) -> float:
-    if n <= 1:
-        return 1.0
-    return {"all_reduce": 2 * (n - 1) / n, "all_gather": (n - 1) / n, "reduce_scatter": (n - 1) / n,
-            "broadcast": 1.0}[op]
 
 
 def iterations(size: int, scale: float = 1.0) -> int:

@@ -1,7 +1,7 @@
 """Builds bindings/jax (the XLA FFI library) on first use and caches it by content hash.
 
-The library is small (one C++ file against jax's FFI headers and native/shm/layout.h): cmake
-when it is on PATH, else the C++ compiler directly. Concurrent ranks share one build via a
+The library is small (one C++ file and native/common/proc_alive.cc, against jax's FFI headers and
+native/shm/layout.h): cmake when it is on PATH, else the C++ compiler directly. Concurrent ranks share one build via a
 file lock.
 """
 from __future__ import annotations
@@ -21,6 +21,11 @@ _REPO = Path(__file__).resolve().parents[3]
 SRC_DIR = _REPO / "bindings" / "jax"
 SOURCE = SRC_DIR / "onet_jax.cc"
 LAYOUT = _REPO / "native" / "shm" / "layout.h"
+# Compiled in too: is the coordinator alive (pid + start time; a zombie is not).
+PROC_ALIVE = (_REPO / "native" / "common" / "proc_alive.cc", _REPO / "native" / "common" / "proc_alive.h")
+# The generated headers it includes (spec/enums.json, spec/layout.json, spec/errors.json): part of the cache key.
+GENERATED = (_REPO / "native" / "common" / "gen" / "enums.h", _REPO / "native" / "common" / "gen" / "layout.h",
+             _REPO / "native" / "common" / "gen" / "errors.h")
 LIB_NAME = "libonet_jax.so"
 
 
@@ -35,7 +40,7 @@ def build_root() -> Path:
 def _key(include_dir: str) -> str:
     import jax
     h = hashlib.sha256()
-    for p in (SOURCE, SRC_DIR / "CMakeLists.txt", LAYOUT):
+    for p in (SOURCE, SRC_DIR / "CMakeLists.txt", LAYOUT, *GENERATED, *PROC_ALIVE):
         h.update(p.read_bytes())
     h.update(jax.__version__.encode())
     h.update(include_dir.encode())
@@ -62,7 +67,7 @@ def _compile(include_dir: str, tmp: str) -> Path:
                                "opennetworks.jax FFI library; install one or set ONET_JAX_IMPL=callback")
     out = Path(tmp) / LIB_NAME
     _run([cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-isystem", include_dir,
-          "-I", str(_REPO / "native"), str(SOURCE), "-o", str(out)], tmp)
+          "-I", str(_REPO / "native"), str(SOURCE), str(PROC_ALIVE[0]), "-o", str(out)], tmp)
     return out
 
 

@@ -6,6 +6,8 @@ engine.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .._comm import Communicator
@@ -14,6 +16,17 @@ from .._layout import COLLS
 
 ALLREDUCE, BROADCAST, ALLGATHER = COLLS["allreduce"], COLLS["broadcast"], COLLS["allgather"]
 REDUCE_SCATTER, ALLTOALL, BARRIER = COLLS["reduce_scatter"], COLLS["alltoall"], COLLS["barrier"]
+
+# XLA re-raises a callback's exception as its own, keeping only text: the OnetError itself (code,
+# ranks) waits here for _ops._map_error, so nothing parses the text.
+_failed: list[OnetError] = []
+_failed_lock = threading.Lock()
+
+
+def take_error() -> OnetError | None:
+    """The OnetError the last failed callback raised, once; None if there is none."""
+    with _failed_lock:
+        return _failed.pop() if _failed else None
 
 
 class CallbackPath:
@@ -45,8 +58,10 @@ class CallbackPath:
                 return np.zeros((0,), np.uint8)
             else:
                 raise ValueError(f"unknown collective {coll}")
-        except OnetError as e:  # keep the code readable through XLA's error wrapping
-            raise type(e)(f"[onet:{e.code}] {e.message}", e.ranks) from None
+        except OnetError as e:
+            with _failed_lock:
+                _failed[:] = [e]
+            raise
         return np.asarray(r, dtype=x.dtype).reshape(out_shape)
 
     def collective(self, x, lane, coll: int, redop: int, root: int, out_shape: tuple):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _env
 from .._errors import InvalidArgumentError
+from .._gen.enums import COLLS
 from . import _build
 
 TARGET = "onet_jax_collective"
@@ -31,11 +32,30 @@ def _load():
                                           ctypes.c_uint32, ctypes.c_int, ctypes.c_int]
         lib.onet_jax_bump_post_count.argtypes = []
         lib.onet_jax_bump_post_count.restype = None
+        i32p = ctypes.POINTER(ctypes.c_int32)
+        lib.onet_jax_take_error.argtypes = [i32p, i32p, ctypes.c_int, i32p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.onet_jax_take_error.restype = ctypes.c_int
         lib.onet_jax_lane_seq.argtypes = [ctypes.c_int]
         lib.onet_jax_lane_seq.restype = ctypes.c_uint64
         jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.onet_jax_collective), platform="cpu")
         _lib = lib
     return _lib
+
+
+def take_error() -> tuple[int, str, list[int]] | None:
+    """The (code number, message, ranks) of the last failed FFI call, once; None if there is none.
+
+    XLA passes only a string out of a custom call; the library keeps the error as data beside it
+    (onet_jax.cc ErrorRecord), so nothing here parses the XLA message.
+    """
+    if _lib is None:
+        return None
+    code, nranks = ctypes.c_int32(0), ctypes.c_int32(0)
+    ranks = (ctypes.c_int32 * 64)()
+    msg = ctypes.create_string_buffer(4096)
+    if not _lib.onet_jax_take_error(ctypes.byref(code), ranks, 64, ctypes.byref(nranks), msg, len(msg)):
+        return None
+    return code.value, msg.value.decode("utf-8", "replace"), list(ranks[:nranks.value])
 
 
 def reserve(engine, nbytes: int) -> tuple[int, int]:
@@ -66,7 +86,7 @@ class FfiPath:
         self.lib.onet_jax_attach(ctypes.addressof(self._arena_word), ctypes.addressof(self._ctl_word),
                                  client.rank, client.coord_pid, spin, timeout_s)
         client.engine.bump_post_count = self.lib.onet_jax_bump_post_count
-        self.block = int(_env.setting("ONET_JAX_FFI_BYTES"))
+        self.block = _env.value("ONET_JAX_FFI_BYTES")
         if self.block < 64:
             raise InvalidArgumentError(f"ONET_JAX_FFI_BYTES={self.block} is too small; use at least 65536")
         self.lanes: dict[int, tuple[int, int]] = {}
@@ -136,4 +156,4 @@ def barrier(lane):
     import jax
     import jax.numpy as jnp
     call = jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct((0,), jnp.uint8), has_side_effect=True)
-    return call(jnp.zeros((0,), jnp.uint8), lane, coll=np.int64(12), redop=np.int64(0), root=np.int64(0))
+    return call(jnp.zeros((0,), jnp.uint8), lane, coll=np.int64(COLLS["barrier"]), redop=np.int64(0), root=np.int64(0))

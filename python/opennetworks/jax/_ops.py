@@ -4,19 +4,19 @@ and per device lane under shard_map. The wire work goes to the FFI or the io_cal
 from __future__ import annotations
 
 import functools
-import re
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._errors import InvalidArgumentError, OnetError, UnsupportedError, error_for_code
+from .._errors import InvalidArgumentError, OnetError, UnsupportedError, error_for_status
+from .._gen.enums import JAX_REDOPS
 from .._layout import COLLS, REDOPS
-from . import _state
+from . import _callback, _ffi, _state
 
 ALLREDUCE, BROADCAST, ALLGATHER = COLLS["allreduce"], COLLS["broadcast"], COLLS["allgather"]
 REDUCE_SCATTER, ALLTOALL = COLLS["reduce_scatter"], COLLS["alltoall"]
-_OPS = ("sum", "prod", "min", "max", "avg", "band", "bor", "bxor")
+_OPS = JAX_REDOPS
 
 
 def _op(op) -> str:
@@ -172,12 +172,14 @@ def _tracing() -> bool:
 
 
 # ---- eager calls: one cached jit per op, errors mapped to opennetworks exceptions ----------
-_CODE_RE = re.compile(r"\[onet:(E[A-Z]+)\] ?([^\n]*)")
-
-
 def _map_error(e: Exception) -> Exception:
-    m = _CODE_RE.search(str(e))
-    return error_for_code(m.group(1), m.group(2)) if m else e
+    """The opennetworks error behind an XLA exception: the one the callback path kept, or the FFI
+    library's error record (code, message, ranks as data)."""
+    kept = _callback.take_error()
+    if kept is not None:
+        return kept
+    rec = _ffi.take_error()
+    return error_for_status(rec[0], rec[1], rec[2]) if rec is not None else e
 
 
 @functools.cache

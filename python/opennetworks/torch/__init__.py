@@ -6,6 +6,7 @@
 Tensors from ``opennetworks.torch.empty``/``zeros``/``to_arena`` live in shared memory: the
 collectives read and write them in place, with no copy in or out.
 """
+import torch
 import torch.distributed as dist
 
 from ._alloc import empty, empty_like, is_arena_tensor, to_arena, zeros
@@ -13,7 +14,10 @@ from ._process_group import ProcessGroupOnet, create
 
 BACKEND = "opennetworks"
 
+# CUDA tensors take the host path through pinned memory (_cuda.CudaPath); a torch built without CUDA
+# registers the CPU only, so that nothing changes there. is_built() asks the build, not the driver.
+_DEVICES = ["cpu", "cuda"] if torch.backends.cuda.is_built() else ["cpu"]
 if BACKEND not in dist.Backend.backend_list:
-    dist.Backend.register_backend(BACKEND, create, extended_api=True, devices=["cpu"])
+    dist.Backend.register_backend(BACKEND, create, extended_api=True, devices=_DEVICES)
 
 __all__ = ["ProcessGroupOnet", "BACKEND", "empty", "zeros", "empty_like", "to_arena", "is_arena_tensor"]

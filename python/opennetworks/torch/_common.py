@@ -6,6 +6,7 @@ import datetime
 import torch
 import torch.distributed as dist
 
+from .._gen.enums import TORCH_REDOPS
 from .._layout import ALIGN, COLLS
 from ._dtypes import DTYPE_CODES, dtype_code
 
@@ -18,7 +19,7 @@ GATHER, SCATTER, BARRIER, SEND, RECV = (COLLS["gather"], COLLS["scatter"], COLLS
 _STRIDED = torch.strided
 _FAST_CODES = {dt: c for dt, (c, k) in DTYPE_CODES.items() if k == 1 and dt is not torch.bool}
 _FAST_OPS = {(getattr(dist.ReduceOp.RedOpType, name), dt): code
-             for name, code in (("SUM", 0), ("PRODUCT", 1), ("MIN", 2), ("MAX", 3), ("AVG", 4))
+             for name, code in TORCH_REDOPS.items() if name in ("SUM", "PRODUCT", "MIN", "MAX", "AVG")
              for dt in _FAST_CODES}
 _POISON_DTYPE = 0xFFFF  # posted when a rank's own arguments are invalid, so its peers fail fast
 _DEFAULT_PG_TIMEOUT = datetime.timedelta(minutes=30)

@@ -8,17 +8,15 @@ from __future__ import annotations
 import torch
 
 from .._errors import UnsupportedError
+from .._gen.enums import REDOPS, TORCH_DTYPES, TORCH_REDOPS
 
-# dtype -> (protocol code, elements per tensor element)
-DTYPE_CODES: dict[torch.dtype, tuple[int, int]] = {
-    torch.float32: (0, 1), torch.float64: (1, 1), torch.float16: (2, 1), torch.bfloat16: (3, 1),
-    torch.int8: (4, 1), torch.uint8: (5, 1), torch.int32: (6, 1), torch.int64: (7, 1),
-    torch.bool: (5, 1), torch.complex64: (0, 2), torch.complex128: (1, 2),
-}
+# dtype -> (protocol code, elements per tensor element), from spec/enums.json
+DTYPE_CODES: dict[torch.dtype, tuple[int, int]] = {getattr(torch, name): code for name, code in TORCH_DTYPES.items()}
 
-_OP_CODES = {"SUM": 0, "PRODUCT": 1, "MIN": 2, "MAX": 3, "AVG": 4, "BAND": 5, "BOR": 6, "BXOR": 7,
-             "PREMUL_SUM": 8}
-_BOOL_OPS = {0: 3, 1: 2}  # sum -> max (or), prod -> min (and)
+_OP_CODES = TORCH_REDOPS
+_SUM, _PROD, _AVG, _PREMUL_SUM = REDOPS["sum"], REDOPS["prod"], REDOPS["avg"], REDOPS["premul_sum"]
+_BOOL_OPS = {_SUM: REDOPS["max"], _PROD: REDOPS["min"]}  # sum -> max (or), prod -> min (and)
+_SUPPORTED = ", ".join(TORCH_DTYPES)
 
 
 def dtype_code(dtype: torch.dtype) -> tuple[int, int]:
@@ -26,8 +24,7 @@ def dtype_code(dtype: torch.dtype) -> tuple[int, int]:
     if code is None:
         raise UnsupportedError(
             f"dtype {dtype} is not supported by the opennetworks backend (as with gloo); use one of "
-            "float32, float64, float16, bfloat16, int8, uint8, int32, int64, bool, complex64, "
-            "complex128")
+            f"{_SUPPORTED}")
     return code
 
 
@@ -41,13 +38,13 @@ def redop_code(op, dtype: torch.dtype) -> tuple[int, float]:
     if code is None:
         raise UnsupportedError(f"reduce op {name} is not supported by the opennetworks backend")
     scale = 1.0
-    if code == 8:
+    if code == _PREMUL_SUM:
         factor = getattr(op, "factor", None)
         if isinstance(factor, torch.Tensor):
             factor = factor.item()
         scale = float(factor if factor is not None else 1.0)
     if dtype is torch.bool:
-        if code == 4 or code == 8:
+        if code == _AVG or code == _PREMUL_SUM:
             raise UnsupportedError(f"ReduceOp.{name} is not defined for bool tensors")
         code = _BOOL_OPS.get(code, code)
     return code, scale

@@ -19,7 +19,7 @@ class Gathers:
         if counts[self._rank] != r.numel() and outs:
             self._poison(coll, InvalidArgumentError(
                 f"rank {self._rank}: {what}: output {self._rank} has {counts[self._rank]} elements but "
-                f"the input has {r.numel()}; every output must match its rank's input"))
+                f"the input has {r.numel()}; every output must match its rank's input", [self._rank]))
         even = all(c == counts[0] for c in counts)
         total = sum(counts)
         aux_bytes = 0 if even else 8 * P
@@ -30,7 +30,7 @@ class Gathers:
         aux_off = 0
         if not even:
             if coll != ALLGATHER:
-                self._poison(coll, UnsupportedError(f"rank {self._rank}: {what} needs equal sizes"))
+                self._poison(coll, UnsupportedError(f"rank {self._rank}: {what} needs equal sizes", [self._rank]))
             coll = ALLGATHERV
             aux_off = off + _align(total * es)
             self._view(aux_off, P, torch.int64).copy_(torch.tensor(counts, dtype=torch.int64))
@@ -64,7 +64,7 @@ class Gathers:
         if ro.numel() != P * n:
             self._poison(ALLGATHER, InvalidArgumentError(
                 f"rank {self._rank}: all_gather_into_tensor output has {ro.numel()} elements, expected "
-                f"group size {P} × input {n} = {P * n}"))
+                f"group size {P} × input {n} = {P * n}"), [self._rank])
         if n and ro.dtype == r.dtype:
             oo, io = self._arena_off(ro), self._arena_off(r)
             if oo >= 0 or io >= 0:

@@ -20,6 +20,7 @@ from . import _store_token
 from ._alltoall import AllToAll
 from ._coalescing import Coalescing
 from ._common import _DEFAULT_PG_TIMEOUT
+from ._cuda import CudaPath
 from ._elementwise import Elementwise
 from ._gathers import Gathers
 from ._p2p import PointToPoint
@@ -27,9 +28,10 @@ from ._scatters import Scatters
 from ._staging import Staging
 
 
-class ProcessGroupOnet(Elementwise, Gathers, Scatters, AllToAll, PointToPoint, Coalescing, Staging,
+class ProcessGroupOnet(CudaPath, Elementwise, Gathers, Scatters, AllToAll, PointToPoint, Coalescing, Staging,
                        dist.ProcessGroup):
-    """The mixins hold the collectives by family; this class holds identity and state."""
+    """The mixins hold the collectives by family (CudaPath first: it sends CUDA tensors through pinned host
+    memory to the others); this class holds identity and state."""
 
     def __init__(self, store, rank: int, size: int, timeout: datetime.timedelta, group_id: int,
                  global_ranks: list[int]):

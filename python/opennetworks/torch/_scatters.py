@@ -25,7 +25,7 @@ class Scatters:
         if counts[self._rank] != ro.numel():
             self._poison(coll, InvalidArgumentError(
                 f"rank {self._rank}: {what}: input {self._rank} has {counts[self._rank]} elements but "
-                f"the output has {ro.numel()}"))
+                f"the output has {ro.numel()}", [self._rank]))
         total = sum(counts)
         aux_bytes = 0 if even else 8 * P
         off = self._eng.alloc(_align(total * es) + aux_bytes, what)
@@ -38,7 +38,7 @@ class Scatters:
         aux_off = 0
         if not even:
             if coll != REDUCE_SCATTER:
-                self._poison(coll, UnsupportedError(f"rank {self._rank}: {what} needs equal sizes"))
+                self._poison(coll, UnsupportedError(f"rank {self._rank}: {what} needs equal sizes", [self._rank]))
             coll = REDUCE_SCATTERV
             aux_off = off + _align(total * es)
             self._view(aux_off, P, torch.int64).copy_(torch.tensor(counts, dtype=torch.int64))
@@ -60,7 +60,7 @@ class Scatters:
         if ri.numel() != P * self._real(output).numel():
             self._poison(REDUCE_SCATTER, InvalidArgumentError(
                 f"rank {self._rank}: reduce_scatter_tensor input has {ri.numel()} elements, expected group "
-                f"size {P} × output {self._real(output).numel()}"))
+                f"size {P} × output {self._real(output).numel()}"), [self._rank])
         ro = self._real(output)
         if ro.numel() and ro.dtype == ri.dtype:  # one staging copy (or none from the arena)
             return self._reduce_scatter_arena(code, ri, ro, self._arena_off(ri), self._arena_off(ro), op,

@@ -32,16 +32,17 @@ class Staging:
 
     def _check(self, t: torch.Tensor, what: str) -> tuple[int, int]:
         if not isinstance(t, torch.Tensor):
-            raise InvalidArgumentError(f"rank {self._rank}: {what} expects tensors, got {type(t).__name__}")
+            raise InvalidArgumentError(f"rank {self._rank}: {what} expects tensors, got {type(t).__name__}",
+                                       [self._rank])
         if t.device.type != "cpu":
             raise UnsupportedError(
                 f"rank {self._rank}: {what} got a tensor on {t.device}; the opennetworks backend handles "
                 "CPU tensors for now: move it with .cpu(), or run CUDA tensors through a separate group, "
                 "dist.new_group(backend='nccl') (a Python backend receives every device's tensors, so "
-                "'cpu:opennetworks,cuda:nccl' does not route them to NCCL)")
+                "'cpu:opennetworks,cuda:nccl' does not route them to NCCL)", [self._rank])
         if t.is_sparse or t.layout != torch.strided:
             raise UnsupportedError(f"rank {self._rank}: {what} got a {t.layout} tensor; pass a dense "
-                                   "(strided) tensor, e.g. t.to_dense()")
+                                   "(strided) tensor, e.g. t.to_dense()", [self._rank])
         return dtype_code(t.dtype)
 
     @staticmethod

@@ -92,7 +92,7 @@ def ensure(store, rank: int, world: int, job: str) -> bool:
     global _from_store
     if store is None or not enabled():
         return False
-    current = os.environ.get("ONET_JOB_TOKEN")
+    current = _env.setting("ONET_JOB_TOKEN") or None
     if current and current != _from_store:
         return False  # set by the user or by `onet run`: it is the job's token everywhere
     timeout_s = _env.float_setting("ONET_CONNECT_TIMEOUT", 30.0)

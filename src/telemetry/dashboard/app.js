@@ -11,9 +11,9 @@
 
   // ---- charts ----
   const size = (el) => ({ width: Math.max(300, el.clientWidth - 4), height: 220 });
-  const clock = (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour12: false }));
+  const clock = (_u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour12: false }));
   const axes = [{ stroke: '#8a96a3', grid: { stroke: '#232b35' }, values: clock, space: 70 },
-    { stroke: '#8a96a3', grid: { stroke: '#232b35' }, size: 64, values: (u, vals) => vals.map((v) => (v == null ? '' : v >= 1000 ? `${v / 1000}k` : `${+v.toPrecision(3)}`)) }];
+    { stroke: '#8a96a3', grid: { stroke: '#232b35' }, size: 64, values: (_u, vals) => vals.map((v) => (v == null ? '' : v >= 1000 ? `${v / 1000}k` : `${+v.toPrecision(3)}`)) }];
   let bwOps = [], bw = null, bwData = [[]];
   const lat = new uPlot({ ...size($('chart-lat')), scales: { y: { distr: 3 } }, axes,
     series: [{}, { label: 'p50', stroke: COLORS[1], width: 2 }, { label: 'p95', stroke: COLORS[2], width: 2 }, { label: 'p99', stroke: COLORS[3], width: 2 }] },

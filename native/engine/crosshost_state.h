@@ -1,0 +1,100 @@
+// What this coordinator keeps about the other hosts of a multi-host job, in one place: the
+// transport device and where every rank lives, the algorithm rules, one lane per group that spans
+// hosts, the point-to-point mailboxes, and the abort notices (docs/protocol.md §9). The engine's
+// progress thread and its lanes act on it (network.cc, abort.cc, fusion.cc); this unit owns the
+// data and the operations that need nothing else of the engine.
+//
+// Threads: the progress thread owns everything not marked otherwise; rules and failed jobs are
+// under rules_mu (lanes read the rules and park failed jobs); aborted is under abort_mu (lanes
+// look up whether a peer aborted their collective).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "algo/hier/hier.h"
+#include "common/status.h"
+#include "engine/abort.h"
+#include "engine/lane.h"
+#include "transport/common/options.h"
+#include "transport/transport.h"
+
+namespace onet {
+
+struct CrossHostState {
+  // ---- the device and the host map (set once by listen/connect) ----
+  std::unique_ptr<net::Device> dev;
+  std::vector<int> host_of_rank;  // empty: every rank is on this host
+  int my_host = 0;
+
+  bool is_local(int rank) const { return host_of_rank.empty() || host_of_rank[rank] == my_host; }
+  Status listen(const net::DeviceOptions& o, std::string* addr);
+  // "; ranks 4, 5 (host 2) are lost" for a transport error naming a host; those ranks go to *ranks.
+  std::string lost_ranks(const std::string& transport_msg, std::vector<int>* ranks = nullptr) const;
+  std::string links_json() const;  // per-peer LinkStats, for telemetry
+
+  // ---- algorithm rules (the scheduler's table) and jobs kept after failure; under rules_mu ----
+  std::mutex rules_mu;
+  std::vector<AlgoRule> rules = default_algo_rules();
+  std::vector<std::shared_ptr<CrossJob>> failed_jobs;  // the transport may still write into their staging
+  void set_rules(std::vector<AlgoRule> r);
+  std::vector<AlgoRule> rules_now();
+  void keep_failed(std::shared_ptr<CrossJob> j);
+
+  // ---- lanes: one thread per group that spans hosts (engine/lane.h) ----
+  std::map<uint32_t, std::shared_ptr<Lane>> lanes;
+  std::shared_ptr<Lane> lane(uint32_t group);  // created on first use
+
+  // ---- cross-host point-to-point ----
+  // The sender's coordinator sends an envelope and the payload to the receiver's coordinator,
+  // which keeps it as a remote send until a recv matches it (so recv-from-any-source and larger
+  // recv buffers work as on one host). Two fixed tags per host pair; the transport keeps each
+  // tag in order, so the k-th payload follows the k-th envelope.
+  struct Envelope { uint32_t group; int32_t src, dst; uint32_t dtype; uint64_t tag, count, bytes; };
+  struct NetP2p {
+    std::unique_ptr<net::Request> req, req2;
+    std::unique_ptr<Envelope> env;
+    int rank;
+    uint32_t idx;
+    int64_t t0;
+    std::string label;
+  };
+  struct RemoteSend { Envelope env; std::vector<char> data; int64_t t0; };
+  struct Mailbox {
+    std::unique_ptr<net::Request> env_req, pay_req;
+    Envelope env{};
+    std::vector<char> pay;
+    bool failed = false;
+  };
+  static constexpr uint64_t kTagEnvelope = (1ull << 63) | (1ull << 62) | 1;
+  static constexpr uint64_t kTagPayload = (1ull << 63) | (1ull << 62) | 2;
+  std::deque<RemoteSend> remote_sends;
+  std::map<int, Mailbox> mailboxes;  // by peer host
+  std::vector<NetP2p> net_p2p;       // sends in flight
+  std::vector<std::unique_ptr<net::Request>> net_stale;  // timed out, still owned by the transport
+  void post_mailboxes();
+  // Moves every envelope + payload that arrived into remote_sends (stamped `now`); true if any did.
+  bool receive_mailboxes(int64_t now);
+
+  // ---- abort notices (engine/abort.cc) ----
+  struct AbortBox { std::unique_ptr<net::Request> req; std::unique_ptr<AbortNotice> n; bool failed = false; };
+  struct Aborted { Code code; std::string msg; std::vector<int> ranks; };  // ranks: the aborting host's
+  std::map<int, AbortBox> abort_boxes;  // by peer host
+  std::mutex abort_mu;
+  std::map<std::pair<uint32_t, uint64_t>, Aborted> aborted;  // under abort_mu: (group, seq) a peer aborted
+  void post_abort_boxes();
+  bool remember_abort(uint32_t group, uint64_t seq, Aborted a);  // false: already known (a second copy)
+  bool find_abort(uint32_t group, uint64_t seq, Aborted* out);
+  void cancel_everywhere(uint64_t lo, uint64_t hi, const Status& why);  // every link but our own
+
+  // Engine::close: fail every request in flight (lanes finish), then drop the rest.
+  void close_device();
+  void clear();  // after the groups are gone: joins the lanes, frees requests, mailboxes, failed jobs
+};
+
+}  // namespace onet
