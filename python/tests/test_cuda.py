@@ -103,13 +103,13 @@ def test_cuda_path_leaves_cpu_calls_alone():
     assert g.calls == [("allreduce", x, "opts"), ("send", x, 1)], "CPU tensors must reach the host path unchanged"
 
 
-def test_cuda_path_checks_devices_before_the_host_path():
+def test_cuda_path_leaves_other_devices_to_the_host_path():
+    # A meta tensor is refused by the host path, which tells the other ranks (test_errors.py "device");
+    # refusing it here, on this rank alone, would leave them waiting for a collective never posted.
     g = _Group()
-    with pytest.raises(UnsupportedError, match=r"rank 3: allreduce got a tensor on meta"):
-        g.allreduce([torch.ones(4, device="meta")])
-    with pytest.raises(UnsupportedError, match=r"rank 3: send got a tensor on meta.*not point-to-point"):
-        g.send([torch.ones(4, device="meta")], 1)
-    assert g.calls == [], "a tensor the host path cannot take must not reach it"
+    m = [torch.ones(4, device="meta")]
+    assert g.allreduce(m) == "host-work" and g.send(m, 1) == "host-work"
+    assert [c[0] for c in g.calls] == ["allreduce", "send"]
 
 
 def test_cuda_path_covers_every_collective_of_the_process_group():

@@ -128,7 +128,8 @@ CASES = [
     # (code, world, scenario, ranks that report, expected ranks, extra)
     ("EMISMATCH", 3, "mismatch", (0, 1, 2), [0, 2], {}),
     ("EINVAL", 2, "invalid", (0,), [0], {}),
-    ("ETIMEDOUT", 3, "timeout", (0, 1), [2], {}),
+    # The engine's deadline (the coordinator's ONET_TIMEOUT) must pass before the client's own.
+    ("ETIMEDOUT", 3, "timeout", (0, 1), [2], {"rank_env": {"ONET_TIMEOUT": "20"}}),
     ("EABORTED", 2, "aborted", (0,), [1], {}),
     ("ECLOSED", 2, "closed", (0,), [1], {}),
     ("ENOTSUP", 2, "unsupported", (0, 1), lambda r: len(r) == 1 and r[0] in (0, 1), {}),

@@ -434,13 +434,17 @@ class CudaPath:
         return host_call(*args, **kwargs)
 
 
-def _all_cpu(args) -> bool:
-    """True when no tensor in ``args`` (nested lists and tuples included) lives off the CPU: the fast path."""
+def _no_cuda(args) -> bool:
+    """True when no tensor in ``args`` (nested lists and tuples included) lives on a CUDA device: the host path.
+
+    Tensors on other devices (meta, ...) take the host path too, which refuses them the way every rank
+    hears about (a collective the others are told failed), instead of failing on this rank alone.
+    """
     for a in args:
         if isinstance(a, torch.Tensor):
-            if not a.is_cpu:
+            if a.is_cuda:
                 return False
-        elif isinstance(a, (list, tuple)) and not _all_cpu(a):
+        elif isinstance(a, (list, tuple)) and not _no_cuda(a):
             return False
     return True
 
@@ -458,7 +462,7 @@ def _host_impl(cls, name: str):
 
 def _route(name: str, via: str):
     def method(self, *args, **kwargs):
-        if _all_cpu(args) and (not kwargs or _all_cpu(tuple(kwargs.values()))):
+        if _no_cuda(args) and (not kwargs or _no_cuda(tuple(kwargs.values()))):
             return _host_impl(type(self), name)(self, *args, **kwargs)  # a host call: no detour
         return getattr(self, via)(name, args, kwargs)
 
