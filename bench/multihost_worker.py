@@ -9,6 +9,7 @@ then `reps` repetitions of `iters` back-to-back calls between barriers. A repeti
 the slowest rank's (nccl-tests convention); rank 0 writes every repetition's per-call time, and
 one checked call's error count, to --out as JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,11 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", required=True, choices=["opennetworks", "gloo"])
     ap.add_argument("--plan", required=True, help='JSON list of [op, bytes], e.g. [["all_reduce", 8]]')
     ap.add_argument("--budget", type=float, default=48e6, help="bytes per repetition (sets the call count)")
-    ap.add_argument("--arena", action="store_true",
-                    help="opennetworks: allocate the tensors in the shared-memory arena (no copy in or out)")
+    ap.add_argument(
+        "--arena",
+        action="store_true",
+        help="opennetworks: allocate the tensors in the shared-memory arena (no copy in or out)",
+    )
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     if a.backend == "opennetworks":
@@ -60,8 +64,18 @@ def main(argv=None) -> int:
         x, y = _buffers(op, size, n, "arena" if arena else "plain")
         warm, iters, reps = schedule(size, a.budget)
         times_us = time_calls(op, x, y, warm, iters, reps)
-        rows.append({"op": op, "size": size, "bytes": max(cin, cout) * 4, "iters": iters, "reps": reps, "warmup": warm,
-                     "times_us": times_us, "wrong": count_wrong(op, x, y, rank, n)})
+        rows.append(
+            {
+                "op": op,
+                "size": size,
+                "bytes": max(cin, cout) * 4,
+                "iters": iters,
+                "reps": reps,
+                "warmup": warm,
+                "times_us": times_us,
+                "wrong": count_wrong(op, x, y, rank, n),
+            }
+        )
         if rank == 0:
             print(f"[{a.backend}] {op} {size} B: {min(rows[-1]['times_us']):.1f} us", file=sys.stderr, flush=True)
     if rank == 0:

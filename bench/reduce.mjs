@@ -21,19 +21,33 @@ function time(fn, bytes) {
 }
 
 function memcpy(bytes) {
-  const src = new Uint8Array(bytes).fill(1), dst = new Uint8Array(bytes);
+  const src = new Uint8Array(bytes).fill(1),
+    dst = new Uint8Array(bytes);
   return time(() => dst.set(src), 2 * bytes);
 }
 
 console.log(`isa=${addon.simdIsa()} n=${n}`);
 const rows = [];
-for (const [name, k, inPlace] of [['f32', 2, false], ['f32', 2, true], ['f32', 4, false], ['f32', 8, false], ['bf16', 2, false], ['bf16', 8, false], ['f16', 2, false]]) {
+for (const [name, k, inPlace] of [
+  ['f32', 2, false],
+  ['f32', 2, true],
+  ['f32', 4, false],
+  ['f32', 8, false],
+  ['bf16', 2, false],
+  ['bf16', 8, false],
+  ['f16', 2, false],
+]) {
   const [dt, V] = DT[name];
   const ins = Array.from({ length: k }, (_, j) => new V(n).fill(j + 1));
   const out = inPlace ? ins[0] : new V(n);
   const bytes = (k + 1) * n * V.BYTES_PER_ELEMENT;
   const gbs = time(() => addon.reduce(OP.sum, dt, out, ins, 1, k), bytes);
   const ref = memcpy(bytes / 2);
-  rows.push({ kernel: `${name} sum k=${k}${inPlace ? ' in place' : ''}`, 'GB/s': gbs.toFixed(1), 'memcpy GB/s': ref.toFixed(1), ratio: (gbs / ref).toFixed(2) });
+  rows.push({
+    kernel: `${name} sum k=${k}${inPlace ? ' in place' : ''}`,
+    'GB/s': gbs.toFixed(1),
+    'memcpy GB/s': ref.toFixed(1),
+    ratio: (gbs / ref).toFixed(2),
+  });
 }
 console.table(rows);

@@ -6,7 +6,7 @@
 //   node spec/generate.mjs --check  exit 1 naming each generated file that is stale or missing
 // An emitter is spec/gen/<name>.mjs exporting `outputs(root) -> [{ path, text }]` (path relative
 // to the repository root); this driver adds the "generated, do not edit" banner.
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -25,7 +25,9 @@ function banner(path, source) {
 /** Every generated file: [{ path, text }] with banners applied, sorted by path. */
 export async function generatedFiles() {
   const files = [];
-  const emitters = readdirSync(join(root, 'spec/gen')).filter((f) => f.endsWith('.mjs')).sort();
+  const emitters = readdirSync(join(root, 'spec/gen'))
+    .filter((f) => f.endsWith('.mjs'))
+    .sort();
   for (const e of emitters) {
     const mod = await import(pathToFileURL(join(root, 'spec/gen', e)).href);
     for (const o of await mod.outputs(root)) {

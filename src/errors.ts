@@ -2,7 +2,7 @@
 // data). Codes, numbers and hints come from spec/errors.json (src/gen/errors.ts); `code` and
 // `ranks` always arrive as fields — from the addon (bindings/node/status_error.cc), a slot's
 // status word and rank list, or a control message — and nothing here reads them out of text.
-import { ERROR_CODES, ERROR_INFO, codeOfNumber, isErrorCode, type ErrorCode } from './gen/errors.js';
+import { codeOfNumber, ERROR_CODES, ERROR_INFO, type ErrorCode, isErrorCode } from './gen/errors.js';
 
 /** Every code, indexed by its number (CODES[3] === 'ETIMEDOUT'). */
 export const CODES = ERROR_CODES;

@@ -1,12 +1,21 @@
 // Public surface of the opennetworks Node package.
-export { init, Comm, type InitOptions, type ReduceOptions, type RootOptions } from './api/comm.js';
-export type { AllgatherTableOptions } from './api/table.js';
+export { Comm, type InitOptions, init, type ReduceOptions, type RootOptions } from './api/comm.js';
+export type { JobMetrics, PendingOp, RankMetrics, RankState } from './api/job_metrics.js';
 export {
-  launch, Job, exitNumber, type LaunchOptions, type LogEvent, type RankExit, type JobExit, type ExitReason, type StopOptions, type JobEvents,
+  type ExitReason,
+  exitNumber,
+  Job,
+  type JobEvents,
+  type JobExit,
+  type LaunchOptions,
+  type LogEvent,
+  launch,
+  type RankExit,
+  type StopOptions,
 } from './api/launch.js';
-export type { JobMetrics, RankMetrics, RankState, PendingOp } from './api/job_metrics.js';
-export { OnetError, type OnetCode } from './errors.js';
+export type { AllgatherTableOptions } from './api/table.js';
+export type { TensorLike, TypedArray } from './api/tensor.js';
+export { DTYPES, type DType, REDOPS, type RedOp } from './bridge/protocol.js';
+export { describeSettings, SETTINGS, setting } from './config/settings.js';
 export { Coordinator, type CoordinatorOptions } from './coordinator/server.js';
-export { SETTINGS, setting, describeSettings } from './config/settings.js';
-export { DTYPES, REDOPS, type DType, type RedOp } from './bridge/protocol.js';
-export type { TypedArray, TensorLike } from './api/tensor.js';
+export { type OnetCode, OnetError } from './errors.js';

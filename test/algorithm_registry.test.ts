@@ -4,11 +4,24 @@
 // (native/tests/algo_test.cc checks the same registry from C++: names(), find(), run() by id.)
 import { describe, expect, test } from 'vitest';
 import { ALGORITHMS, CATALOGUE, DEFAULT_RULES, ONESHOT_MAX_SENT_BYTES } from '../src/gen/algorithms';
-import { COLLECTIVES, cost, formulaOf, oneshotApplies, type Collective, type CostParams } from '../src/scheduler/costmodel';
+import {
+  COLLECTIVES,
+  type Collective,
+  type CostParams,
+  cost,
+  formulaOf,
+  oneshotApplies,
+} from '../src/scheduler/costmodel';
 import { choose, selectionTable } from '../src/scheduler/select';
 
 const params = (P: number): CostParams => ({
-  P, m: 3, alphaUs: 25, betaUs: 1 / 1.25e3, gammaUs: 1 / 10e3, sigmaUs: 1 / 10e3, shmAlphaUs: 2,
+  P,
+  m: 3,
+  alphaUs: 25,
+  betaUs: 1 / 1.25e3,
+  gammaUs: 1 / 10e3,
+  sigmaUs: 1 / 10e3,
+  shmAlphaUs: 2,
 });
 
 describe('algorithm registry', () => {
@@ -23,7 +36,7 @@ describe('algorithm registry', () => {
     }
   });
 
-  test('the catalogue is the registry\'s inter-host entries, in order', () => {
+  test("the catalogue is the registry's inter-host entries, in order", () => {
     for (const coll of COLLECTIVES) {
       const names = ALGORITHMS.filter((a) => a.collective === coll && a.kind === 'inter').map((a) => a.name);
       expect([...CATALOGUE[coll]]).toEqual(names);

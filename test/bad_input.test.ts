@@ -2,11 +2,11 @@
 // duplicate and out-of-range ranks each get a clear error while other ranks keep working.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
-import { Coordinator } from '../src/coordinator/server';
-import { init, type Comm } from '../src/api/comm';
-import { Arena } from '../src/api/arena';
-import { native } from '../src/native/addon';
+import type { Arena } from '../src/api/arena';
+import { type Comm, init } from '../src/api/comm';
 import { LAYOUT } from '../src/bridge/protocol';
+import { Coordinator } from '../src/coordinator/server';
+import { native } from '../src/native/addon';
 
 const job = `bad-${process.pid}`;
 const env = { ...process.env, ONET_JOB_ID: job, ONET_TIMEOUT: '2', ONET_ARENA_BYTES: '1MiB' };
@@ -42,9 +42,60 @@ describe('malformed control frames', () => {
     ['a JSON array', ['[1,2]'], 'EINVAL', /JSON object/],
     ['another protocol version', [JSON.stringify({ v: 99, type: 'ping' })], 'EPROTO', /version 99/],
     ['an unknown type', [JSON.stringify({ v: 1, type: 'explode' })], 'EINVAL', /unknown message type/],
-    ['a wrong field type', [JSON.stringify({ v: 1, type: 'register', job, rank: 'zero', world: 2, localRank: 0, localWorld: 2, pid: 1, framework: 'x' })], 'EINVAL', /"rank"/],
-    ['a rank out of range', [JSON.stringify({ v: 1, type: 'register', job, rank: 7, world: 2, localRank: 0, localWorld: 2, pid: process.pid, framework: 'x' })], 'EINVAL', /out of range/],
-    ['a second registration of rank 0', [JSON.stringify({ v: 1, type: 'register', job, rank: 0, world: 2, localRank: 0, localWorld: 2, pid: process.pid, framework: 'x' })], 'EINVAL', /already registered/],
+    [
+      'a wrong field type',
+      [
+        JSON.stringify({
+          v: 1,
+          type: 'register',
+          job,
+          rank: 'zero',
+          world: 2,
+          localRank: 0,
+          localWorld: 2,
+          pid: 1,
+          framework: 'x',
+        }),
+      ],
+      'EINVAL',
+      /"rank"/,
+    ],
+    [
+      'a rank out of range',
+      [
+        JSON.stringify({
+          v: 1,
+          type: 'register',
+          job,
+          rank: 7,
+          world: 2,
+          localRank: 0,
+          localWorld: 2,
+          pid: process.pid,
+          framework: 'x',
+        }),
+      ],
+      'EINVAL',
+      /out of range/,
+    ],
+    [
+      'a second registration of rank 0',
+      [
+        JSON.stringify({
+          v: 1,
+          type: 'register',
+          job,
+          rank: 0,
+          world: 2,
+          localRank: 0,
+          localWorld: 2,
+          pid: process.pid,
+          framework: 'x',
+        }),
+      ],
+      'EINVAL',
+      /already registered/,
+    ],
     ['a post before registering', [JSON.stringify({ v: 1, type: 'post', slot: 3 })], 'EINVAL', /not registered/],
     ['an empty frame', [Buffer.alloc(0)], 'EINVAL', /not JSON/],
   ])('%s gets an error and the coordinator keeps serving', async (_name, frames, code, msg) => {
@@ -58,7 +109,9 @@ describe('malformed control frames', () => {
 
 describe('bad collective requests', () => {
   it('mismatched counts fail on every rank, naming both ranks', async () => {
-    const errs = await Promise.all(comms.map((c) => c.allreduce(new Float32Array(c.rank ? 4096 : 4097)).catch((e) => e)));
+    const errs = await Promise.all(
+      comms.map((c) => c.allreduce(new Float32Array(c.rank ? 4096 : 4097)).catch((e) => e)),
+    );
     for (const e of errs) {
       expect(e.code).toBe('EMISMATCH');
       expect(e.message).toMatch(/count differs: rank 0 has 4097, rank 1 has 4096/);
@@ -68,7 +121,10 @@ describe('bad collective requests', () => {
   });
 
   it('different collectives at the same step fail on every rank', async () => {
-    const errs = await Promise.all([comms[0].allreduce(Float32Array.of(1)).catch((e) => e), comms[1].broadcast(Float32Array.of(1)).catch((e) => e)]);
+    const errs = await Promise.all([
+      comms[0].allreduce(Float32Array.of(1)).catch((e) => e),
+      comms[1].broadcast(Float32Array.of(1)).catch((e) => e),
+    ]);
     for (const e of errs) expect(e.message).toMatch(/rank 0 called allreduce, rank 1 called broadcast/);
     await healthy();
   });
@@ -85,17 +141,41 @@ describe('bad collective requests', () => {
       const a = (c as any).arena as Arena;
       const seq = ++(c as any).seq;
       const slot = a.takeSlot();
-      a.writeSlot(slot, { seq, coll: 1, dtype: 0, redop: 0, root: 0, count: 4n, inOff: 0n, outOff: 0n, auxOff: 0n, group: 0, tag: 0, scale: 1, flags: 0 });
+      a.writeSlot(slot, {
+        seq,
+        coll: 1,
+        dtype: 0,
+        redop: 0,
+        root: 0,
+        count: 4n,
+        inOff: 0n,
+        outOff: 0n,
+        auxOff: 0n,
+        group: 0,
+        tag: 0,
+        scale: 1,
+        flags: 0,
+      });
       patch(new DataView(a.buffer), LAYOUT.slotsOffset + slot * LAYOUT.slotBytes);
       native.post(a.buffer, (c as any).ctl, slot);
       await native.wait(a.buffer, (c as any).ctl, slot, 5000);
       return a.finishSlot(slot);
     };
-    const huge = await Promise.all(comms.map((c) => post(c, (v, b) => c.rank === 1 && v.setBigUint64(b + LAYOUT.slot.count, 1n << 40n, true))));
-    for (const h of huge) expect([h.state, h.msg]).toEqual([LAYOUT.state.error, expect.stringMatching(/count differs|runs past its arena/)]);
-    const over = await Promise.all(comms.map((c) => post(c, (v, b) => v.setBigUint64(b + LAYOUT.slot.count, 1n << 40n, true))));
+    const huge = await Promise.all(
+      comms.map((c) => post(c, (v, b) => c.rank === 1 && v.setBigUint64(b + LAYOUT.slot.count, 1n << 40n, true))),
+    );
+    for (const h of huge)
+      expect([h.state, h.msg]).toEqual([
+        LAYOUT.state.error,
+        expect.stringMatching(/count differs|runs past its arena/),
+      ]);
+    const over = await Promise.all(
+      comms.map((c) => post(c, (v, b) => v.setBigUint64(b + LAYOUT.slot.count, 1n << 40n, true))),
+    );
     for (const h of over) expect(h.msg).toMatch(/runs past its arena .*ONET_ARENA_BYTES/);
-    const dt = await Promise.all(comms.map((c) => post(c, (v, b) => c.rank === 0 && v.setUint32(b + LAYOUT.slot.dtype, 99, true))));
+    const dt = await Promise.all(
+      comms.map((c) => post(c, (v, b) => c.rank === 0 && v.setUint32(b + LAYOUT.slot.dtype, 99, true))),
+    );
     for (const h of dt) expect(h.msg).toMatch(/unknown dtype 99/);
     await healthy();
   });

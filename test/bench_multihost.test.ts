@@ -1,19 +1,20 @@
 // bench/multihost.mjs end to end, tiny (--quick: 2 namespace hosts, 8 B and 1 MiB allreduce,
 // both backends under torchrun): checks the JSON's structure and that every number is a real,
 // positive measurement with no wrong elements. No timing assertions: speed lives in the bench.
-import { describe, expect, it } from 'vitest';
+
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
-import { netnsUnavailable } from '../src/testing/netns.js';
+import { describe, expect, it } from 'vitest';
 import { schedulerRules } from '../src/coordinator/network.js';
+import { netnsUnavailable } from '../src/testing/netns.js';
 import { ROOT } from './helpers.js';
 
-const why = netnsUnavailable()
-  || (!existsSync(join(ROOT, '.venv/bin/torchrun')) ? 'needs .venv with torch (torchrun)' : '')
-  || (!existsSync(join(ROOT, 'dist/testing/netns.js')) ? 'needs dist/ (npm run build:ts)' : '');
+const why =
+  netnsUnavailable() ||
+  (!existsSync(join(ROOT, '.venv/bin/torchrun')) ? 'needs .venv with torch (torchrun)' : '') ||
+  (!existsSync(join(ROOT, 'dist/testing/netns.js')) ? 'needs dist/ (npm run build:ts)' : '');
 if (why) console.warn(`bench/multihost test skipped: ${why}`);
 
 describe.skipIf(!!why)('bench/multihost.mjs --quick', () => {
@@ -21,13 +22,19 @@ describe.skipIf(!!why)('bench/multihost.mjs --quick', () => {
     const dir = mkdtempSync(join(tmpdir(), 'onet-bench-mh-'));
     try {
       const out = join(dir, 'r.json');
-      const p = spawnSync(process.execPath, [join(ROOT, 'bench/multihost.mjs'), '--quick', '--json', out, '--timeout', '120'],
-        { cwd: ROOT, encoding: 'utf8', timeout: 280_000 });
+      const p = spawnSync(
+        process.execPath,
+        [join(ROOT, 'bench/multihost.mjs'), '--quick', '--json', out, '--timeout', '120'],
+        { cwd: ROOT, encoding: 'utf8', timeout: 280_000 },
+      );
       expect(p.status, `${p.stdout}\n${p.stderr}`.slice(-4000)).toBe(0);
       expect(p.stdout).toMatch(/\| op \| size \| ours time/);
       const r = JSON.parse(readFileSync(out, 'utf8'));
       expect(r).toMatchObject({ hosts: 2, ranksPerHost: 1, rate: '1gbit', rateBps: 1e9 });
-      expect(r.rows.map((x: any) => [x.op, x.size])).toEqual([['all_reduce', 8], ['all_reduce', 1 << 20]]);
+      expect(r.rows.map((x: any) => [x.op, x.size])).toEqual([
+        ['all_reduce', 8],
+        ['all_reduce', 1 << 20],
+      ]);
       for (const row of r.rows) {
         for (const b of ['opennetworks', 'gloo']) {
           const m = row[b];
@@ -55,7 +62,12 @@ describe.skipIf(!!why)('bench/multihost.mjs --quick', () => {
 // The rules the coordinator hands the engine (src/coordinator/network.ts): what the benchmark's
 // ONET_TOPO_FILE calibration changes. Same inputs → same rules on every host.
 describe('scheduler rules for the engine', () => {
-  const hosts = [0, 1, 2].map((h) => ({ host: h, ranks: [2 * h, 2 * h + 1], addr: `10.0.0.${h + 1}:4000`, hostname: `h${h}` }));
+  const hosts = [0, 1, 2].map((h) => ({
+    host: h,
+    ranks: [2 * h, 2 * h + 1],
+    addr: `10.0.0.${h + 1}:4000`,
+    hostname: `h${h}`,
+  }));
   const colls = ['allreduce', 'allgather', 'broadcast', 'reduce_scatter'];
 
   it('covers every size of each engine collective, ending without a limit', () => {
@@ -75,11 +87,24 @@ describe('scheduler rules for the engine', () => {
     const dir = mkdtempSync(join(tmpdir(), 'onet-rules-'));
     try {
       const file = join(dir, 'topo.json');
-      writeFileSync(file, JSON.stringify({ version: 1, name: 'slow', hosts: [{ name: 'a', ranks: 1 }, { name: 'b', ranks: 1 }],
-        links: [{ a: 'a', b: 'b', latencyUs: 40, bandwidthGBs: 0.125, measured: true }] }));
-      const fast = schedulerRules(hosts, {}).rules, slow = schedulerRules(hosts, { ONET_TOPO_FILE: file }).rules;
+      writeFileSync(
+        file,
+        JSON.stringify({
+          version: 1,
+          name: 'slow',
+          hosts: [
+            { name: 'a', ranks: 1 },
+            { name: 'b', ranks: 1 },
+          ],
+          links: [{ a: 'a', b: 'b', latencyUs: 40, bandwidthGBs: 0.125, measured: true }],
+        }),
+      );
+      const fast = schedulerRules(hosts, {}).rules,
+        slow = schedulerRules(hosts, { ONET_TOPO_FILE: file }).rules;
       expect(slow).not.toEqual(fast);
-      const forced = schedulerRules(hosts, { ONET_ALGO: 'allreduce:rabenseifner' }).rules.filter((r) => r.coll === 'allreduce');
+      const forced = schedulerRules(hosts, { ONET_ALGO: 'allreduce:rabenseifner' }).rules.filter(
+        (r) => r.coll === 'allreduce',
+      );
       expect(new Set(forced.map((r) => r.algo))).toEqual(new Set(['rabenseifner']));
       const ex = schedulerRules(hosts, { ONET_TOPO_FILE: file, ONET_EXPLAIN: '1' }).explanation;
       expect(ex).toMatch(/3 hosts × 2 ranks, links from ONET_TOPO_FILE \(slow\)/);
@@ -91,6 +116,8 @@ describe('scheduler rules for the engine', () => {
   });
 
   it('names the file when ONET_TOPO_FILE is unreadable', () => {
-    expect(() => schedulerRules(hosts, { ONET_TOPO_FILE: '/nonexistent/topo.json' })).toThrow(/\/nonexistent\/topo\.json/);
+    expect(() => schedulerRules(hosts, { ONET_TOPO_FILE: '/nonexistent/topo.json' })).toThrow(
+      /\/nonexistent\/topo\.json/,
+    );
   });
 });

@@ -18,8 +18,28 @@ describe('onet bench --framework torch', () => {
   });
 
   it.skipIf(!haveTorch)('runs a tiny sweep and prints JSON with both backends and their ratios', async () => {
-    const r = await runProc(process.execPath, [ONET, 'bench', '--framework', 'torch', '-n', '2', '--sizes', '8,64KiB',
-      '--ops', 'allreduce,broadcast', '--reps', '1', '--scale', '0.01', '--json'], {}, 180_000);
+    const r = await runProc(
+      process.execPath,
+      [
+        ONET,
+        'bench',
+        '--framework',
+        'torch',
+        '-n',
+        '2',
+        '--sizes',
+        '8,64KiB',
+        '--ops',
+        'allreduce,broadcast',
+        '--reps',
+        '1',
+        '--scale',
+        '0.01',
+        '--json',
+      ],
+      {},
+      180_000,
+    );
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.framework).toBe('torch');
@@ -32,14 +52,15 @@ describe('onet bench --framework torch', () => {
     expect(j.results.length).toBe(backends * 2 * 2);
     for (const row of j.results) {
       expect(row.wrong, `${row.backend} ${row.op} ${row.size}`).toBe(0);
-      for (const k of ['time_us', 'time_us_min', 'time_us_max', 'algbw_GBps', 'busbw_GBps']) expect(row[k]).toBeGreaterThan(0);
+      for (const k of ['time_us', 'time_us_min', 'time_us_max', 'algbw_GBps', 'busbw_GBps'])
+        expect(row[k]).toBeGreaterThan(0);
       expect(row.time_us_min).toBeLessThanOrEqual(row.time_us_max);
       expect(row.samples_us.length).toBe(1);
     }
     const ar = j.results.find((x: any) => x.backend === 'gloo' && x.op === 'all_reduce' && x.size === 65536);
-    expect(ar.busbw_GBps).toBeCloseTo(ar.algbw_GBps * 2 * (2 - 1) / 2, 6);
+    expect(ar.busbw_GBps).toBeCloseTo((ar.algbw_GBps * 2 * (2 - 1)) / 2, 6);
     const vsGloo = j.ratios.filter((x: any) => x.vs === 'gloo');
-    expect(vsGloo.length).toBe(2 * 2 * 2);  // (onet, onet+arena) × ops × sizes
+    expect(vsGloo.length).toBe(2 * 2 * 2); // (onet, onet+arena) × ops × sizes
     for (const x of j.ratios) expect(x.busbw_ratio).toBeGreaterThan(0);
     if (j.skipped.mpi === undefined) expect(j.backends).toContain('mpi');
   });

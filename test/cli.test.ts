@@ -1,7 +1,7 @@
 // The onet command line, run as a user would.
 import { describe, expect, it } from 'vitest';
-import { Coordinator } from '../src/coordinator/server';
 import { init } from '../src/api/comm';
+import { Coordinator } from '../src/coordinator/server';
 import { ONET, onetRun, runProc } from './helpers';
 
 describe('onet CLI', () => {
@@ -12,7 +12,16 @@ describe('onet CLI', () => {
   });
 
   it('run exits non-zero when a rank fails', async () => {
-    const r = await runProc(process.execPath, [ONET, 'run', '-n', '2', '--', process.execPath, '-e', 'process.exit(Number(process.env.RANK) ? 3 : 0)']);
+    const r = await runProc(process.execPath, [
+      ONET,
+      'run',
+      '-n',
+      '2',
+      '--',
+      process.execPath,
+      '-e',
+      'process.exit(Number(process.env.RANK) ? 3 : 0)',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/rank 1 \(exit 3\)/);
   });
@@ -24,11 +33,23 @@ describe('onet CLI', () => {
   });
 
   it('bench prints a table with the memcpy limit line and no wrong results', async () => {
-    const r = await runProc(process.execPath, [ONET, 'bench', '-n', '2', '--min', '8', '--max', '64KiB', '--iters', '20', '--json']);
+    const r = await runProc(process.execPath, [
+      ONET,
+      'bench',
+      '-n',
+      '2',
+      '--min',
+      '8',
+      '--max',
+      '64KiB',
+      '--iters',
+      '20',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.memcpy2GBs).toBeGreaterThan(0);
-    expect(j.rows.length).toBe(5 * 8);  // 8 B … 64 KiB by 4×, then 64 KiB
+    expect(j.rows.length).toBe(5 * 8); // 8 B … 64 KiB by 4×, then 64 KiB
     for (const row of j.rows) expect(row.wrong).toBe(0);
   });
 
@@ -39,7 +60,7 @@ describe('onet CLI', () => {
     const c0 = await init({ rank: 0, world: 2, localRank: 0, localWorld: 2, job, env });
     const c1 = await init({ rank: 1, world: 2, localRank: 1, localWorld: 2, job, env });
     const stuck = c0.allreduce(Float32Array.of(1));
-    await new Promise((r) => setTimeout(r, 300));  // the snapshot refreshes every 50 ms
+    await new Promise((r) => setTimeout(r, 300)); // the snapshot refreshes every 50 ms
     const s = await runProc(process.execPath, [ONET, 'status', '--job', job], env);
     expect(s.stdout).toMatch(/rank 1: live/);
     expect(s.stdout).toMatch(/rank 0 waits in allreduce #1 for rank 1, which has not completed a collective yet/);

@@ -37,16 +37,25 @@ describe('onet topo', () => {
   });
 
   it('--probe measures a real TCP link to a probe-server process and draws it', async () => {
-    const server = spawn(process.execPath, [ONET, 'topo', '--probe-server', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(process.execPath, [ONET, 'topo', '--probe-server', '0'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       const port = await new Promise<string>((resolve, reject) => {
         let out = '';
-        server.stdout.on('data', (d) => { out += d; const m = /listening on port (\d+)/.exec(out); if (m) resolve(m[1]); });
+        server.stdout.on('data', (d) => {
+          out += d;
+          const m = /listening on port (\d+)/.exec(out);
+          if (m) resolve(m[1]);
+        });
         server.on('exit', (c) => reject(new Error(`probe server exited ${c}`)));
       });
       const svg = path.join(tmp, 'topo.svg');
       const peer = `127.0.0.1:${port}`;
-      const r = await onet(['topo', '--probe', '--peers', peer, '--json', '--svg', svg, '--budget-ms', '5000'], { ONET_TOPO_FILE: '' });
+      const r = await onet(['topo', '--probe', '--peers', peer, '--json', '--svg', svg, '--budget-ms', '5000'], {
+        ONET_TOPO_FILE: '',
+      });
       expect(r.code, r.stderr).toBe(0);
       const t = validateTopology(JSON.parse(r.stdout));
       const link = t.links.find((l) => l.b === peer)!;
@@ -63,13 +72,17 @@ describe('onet topo', () => {
       expect(e.code, e.stderr).toBe(0);
       expect(e.stdout, e.stdout + e.stderr).toMatch(/on 2 hosts × 1 rank\/host/);
       expect(e.stdout).toMatch(/slowest of 1 link; measured\)/);
-    } finally { server.kill('SIGTERM'); }
+    } finally {
+      server.kill('SIGTERM');
+    }
   });
 
   it('renders a topology file and rejects a missing ONET_IFNAME, listing the interfaces', async () => {
     const r = await onet(['topo'], { ONET_TOPO_FILE: FOUR });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/topology: 4 hosts x 2 ranks, 10 GbE, 0\.2 ms \(hand-written\) — 4 host\(s\), 8 rank\(s\)/);
+    expect(r.stdout).toMatch(
+      /topology: 4 hosts x 2 ranks, 10 GbE, 0\.2 ms \(hand-written\) — 4 host\(s\), 8 rank\(s\)/,
+    );
     expect(r.stdout).toMatch(/node2 — node3 +200 µs +1\.25 GB\/s/);
     const bad = await onet(['topo'], { ONET_IFNAME: 'nosuch0' });
     expect(bad.code).toBe(2);
@@ -79,11 +92,35 @@ describe('onet topo', () => {
 
 describe('onet explain', () => {
   it('64 MiB and 8 B allreduce at 4 hosts × 2 ranks on 10 GbE / 0.2 ms', async () => {
-    const big = await onet(['explain', '--size', '64MiB', '--op', 'allreduce', '--hosts', '4', '--ppn', '2', '--topo', FOUR]);
+    const big = await onet([
+      'explain',
+      '--size',
+      '64MiB',
+      '--op',
+      'allreduce',
+      '--hosts',
+      '4',
+      '--ppn',
+      '2',
+      '--topo',
+      FOUR,
+    ]);
     expect(big.code, big.stderr).toBe(0);
     expect(big.stdout).toMatch(/chosen: ring, chunk 1 MiB: cheapest predicted time; next best rabenseifner/);
     expect(big.stdout).toMatch(/^rabenseifner +\d[\d.]* ms +1\.\d\d×/m);
-    const small = await onet(['explain', '--size', '8', '--op', 'allreduce', '--hosts', '4', '--ppn', '2', '--topo', FOUR]);
+    const small = await onet([
+      'explain',
+      '--size',
+      '8',
+      '--op',
+      'allreduce',
+      '--hosts',
+      '4',
+      '--ppn',
+      '2',
+      '--topo',
+      FOUR,
+    ]);
     expect(small.stdout).toMatch(/chosen: rabenseifner, .*latency-bound/s);
   });
 
@@ -100,11 +137,15 @@ describe('onet explain', () => {
   });
 
   it('honours ONET_ALGO and rejects unknown names with the valid list', async () => {
-    const f = await onet(['explain', '--size', '8', '--hosts', '4', '--ppn', '2', '--topo', FOUR], { ONET_ALGO: 'allreduce:ring' });
+    const f = await onet(['explain', '--size', '8', '--hosts', '4', '--ppn', '2', '--topo', FOUR], {
+      ONET_ALGO: 'allreduce:ring',
+    });
     expect(f.stdout).toMatch(/chosen: ring, .*forced by ONET_ALGO \(the model prefers rabenseifner/);
     const bad = await onet(['explain'], { ONET_ALGO: 'allreduce:tree' });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/ONET_ALGO: unknown allreduce algorithm "tree"\. Valid allreduce algorithms: ring, dbtree, rabenseifner/);
+    expect(bad.stderr).toMatch(
+      /ONET_ALGO: unknown allreduce algorithm "tree"\. Valid allreduce algorithms: ring, dbtree, rabenseifner/,
+    );
     const op = await onet(['explain', '--op', 'scan']);
     expect(op.stderr).toMatch(/--op "scan" is not a collective; use one of allreduce, allgather/);
   });
@@ -114,6 +155,15 @@ describe('onet explain', () => {
     expect(r.stdout).toMatch(/ONET_TCP_STREAMS +2 +default/);
     expect(r.stdout).toMatch(/ONET_CHECKSUM +1 +default/);
     expect(r.stdout).toMatch(/ONET_TRANSPORT +auto +default/);
-    for (const v of ['ONET_ALGO', 'ONET_EXPLAIN', 'ONET_TOPO_FILE', 'ONET_IFNAME', 'ONET_FUSION_BYTES', 'ONET_BOOTSTRAP', 'ONET_HOST_PORT']) expect(r.stdout).toContain(v);
+    for (const v of [
+      'ONET_ALGO',
+      'ONET_EXPLAIN',
+      'ONET_TOPO_FILE',
+      'ONET_IFNAME',
+      'ONET_FUSION_BYTES',
+      'ONET_BOOTSTRAP',
+      'ONET_HOST_PORT',
+    ])
+      expect(r.stdout).toContain(v);
   });
 });

@@ -6,10 +6,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  describeSettings, parseBytes, parseSeconds, SETTINGS, setting, type SettingName,
+  describeSettings,
+  parseBytes,
+  parseSeconds,
+  SETTINGS,
+  type SettingName,
+  setting,
 } from '../src/config/settings';
 import { jobId } from '../src/coordinator/paths';
-import { OnetError } from '../src/errors';
+import type { OnetError } from '../src/errors';
 
 const ROOT = join(__dirname, '..');
 const fixture = (name: string) => JSON.parse(readFileSync(join(ROOT, 'spec/fixtures', name), 'utf8'));
@@ -40,19 +45,29 @@ function expectCase(got: ReturnType<typeof outcome>, c: { value?: unknown; error
 describe('shared fixtures (spec/fixtures/)', () => {
   const bytes = fixture('bytes.json');
   it.each(bytes.cases.map((c: { text: string }) => [JSON.stringify(c.text), c]))('byte size %s', (_, c) => {
-    expectCase(outcome(() => parseBytes(c.text, bytes.what)), c);
+    expectCase(
+      outcome(() => parseBytes(c.text, bytes.what)),
+      c,
+    );
   });
 
   const durations = fixture('durations.json');
   it.each(durations.cases.map((c: { text: string }) => [JSON.stringify(c.text), c]))('duration %s', (_, c) => {
-    expectCase(outcome(() => parseSeconds(c.text, durations.what)), c, true);
+    expectCase(
+      outcome(() => parseSeconds(c.text, durations.what)),
+      c,
+      true,
+    );
   });
 
   const jobs = fixture('jobid.json');
   const jobRule = JSON.parse(readFileSync(join(ROOT, 'spec/jobid.json'), 'utf8'));
   const jobCases = [...jobRule.vectors, ...jobs.cases].map((c: { env: object }) => [JSON.stringify(c.env), c]);
   it.each(jobCases)('job id of %s', (_, c) => {
-    expectCase(outcome(() => jobId(c.env)), c);
+    expectCase(
+      outcome(() => jobId(c.env)),
+      c,
+    );
   });
 
   const settings = fixture('settings.json');
@@ -61,7 +76,11 @@ describe('shared fixtures (spec/fixtures/)', () => {
     (_, c) => {
       const key = byEnv.get(c.name);
       expect(key, `${c.name} is in spec/settings.json`).toBeDefined();
-      expectCase(outcome(() => setting(key!, c.env)), c, true);
+      expectCase(
+        outcome(() => setting(key!, c.env)),
+        c,
+        true,
+      );
     },
   );
 });

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Coordinator } from '../src/coordinator/server';
 import { ONET, ROOT, runProc } from './helpers';
@@ -21,8 +21,16 @@ describe.skipIf(!existsSync(CHROMIUM))(`dashboard in ${CHROMIUM}`, () => {
     const W = 3;
     const job = `dash-${process.pid}`;
     const release = join(dir, 'release');
-    const env = { ...process.env, ONET_JOB_ID: job, ONET_METRICS_PORT: '0', ONET_TW_MODE: 'loop', ONET_TW_RELEASE: release,
-      ONET_TW_SLOW: '2', ONET_TW_SLOW_MS: '5', ONET_STRAGGLER_WINDOW: '50' };
+    const env = {
+      ...process.env,
+      ONET_JOB_ID: job,
+      ONET_METRICS_PORT: '0',
+      ONET_TW_MODE: 'loop',
+      ONET_TW_RELEASE: release,
+      ONET_TW_SLOW: '2',
+      ONET_TW_SLOW_MS: '5',
+      ONET_STRAGGLER_WINDOW: '50',
+    };
     const coord = await Coordinator.start({ job, world: W, env, log: () => {} });
     let browser: Browser | undefined;
     const ranks = startRanks(W, env);
@@ -38,13 +46,25 @@ describe.skipIf(!existsSync(CHROMIUM))(`dashboard in ${CHROMIUM}`, () => {
       await page.goto(url!);
       await page.locator('#conn.live').waitFor({ timeout: 30_000 });
       // Live numbers that change while the job runs.
-      await page.waitForFunction(() => Number(document.getElementById('calls-total')!.textContent!.replace(/\D/g, '')) > 0, null, { timeout: 30_000 });
+      await page.waitForFunction(
+        () => Number(document.getElementById('calls-total')!.textContent!.replace(/\D/g, '')) > 0,
+        null,
+        { timeout: 30_000 },
+      );
       const first = num(await page.textContent('#calls-total'));
-      await page.waitForFunction((n) => Number(document.getElementById('calls-total')!.textContent!.replace(/\D/g, '')) > n, first, { timeout: 30_000 });
+      await page.waitForFunction(
+        (n) => Number(document.getElementById('calls-total')!.textContent!.replace(/\D/g, '')) > n,
+        first,
+        { timeout: 30_000 },
+      );
       expect(num(await page.textContent('#calls-total'))).toBeGreaterThan(first);
-      await page.waitForFunction(() => /µs|ms/.test(document.getElementById('latency')!.textContent!), null, { timeout: 30_000 });
+      await page.waitForFunction(() => /µs|ms/.test(document.getElementById('latency')!.textContent!), null, {
+        timeout: 30_000,
+      });
       // Every rank in the table and the topology; the op table has allreduce with a bandwidth.
-      await page.waitForFunction((w) => document.querySelectorAll('#ranks tbody tr').length === w, W, { timeout: 30_000 });
+      await page.waitForFunction((w) => document.querySelectorAll('#ranks tbody tr').length === w, W, {
+        timeout: 30_000,
+      });
       expect(await page.locator('#topology circle').count()).toBe(W);
       await page.locator('#ops tr[data-op="allreduce"]').waitFor({ timeout: 30_000 });
       // The straggler: flagged in the rank table and as an alert naming rank 2.
@@ -56,7 +76,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`dashboard in ${CHROMIUM}`, () => {
       await page.waitForTimeout(4000);
       mkdirSync(join(ROOT, 'docs', 'img'), { recursive: true });
       await page.screenshot({ path: join(ROOT, 'docs', 'img', 'dashboard.png'), fullPage: true });
-      expect(failed).toEqual([]);  // uPlot and everything else came from the coordinator, not a CDN
+      expect(failed).toEqual([]); // uPlot and everything else came from the coordinator, not a CDN
     } finally {
       writeFileSync(release, '');
       await browser?.close();

@@ -6,19 +6,19 @@
 // corrupted frame between hosts, needs network namespaces: test/faults.test.ts), so it is driven
 // through a test hook: the engine's failRank with code 7, which completes slots on the same path
 // as any failure. Python's half of the matrix: python/tests/test_error_matrix.py.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
-import { Coordinator } from '../src/coordinator/server';
-import { init, type Comm } from '../src/api/comm';
 import type { Arena } from '../src/api/arena';
-import { native } from '../src/native/addon';
+import { type Comm, init } from '../src/api/comm';
 import { LAYOUT } from '../src/bridge/protocol';
+import { Coordinator } from '../src/coordinator/server';
 import { OnetError } from '../src/errors';
 import { ERROR_CODES, ERROR_INFO } from '../src/gen/errors';
+import { native } from '../src/native/addon';
 import { ROOT, ucxAvailable } from './helpers';
 
 type Fixture = Record<string, { class: string; number: number }>;
@@ -28,8 +28,13 @@ const covered = { api: new Set<string>(), coordinator: new Set<string>() };
 const quiet = () => {};
 let jobs = 0;
 const jobId = () => `errmx-${process.pid}-${jobs++}`;
-const envFor = (job: string, extra: Record<string, string> = {}) =>
-  ({ ...process.env, ONET_JOB_ID: job, ONET_TIMEOUT: '2', ONET_ARENA_BYTES: '1MiB', ...extra });
+const envFor = (job: string, extra: Record<string, string> = {}) => ({
+  ...process.env,
+  ONET_JOB_ID: job,
+  ONET_TIMEOUT: '2',
+  ONET_ARENA_BYTES: '1MiB',
+  ...extra,
+});
 
 /** Checks one error seen at `layer`: class, code, number, ranks; the message is prose only. */
 function check(layer: keyof typeof covered, e: unknown, code: string, ranks: number[] | ((r: number[]) => void)) {
@@ -67,8 +72,9 @@ async function job(world: number, extra: Record<string, string> = {}, ranks = [.
   const id = jobId();
   const env = envFor(id, extra);
   const coord = await Coordinator.start({ job: id, world, env, log: quiet });
-  const comms = await Promise.all(ranks.map((rank) =>
-    init({ rank, world, localRank: rank, localWorld: world, job: id, env })));
+  const comms = await Promise.all(
+    ranks.map((rank) => init({ rank, world, localRank: rank, localWorld: world, job: id, env })),
+  );
   return { id, env, coord, comms };
 }
 
@@ -78,7 +84,18 @@ async function rawPost(c: Comm, patch: (v: DataView, b: number) => void, zmqDone
   const seq = ++(c as any).seq;
   const slot = a.takeSlot();
   a.writeSlot(slot, {
-    seq, coll: 1, dtype: 0, redop: 0, root: 0, count: 4n, inOff: 0n, outOff: 0n, auxOff: 0n, group: 0, tag: 0, scale: 1,
+    seq,
+    coll: 1,
+    dtype: 0,
+    redop: 0,
+    root: 0,
+    count: 4n,
+    inOff: 0n,
+    outOff: 0n,
+    auxOff: 0n,
+    group: 0,
+    tag: 0,
+    scale: 1,
     flags: zmqDone ? 1 : 0,
   });
   patch(new DataView(a.buffer), LAYOUT.slotsOffset + slot * LAYOUT.slotBytes);
@@ -109,7 +126,7 @@ describe('the fixture and the generated code agree', () => {
   it('an addon error becomes an OnetError by its fields; a Node system error with a known name does not', () => {
     const addon = Object.assign(new Error('a message without a code in it'), { code: 'ETIMEDOUT', ranks: [2] });
     check('api', OnetError.fromNative(addon), 'ETIMEDOUT', [2]);
-    covered.api.delete('ETIMEDOUT');  // a unit check: the real cause is below
+    covered.api.delete('ETIMEDOUT'); // a unit check: the real cause is below
     const fs = Object.assign(new Error('EACCES: permission denied, open /x'), { code: 'EACCES', errno: -13 });
     expect(OnetError.fromNative(fs).code).toBe('EINTERNAL');
     expect(OnetError.fromStatus(42, 'x').code).toBe('EINTERNAL');
@@ -118,30 +135,35 @@ describe('the fixture and the generated code agree', () => {
 
 describe('one job of three ranks (mismatch, invalid, unsupported, timeout)', () => {
   let j: Awaited<ReturnType<typeof job>>;
-  beforeAll(async () => { j = await job(3); });
+  beforeAll(async () => {
+    j = await job(3);
+  });
   afterAll(async () => {
     await Promise.all(j.comms.map((c) => c.close()));
     await j.coord.close();
   });
 
   it('EMISMATCH: counts differ; every rank hears it naming the ranks that differ', async () => {
-    const errs = await Promise.all(j.comms.map((c) =>
-      c.allreduce(new Float32Array(c.rank === 2 ? 5 : 4)).catch((e) => e)));
+    const errs = await Promise.all(
+      j.comms.map((c) => c.allreduce(new Float32Array(c.rank === 2 ? 5 : 4)).catch((e) => e)),
+    );
     for (const e of errs) check('api', e, 'EMISMATCH', [0, 2]);
   });
 
   it('EMISMATCH as a coordinator `done` message (the ZeroMQ post path)', async () => {
-    const out = await Promise.all(j.comms.map((c) =>
-      rawPost(c, (v, b) => c.rank === 1 && v.setBigUint64(b + LAYOUT.slot.count, 8n, true), true)));
+    const out = await Promise.all(
+      j.comms.map((c) => rawPost(c, (v, b) => c.rank === 1 && v.setBigUint64(b + LAYOUT.slot.count, 8n, true), true)),
+    );
     for (const o of out) {
       checkReply(o.reply, 'EMISMATCH', [0, 1]);
       check('api', o.err, 'EMISMATCH', [0, 1]);
     }
   });
 
-  it('EINVAL: an unknown dtype in rank 1\'s slot fails every rank, naming rank 1', async () => {
-    const out = await Promise.all(j.comms.map((c) =>
-      rawPost(c, (v, b) => c.rank === 1 && v.setUint32(b + LAYOUT.slot.dtype, 99, true), false)));
+  it("EINVAL: an unknown dtype in rank 1's slot fails every rank, naming rank 1", async () => {
+    const out = await Promise.all(
+      j.comms.map((c) => rawPost(c, (v, b) => c.rank === 1 && v.setUint32(b + LAYOUT.slot.dtype, 99, true), false)),
+    );
     for (const o of out) {
       expect(o.done.state).toBe(LAYOUT.state.error);
       check('api', o.err, 'EINVAL', [1]);
@@ -150,10 +172,11 @@ describe('one job of three ranks (mismatch, invalid, unsupported, timeout)', () 
 
   it('ENOTSUP: bxor on floats, naming a rank that asked for it', async () => {
     const errs = await Promise.all(j.comms.map((c) => c.allreduce(Float32Array.of(1), { op: 'bxor' }).catch((e) => e)));
-    for (const e of errs) check('api', e, 'ENOTSUP', (r) => {
-      expect(r.length).toBe(1);
-      expect([0, 1, 2]).toContain(r[0]);
-    });
+    for (const e of errs)
+      check('api', e, 'ENOTSUP', (r) => {
+        expect(r.length).toBe(1);
+        expect([0, 1, 2]).toContain(r[0]);
+      });
   });
 
   it('ETIMEDOUT: rank 2 never arrives; ranks 0 and 1 hear its name, then rank 2 hears theirs', async () => {
@@ -171,9 +194,18 @@ describe('one job of three ranks (mismatch, invalid, unsupported, timeout)', () 
   it('coordinator error replies: EPROTO (another version), EINVAL (bad field), as code and ranks fields', async () => {
     const proto = await raw(j.coord.endpoint, [JSON.stringify({ v: 99, type: 'ping' })]);
     checkReply(proto, 'EPROTO', []);
-    check('api', OnetError.fromFields(proto), 'EPROTO', []);  // what src/api/control.ts does with an `error` reply
-    const bad = { v: 1, type: 'register', job: j.id, rank: 7, world: 3, localRank: 0, localWorld: 3, pid: process.pid,
-      framework: 'x' };
+    check('api', OnetError.fromFields(proto), 'EPROTO', []); // what src/api/control.ts does with an `error` reply
+    const bad = {
+      v: 1,
+      type: 'register',
+      job: j.id,
+      rank: 7,
+      world: 3,
+      localRank: 0,
+      localWorld: 3,
+      pid: process.pid,
+      framework: 'x',
+    };
     checkReply(await raw(j.coord.endpoint, [JSON.stringify(bad)]), 'EINVAL', []);
     const dup = { ...bad, rank: 1 };
     checkReply(await raw(j.coord.endpoint, [JSON.stringify(dup)]), 'EINVAL', [1]);
@@ -181,7 +213,7 @@ describe('one job of three ranks (mismatch, invalid, unsupported, timeout)', () 
 });
 
 describe('jobs that end badly (closed, aborted, internal, refused, unsupported transport)', () => {
-  it('ECLOSED: rank 1 closes; rank 0\'s pending allreduce names it, and a closed comm refuses work', async () => {
+  it("ECLOSED: rank 1 closes; rank 0's pending allreduce names it, and a closed comm refuses work", async () => {
     const j = await job(2);
     const pending = j.comms[0].allreduce(Float32Array.of(1)).catch((e) => e);
     await j.comms[1].close();
@@ -195,8 +227,17 @@ describe('jobs that end badly (closed, aborted, internal, refused, unsupported t
     const j = await job(2, {}, [0]);
     const victim: ChildProcess = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
-      const reg = { v: 1, type: 'register', job: j.id, rank: 1, world: 2, localRank: 1, localWorld: 2, pid: victim.pid,
-        framework: 'test' };
+      const reg = {
+        v: 1,
+        type: 'register',
+        job: j.id,
+        rank: 1,
+        world: 2,
+        localRank: 1,
+        localWorld: 2,
+        pid: victim.pid,
+        framework: 'test',
+      };
       expect((await raw(j.coord.endpoint, [JSON.stringify(reg)])).type).toBe('registered');
       const pending = j.comms[0].allreduce(Float32Array.of(1)).catch((e) => e);
       victim.kill('SIGKILL');
@@ -226,8 +267,17 @@ describe('jobs that end badly (closed, aborted, internal, refused, unsupported t
       const none = envFor(id, { ONET_JOB_TOKEN: '' });
       const e = await init({ rank: 0, world: 1, localRank: 0, localWorld: 1, job: id, env: none }).catch((x) => x);
       check('api', e, 'EACCES', [0]);
-      const reg = { v: 1, type: 'register', job: id, rank: 0, world: 1, localRank: 0, localWorld: 1, pid: process.pid,
-        framework: 'x' };
+      const reg = {
+        v: 1,
+        type: 'register',
+        job: id,
+        rank: 0,
+        world: 1,
+        localRank: 0,
+        localWorld: 1,
+        pid: process.pid,
+        framework: 'x',
+      };
       checkReply(await raw(coord.endpoint, [JSON.stringify(reg)]), 'EACCES', [0]);
     } finally {
       await coord.close();

@@ -6,16 +6,17 @@
 // completed collective is exact; a failed one fails with an error naming the host and ranks.
 // These are the netem cases of test/faults.test.ts, runnable on any machine. Detection times are
 // printed (docs/reliability.md), never asserted.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
 import { rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ABORT_NOTICE_TAG, between, FaultProxy, type Faults, type LinkMatch } from '../src/testing/fault_proxy.js';
-import { createLoopback, type Loopback } from '../src/testing/loopback.js';
 import { resultsOf, runJob } from '../src/testing/job.js';
-import { checkCorrupted } from './loopback/corrupted.js';
+import { createLoopback, type Loopback } from '../src/testing/loopback.js';
 import { ROOT } from './helpers.js';
+import { checkCorrupted } from './loopback/corrupted.js';
 
 const WORKER = join(ROOT, 'test/fixtures/fault_worker.mjs');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,15 +51,23 @@ function frame(n: number, tag: bigint): Buffer {
 
 // The proxy on its own, against a plain TCP server: what it does to bytes, exactly.
 describe('the fault proxy itself', () => {
-  let server: net.Server, proxy: FaultProxy, got: Buffer[] = [];
+  let server: net.Server,
+    proxy: FaultProxy,
+    got: Buffer[] = [];
   const ip = `127.${1 + (process.pid % 250)}.254.1`;
   beforeAll(async () => {
     server = net.createServer((s) => s.on('data', (d) => got.push(d)).on('error', () => {}));
     await new Promise<void>((r) => server.listen(0, ip, () => r()));
     proxy = await FaultProxy.start([`${ip}:${(server.address() as net.AddressInfo).port}`], [ip]);
   });
-  afterEach(() => { proxy.clear(); got = []; });
-  afterAll(async () => { await proxy.close(); server.close(); });
+  afterEach(() => {
+    proxy.clear();
+    got = [];
+  });
+  afterAll(async () => {
+    await proxy.close();
+    server.close();
+  });
 
   async function send(chunks: Buffer[], rank = 1, stream = 1): Promise<net.Socket> {
     const [host, port] = proxy.addresses[0].split(':');
@@ -76,8 +85,14 @@ describe('the fault proxy itself', () => {
 
   it('corrupts one bit in the payload of every n-th data frame of the matching direction, nothing else', async () => {
     proxy.set({ from: 1, to: 0 }, { corruptEvery: 2, spareTags: [ABORT_NOTICE_TAG] });
-    const sent = Buffer.concat([hello(1, 1), frame(100, 5n), frame(100, ABORT_NOTICE_TAG), frame(100, 6n), frame(100, 7n)]);
-    const c = await send([sent.subarray(32, 100), sent.subarray(100)]);  // chunks that split a header
+    const sent = Buffer.concat([
+      hello(1, 1),
+      frame(100, 5n),
+      frame(100, ABORT_NOTICE_TAG),
+      frame(100, 6n),
+      frame(100, 7n),
+    ]);
+    const c = await send([sent.subarray(32, 100), sent.subarray(100)]); // chunks that split a header
     const back = await until(sent.length);
     c.destroy();
     const diffs = [...sent.keys()].filter((i) => sent[i] !== back[i]);
@@ -87,14 +102,17 @@ describe('the fault proxy itself', () => {
     expect(diffs[0]).toBeGreaterThanOrEqual(32 + 2 * 156 + 56);
     expect(diffs[0]).toBeLessThan(32 + 3 * 156);
     const x = sent[diffs[0]] ^ back[diffs[0]];
-    expect(x & (x - 1)).toBe(0);  // one bit
+    expect(x & (x - 1)).toBe(0); // one bit
   });
 
   it('keeps a stream in order under jitter, holds it while stalled, delivers all after clear()', async () => {
     proxy.set({ from: 1, to: 0 }, { delayMs: 1, jitterMs: 30 });
     const chunks = [...Array(40).keys()].map((i) => Buffer.alloc(64, i));
     const c = await send([]);
-    for (const x of chunks) { c.write(x); await sleep(2); }
+    for (const x of chunks) {
+      c.write(x);
+      await sleep(2);
+    }
     const want = Buffer.concat([hello(1, 1), ...chunks]);
     expect((await until(want.length)).equals(want)).toBe(true);
     proxy.set({ from: 1, to: 0 }, { stall: true });
@@ -109,7 +127,10 @@ describe('the fault proxy itself', () => {
   it('resets both sides of a matching connection', async () => {
     const c = await send([frame(10, 1n)]);
     await until(32 + 66);
-    const closed = new Promise<string>((r) => { c.once('error', (e: any) => r(e.code)); c.once('close', () => r('close')); });
+    const closed = new Promise<string>((r) => {
+      c.once('error', (e: any) => r(e.code));
+      c.once('close', () => r('close'));
+    });
     expect(proxy.reset(between(0, 1))).toBe(1);
     expect(await closed).toBe('ECONNRESET');
   });
@@ -123,11 +144,14 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
     lo = await createLoopback(3, { proxy: true });
     proxy = lo.proxy!;
   });
-  afterEach(() => {
+  afterEach(async () => {
     console.log(proxy.summary());
     proxy.clear();
     proxy.clearStats();
-  });
+    // Every case reuses the hosts' fixed ports: a coordinator of the last case still winding down
+    // (slower on a loaded machine) would make the next one fail to bind.
+    if (!(await lo.portsFree())) console.warn('a coordinator of the last case still holds its port after 20 s');
+  }, 30_000);
   afterAll(() => lo?.destroy());
 
   /**
@@ -135,20 +159,35 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
    * on `links` from the start; once the mesh is up and the loop is running (data frames pass the
    * proxy), `act` (its return: when the fault began, for the printed detection time).
    */
-  async function during(perHost: number[], env: NodeJS.ProcessEnv, links: LinkMatch[], faults: Faults,
-    act: () => Promise<unknown> = async () => {}, timeoutMs = 60_000) {
+  async function during(
+    perHost: number[],
+    env: NodeJS.ProcessEnv,
+    links: LinkMatch[],
+    faults: Faults,
+    act: () => Promise<unknown> = async () => {},
+    timeoutMs = 60_000,
+  ) {
     const go = join(tmpdir(), `onet-fproxy-go-${process.pid}-${goSeq++}`);
-    const streams = Number(env.ONET_TCP_STREAMS ?? 2), hosts = perHost.length;
-    const mesh = proxy.accepted + (hosts * (hosts - 1) / 2) * streams;
+    const streams = Number(env.ONET_TCP_STREAMS ?? 2),
+      hosts = perHost.length;
+    const mesh = proxy.accepted + ((hosts * (hosts - 1)) / 2) * streams;
     if (links.length) proxy.set(links, faults);
-    const job = runJob(lo, perHost, process.execPath, [WORKER], { ONET_TIMEOUT: '60', ONET_FAULT_GO: go, ...env },
-      timeoutMs);
+    const job = runJob(
+      lo,
+      perHost,
+      process.execPath,
+      [WORKER],
+      { ONET_TIMEOUT: '60', ONET_FAULT_GO: go, ...env },
+      timeoutMs,
+    );
     for (let i = 0; i < 300 && proxy.accepted < mesh; i++) await sleep(100);
     proxy.clearStats();
     writeFileSync(go, '');
     const frames = () => proxy.stats().reduce((n, s) => n + s.frames, 0);
     let finished = false;
-    void job.then(() => { finished = true; });
+    void job.then(() => {
+      finished = true;
+    });
     for (let i = 0; i < 300 && frames() < 40 && !finished; i++) await sleep(50);
     await sleep(200);
     const t = await act();
@@ -161,16 +200,26 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
   // each must leave every collective exact, with no error at all.
   const CLEAN: [string, Faults, (a: number, b: number) => LinkMatch[]][] = [
     ['delay 5 ms + jitter 0-5 ms each way', { delayMs: 5, jitterMs: 5 }, (a, b) => between(a, b)],
-    ['reordering across the pair\'s streams: stream 1 held 20 ms + 0-10 ms longer than stream 0',
-      { delayMs: 20, jitterMs: 10 }, (a, b) => between(a, b, 1)],
-    ['packet loss: 2% of chunks wait a 200 ms retransmission, the stream behind them too',
-      { loss: 0.02, rtoMs: 200 }, (a, b) => between(a, b)],
+    [
+      "reordering across the pair's streams: stream 1 held 20 ms + 0-10 ms longer than stream 0",
+      { delayMs: 20, jitterMs: 10 },
+      (a, b) => between(a, b, 1),
+    ],
+    [
+      'packet loss: 2% of chunks wait a 200 ms retransmission, the stream behind them too',
+      { loss: 0.02, rtoMs: 200 },
+      (a, b) => between(a, b),
+    ],
   ];
   for (const [what, faults, links] of CLEAN) {
     it(`${what}: every collective exact, hosts 2+1`, async () => {
       // A fixed number of iterations: a time limit would let ranks stop at different ones.
-      const { res } = await during([2, 1], { ONET_FAULT_ITERS: '30', ONET_FAULT_COUNT: '0', ONET_FAULT_CONTINUE: '1',
-        ONET_TCP_STREAMS: '2' }, links(0, 1), faults);
+      const { res } = await during(
+        [2, 1],
+        { ONET_FAULT_ITERS: '30', ONET_FAULT_COUNT: '0', ONET_FAULT_CONTINUE: '1', ONET_TCP_STREAMS: '2' },
+        links(0, 1),
+        faults,
+      );
       for (const r of res) {
         const errs = JSON.stringify(r.errors?.slice(0, 2));
         console.log(`${what}: rank ${r.rank}: ${r.ok} exact, ${r.errors?.length} failed ${errs}`);
@@ -187,8 +236,14 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
   // too, the bad bytes are never delivered, and the next collective runs.
   it('corrupted payloads (every 7th data frame): no wrong result; each failure the checksum error or its notice', async () => {
     const iters = 40;
-    const { res } = await during([1, 1], { ...BACK_TO_BACK, ONET_FAULT_ITERS: String(iters) }, between(0, 1),
-      PAYLOADS_EVERY(7), async () => {}, 100_000);
+    const { res } = await during(
+      [1, 1],
+      { ...BACK_TO_BACK, ONET_FAULT_ITERS: String(iters) },
+      between(0, 1),
+      PAYLOADS_EVERY(7),
+      async () => {},
+      100_000,
+    );
     const s = checkCorrupted(res, 2, iters);
     expect(s.local).toBeGreaterThan(0);
   }, 120_000);
@@ -197,8 +252,14 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
   // by host 0's abort notice (never at ONET_TIMEOUT, 10 s), then carry on.
   it('corruption on one link of three hosts: the others fail at once by the abort notice', async () => {
     const iters = 40;
-    const { res } = await during([1, 1, 1], { ...BACK_TO_BACK, ONET_FAULT_ITERS: String(iters) }, [{ from: 1, to: 0 }],
-      PAYLOADS_EVERY(5), async () => {}, 100_000);
+    const { res } = await during(
+      [1, 1, 1],
+      { ...BACK_TO_BACK, ONET_FAULT_ITERS: String(iters) },
+      [{ from: 1, to: 0 }],
+      PAYLOADS_EVERY(5),
+      async () => {},
+      100_000,
+    );
     const s = checkCorrupted(res, 3, iters);
     expect(s.local).toBeGreaterThan(0);
     expect(s.relayed).toBeGreaterThan(0);
@@ -210,12 +271,23 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
   // in turn. No wrong result; the collectives after it fail at once, not at ONET_TIMEOUT.
   it('a corrupted frame header: EABORTED naming the host on both sides, never a wrong result', async () => {
     const iters = 30;
-    const { res } = await during([1, 1], { ...BACK_TO_BACK, ONET_FAULT_ITERS: String(iters) }, [{ from: 1, to: 0 }],
-      { corruptEvery: 10, corruptWhere: 'header' }, async () => {}, 100_000);
+    const { res } = await during(
+      [1, 1],
+      { ...BACK_TO_BACK, ONET_FAULT_ITERS: String(iters) },
+      [{ from: 1, to: 0 }],
+      { corruptEvery: 10, corruptWhere: 'header' },
+      async () => {},
+      100_000,
+    );
     for (const r of res) {
       const codes = (r.errors ?? []).map((e: any) => e.code);
-      console.log(`corrupted header, rank ${r.rank}: ${r.ok} exact, ${codes.length} failed (${codes.join(' ')}) ` +
-        (r.errors ?? []).slice(0, 2).map((e: any) => `[#${e.i + 1}: ${e.message.slice(0, 200)}]`).join(' '));
+      console.log(
+        `corrupted header, rank ${r.rank}: ${r.ok} exact, ${codes.length} failed (${codes.join(' ')}) ` +
+          (r.errors ?? [])
+            .slice(0, 2)
+            .map((e: any) => `[#${e.i + 1}: ${e.message.slice(0, 200)}]`)
+            .join(' '),
+      );
       expect(r.missing, JSON.stringify(r)).toBeUndefined();
       expect(r.wrong).toEqual([]);
       expect(r.ok + r.errors.length).toBe(iters);
@@ -242,36 +314,65 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
       expect(r.ok).toBeGreaterThan(3);
       expect(r.errors.length, JSON.stringify(r.errors)).toBe(1);
       const e = r.errors[0];
-      expect(e.code, e.message).toBe('EABORTED');  // not ETIMEDOUT: ONET_TIMEOUT is 60 s
+      expect(e.code, e.message).toBe('EABORTED'); // not ETIMEDOUT: ONET_TIMEOUT is 60 s
       expect(e.message).toMatch(message);
       expect(e.message).toMatch(new RegExp(`ranks ${1 - r.rank} \\(host ${1 - r.rank}\\) are lost`));
       expect(e.ranks).toContain(1 - r.rank);
     }
-    console.log(`${how}: detected after ${res.map((r) => `${r.errors[0].at - t!} ms (rank ${r.rank})`).join(', ')}: ` +
-      res.map((r) => r.errors[0].message).join(' | '));
+    console.log(
+      `${how}: detected after ${res.map((r) => `${r.errors[0].at - t!} ms (rank ${r.rank})`).join(', ')}: ` +
+        res.map((r) => r.errors[0].message).join(' | '),
+    );
   }
 
-  it('a link stalled for good (bytes held, sockets open): both sides EABORTED by the heartbeat, naming lost ranks', () =>
-    deadLink('stalled link (ONET_HEARTBEAT_MS=500)', () => proxy.set(between(0, 1), { stall: true }),
-      /host \d \(127\.[\d.]+:\d+\) is unreachable: nothing received for \d+ ms \(heartbeat every 500 ms/), 90_000);
+  it(
+    'a link stalled for good (bytes held, sockets open): both sides EABORTED by the heartbeat, naming lost ranks',
+    () =>
+      deadLink(
+        'stalled link (ONET_HEARTBEAT_MS=500)',
+        () => proxy.set(between(0, 1), { stall: true }),
+        /host \d \(127\.[\d.]+:\d+\) is unreachable: nothing received for \d+ ms \(heartbeat every 500 ms/,
+      ),
+    90_000,
+  );
 
-  it('a reset connection (RST to both hosts): both sides EABORTED naming the lost ranks', () =>
-    deadLink('reset connections', () => expect(proxy.reset(between(0, 1))).toBeGreaterThan(0),
-      /host \d \(127\.[\d.]+:\d+\)/), 90_000);
+  it(
+    'a reset connection (RST to both hosts): both sides EABORTED naming the lost ranks',
+    () =>
+      deadLink(
+        'reset connections',
+        () => expect(proxy.reset(between(0, 1))).toBeGreaterThan(0),
+        /host \d \(127\.[\d.]+:\d+\)/,
+      ),
+    90_000,
+  );
 
   it('a link that stalls for 300 ms three times: every collective completes exactly or fails clearly', async () => {
-    const { res } = await during([1, 1], { ONET_FAULT_GAP_MS: '5', ONET_FAULT_ITERS: '100', ONET_FAULT_SECONDS: '20',
-      ONET_FAULT_COUNT: '0', ONET_FAULT_CONTINUE: '1' }, [], {}, async () => {
-      for (let i = 0; i < 3; i++) {
-        proxy.set(between(0, 1), { stall: true });
-        await sleep(300);
-        proxy.clear();
-        await sleep(500);
-      }
-    });
+    const { res } = await during(
+      [1, 1],
+      {
+        ONET_FAULT_GAP_MS: '5',
+        ONET_FAULT_ITERS: '100',
+        ONET_FAULT_SECONDS: '20',
+        ONET_FAULT_COUNT: '0',
+        ONET_FAULT_CONTINUE: '1',
+      },
+      [],
+      {},
+      async () => {
+        for (let i = 0; i < 3; i++) {
+          proxy.set(between(0, 1), { stall: true });
+          await sleep(300);
+          proxy.clear();
+          await sleep(500);
+        }
+      },
+    );
     for (const r of res) {
-      console.log(`stalling link, rank ${r.rank}: ${r.ok} exact, ${r.errors?.length} failed ` +
-        (r.errors ?? []).map((e: any) => `[#${e.i} ${e.code}: ${e.message.slice(0, 200)}]`).join(' '));
+      console.log(
+        `stalling link, rank ${r.rank}: ${r.ok} exact, ${r.errors?.length} failed ` +
+          (r.errors ?? []).map((e: any) => `[#${e.i} ${e.code}: ${e.message.slice(0, 200)}]`).join(' '),
+      );
       expect(r.missing, JSON.stringify(r)).toBeUndefined();
       expect(r.wrong).toEqual([]);
       for (const e of r.errors) expect(e.code).toMatch(/EABORTED|ETIMEDOUT/);
@@ -285,8 +386,14 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
   it('lost abort notices: the peer fails at ONET_TIMEOUT instead, never a wrong result, never a hang', async () => {
     const iters = 16;
     proxy.set({ from: 1, to: 0 }, { corruptEvery: 1, onlyTags: [ABORT_NOTICE_TAG] });
-    const { res } = await during([1, 1], { ...BACK_TO_BACK, ONET_TIMEOUT: '2', ONET_FAULT_ITERS: String(iters) },
-      [{ from: 0, to: 1 }], PAYLOADS_EVERY(7), async () => {}, 100_000);
+    const { res } = await during(
+      [1, 1],
+      { ...BACK_TO_BACK, ONET_TIMEOUT: '2', ONET_FAULT_ITERS: String(iters) },
+      [{ from: 0, to: 1 }],
+      PAYLOADS_EVERY(7),
+      async () => {},
+      100_000,
+    );
     for (const r of res) {
       const codes = (r.errors ?? []).map((e: any) => `#${e.i + 1} ${e.code}`);
       console.log(`lost notices, rank ${r.rank}: ${r.ok} exact, ${codes.length} failed (${codes.join(', ')})`);

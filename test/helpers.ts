@@ -12,24 +12,40 @@ export function ucxAvailable(): boolean {
   return existsSync(bin) && spawnSync(bin, ['--ucx-available'], { encoding: 'utf8' }).stdout.trim() === 'yes';
 }
 
-export interface Ran { code: number | null; stdout: string; stderr: string }
+export interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 export function runProc(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 240_000): Promise<Ran> {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
     const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
+    p.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
 export function onetRun(n: number, script: string, env: NodeJS.ProcessEnv = {}, timeoutMs?: number): Promise<Ran> {
-  return runProc(process.execPath, [ONET, 'run', '-n', String(n), '--', process.execPath, join(ROOT, script)], env, timeoutMs);
+  return runProc(
+    process.execPath,
+    [ONET, 'run', '-n', String(n), '--', process.execPath, join(ROOT, script)],
+    env,
+    timeoutMs,
+  );
 }
 
 /** Lines "ONET_RESULT {json}" printed by the ranks. */
 export function results(out: string): any[] {
-  return out.split('\n').filter((l) => l.includes('ONET_RESULT ')).map((l) => JSON.parse(l.slice(l.indexOf('ONET_RESULT ') + 12)));
+  return out
+    .split('\n')
+    .filter((l) => l.includes('ONET_RESULT '))
+    .map((l) => JSON.parse(l.slice(l.indexOf('ONET_RESULT ') + 12)));
 }

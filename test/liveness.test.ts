@@ -1,7 +1,7 @@
 // Liveness of local ranks from the process itself (src/coordinator/liveness.ts): a zombie or a
 // pid reused by another process is dead, so the survivors get EABORTED naming the rank within
 // the coordinator's 200 ms watch instead of waiting out ONET_TIMEOUT.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -47,9 +47,9 @@ const procState = (pid: number) => {
 
 describe('process identity', () => {
   it('a zombie counts as dead although kill(pid, 0) still succeeds', async () => {
-    const { pid } = await unreapedChild('sleep 0.2');  // exits after the shell became `sleep 600`, which never reaps
+    const { pid } = await unreapedChild('sleep 0.2'); // exits after the shell became `sleep 600`, which never reaps
     await until('the child is a zombie', () => procState(pid) === 'Z');
-    expect(() => process.kill(pid, 0)).not.toThrow();  // what the old check relied on
+    expect(() => process.kill(pid, 0)).not.toThrow(); // what the old check relied on
     expect(alive({ pid, start: 0 })).toBe(false);
     expect(identify(pid).start).toBe(0);
   });
@@ -59,7 +59,7 @@ describe('process identity', () => {
     await until('a started', () => identify(a.pid!).start > 0);
     const recorded = identify(a.pid!);
     expect(alive(recorded)).toBe(true);
-    await sleep(50);  // start times count 10 ms ticks: b starts on a later one
+    await sleep(50); // start times count 10 ms ticks: b starts on a later one
     const b = track(spawn('sleep', ['600']));
     await until('b started', () => identify(b.pid!).start > 0);
     const now = identify(b.pid!);
@@ -91,12 +91,12 @@ describe('a zombie rank', () => {
     survivor.stdout!.on('data', (d) => (out += d));
     const { pid } = await unreapedChild(`'${process.execPath}' '${worker}'`, rankEnv(1));
     await new Promise((res) => survivor.on('close', res));
-    expect(procState(pid)).toBe('Z');  // it really was a zombie the whole time
+    expect(procState(pid)).toBe('Z'); // it really was a zombie the whole time
     const [res] = results(out);
     expect(res.code).toBe('EABORTED');
     expect(res.message).toContain(`rank 1 (pid ${pid}) died`);
     expect(res.ranks).toContain(1);
-    coord.kill('SIGTERM');  // it unlinks its segments on the way out
+    coord.kill('SIGTERM'); // it unlinks its segments on the way out
     await new Promise((r) => coord.once('exit', r));
   }, 45_000);
 });

@@ -17,7 +17,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
-  DTYPE_SIZE, DTYPES, FLOAT_DTYPES, INTEGER_ONLY_REDOPS, REDOPS, type DType, type RedOp,
+  DTYPE_SIZE,
+  DTYPES,
+  type DType,
+  FLOAT_DTYPES,
+  INTEGER_ONLY_REDOPS,
+  REDOPS,
+  type RedOp,
 } from '../src/gen/enums';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -43,9 +49,7 @@ const SCALE: Record<DT, number> = { f32: 0.1, f64: 0.1, f16: 0.1, bf16: 0.1, i8:
 const divisorFor = (k: number) => (k === 5 ? 7 : k);
 
 const haveAddon = fs.existsSync(ADDON);
-const torchProbe = fs.existsSync(PYTHON)
-  ? spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' })
-  : undefined;
+const torchProbe = fs.existsSync(PYTHON) ? spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }) : undefined;
 const haveTorch = torchProbe?.status === 0;
 if (!haveAddon) console.warn(`reduce.test: SKIPPED, ${ADDON} not built (npm run build:native)`);
 else if (!haveTorch) console.warn(`reduce.test: torch sweep SKIPPED, no torch in ${PYTHON}`);
@@ -95,7 +99,8 @@ function fill(dt: DT, buf: ArrayBuffer, off: number, n: number, r: () => number)
       for (let i = 0; i < n; i++) {
         const u = r();
         if (u < 0.04) a[i] = pick([NaN, Infinity, -Infinity, -0, 0, max, -max, tiny, -tiny * 3]);
-        else if (u < 0.06 && bits) bits[i] = Math.floor(r() * 4294967296); // any pattern, sNaN too
+        else if (u < 0.06 && bits)
+          bits[i] = Math.floor(r() * 4294967296); // any pattern, sNaN too
         else a[i] = (r() * 2 - 1) * 2 ** (Math.floor(r() * 17) - 8);
       }
       return;
@@ -114,7 +119,11 @@ function fill(dt: DT, buf: ArrayBuffer, off: number, n: number, r: () => number)
     case 'u8':
     case 'i32': {
       const [A, lo, hi] =
-        dt === 'i8' ? [Int8Array, -128, 127] : dt === 'u8' ? [Uint8Array, 0, 255] : [Int32Array, -(2 ** 31), 2 ** 31 - 1];
+        dt === 'i8'
+          ? [Int8Array, -128, 127]
+          : dt === 'u8'
+            ? [Uint8Array, 0, 255]
+            : [Int32Array, -(2 ** 31), 2 ** 31 - 1];
       const a = new A(buf, off, n);
       for (let i = 0; i < n; i++) {
         const u = r();
@@ -130,7 +139,8 @@ function fill(dt: DT, buf: ArrayBuffer, off: number, n: number, r: () => number)
       for (let i = 0; i < n; i++) {
         const u = r();
         if (u < 0.2) a[i] = pick(ext);
-        else if (u < 0.6) a[i] = BigInt.asIntN(64, (BigInt(Math.floor(r() * 2 ** 32)) << 32n) | BigInt(Math.floor(r() * 2 ** 32)));
+        else if (u < 0.6)
+          a[i] = BigInt.asIntN(64, (BigInt(Math.floor(r() * 2 ** 32)) << 32n) | BigInt(Math.floor(r() * 2 ** 32)));
         else a[i] = BigInt(Math.floor(r() * 21) - 10);
       }
       return;
@@ -147,22 +157,29 @@ function isNaNBits(dt: DT, v: number): boolean {
 
 // First few elements where got differs from want, [] if they agree under the rules above.
 function diff(dt: DT, op: Op, want: Uint8Array, got: Uint8Array, n: number): string[] {
-  if (Buffer.from(want.buffer, want.byteOffset, want.byteLength).equals(Buffer.from(got.buffer, got.byteOffset, got.byteLength)))
+  if (
+    Buffer.from(want.buffer, want.byteOffset, want.byteLength).equals(
+      Buffer.from(got.buffer, got.byteOffset, got.byteLength),
+    )
+  )
     return [];
   const out: string[] = [];
   const zerosEqual = op === 'min' || op === 'max';
   const copy = (b: Uint8Array) => b.slice().buffer; // aligned for any view
   if (dt === 'f32' || dt === 'f64') {
     const V = dt === 'f32' ? Float32Array : Float64Array;
-    const w = new V(copy(want)), g = new V(copy(got));
+    const w = new V(copy(want)),
+      g = new V(copy(got));
     const wb = dt === 'f32' ? new Uint32Array(w.buffer) : new BigUint64Array(w.buffer);
     const gb = dt === 'f32' ? new Uint32Array(g.buffer) : new BigUint64Array(g.buffer);
     for (let i = 0; i < n && out.length < 3; i++) {
-      if (wb[i] === gb[i] || (Number.isNaN(w[i]) && Number.isNaN(g[i])) || (zerosEqual && w[i] === 0 && g[i] === 0)) continue;
+      if (wb[i] === gb[i] || (Number.isNaN(w[i]) && Number.isNaN(g[i])) || (zerosEqual && w[i] === 0 && g[i] === 0))
+        continue;
       out.push(`[${i}] torch ${Object.is(w[i], -0) ? '-0' : w[i]} got ${Object.is(g[i], -0) ? '-0' : g[i]}`);
     }
   } else if (dt === 'f16' || dt === 'bf16') {
-    const w = new Uint16Array(copy(want)), g = new Uint16Array(copy(got));
+    const w = new Uint16Array(copy(want)),
+      g = new Uint16Array(copy(got));
     for (let i = 0; i < n && out.length < 3; i++) {
       if (w[i] === g[i] || (isNaNBits(dt, w[i]) && isNaNBits(dt, g[i]))) continue;
       if (zerosEqual && (w[i] & 0x7fff) === 0 && (g[i] & 0x7fff) === 0) continue;
@@ -173,7 +190,9 @@ function diff(dt: DT, op: Op, want: Uint8Array, got: Uint8Array, n: number): str
     for (let i = 0; i < n && out.length < 3; i++) {
       for (let b = 0; b < size; b++) {
         if (want[i * size + b] !== got[i * size + b]) {
-          out.push(`[${i}] bytes differ (torch ${Array.from(want.subarray(i * size, (i + 1) * size))} got ${Array.from(got.subarray(i * size, (i + 1) * size))})`);
+          out.push(
+            `[${i}] bytes differ (torch ${Array.from(want.subarray(i * size, (i + 1) * size))} got ${Array.from(got.subarray(i * size, (i + 1) * size))})`,
+          );
           break;
         }
       }
@@ -184,17 +203,31 @@ function diff(dt: DT, op: Op, want: Uint8Array, got: Uint8Array, n: number): str
 
 // ---- the sweep ---------------------------------------------------------------------------
 
-interface Case { set: number; op: Op; k: number; scale: number; divisor: number; offset: number }
-interface Set { dtype: DT; n: number; offsets: number[] }
+interface Case {
+  set: number;
+  op: Op;
+  k: number;
+  scale: number;
+  divisor: number;
+  offset: number;
+}
+interface Set {
+  dtype: DT;
+  n: number;
+  offsets: number[];
+}
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
+    let out = '',
+      err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
     p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`))));
+    p.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -209,7 +242,8 @@ describe.skipIf(!haveAddon || !haveTorch)('reduce kernels vs torch', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onet-reduce-'));
     // Layout: each input one element past a 64-byte boundary, each result 8-byte aligned.
-    let inBytes = 0, outBytes = 0;
+    let inBytes = 0,
+      outBytes = 0;
     for (const dtype of DTYPES)
       for (const n of NS) {
         const offsets: number[] = [];
@@ -272,7 +306,8 @@ describe.skipIf(!haveAddon || !haveTorch)('reduce kernels vs torch', () => {
         const bytes = s.n * SIZE[dtype];
         const want = expected.subarray(c.offset, c.offset + bytes);
         const label = `${c.op} k=${c.k} n=${s.n}`;
-        for (const d of diff(dtype, c.op, want, got.subarray(c.offset, c.offset + bytes), s.n)) failures.push(`${label}: ${d}`);
+        for (const d of diff(dtype, c.op, want, got.subarray(c.offset, c.offset + bytes), s.n))
+          failures.push(`${label}: ${d}`);
         if (s.n <= 4097)
           for (const d of diff(dtype, c.op, want, inplace.subarray(c.offset, c.offset + bytes), s.n))
             failures.push(`${label} in place: ${d}`);
@@ -297,15 +332,25 @@ describe.skipIf(!haveAddon)('reduce errors', () => {
   test.each(['f32', 'f64', 'f16', 'bf16'] as DT[])('bitwise ops on %s are ENOTSUP', (d) => {
     const V = d === 'f32' ? Float32Array : d === 'f64' ? Float64Array : Uint16Array;
     for (const o of ['band', 'bor', 'bxor'] as Op[])
-      expect(() => addon.reduce(op(o), dt(d), new V(4), [new V(4), new V(4)], 1, 2)).toThrow(coded('ENOTSUP', /integer dtypes only/));
+      expect(() => addon.reduce(op(o), dt(d), new V(4), [new V(4), new V(4)], 1, 2)).toThrow(
+        coded('ENOTSUP', /integer dtypes only/),
+      );
   });
 
   test('integer premul_sum takes only integral scales that fit the dtype', () => {
     const a = new Int32Array([1, 2, 3]);
-    expect(() => addon.reduce(op('premul_sum'), dt('i32'), new Int32Array(3), [a], 0.5, 1)).toThrow(coded('ENOTSUP', /^premul_sum on i32/));
-    expect(() => addon.reduce(op('premul_sum'), dt('u8'), new Uint8Array(3), [new Uint8Array(3)], -1, 1)).toThrow(coded('ENOTSUP'));
-    expect(() => addon.reduce(op('premul_sum'), dt('i8'), new Int8Array(3), [new Int8Array(3)], 128, 1)).toThrow(coded('ENOTSUP'));
-    expect(() => addon.reduce(op('premul_sum'), dt('i64'), new BigInt64Array(3), [new BigInt64Array(3)], 2 ** 63, 1)).toThrow(coded('ENOTSUP'));
+    expect(() => addon.reduce(op('premul_sum'), dt('i32'), new Int32Array(3), [a], 0.5, 1)).toThrow(
+      coded('ENOTSUP', /^premul_sum on i32/),
+    );
+    expect(() => addon.reduce(op('premul_sum'), dt('u8'), new Uint8Array(3), [new Uint8Array(3)], -1, 1)).toThrow(
+      coded('ENOTSUP'),
+    );
+    expect(() => addon.reduce(op('premul_sum'), dt('i8'), new Int8Array(3), [new Int8Array(3)], 128, 1)).toThrow(
+      coded('ENOTSUP'),
+    );
+    expect(() =>
+      addon.reduce(op('premul_sum'), dt('i64'), new BigInt64Array(3), [new BigInt64Array(3)], 2 ** 63, 1),
+    ).toThrow(coded('ENOTSUP'));
     const out = new Int32Array(3);
     addon.reduce(op('premul_sum'), dt('i32'), out, [a, a], -2, 1);
     expect(Array.from(out)).toEqual([-4, -8, -12]);
@@ -316,9 +361,13 @@ describe.skipIf(!haveAddon)('reduce errors', () => {
     expect(() => addon.reduce(99, dt('f32'), f(), [f()], 1, 1)).toThrow(coded('EINVAL', /unknown op 99/));
     expect(() => addon.reduce(op('sum'), 99, f(), [f()], 1, 1)).toThrow(coded('EINVAL', /unknown dtype 99/));
     expect(() => addon.reduce(op('sum'), dt('f32'), f(), [], 1, 1)).toThrow(coded('EINVAL', /at least one/));
-    expect(() => addon.reduce(op('sum'), dt('f32'), f(), [new Float32Array(3)], 1, 1)).toThrow(coded('EINVAL', /inputs\[0\] has 12 bytes/));
+    expect(() => addon.reduce(op('sum'), dt('f32'), f(), [new Float32Array(3)], 1, 1)).toThrow(
+      coded('EINVAL', /inputs\[0\] has 12 bytes/),
+    );
     expect(() => addon.reduce(op('avg'), dt('f32'), f(), [f()], 1, 0)).toThrow(coded('EINVAL', /divisor/));
-    expect(() => addon.reduce(op('sum'), dt('f32'), f(), [f(), 'x'], 1, 1)).toThrow(coded('EINVAL', /inputs\[1\] is not a TypedArray/));
+    expect(() => addon.reduce(op('sum'), dt('f32'), f(), [f(), 'x'], 1, 1)).toThrow(
+      coded('EINVAL', /inputs\[1\] is not a TypedArray/),
+    );
     const shared = new Float32Array(8);
     expect(() => addon.reduce(op('sum'), dt('f32'), shared.subarray(0, 4), [f(), shared.subarray(2, 6)], 1, 1)).toThrow(
       coded('EINVAL', /overlaps inputs\[1\]/),

@@ -1,14 +1,19 @@
-// The cost model against the textbook formulas, selection tables on recorded topologies and on
-// odd host counts, ONET_ALGO, explain/simulate text.
-import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadTopology, uniformTopology } from '../src/topology/graph';
-import { allCosts, CATALOGUE, COLLECTIVES, cost, paramsFromTopology, type Collective, type CostParams } from '../src/scheduler/costmodel';
+import {
+  allCosts,
+  CATALOGUE,
+  COLLECTIVES,
+  type Collective,
+  type CostParams,
+  cost,
+  paramsFromTopology,
+} from '../src/scheduler/costmodel';
 import { explain } from '../src/scheduler/explain';
 import { parseOverrides } from '../src/scheduler/override';
 import { algoRanges, choose, lookup, selectionTable } from '../src/scheduler/select';
 import { busFactor, parseShape, simulate, sweepSizes } from '../src/scheduler/simulate';
+import { loadTopology, uniformTopology } from '../src/topology/graph';
 
 const FIX = path.join(__dirname, 'fixtures', 'topo');
 const fixture = (name: string) => loadTopology(path.join(FIX, `${name}.json`));
@@ -18,7 +23,10 @@ const close = (x: number, y: number) => expect(Math.abs(x - y)).toBeLessThanOrEq
 describe('cost model = the textbook formulas', () => {
   const p: CostParams = { P: 8, m: 1, alphaUs: 10, betaUs: 1e-3, gammaUs: 2e-4, sigmaUs: 1e-4, shmAlphaUs: 2 };
   const n = 1 << 20;
-  const inter = (c: Collective, a: string, q = p) => { const x = cost(c, a, n, q); return x.totalUs - x.localUs; };
+  const inter = (c: Collective, a: string, q = p) => {
+    const x = cost(c, a, n, q);
+    return x.totalUs - x.localUs;
+  };
   it('Thakur et al. for P = 8 (a power of two)', () => {
     close(inter('allgather', 'ring'), 7 * 10 + (7 / 8) * n * 1e-3);
     close(inter('allgather', 'recdoubling'), 3 * 10 + (7 / 8) * n * 1e-3);
@@ -33,10 +41,13 @@ describe('cost model = the textbook formulas', () => {
   });
   it('non-powers of two pay the fold-in/fold-out steps (P = 5)', () => {
     const q = { ...p, P: 5 };
-    close(inter('allreduce', 'rabenseifner', q), (10 + n * 1e-3 + n * 2e-4) + 2 * 2 * 10 + 2 * (3 / 4) * n * 1e-3 + (3 / 4) * n * 2e-4 + (10 + n * 1e-3));
+    close(
+      inter('allreduce', 'rabenseifner', q),
+      10 + n * 1e-3 + n * 2e-4 + 2 * 2 * 10 + 2 * (3 / 4) * n * 1e-3 + (3 / 4) * n * 2e-4 + (10 + n * 1e-3),
+    );
     expect(cost('allreduce', 'rabenseifner', n, q).steps).toBe(6);
     expect(cost('allgather', 'bruck', n, q).steps).toBe(3);
-    expect(cost('allreduce', 'dbtree', 0, q).steps).toBe(4);  // NCCL: 2·log2i(P)
+    expect(cost('allreduce', 'dbtree', 0, q).steps).toBe(4); // NCCL: 2·log2i(P)
   });
   it('the double binary tree moves 2n per rank and pipelines in power-of-two chunks', () => {
     const big = cost('allreduce', 'dbtree', 1 << 30, p);
@@ -52,7 +63,9 @@ describe('cost model = the textbook formulas', () => {
     }
   });
   it('rejects unknown collectives and algorithms, listing the valid ones', () => {
-    expect(() => cost('allreduce', 'nope', 8, p)).toThrow(/unknown allreduce algorithm "nope"; valid: ring, dbtree, rabenseifner/);
+    expect(() => cost('allreduce', 'nope', 8, p)).toThrow(
+      /unknown allreduce algorithm "nope"; valid: ring, dbtree, rabenseifner/,
+    );
     expect(() => cost('scan' as Collective, 'ring', 8, p)).toThrow(/valid: allreduce, allgather/);
   });
 });
@@ -68,18 +81,21 @@ function checkSensible(p: CostParams) {
     expect(entries[entries.length - 1].maxBytes).toBeNull();
     for (let i = 1; i < entries.length - 1; i++) expect(entries[i].maxBytes!).toBeGreaterThan(entries[i - 1].maxBytes!);
     // Exact boundaries: the table agrees with a direct choice on both sides of every edge.
-    for (const e of entries) if (e.maxBytes !== null) {
-      expect(lookup(table, coll, e.maxBytes)!.algo).toBe(choose(coll, e.maxBytes, p).algo);
-      expect(lookup(table, coll, e.maxBytes + 1)!.algo).toBe(choose(coll, e.maxBytes + 1, p).algo);
-    }
+    for (const e of entries)
+      if (e.maxBytes !== null) {
+        expect(lookup(table, coll, e.maxBytes)!.algo).toBe(choose(coll, e.maxBytes, p).algo);
+        expect(lookup(table, coll, e.maxBytes + 1)!.algo).toBe(choose(coll, e.maxBytes + 1, p).algo);
+      }
     // Monotone: once the choice moves on from an algorithm it never comes back.
     const seq = algoRanges(table, coll).map((r) => r.algo);
     expect(new Set(seq).size, `${coll}: ${seq.join(' → ')}`).toBe(seq.length);
     if (p.P < 2) continue;
     // Small: the pick has the fewest α terms. Large: the pick has (near) the least per-byte cost.
-    const small = allCosts(coll, 8, p), pick = choose(coll, 8, p).cost;
+    const small = allCosts(coll, 8, p),
+      pick = choose(coll, 8, p).cost;
     expect(pick.latencyUs).toBeLessThanOrEqual(Math.min(...small.map((c) => c.latencyUs)) * (1 + 1e-9));
-    const huge = allCosts(coll, 2 ** 32, p), hp = choose(coll, 2 ** 32, p).cost;
+    const huge = allCosts(coll, 2 ** 32, p),
+      hp = choose(coll, 2 ** 32, p).cost;
     expect(perByte(hp)).toBeLessThanOrEqual(Math.min(...huge.map(perByte)) * 1.01);
   }
   return table;
@@ -105,7 +121,11 @@ describe('selection on recorded topologies', () => {
     const p = params('5-mixed');
     expect(p.betaUs).toBeCloseTo(1 / (0.125 * 1e3), 12);
     checkSensible(p);
-    expect(algoRanges(selectionTable(p, { colls: ['allreduce'] }), 'allreduce').map((r) => r.algo)).toEqual(['dbtree', 'rabenseifner', 'ring']);
+    expect(algoRanges(selectionTable(p, { colls: ['allreduce'] }), 'allreduce').map((r) => r.algo)).toEqual([
+      'dbtree',
+      'rabenseifner',
+      'ring',
+    ]);
     expect(choose('allgather', 8, p).algo).toBe('bruck');
     expect(choose('allgather', 1 << 30, p).algo).toBe('ring');
   });
@@ -119,29 +139,41 @@ describe('selection on recorded topologies', () => {
   it.each([1, 2, 3, 5, 8])('uniform %i hosts: sensible at every count', (P) => {
     const p = paramsFromTopology(uniformTopology(P, 3));
     checkSensible(p);
-    for (const n of [0, 1, 4097, 1 << 20]) for (const coll of COLLECTIVES) {
-      const c = choose(coll, n, p);
-      expect(Number.isFinite(c.cost.totalUs) && c.cost.totalUs >= 0).toBe(true);
-      if (P === 1) expect(c.cost.steps).toBe(0);
-    }
+    for (const n of [0, 1, 4097, 1 << 20])
+      for (const coll of COLLECTIVES) {
+        const c = choose(coll, n, p);
+        expect(Number.isFinite(c.cost.totalUs) && c.cost.totalUs >= 0).toBe(true);
+        if (P === 1) expect(c.cost.steps).toBe(0);
+      }
   });
 });
 
 describe('ONET_ALGO', () => {
   it('parses and forces, and the table follows', () => {
     const o = parseOverrides('allreduce:ring, allgather:bruck');
-    expect([...o]).toEqual([['allreduce', 'ring'], ['allgather', 'bruck']]);
+    expect([...o]).toEqual([
+      ['allreduce', 'ring'],
+      ['allgather', 'bruck'],
+    ]);
     const p = params('4x10g');
     const t = selectionTable(p, { overrides: o });
     expect(new Set(t.filter((e) => e.coll === 'allreduce').map((e) => e.algo))).toEqual(new Set(['ring']));
     expect(new Set(t.filter((e) => e.coll === 'allgather').map((e) => e.algo))).toEqual(new Set(['bruck']));
     expect(choose('allreduce', 8, p, o)).toMatchObject({ algo: 'ring', forced: true });
-    expect(explain('allreduce', 8, fixture('4x10g'), p, o)).toMatch(/chosen: ring, chunk .*: forced by ONET_ALGO \(the model prefers rabenseifner; ring is predicted 1\.\d\d× its time\)/);
+    expect(explain('allreduce', 8, fixture('4x10g'), p, o)).toMatch(
+      /chosen: ring, chunk .*: forced by ONET_ALGO \(the model prefers rabenseifner; ring is predicted 1\.\d\d× its time\)/,
+    );
   });
   it('rejects unknown names listing the valid ones', () => {
-    expect(() => parseOverrides('allreduce:tree')).toThrow(/unknown allreduce algorithm "tree"\. Valid allreduce algorithms: ring, dbtree, rabenseifner/);
-    expect(() => parseOverrides('allreduse:ring')).toThrow(/unknown collective "allreduse".*Valid collectives: allreduce, allgather, broadcast, reduce_scatter, reduce, alltoall, barrier/);
-    expect(() => parseOverrides('ring')).toThrow(/"ring" is not collective:algorithm\. Valid: allreduce:ring\|dbtree\|rabenseifner/);
+    expect(() => parseOverrides('allreduce:tree')).toThrow(
+      /unknown allreduce algorithm "tree"\. Valid allreduce algorithms: ring, dbtree, rabenseifner/,
+    );
+    expect(() => parseOverrides('allreduse:ring')).toThrow(
+      /unknown collective "allreduse".*Valid collectives: allreduce, allgather, broadcast, reduce_scatter, reduce, alltoall, barrier/,
+    );
+    expect(() => parseOverrides('ring')).toThrow(
+      /"ring" is not collective:algorithm\. Valid: allreduce:ring\|dbtree\|rabenseifner/,
+    );
     expect(() => parseOverrides('allreduce:ring,allreduce:dbtree')).toThrow(/forced twice/);
     expect(parseOverrides('').size).toBe(0);
   });
@@ -149,7 +181,8 @@ describe('ONET_ALGO', () => {
 
 describe('explain and simulate', () => {
   it('explains the choice with every alternative and its predicted time', () => {
-    const t = fixture('4x10g'), p = paramsFromTopology(t);
+    const t = fixture('4x10g'),
+      p = paramsFromTopology(t);
     const text = explain('allreduce', 64 << 20, t, p);
     expect(text).toMatch(/^allreduce of 64 MiB .* on 4 hosts × 2 ranks\/host = 8 ranks/);
     expect(text).toMatch(/chosen: ring, chunk 1 MiB: cheapest predicted time; next best rabenseifner/);
@@ -174,7 +207,9 @@ describe('plan for a coordinator', () => {
     const p = planFromEnv(t, { ONET_EXPLAIN: '1', ONET_ALGO: 'broadcast:chain' });
     expect(new Set(p.table.filter((e) => e.coll === 'broadcast').map((e) => e.algo))).toEqual(new Set(['chain']));
     expect(p.explanation).toMatch(/ONET_ALGO forces broadcast:chain/);
-    expect(p.explanation).toMatch(/^ {2}allreduce: 0 B….* rabenseifner \(at \d+ B.*: rabenseifner [\d.]+ [µm]s, .*\); .*…∞ ring \(at 1 GiB: ring [\d.]+ s, /m);
+    expect(p.explanation).toMatch(
+      /^ {2}allreduce: 0 B….* rabenseifner \(at \d+ B.*: rabenseifner [\d.]+ [µm]s, .*\); .*…∞ ring \(at 1 GiB: ring [\d.]+ s, /m,
+    );
     expect(() => planFromEnv(t, { ONET_ALGO: 'barrier:ring' })).toThrow(/Valid barrier algorithms: dissemination/);
   });
 });

@@ -2,26 +2,48 @@
 // against an in-process coordinator, and a small Prometheus text-format parser.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, type Ran } from './helpers';
+import { type Ran, ROOT } from './helpers';
 
 export const WORKER = join(ROOT, 'test', 'fixtures', 'telemetry_worker.mjs');
 
 /** Start `world` rank processes of the telemetry worker; resolves when all have exited. */
 export function startRanks(world: number, env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<Ran[]> {
-  return Promise.all(Array.from({ length: world }, (_, r) => new Promise<Ran>((resolve) => {
-    const p = spawn(process.execPath, [WORKER], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env, RANK: String(r), WORLD_SIZE: String(world), LOCAL_RANK: String(r), LOCAL_WORLD_SIZE: String(world) },
-    });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
-  })));
+  return Promise.all(
+    Array.from(
+      { length: world },
+      (_, r) =>
+        new Promise<Ran>((resolve) => {
+          const p = spawn(process.execPath, [WORKER], {
+            cwd: ROOT,
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: {
+              ...process.env,
+              ...env,
+              RANK: String(r),
+              WORLD_SIZE: String(world),
+              LOCAL_RANK: String(r),
+              LOCAL_WORLD_SIZE: String(world),
+            },
+          });
+          let stdout = '',
+            stderr = '';
+          p.stdout.on('data', (d) => (stdout += d));
+          p.stderr.on('data', (d) => (stderr += d));
+          const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+          p.on('close', (code) => {
+            clearTimeout(t);
+            resolve({ code, stdout, stderr });
+          });
+        }),
+    ),
+  );
 }
 
-export interface Sample { name: string; labels: Record<string, string>; value: number }
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
 
 export function parseProm(text: string): Sample[] {
   const out: Sample[] = [];

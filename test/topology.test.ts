@@ -6,8 +6,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadTopology, summarize, topologyFromEnv, topologyToJson, uniformTopology, validateTopology, linkBetween } from '../src/topology/graph';
-import { discoverHost, gpus, ibPorts, nics, numaNodes, type Nic } from '../src/topology/host';
+import {
+  linkBetween,
+  loadTopology,
+  summarize,
+  topologyFromEnv,
+  topologyToJson,
+  uniformTopology,
+  validateTopology,
+} from '../src/topology/graph';
+import { discoverHost, gpus, ibPorts, type Nic, nics, numaNodes } from '../src/topology/host';
 import { chooseInterface, procRouteGet } from '../src/topology/iface';
 import { probeLinks, startProbeServer, tcpPinger } from '../src/topology/probe';
 import { renderHost, renderSvg, renderTopology } from '../src/topology/render';
@@ -15,7 +23,10 @@ import { renderHost, renderSvg, renderTopology } from '../src/topology/render';
 const FIX = path.join(__dirname, 'fixtures', 'topo');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'onet-topo-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const write = (rel: string, text: string) => { fs.mkdirSync(path.dirname(path.join(tmp, rel)), { recursive: true }); fs.writeFileSync(path.join(tmp, rel), text); };
+const write = (rel: string, text: string) => {
+  fs.mkdirSync(path.dirname(path.join(tmp, rel)), { recursive: true });
+  fs.writeFileSync(path.join(tmp, rel), text);
+};
 
 describe('host discovery', () => {
   it('reads this machine: cores, memory, loopback with its address, every /sys/class/net entry', () => {
@@ -49,18 +60,31 @@ describe('host discovery', () => {
     write('sys/devices/system/node/node1/cpulist', '8-15\n');
     write('sys/devices/system/node/node1/meminfo', 'Node 1 MemTotal:       1024 kB\n');
     write('sys/devices/system/node/node0/cpulist', '0-7\n');
-    expect(ibPorts(path.join(tmp, 'sys'))).toEqual([{ device: 'mlx5_0', port: 1, state: 'active', rateGbps: 100, linkLayer: 'InfiniBand', netdev: 'ib0' }]);
+    expect(ibPorts(path.join(tmp, 'sys'))).toEqual([
+      { device: 'mlx5_0', port: 1, state: 'active', rateGbps: 100, linkLayer: 'InfiniBand', netdev: 'ib0' },
+    ]);
     const n = nics(path.join(tmp, 'sys'));
-    expect(n.find((x) => x.name === 'ib0')).toMatchObject({ kind: 'infiniband', state: 'up', speedMbps: 100000, mtu: 4092 });
+    expect(n.find((x) => x.name === 'ib0')).toMatchObject({
+      kind: 'infiniband',
+      state: 'up',
+      speedMbps: 100000,
+      mtu: 4092,
+    });
     expect(n.find((x) => x.name === 'eth9')).toMatchObject({ kind: 'ethernet', state: 'down', speedMbps: null });
-    expect(numaNodes(path.join(tmp, 'sys'))).toEqual([{ id: 0, cpus: '0-7', memBytes: null }, { id: 1, cpus: '8-15', memBytes: 1024 * 1024 }]);
+    expect(numaNodes(path.join(tmp, 'sys'))).toEqual([
+      { id: 0, cpus: '0-7', memBytes: null },
+      { id: 1, cpus: '8-15', memBytes: 1024 * 1024 },
+    ]);
   });
 
   it('lists GPUs from a recorded /proc/driver/nvidia tree when nvidia-smi is absent (no GPU here)', () => {
     write('proc/driver/nvidia/gpus/0000:3b:00.0/information', 'Model: \t\t Tesla V100-SXM2-32GB\nIRQ: 1\n');
     write('proc/driver/nvidia/gpus/0000:5e:00.0/information', 'Model: \t\t Tesla V100-SXM2-32GB\n');
     const g = gpus(path.join(tmp, 'proc'), null);
-    expect(g.map((x) => [x.index, x.name, x.busId])).toEqual([[0, 'Tesla V100-SXM2-32GB', '0000:3b:00.0'], [1, 'Tesla V100-SXM2-32GB', '0000:5e:00.0']]);
+    expect(g.map((x) => [x.index, x.name, x.busId])).toEqual([
+      [0, 'Tesla V100-SXM2-32GB', '0000:3b:00.0'],
+      [1, 'Tesla V100-SXM2-32GB', '0000:5e:00.0'],
+    ]);
     expect(gpus(path.join(tmp, 'nowhere'), path.join(tmp, 'no-such-nvidia-smi'))).toEqual([]);
   });
 });
@@ -89,11 +113,30 @@ describe('topology graph', () => {
   });
 
   it('rejects bad files naming the field and the file', () => {
-    const good = { version: 1, hosts: [{ name: 'a', ranks: 1 }, { name: 'b', ranks: 1 }], links: [{ a: 'a', b: 'b', latencyUs: 1, bandwidthGBs: 1, measured: false }] };
+    const good = {
+      version: 1,
+      hosts: [
+        { name: 'a', ranks: 1 },
+        { name: 'b', ranks: 1 },
+      ],
+      links: [{ a: 'a', b: 'b', latencyUs: 1, bandwidthGBs: 1, measured: false }],
+    };
     expect(() => validateTopology({ ...good, version: 2 }, 'x.json')).toThrow(/x\.json: "version" must be 1/);
-    expect(() => validateTopology({ ...good, links: [{ ...good.links[0], b: 'c' }] })).toThrow(/links\[0\]\.b "c" is not one of the hosts/);
-    expect(() => validateTopology({ ...good, links: [{ ...good.links[0], bandwidthGBs: -1 }] })).toThrow(/bandwidthGBs must be a positive number/);
-    expect(() => validateTopology({ ...good, hosts: [{ name: 'a', ranks: 1 }, { name: 'a', ranks: 1 }] })).toThrow(/appears twice/);
+    expect(() => validateTopology({ ...good, links: [{ ...good.links[0], b: 'c' }] })).toThrow(
+      /links\[0\]\.b "c" is not one of the hosts/,
+    );
+    expect(() => validateTopology({ ...good, links: [{ ...good.links[0], bandwidthGBs: -1 }] })).toThrow(
+      /bandwidthGBs must be a positive number/,
+    );
+    expect(() =>
+      validateTopology({
+        ...good,
+        hosts: [
+          { name: 'a', ranks: 1 },
+          { name: 'a', ranks: 1 },
+        ],
+      }),
+    ).toThrow(/appears twice/);
     expect(() => validateTopology({ ...good, links: [] })).toThrow(/2 hosts but no links/);
     fs.writeFileSync(path.join(tmp, 'bad.json'), '{nope');
     expect(() => loadTopology(path.join(tmp, 'bad.json'))).toThrow(/bad\.json is not JSON/);
@@ -113,8 +156,18 @@ describe('link probing over real TCP on 127.0.0.1', () => {
       expect(r.links[0]).toMatchObject({ a: 'me', b: peer, measured: true });
       expect(r.links[0].latencyUs).toBeGreaterThan(0);
       expect(r.links[0].bandwidthGBs).toBeGreaterThan(0);
-      validateTopology({ version: 1, hosts: [{ name: 'me', ranks: 1 }, { name: peer, ranks: 1 }], links: r.links });
-    } finally { p.close(); server.close(); }
+      validateTopology({
+        version: 1,
+        hosts: [
+          { name: 'me', ranks: 1 },
+          { name: peer, ranks: 1 },
+        ],
+        links: r.links,
+      });
+    } finally {
+      p.close();
+      server.close();
+    }
   });
 
   it('gives up on a peer that never answers within its budget, and reports a refused one', async () => {
@@ -133,7 +186,10 @@ describe('link probing over real TCP on 127.0.0.1', () => {
       expect(r.failed[0]).toMatchObject({ peer: silentPeer });
       expect(r.failed[0].reason).toMatch(/no answer within the 300 ms probe budget/);
       expect(r.failed[1].reason).toMatch(/ECONNREFUSED/);
-    } finally { p.close(); silent.close(); }
+    } finally {
+      p.close();
+      silent.close();
+    }
   });
 });
 
@@ -143,42 +199,89 @@ describe('interface choice', () => {
     'eth0\t00000000\t0100A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0',
     'eth0\t0000A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0',
     'eth1\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0',
-    'eth2\t0000010A\t00000000\t0000\t0\t0\t0\t00FFFFFF\t0\t0\t0',  // not RTF_UP
+    'eth2\t0000010A\t00000000\t0000\t0\t0\t0\t00FFFFFF\t0\t0\t0', // not RTF_UP
   ].join('\n');
-  const nic = (name: string, state: string, addr: string, kind: Nic['kind'] = 'ethernet'): Nic => ({ name, kind, state, speedMbps: 10000, mtu: 1500, mac: '', addresses: [addr] });
-  const recorded = [nic('lo', 'unknown', '127.0.0.1/8', 'loopback'), nic('eth0', 'up', '192.168.0.5/24'), nic('eth1', 'up', '10.0.0.2/24'), nic('eth3', 'down', '10.9.0.1/24')];
+  const nic = (name: string, state: string, addr: string, kind: Nic['kind'] = 'ethernet'): Nic => ({
+    name,
+    kind,
+    state,
+    speedMbps: 10000,
+    mtu: 1500,
+    mac: '',
+    addresses: [addr],
+  });
+  const recorded = [
+    nic('lo', 'unknown', '127.0.0.1/8', 'loopback'),
+    nic('eth0', 'up', '192.168.0.5/24'),
+    nic('eth1', 'up', '10.0.0.2/24'),
+    nic('eth3', 'down', '10.9.0.1/24'),
+  ];
 
   it('matches the longest prefix of a recorded /proc/net/route', () => {
     expect(procRouteGet('10.0.0.3', table)).toEqual({ dev: 'eth1' });
     expect(procRouteGet('192.168.0.9', table)).toEqual({ dev: 'eth0' });
     expect(procRouteGet('8.8.8.8', table)).toEqual({ dev: 'eth0' });
-    expect(procRouteGet('10.1.0.7', table)).toEqual({ dev: 'eth0' });  // eth2's route is down: default
+    expect(procRouteGet('10.1.0.7', table)).toEqual({ dev: 'eth0' }); // eth2's route is down: default
   });
 
   it('picks the interface that routes to the peers and says why', async () => {
-    const c = await chooseInterface(['10.0.0.3', '10.0.0.4:29500'], { env: {}, nics: recorded, routeGet: (a) => procRouteGet(a, table) });
-    expect(c).toEqual({ name: 'eth1', address: '10.0.0.2', reason: 'eth1 (10.0.0.2): routes to peers 10.0.0.3, 10.0.0.4 (ONET_IFNAME unset)' });
-    const split = await chooseInterface(['10.0.0.3', '10.0.0.4', '8.8.8.8'], { env: {}, nics: recorded, routeGet: (a) => procRouteGet(a, table) });
-    expect(split.reason).toBe('eth1 (10.0.0.2): routes to peers 10.0.0.3, 10.0.0.4; 8.8.8.8 via eth0 (ONET_IFNAME unset)');
+    const c = await chooseInterface(['10.0.0.3', '10.0.0.4:29500'], {
+      env: {},
+      nics: recorded,
+      routeGet: (a) => procRouteGet(a, table),
+    });
+    expect(c).toEqual({
+      name: 'eth1',
+      address: '10.0.0.2',
+      reason: 'eth1 (10.0.0.2): routes to peers 10.0.0.3, 10.0.0.4 (ONET_IFNAME unset)',
+    });
+    const split = await chooseInterface(['10.0.0.3', '10.0.0.4', '8.8.8.8'], {
+      env: {},
+      nics: recorded,
+      routeGet: (a) => procRouteGet(a, table),
+    });
+    expect(split.reason).toBe(
+      'eth1 (10.0.0.2): routes to peers 10.0.0.3, 10.0.0.4; 8.8.8.8 via eth0 (ONET_IFNAME unset)',
+    );
   });
 
   it('honours ONET_IFNAME and rejects a missing or down one, listing what exists', async () => {
-    expect(await chooseInterface(['10.0.0.3'], { env: { ONET_IFNAME: 'eth0' }, nics: recorded })).toEqual({ name: 'eth0', address: '192.168.0.5', reason: 'eth0 (192.168.0.5): ONET_IFNAME=eth0' });
-    await expect(chooseInterface([], { env: { ONET_IFNAME: 'eth3' }, nics: recorded })).rejects.toThrow(/ONET_IFNAME=eth3 is down, not up\. Interfaces here: lo \(unknown, 127\.0\.0\.1\/8\), eth0 \(up/);
+    expect(await chooseInterface(['10.0.0.3'], { env: { ONET_IFNAME: 'eth0' }, nics: recorded })).toEqual({
+      name: 'eth0',
+      address: '192.168.0.5',
+      reason: 'eth0 (192.168.0.5): ONET_IFNAME=eth0',
+    });
+    await expect(chooseInterface([], { env: { ONET_IFNAME: 'eth3' }, nics: recorded })).rejects.toThrow(
+      /ONET_IFNAME=eth3 is down, not up\. Interfaces here: lo \(unknown, 127\.0\.0\.1\/8\), eth0 \(up/,
+    );
     // Against this machine's real interfaces:
     const real = fs.readdirSync('/sys/class/net');
     const err = await chooseInterface([], { env: { ONET_IFNAME: 'nosuch9' } }).catch((e) => e);
     expect(err.code).toBe('EINVAL');
     expect(err.message).toMatch(/ONET_IFNAME=nosuch9: no such interface/);
     for (const n of real) expect(err.message).toContain(`${n} (`);
-    expect(await chooseInterface([], { env: { ONET_IFNAME: 'lo' } })).toMatchObject({ name: 'lo', address: '127.0.0.1' });
+    expect(await chooseInterface([], { env: { ONET_IFNAME: 'lo' } })).toMatchObject({
+      name: 'lo',
+      address: '127.0.0.1',
+    });
   });
 
   it('uses loopback on one host and the kernel route otherwise (this machine)', async () => {
-    expect(await chooseInterface([], { env: {} })).toEqual({ name: 'lo', address: '127.0.0.1', reason: 'lo (127.0.0.1): single host, no peers (ONET_IFNAME unset)' });
-    expect((await chooseInterface(['127.0.0.1:5000', 'localhost'], { env: {} })).reason).toMatch(/^lo \(127\.0\.0\.1\): peers 127\.0\.0\.1, 127\.0\.0\.1 are on this host/);
-    const def = fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)).find((c) => c[1] === '00000000');
-    if (!def) return;  // no default route in this sandbox
+    expect(await chooseInterface([], { env: {} })).toEqual({
+      name: 'lo',
+      address: '127.0.0.1',
+      reason: 'lo (127.0.0.1): single host, no peers (ONET_IFNAME unset)',
+    });
+    expect((await chooseInterface(['127.0.0.1:5000', 'localhost'], { env: {} })).reason).toMatch(
+      /^lo \(127\.0\.0\.1\): peers 127\.0\.0\.1, 127\.0\.0\.1 are on this host/,
+    );
+    const def = fs
+      .readFileSync('/proc/net/route', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .find((c) => c[1] === '00000000');
+    if (!def) return; // no default route in this sandbox
     const c = await chooseInterface(['203.0.113.5'], { env: {} });
     expect(c.name).toBe(def[0]);
     expect(c.reason).toBe(`${def[0]} (${c.address}): routes to peers 203.0.113.5 (ONET_IFNAME unset)`);

@@ -21,7 +21,7 @@ describe('ONET_TRACE timeline', () => {
       const ran = await startRanks(W, env);
       for (const r of ran) expect(r.code, r.stderr).toBe(0);
     } finally {
-      await coord.close();  // the final drain and the closing bracket
+      await coord.close(); // the final drain and the closing bracket
     }
     const events = JSON.parse(readFileSync(path, 'utf8')) as any[];
     expect(Array.isArray(events)).toBe(true);
@@ -33,16 +33,23 @@ describe('ONET_TRACE timeline', () => {
       const tops = mine.filter((e) => / #\d+$/.test(e.name));
       expect(tops.length).toBe(colls);
       expect(tops.map((e) => e.args.seq)).toEqual([...tops.map((e) => e.args.seq)].sort((a, b) => a - b));
-      expect(tops[0]).toMatchObject({ name: 'allreduce #1', cat: 'onet', pid: 1, args: { seq: 1, dtype: 'f32', bytes: 8, ranks: W } });
+      expect(tops[0]).toMatchObject({
+        name: 'allreduce #1',
+        cat: 'onet',
+        pid: 1,
+        args: { seq: 1, dtype: 'f32', bytes: 8, ranks: W },
+      });
       expect(tops.filter((e) => e.name.startsWith('barrier')).length).toBe(1);
       for (const p of PHASES) expect(mine.filter((e) => e.name === p).length, p).toBe(colls);
       // Phases of each collective lie inside its slice, in order.
       for (const top of tops.slice(0, 5)) {
-        const inside = mine.filter((e) => PHASES.includes(e.name) && e.ts >= top.ts && e.ts + e.dur <= top.ts + top.dur + 0.02);
+        const inside = mine.filter(
+          (e) => PHASES.includes(e.name) && e.ts >= top.ts && e.ts + e.dur <= top.ts + top.dur + 0.02,
+        );
         const first = PHASES.map((p) => inside.find((e) => e.name === p));
         for (const e of first) expect(e, top.name).toBeDefined();
         for (let i = 1; i < first.length; i++) expect(first[i]!.ts).toBeGreaterThanOrEqual(first[i - 1]!.ts);
-        expect(first[3]!.dur).toBe(0);  // network: empty until the multi-host transport lands
+        expect(first[3]!.dur).toBe(0); // network: empty until the multi-host transport lands
       }
     }
   });

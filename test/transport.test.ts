@@ -17,7 +17,10 @@ const BIN = CANDIDATES.find((p) => existsSync(p));
 const UCX = BIN ? spawnSync(BIN, ['--ucx-available'], { encoding: 'utf8' }).stdout.trim() === 'yes' : false;
 
 async function run(backends: string[], env: NodeJS.ProcessEnv = {}) {
-  if (!BIN) throw new Error(`no transport_test binary in ${CANDIDATES.join(' or ')}: run \`flock /tmp/onet-build.lock npm run build:native\``);
+  if (!BIN)
+    throw new Error(
+      `no transport_test binary in ${CANDIDATES.join(' or ')}: run \`flock /tmp/onet-build.lock npm run build:native\``,
+    );
   const r = await runProc(BIN, backends, env, 280_000);
   const out = r.stdout + r.stderr;
   for (const line of out.split('\n')) if (/throughput|SKIPPED|FAIL|detected after/.test(line)) console.log(line.trim());
@@ -48,12 +51,16 @@ describe('transport (native)', () => {
 
   if (!UCX) console.log('transport ucx: SKIPPED, this build has no UCX backend (install libucx-dev and rebuild)');
   for (const tls of ['tcp', 'tcp,sm']) {
-    it.skipIf(!UCX)(`ucx with UCX_TLS=${tls}`, async () => {
-      const r = await run(['ucx'], { UCX_TLS: tls });
-      expect(r.out).toMatch(/frozen peer \(SIGSTOP\) detected after \d+ ms .* is unreachable: nothing received for/);
-      expect(r.out).toMatch(/\[ucx\] ok/);
-      expect(r.code, r.out.slice(-4000)).toBe(0);
-    }, 300_000);
+    it.skipIf(!UCX)(
+      `ucx with UCX_TLS=${tls}`,
+      async () => {
+        const r = await run(['ucx'], { UCX_TLS: tls });
+        expect(r.out).toMatch(/frozen peer \(SIGSTOP\) detected after \d+ ms .* is unreachable: nothing received for/);
+        expect(r.out).toMatch(/\[ucx\] ok/);
+        expect(r.code, r.out.slice(-4000)).toBe(0);
+      },
+      300_000,
+    );
   }
 
   it.runIf(BIN && !UCX)('ucx absent: create_ucx_device says how to get it', async () => {

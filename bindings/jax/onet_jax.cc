@@ -44,9 +44,9 @@ struct Lane {
   uint32_t slot = 0;
   uint64_t off = 0, bytes = 0;  // data block inside the data region
   uint32_t group = 0;
-  int size = 1, grank = 0;      // group size and this rank's index in it
+  int size = 1, grank = 0;  // group size and this rank's index in it
   uint64_t seq = 0;
-  std::string broken;           // set once a request was abandoned (its slot may still be written)
+  std::string broken;  // set once a request was abandoned (its slot may still be written)
 };
 
 struct State {
@@ -61,9 +61,7 @@ struct State {
 };
 State g;
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 void futex_wait(std::atomic<uint32_t>* w, uint32_t v, long ns) {
   timespec ts{ns / 1000000000L, ns % 1000000000L};
@@ -148,22 +146,26 @@ ffi::Error post_and_wait(Lane& L, int64_t coll, uint32_t dtype, int64_t redop, i
     if (!finished()) futex_wait(&cl->done_futex, v, 20'000'000);  // 20 ms: bounded if a waiter flag races
     if (g.sleepers.fetch_sub(1) == 1) cl->rank_waiting.store(0);
     if (finished()) break;
-    std::string what = std::string(coll_name(coll)) + " #" + std::to_string(seq) + " in group " + std::to_string(L.group);
+    std::string what =
+        std::string(coll_name(coll)) + " #" + std::to_string(seq) + " in group " + std::to_string(L.group);
     if (g.ctl->closing.load()) {
       L.broken = "the coordinator shut down";
-      return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": the coordinator (pid " + std::to_string(g.coord_pid) +
-                                  ") shut down while " + what + " was pending; restart the job");
+      return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": the coordinator (pid " +
+                                      std::to_string(g.coord_pid) + ") shut down while " + what +
+                                      " was pending; restart the job");
     }
     if (!coord_alive()) {
       L.broken = "the coordinator died";
-      return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": coordinator pid " + std::to_string(g.coord_pid) +
-                                  " died while " + what + " was pending; see its log in the job directory and restart the job");
+      return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": coordinator pid " +
+                                      std::to_string(g.coord_pid) + " died while " + what +
+                                      " was pending; see its log in the job directory and restart the job");
     }
     if (now_s() > deadline) {
       L.broken = what + " timed out";
       return fail(Code::kTimeout, "rank " + std::to_string(g.rank) + ": " + what + " did not complete within " +
-                                   std::to_string(int(g.timeout_s)) + " s; check that every rank calls the same "
-                                   "collectives in the same order, or raise ONET_TIMEOUT");
+                                      std::to_string(int(g.timeout_s)) +
+                                      " s; check that every rank calls the same "
+                                      "collectives in the same order, or raise ONET_TIMEOUT");
     }
   }
   uint32_t st = s->state.load(std::memory_order_acquire);
@@ -202,28 +204,34 @@ bool wire_dtype(ffi::DataType t, uint32_t* code, size_t* es) {
 ffi::Error Collective(ffi::AnyBuffer x, ffi::Buffer<ffi::S32> lane_buf, ffi::Result<ffi::AnyBuffer> y, int64_t coll,
                       int64_t redop, int64_t root) {
   int lane = lane_buf.typed_data()[0];
-  if (!g.arena) return fail(Code::kInvalid, "opennetworks.jax is not attached: call opennetworks.jax.initialize() first");
+  if (!g.arena)
+    return fail(Code::kInvalid, "opennetworks.jax is not attached: call opennetworks.jax.initialize() first");
   if (lane < 0 || lane >= kMaxLanes || !g.lanes[lane].ready)
-    return fail(Code::kInvalid, "device lane " + std::to_string(lane) + " is not set up: run the collective through "
-                          "opennetworks.jax (it prepares one lane per device)");
+    return fail(Code::kInvalid, "device lane " + std::to_string(lane) +
+                                    " is not set up: run the collective through "
+                                    "opennetworks.jax (it prepares one lane per device)");
   Lane& L = g.lanes[lane];
   std::lock_guard<std::mutex> hold(L.mu);
   if (!L.broken.empty())
     return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": lane " + std::to_string(lane) +
-                                " is unusable after an earlier failure (" + L.broken + "); restart the job");
+                                    " is unusable after an earlier failure (" + L.broken + "); restart the job");
   if (coll == kBarrier) return post_and_wait(L, coll, uint32_t(onet::DType::u8), 0, 0, 0, L.off, L.off);
   uint32_t dt;
   size_t es;
   if (!wire_dtype(x.element_type(), &dt, &es))
-    return fail(Code::kUnsupported, std::string(coll_name(coll)) + ": element type is not supported; use f32 f64 f16 bf16 int8 uint8 int32 int64 or bool");
+    return fail(Code::kUnsupported,
+                std::string(coll_name(coll)) +
+                    ": element type is not supported; use f32 f64 f16 bf16 int8 uint8 int32 int64 or bool");
   const int P = L.size;
   int p_in = 1, p_out = 1;
   if (coll == kAllgather) p_out = P;
   else if (coll == kReduceScatter) p_in = P;
   else if (coll == kAlltoall) p_in = p_out = P;
-  else if (coll != kAllreduce && coll != kBroadcast) return fail(Code::kInvalid, "unknown collective " + std::to_string(coll));
+  else if (coll != kAllreduce && coll != kBroadcast)
+    return fail(Code::kInvalid, "unknown collective " + std::to_string(coll));
   size_t nx = x.element_count();
-  if (nx % p_in) return fail(Code::kInvalid, std::string(coll_name(coll)) + ": input size is not divisible by the group size");
+  if (nx % p_in)
+    return fail(Code::kInvalid, std::string(coll_name(coll)) + ": input size is not divisible by the group size");
   uint64_t n = nx / p_in;
   if (n == 0) return ffi::Error::Success();
   const int blk = std::max(p_in, p_out);

@@ -17,7 +17,9 @@ Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {
   auto copy_all = [&](int it) {
     std::vector<std::thread> ts;
     for (int t = 0; t < threads; t++)
-      ts.emplace_back([&, t] { for (int i = 0; i < it; i++) memcpy(dst[t].data(), src[t].data(), bytes); });
+      ts.emplace_back([&, t] {
+        for (int i = 0; i < it; i++) memcpy(dst[t].data(), src[t].data(), bytes);
+      });
     for (auto& t : ts) t.join();
   };
   copy_all(1);  // fault the pages in
@@ -29,4 +31,6 @@ Napi::Value MemcpyBench(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitBench(Napi::Env env, Napi::Object exports) { exports.Set("memcpyBench", Napi::Function::New(env, MemcpyBench)); }
+void InitBench(Napi::Env env, Napi::Object exports) {
+  exports.Set("memcpyBench", Napi::Function::New(env, MemcpyBench));
+}

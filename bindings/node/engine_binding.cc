@@ -13,20 +13,22 @@ namespace {
 class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Engine",
-                       {InstanceMethod("addRank", &EngineWrap::AddRank), InstanceMethod("unlinkArena", &EngineWrap::UnlinkArena),
-                        InstanceMethod("setGroup", &EngineWrap::SetGroup), InstanceMethod("failRank", &EngineWrap::FailRank),
-                        InstanceMethod("kick", &EngineWrap::Kick), InstanceMethod("ctlName", &EngineWrap::CtlName),
-                        InstanceMethod("snapshot", &EngineWrap::Snapshot), InstanceMethod("close", &EngineWrap::Close),
-                        InstanceMethod("stats", &EngineWrap::Stats), InstanceMethod("drainTrace", &EngineWrap::DrainTrace),
-                        InstanceMethod("netListen", &EngineWrap::NetListen), InstanceMethod("netConnect", &EngineWrap::NetConnect),
-                        InstanceMethod("setAlgoRules", &EngineWrap::SetAlgoRules), InstanceMethod("links", &EngineWrap::Links)});
+    return DefineClass(
+        env, "Engine",
+        {InstanceMethod("addRank", &EngineWrap::AddRank), InstanceMethod("unlinkArena", &EngineWrap::UnlinkArena),
+         InstanceMethod("setGroup", &EngineWrap::SetGroup), InstanceMethod("failRank", &EngineWrap::FailRank),
+         InstanceMethod("kick", &EngineWrap::Kick), InstanceMethod("ctlName", &EngineWrap::CtlName),
+         InstanceMethod("snapshot", &EngineWrap::Snapshot), InstanceMethod("close", &EngineWrap::Close),
+         InstanceMethod("stats", &EngineWrap::Stats), InstanceMethod("drainTrace", &EngineWrap::DrainTrace),
+         InstanceMethod("netListen", &EngineWrap::NetListen), InstanceMethod("netConnect", &EngineWrap::NetConnect),
+         InstanceMethod("setAlgoRules", &EngineWrap::SetAlgoRules), InstanceMethod("links", &EngineWrap::Links)});
   }
 
   EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-      onet_node::ThrowStatus(env, {onet::Code::kInvalid, "new Engine(config, onEvent): pass a config object and a function"});
+      onet_node::ThrowStatus(
+          env, {onet::Code::kInvalid, "new Engine(config, onEvent): pass a config object and a function"});
       return;
     }
     Napi::Object c = info[0].As<Napi::Object>();
@@ -94,9 +96,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
     if (!Alive(info.Env())) return info.Env().Undefined();
     std::string name;
     onet::Status st = engine_->add_rank(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(), &name);
-    if (!st.ok()) {
-      return onet_node::ThrowStatus(info.Env(), st);
-    }
+    if (!st.ok()) { return onet_node::ThrowStatus(info.Env(), st); }
     return Napi::String::New(info.Env(), name);
   }
   Napi::Value UnlinkArena(const Napi::CallbackInfo& info) {

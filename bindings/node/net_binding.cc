@@ -13,9 +13,15 @@ Napi::Value fail(Napi::Env env, const onet::Status& st) { return ThrowStatus(env
 
 class ConnectWorker : public Napi::AsyncWorker {
  public:
-  ConnectWorker(Napi::Env env, onet::Engine* e, int me, std::vector<std::string> addrs, std::vector<int> hosts, int64_t timeout_ms)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), e_(e), me_(me), addrs_(std::move(addrs)),
-        hosts_(std::move(hosts)), timeout_ms_(timeout_ms) {}
+  ConnectWorker(Napi::Env env, onet::Engine* e, int me, std::vector<std::string> addrs, std::vector<int> hosts,
+                int64_t timeout_ms)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        e_(e),
+        me_(me),
+        addrs_(std::move(addrs)),
+        hosts_(std::move(hosts)),
+        timeout_ms_(timeout_ms) {}
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override { st_ = e_->net_connect(me_, addrs_, hosts_, timeout_ms_); }
   void OnOK() override {

@@ -25,8 +25,8 @@ Napi::Value MapSegment(const Napi::CallbackInfo& info) {
     delete seg;
     return onet_node::ThrowStatus(env, st);
   }
-  return Napi::ArrayBuffer::New(env, seg->base(), seg->size(),
-                                [](Napi::Env, void*, onet::shm::Segment* s) { delete s; }, seg);
+  return Napi::ArrayBuffer::New(
+      env, seg->base(), seg->size(), [](Napi::Env, void*, onet::shm::Segment* s) { delete s; }, seg);
 }
 
 char* base_of(const Napi::Value& v) { return static_cast<char*>(v.As<Napi::ArrayBuffer>().Data()); }
@@ -58,10 +58,15 @@ Napi::Value Spin(const Napi::CallbackInfo& info) {
 
 class WaitWorker : public Napi::AsyncWorker {
  public:
-  WaitWorker(Napi::Env env, Napi::Reference<Napi::ArrayBuffer> arena, char* abase, onet::shm::CtlHead* ctl, uint32_t idx,
-             int64_t timeout_ms)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), arena_(std::move(arena)), abase_(abase),
-        ctl_(ctl), idx_(idx), timeout_ms_(timeout_ms) {}
+  WaitWorker(Napi::Env env, Napi::Reference<Napi::ArrayBuffer> arena, char* abase, onet::shm::CtlHead* ctl,
+             uint32_t idx, int64_t timeout_ms)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        arena_(std::move(arena)),
+        abase_(abase),
+        ctl_(ctl),
+        idx_(idx),
+        timeout_ms_(timeout_ms) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
@@ -81,10 +86,16 @@ class WaitWorker : public Napi::AsyncWorker {
       }
       onet::shm::futex_wait(&cl->done_futex, v, 100'000);
       cl->rank_waiting.fetch_sub(1);
-      if (ctl_->closing.load()) { why_ = {onet::Code::kClosed, "the coordinator shut down"}; return; }
+      if (ctl_->closing.load()) {
+        why_ = {onet::Code::kClosed, "the coordinator shut down"};
+        return;
+      }
       pid_t pid = pid_t(ctl_->coord_pid);
       if (coord.pid != pid) coord = onet::proc_identify(pid);  // first look: the identity to keep
-      if (!onet::proc_alive(coord)) { why_ = {onet::Code::kAborted, "coordinator pid " + std::to_string(pid) + " died"}; return; }
+      if (!onet::proc_alive(coord)) {
+        why_ = {onet::Code::kAborted, "coordinator pid " + std::to_string(pid) + " died"};
+        return;
+      }
       if (onet::shm::now_ns() > deadline) {
         why_ = {onet::Code::kTimeout, "no completion within " + std::to_string(timeout_ms_ / 1000) + " s"};
         return;

@@ -26,8 +26,7 @@ bool typed_bytes(Napi::Env env, Napi::Value v, Bytes* out) {
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok)
-    return false;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok) return false;
   out->data = static_cast<uint8_t*>(data);
   out->len = length * v.As<Napi::TypedArray>().ElementSize();
   return true;
@@ -44,10 +43,11 @@ bool overlaps(const Bytes& a, const Bytes& b) {
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto bad = [&](const std::string& m) { return Throw(env, onet::Code::kInvalid, "reduce: " + m); };
-  if (info.Length() < 6 || !info[0].IsNumber() || !info[1].IsNumber() || !info[3].IsArray() ||
-      !info[4].IsNumber() || !info[5].IsNumber())
-    return bad("expected (op: number, dtype: number, out: TypedArray, inputs: TypedArray[], "
-               "scale: number, divisor: number)");
+  if (info.Length() < 6 || !info[0].IsNumber() || !info[1].IsNumber() || !info[3].IsArray() || !info[4].IsNumber() ||
+      !info[5].IsNumber())
+    return bad(
+        "expected (op: number, dtype: number, out: TypedArray, inputs: TypedArray[], "
+        "scale: number, divisor: number)");
   const uint32_t op = info[0].As<Napi::Number>().Uint32Value();
   const uint32_t dt = info[1].As<Napi::Number>().Uint32Value();
   if (!onet::dtype_valid(dt)) return bad("unknown dtype " + std::to_string(dt));
@@ -56,8 +56,8 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   Bytes out;
   if (!typed_bytes(env, info[2], &out)) return bad("out must be a TypedArray");
   if (out.len % esize != 0)
-    return bad("out has " + std::to_string(out.len) + " bytes, not a multiple of the " +
-               std::to_string(esize) + "-byte dtype");
+    return bad("out has " + std::to_string(out.len) + " bytes, not a multiple of the " + std::to_string(esize) +
+               "-byte dtype");
   Napi::Array arr = info[3].As<Napi::Array>();
   const uint32_t k = arr.Length();
   if (k == 0) return bad("inputs is empty; pass at least one TypedArray");
@@ -66,8 +66,8 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
     Bytes in;
     if (!typed_bytes(env, arr.Get(j), &in)) return bad("inputs[" + std::to_string(j) + "] is not a TypedArray");
     if (in.len != out.len)
-      return bad("inputs[" + std::to_string(j) + "] has " + std::to_string(in.len) +
-                 " bytes but out has " + std::to_string(out.len));
+      return bad("inputs[" + std::to_string(j) + "] has " + std::to_string(in.len) + " bytes but out has " +
+                 std::to_string(out.len));
     // Only exact in-place on inputs[0] is allowed; any other overlap would read results.
     if (overlaps(in, out) && !(j == 0 && in.data == out.data))
       return bad("out overlaps inputs[" + std::to_string(j) + "]; only out === inputs[0] may alias");
@@ -81,9 +81,7 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value SimdIsa(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), onet::reduce::isa());
-}
+Napi::Value SimdIsa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), onet::reduce::isa()); }
 
 }  // namespace
 

@@ -42,8 +42,8 @@ Status invalid(const Call& call, const std::string& why) {
 
 Status check_vec(const Call& call, const std::vector<size_t>& v, const char* name, int P) {
   if (int(v.size()) != P) {
-    return invalid(call, std::string(name) + " has " + std::to_string(v.size()) + " entries; pass one per participant (" +
-                             std::to_string(P) + ")");
+    return invalid(call, std::string(name) + " has " + std::to_string(v.size()) +
+                             " entries; pass one per participant (" + std::to_string(P) + ")");
   }
   return Status::Ok();
 }
@@ -54,7 +54,8 @@ Status check(const net::Comm& c, const Call& call) {
     return invalid(call, "comm has rank " + std::to_string(c.rank) + " of " + std::to_string(P) + " with " +
                              std::to_string(c.pairs.size()) + " pairs");
   }
-  if (!dtype_valid(uint32_t(call.dt))) return invalid(call, "dtype " + std::to_string(uint32_t(call.dt)) + " is not valid");
+  if (!dtype_valid(uint32_t(call.dt)))
+    return invalid(call, "dtype " + std::to_string(uint32_t(call.dt)) + " is not valid");
   const bool reduces = call.coll == Coll::allreduce || call.coll == Coll::reduce || call.coll == Coll::reduce_scatter ||
                        call.coll == Coll::reduce_scatterv;
   if (reduces) {
@@ -62,10 +63,11 @@ Status check(const net::Comm& c, const Call& call) {
       return invalid(call, std::string(redop_name(call.op)) +
                                " reaches the algorithms as sum: divide or pre-multiply locally first");
     }
-    if (uint32_t(call.op) >= kNumRedOps) return invalid(call, "reduce op " + std::to_string(uint32_t(call.op)) + " is not valid");
+    if (uint32_t(call.op) >= kNumRedOps)
+      return invalid(call, "reduce op " + std::to_string(uint32_t(call.op)) + " is not valid");
     if (dtype_is_float(call.dt) && (call.op == RedOp::band || call.op == RedOp::bor || call.op == RedOp::bxor)) {
-      return {Code::kUnsupported, std::string(coll_name(call.coll)) + ": " + redop_name(call.op) + " is for integer dtypes, not " +
-                                      dtype_name(call.dt)};
+      return {Code::kUnsupported, std::string(coll_name(call.coll)) + ": " + redop_name(call.op) +
+                                      " is for integer dtypes, not " + dtype_name(call.dt)};
     }
   }
   if ((call.coll == Coll::reduce || call.coll == Coll::broadcast) && (call.root < 0 || call.root >= P)) {
@@ -73,11 +75,15 @@ Status check(const net::Comm& c, const Call& call) {
   }
   Status s;
   switch (call.coll) {
-    case Coll::allgather: case Coll::allgatherv: case Coll::reduce_scatter: case Coll::reduce_scatterv:
+    case Coll::allgather:
+    case Coll::allgatherv:
+    case Coll::reduce_scatter:
+    case Coll::reduce_scatterv:
       s = check_vec(call, call.counts, "counts", P);
       if (s.ok()) s = check_vec(call, call.displs, "displs", P);
       break;
-    case Coll::alltoall: case Coll::alltoallv:
+    case Coll::alltoall:
+    case Coll::alltoallv:
       s = check_vec(call, call.counts, "counts (send bytes)", P);
       if (s.ok()) s = check_vec(call, call.displs, "displs (send offsets)", P);
       if (s.ok()) s = check_vec(call, call.rcounts, "rcounts (receive bytes)", P);

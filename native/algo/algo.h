@@ -39,9 +39,12 @@ Status allreduce_rabenseifner(net::Comm& c, void* buf, size_t count, DType dt, R
 
 // allgatherv: every participant contributes counts[rank] elements at out + displs[rank]
 // (already in place); afterwards out holds every block. allgather = equal counts.
-Status allgather_ring(net::Comm& c, void* out, const std::vector<size_t>& counts, const std::vector<size_t>& displs, DType dt, const Options& o);
-Status allgather_recdoubling(net::Comm& c, void* out, const std::vector<size_t>& counts, const std::vector<size_t>& displs, DType dt, const Options& o);
-Status allgather_bruck(net::Comm& c, void* out, const std::vector<size_t>& counts, const std::vector<size_t>& displs, DType dt, const Options& o);
+Status allgather_ring(net::Comm& c, void* out, const std::vector<size_t>& counts, const std::vector<size_t>& displs,
+                      DType dt, const Options& o);
+Status allgather_recdoubling(net::Comm& c, void* out, const std::vector<size_t>& counts,
+                             const std::vector<size_t>& displs, DType dt, const Options& o);
+Status allgather_bruck(net::Comm& c, void* out, const std::vector<size_t>& counts, const std::vector<size_t>& displs,
+                       DType dt, const Options& o);
 
 // broadcast: root's buf to everyone.
 Status broadcast_binomial(net::Comm& c, void* buf, size_t bytes, int root, const Options& o);
@@ -49,16 +52,19 @@ Status broadcast_chain(net::Comm& c, void* buf, size_t bytes, int root, const Op
 
 // reduce_scatterv: buf holds the full vector (sum of counts) on every participant and is
 // used as scratch; afterwards buf + displs[rank] holds the reduced block `rank`.
-Status reduce_scatter_ring(net::Comm& c, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs, DType dt, RedOp op, const Options& o);
-Status reduce_scatter_rechalving(net::Comm& c, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs, DType dt, RedOp op, const Options& o);
+Status reduce_scatter_ring(net::Comm& c, void* buf, const std::vector<size_t>& counts,
+                           const std::vector<size_t>& displs, DType dt, RedOp op, const Options& o);
+Status reduce_scatter_rechalving(net::Comm& c, void* buf, const std::vector<size_t>& counts,
+                                 const std::vector<size_t>& displs, DType dt, RedOp op, const Options& o);
 
 // reduce to root (in place at root; buf is scratch elsewhere).
 Status reduce_binomial(net::Comm& c, void* buf, size_t count, DType dt, RedOp op, int root, const Options& o);
 
 // alltoallv: send block j (sbytes[j] at send + sdispl[j]) to participant j; receive block i
 // into recv + rdispl[i] (rbytes[i]).
-Status alltoall_pairwise(net::Comm& c, const void* send, const std::vector<size_t>& sbytes, const std::vector<size_t>& sdispl,
-                         void* recv, const std::vector<size_t>& rbytes, const std::vector<size_t>& rdispl, const Options& o);
+Status alltoall_pairwise(net::Comm& c, const void* send, const std::vector<size_t>& sbytes,
+                         const std::vector<size_t>& sdispl, void* recv, const std::vector<size_t>& rbytes,
+                         const std::vector<size_t>& rdispl, const Options& o);
 
 Status barrier_dissemination(net::Comm& c, const Options& o);
 

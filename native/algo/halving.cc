@@ -4,8 +4,8 @@
 
 namespace onet::algo::detail {
 
-Status halving(net::Comm& c, const Fold& f, int nr, char* buf, char* tmp,
-               const std::vector<size_t>& bounds, DType dt, RedOp op, uint64_t tag, const std::string& what) {
+Status halving(net::Comm& c, const Fold& f, int nr, char* buf, char* tmp, const std::vector<size_t>& bounds, DType dt,
+               RedOp op, uint64_t tag, const std::string& what) {
   const size_t es = dtype_size(dt);
   int lo = 0, hi = f.pof2, step = 0;
   for (int m = f.pof2 / 2; m >= 1; m >>= 1, ++step) {
@@ -26,8 +26,8 @@ Status halving(net::Comm& c, const Fold& f, int nr, char* buf, char* tmp,
   return Status::Ok();
 }
 
-Status doubling(net::Comm& c, const Fold& f, int nr, char* buf, const std::vector<size_t>& bounds,
-                size_t esize, uint64_t tag, const std::string& what) {
+Status doubling(net::Comm& c, const Fold& f, int nr, char* buf, const std::vector<size_t>& bounds, size_t esize,
+                uint64_t tag, const std::string& what) {
   int lo = nr, hi = nr + 1, step = 0;
   for (int m = 1; m < f.pof2; m <<= 1, ++step) {
     const bool upper = (nr & m) != 0;
@@ -35,8 +35,8 @@ Status doubling(net::Comm& c, const Fold& f, int nr, char* buf, const std::vecto
     const size_t mn = bounds[hi] - bounds[lo], pn = bounds[phi] - bounds[plo];
     const int peer = f.oldrank(nr ^ m);
     if (mn || pn) {
-      Status s = sendrecv(c, peer, buf + bounds[lo] * esize, mn * esize, peer, buf + bounds[plo] * esize,
-                          pn * esize, tag + step);
+      Status s = sendrecv(c, peer, buf + bounds[lo] * esize, mn * esize, peer, buf + bounds[plo] * esize, pn * esize,
+                          tag + step);
       if (!s.ok()) return at(what + " doubling step " + std::to_string(step) + " with " + std::to_string(peer), s);
     }
     lo = std::min(lo, plo);

@@ -25,7 +25,10 @@ Status ring_run(net::Comm& c, const Ring& r, const Options& o) {
     return r.buf + (bl.off + k * ce) * es;
   };
 
-  struct Rx { int step; size_t k; };
+  struct Rx {
+    int step;
+    size_t k;
+  };
   std::vector<Rx> rx;
   for (int s = 0; s < r.steps; ++s) {
     for (size_t k = 0, nk = nchunks(recv_block(s)); k < nk; ++k) rx.push_back({s, k});

@@ -23,7 +23,10 @@ Shape shape_of(const std::vector<int>& parent, int me) {
     changed = false;
     for (int v = 0; v < P; ++v) {
       const int p = parent[v];
-      if (p >= 0 && height[p] < height[v] + 1) { height[p] = height[v] + 1; changed = true; }
+      if (p >= 0 && height[p] < height[v] + 1) {
+        height[p] = height[v] + 1;
+        changed = true;
+      }
     }
   }
   Shape s;
@@ -34,8 +37,7 @@ Shape shape_of(const std::vector<int>& parent, int me) {
     if (parent[v] == me) s.children.push_back(v);
     if (parent[v] < 0) s.H = height[v];
   }
-  std::stable_sort(s.children.begin(), s.children.end(),
-                   [&](int a, int b) { return height[a] > height[b]; });
+  std::stable_sort(s.children.begin(), s.children.end(), [&](int a, int b) { return height[a] > height[b]; });
   return s;
 }
 
@@ -44,9 +46,7 @@ struct Event {
   int tree;
   int kind;  // 0 reduce (children → me → parent), 1 broadcast (parent → me → children)
   size_t k;  // chunk
-  bool operator<(const Event& o) const {
-    return std::tie(time, tree, kind, k) < std::tie(o.time, o.tree, o.kind, o.k);
-  }
+  bool operator<(const Event& o) const { return std::tie(time, tree, kind, k) < std::tie(o.time, o.tree, o.kind, o.k); }
 };
 
 }  // namespace
@@ -80,9 +80,7 @@ Status tree_run(net::Comm& c, const TreeJob& j, const Options& o) {
     *n = std::min(ce, tr.n - e.k * ce);
     return j.buf + (tr.off + e.k * ce) * es;
   };
-  auto slot = [&](size_t i, size_t child) {
-    return tmp.data() + ((i % (W + 1)) * maxch + child) * slot_bytes;
-  };
+  auto slot = [&](size_t i, size_t child) { return tmp.data() + ((i % (W + 1)) * maxch + child) * slot_bytes; };
   auto where = [&](const Event& e) {
     return j.what + (j.trees.size() > 1 ? " tree " + std::to_string(e.tree) : std::string()) +
            (e.kind == 0 ? " reduce" : " broadcast") + " chunk " + std::to_string(e.k);

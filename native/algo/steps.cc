@@ -21,8 +21,8 @@ Status wait_all(net::Comm& c, std::vector<Req>& reqs) {
   return Status::Ok();
 }
 
-Status sendrecv(net::Comm& c, int to, const void* sbuf, size_t sbytes, int from, void* rbuf,
-                size_t rbytes, uint64_t tag) {
+Status sendrecv(net::Comm& c, int to, const void* sbuf, size_t sbytes, int from, void* rbuf, size_t rbytes,
+                uint64_t tag) {
   Req rr = c.pairs[from]->irecv(rbuf, rbytes, tag);
   Req sr = c.pairs[to]->isend(sbuf, sbytes, tag);
   Status s = rr->wait(c.deadline_ms);

@@ -52,8 +52,8 @@ Status at(const std::string& where, Status s);
 Status wait_all(net::Comm& c, std::vector<Req>& reqs);
 // Posts the receive, then the send, then waits for both. Zero-byte messages are still sent
 // (they carry the synchronisation and let a size disagreement surface as kMismatch).
-Status sendrecv(net::Comm& c, int to, const void* sbuf, size_t sbytes, int from, void* rbuf,
-                size_t rbytes, uint64_t tag);
+Status sendrecv(net::Comm& c, int to, const void* sbuf, size_t sbytes, int from, void* rbuf, size_t rbytes,
+                uint64_t tag);
 // inout[i] = inout[i] ∘ other[i] for n elements.
 Status reduce2(RedOp op, DType dt, void* inout, const void* other, size_t n);
 // `count` elements in `parts` near-equal contiguous blocks (the first count % parts get one more).
@@ -116,10 +116,10 @@ Fold make_fold(int size);
 // Recursive halving among new ranks: `bounds` (pof2 + 1 element offsets) delimits each new
 // rank's final range; afterwards new rank nr holds range nr reduced over all pof2 members.
 // tmp holds at least half the elements. Tags tag .. tag + log2(pof2) - 1.
-Status halving(net::Comm& c, const Fold& f, int nr, char* buf, char* tmp,
-               const std::vector<size_t>& bounds, DType dt, RedOp op, uint64_t tag, const std::string& what);
+Status halving(net::Comm& c, const Fold& f, int nr, char* buf, char* tmp, const std::vector<size_t>& bounds, DType dt,
+               RedOp op, uint64_t tag, const std::string& what);
 // Recursive doubling: new rank nr starts with range nr and ends with all of them.
-Status doubling(net::Comm& c, const Fold& f, int nr, char* buf, const std::vector<size_t>& bounds,
-                size_t esize, uint64_t tag, const std::string& what);
+Status doubling(net::Comm& c, const Fold& f, int nr, char* buf, const std::vector<size_t>& bounds, size_t esize,
+                uint64_t tag, const std::string& what);
 
 }  // namespace onet::algo::detail

@@ -21,7 +21,9 @@ constexpr int kNoticeCopies = 2;
 
 // The tag range of a collective: (group, seq) in the upper 48 bits, the algorithm's steps in
 // the lower 16 (execute_cross in network.cc builds comm.tag the same way).
-uint64_t tag_base(uint32_t group, uint64_t seq) { return (uint64_t(group & 0xFFFF) << 48) | ((seq & 0xFFFFFFFFull) << 16); }
+uint64_t tag_base(uint32_t group, uint64_t seq) {
+  return (uint64_t(group & 0xFFFF) << 48) | ((seq & 0xFFFFFFFFull) << 16);
+}
 
 }  // namespace
 
@@ -31,7 +33,7 @@ bool Engine::poll_aborts() {
     while (!b.failed && b.req->test()) {
       Status st = b.req->wait(0);
       if (st.code == Code::kAborted || st.code == Code::kClosed) {  // the link is gone, and with it
-        b.failed = true;                                           // every collective over it
+        b.failed = true;                                            // every collective over it
         break;
       }
       if (st.ok()) on_abort_notice(h, *b.n);  // else a copy that failed its checksum: skip it
@@ -44,8 +46,9 @@ bool Engine::poll_aborts() {
 
 void Engine::on_abort_notice(int from, const AbortNotice& n) {
   if (n.magic != kAbortMagic || n.host != from || n.reason_len > kAbortReasonBytes) return;  // not a notice we sent
-  Code code = n.code >= uint32_t(Code::kMismatch) && n.code <= uint32_t(Code::kInternal) ? Code(n.code) : Code::kInternal;
-  std::string ranks;  // the sender's ranks in that group (all of them if the group is unknown here)
+  Code code =
+      n.code >= uint32_t(Code::kMismatch) && n.code <= uint32_t(Code::kInternal) ? Code(n.code) : Code::kInternal;
+  std::string ranks;        // the sender's ranks in that group (all of them if the group is unknown here)
   std::vector<int> blamed;  // the same, as data (Status::ranks)
   auto g = groups_.find(n.group);
   for (size_t r = 0; r < xh_.host_of_rank.size(); r++)
@@ -53,8 +56,9 @@ void Engine::on_abort_notice(int from, const AbortNotice& n) {
       ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
       blamed.push_back(int(r));
     }
-  std::string msg = std::string(coll_name(Coll(n.coll))) + " #" + std::to_string(n.seq) + ": host " + std::to_string(from) +
-                    (ranks.empty() ? "" : " (ranks " + ranks + ")") + " aborted it: " + std::string(n.reason, n.reason_len);
+  std::string msg = std::string(coll_name(Coll(n.coll))) + " #" + std::to_string(n.seq) + ": host " +
+                    std::to_string(from) + (ranks.empty() ? "" : " (ranks " + ranks + ")") +
+                    " aborted it: " + std::string(n.reason, n.reason_len);
   if (!xh_.remember_abort(n.group, n.seq, Aborted{code, msg, blamed})) return;  // a second copy
   // Every link, not only the sender's: this host's lane may be waiting on any peer.
   const uint64_t lo = tag_base(n.group, n.seq);
@@ -88,7 +92,8 @@ Status Engine::on_cross_failure(CrossJob& j, Status st, bool* relayed) {
   n->coll = uint32_t(j.coll);
   // The receiver names the collective itself: drop "allreduce #7: " or "allreduce #7 in group 3: ".
   std::string why = st.msg;
-  for (const std::string& lbl : {cross::label(j) + ": ", cross::label(j) + " in group " + std::to_string(j.group) + ": "})
+  for (const std::string& lbl :
+       {cross::label(j) + ": ", cross::label(j) + " in group " + std::to_string(j.group) + ": "})
     if (why.compare(0, lbl.size(), lbl) == 0) why.erase(0, lbl.size());
   n->reason_len = uint32_t(std::min<size_t>(why.size(), kAbortReasonBytes));
   std::memcpy(n->reason, why.data(), n->reason_len);

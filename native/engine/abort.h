@@ -13,14 +13,14 @@ constexpr uint64_t kTagAbort = (1ull << 63) | (1ull << 62) | 3;
 constexpr uint32_t kAbortReasonBytes = 480;
 
 #pragma pack(push, 1)
-struct AbortNotice {  // 512 bytes, little-endian, one transport message
-  uint32_t magic;       // kAbortMagic
-  uint32_t group;       // the collective's group
-  uint64_t seq;         // its sequence number in the group
-  int32_t host;         // the sender's device index
-  uint32_t code;        // the sender's error code (Code): receivers fail with the same class
-  uint32_t coll;        // Coll, for the message
-  uint32_t reason_len;  // bytes of reason used (<= kAbortReasonBytes)
+struct AbortNotice {               // 512 bytes, little-endian, one transport message
+  uint32_t magic;                  // kAbortMagic
+  uint32_t group;                  // the collective's group
+  uint64_t seq;                    // its sequence number in the group
+  int32_t host;                    // the sender's device index
+  uint32_t code;                   // the sender's error code (Code): receivers fail with the same class
+  uint32_t coll;                   // Coll, for the message
+  uint32_t reason_len;             // bytes of reason used (<= kAbortReasonBytes)
   char reason[kAbortReasonBytes];  // UTF-8, the sender's error without its "allreduce #12: " label
 };
 #pragma pack(pop)

@@ -55,7 +55,12 @@ struct CrossHostState {
   // which keeps it as a remote send until a recv matches it (so recv-from-any-source and larger
   // recv buffers work as on one host). Two fixed tags per host pair; the transport keeps each
   // tag in order, so the k-th payload follows the k-th envelope.
-  struct Envelope { uint32_t group; int32_t src, dst; uint32_t dtype; uint64_t tag, count, bytes; };
+  struct Envelope {
+    uint32_t group;
+    int32_t src, dst;
+    uint32_t dtype;
+    uint64_t tag, count, bytes;
+  };
   struct NetP2p {
     std::unique_ptr<net::Request> req, req2;
     std::unique_ptr<Envelope> env;
@@ -64,7 +69,11 @@ struct CrossHostState {
     int64_t t0;
     std::string label;
   };
-  struct RemoteSend { Envelope env; std::vector<char> data; int64_t t0; };
+  struct RemoteSend {
+    Envelope env;
+    std::vector<char> data;
+    int64_t t0;
+  };
   struct Mailbox {
     std::unique_ptr<net::Request> env_req, pay_req;
     Envelope env{};
@@ -74,16 +83,24 @@ struct CrossHostState {
   static constexpr uint64_t kTagEnvelope = (1ull << 63) | (1ull << 62) | 1;
   static constexpr uint64_t kTagPayload = (1ull << 63) | (1ull << 62) | 2;
   std::deque<RemoteSend> remote_sends;
-  std::map<int, Mailbox> mailboxes;  // by peer host
-  std::vector<NetP2p> net_p2p;       // sends in flight
+  std::map<int, Mailbox> mailboxes;                      // by peer host
+  std::vector<NetP2p> net_p2p;                           // sends in flight
   std::vector<std::unique_ptr<net::Request>> net_stale;  // timed out, still owned by the transport
   void post_mailboxes();
   // Moves every envelope + payload that arrived into remote_sends (stamped `now`); true if any did.
   bool receive_mailboxes(int64_t now);
 
   // ---- abort notices (engine/abort.cc) ----
-  struct AbortBox { std::unique_ptr<net::Request> req; std::unique_ptr<AbortNotice> n; bool failed = false; };
-  struct Aborted { Code code; std::string msg; std::vector<int> ranks; };  // ranks: the aborting host's
+  struct AbortBox {
+    std::unique_ptr<net::Request> req;
+    std::unique_ptr<AbortNotice> n;
+    bool failed = false;
+  };
+  struct Aborted {
+    Code code;
+    std::string msg;
+    std::vector<int> ranks;
+  };                                    // ranks: the aborting host's
   std::map<int, AbortBox> abort_boxes;  // by peer host
   std::mutex abort_mu;
   std::map<std::pair<uint32_t, uint64_t>, Aborted> aborted;  // under abort_mu: (group, seq) a peer aborted

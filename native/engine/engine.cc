@@ -12,7 +12,10 @@
 namespace onet {
 
 Engine::Engine(const EngineConfig& cfg, Listener l)
-    : cfg_(cfg), listener_(std::move(l)), exec_(cfg.threads, cfg.chunk_bytes, cfg.parallel_bytes), stats_(cfg.world, cfg.stats) {}
+    : cfg_(cfg),
+      listener_(std::move(l)),
+      exec_(cfg.threads, cfg.chunk_bytes, cfg.parallel_bytes),
+      stats_(cfg.world, cfg.stats) {}
 
 Status Engine::create(const EngineConfig& cfg, Listener listener, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine(cfg, std::move(listener)));
@@ -28,7 +31,10 @@ Status Engine::create(const EngineConfig& cfg, Listener listener, std::unique_pt
   e->ranks_.resize(cfg.world);
   if (cfg.world > 0) {
     Group g;
-    for (int r = 0; r < cfg.world; r++) { g.ranks.push_back(r); g.grank[r] = r; }
+    for (int r = 0; r < cfg.world; r++) {
+      g.ranks.push_back(r);
+      g.grank[r] = r;
+    }
     g.last_seq.assign(cfg.world, 0);
     g.nlocal = cfg.world;
     e->groups_[0] = std::move(g);
@@ -85,7 +91,8 @@ void Engine::run_commands() {
 
 Status Engine::add_rank(int rank, int local_rank, std::string* arena_name) {
   if (rank < 0 || rank >= cfg_.world)
-    return {Code::kInvalid, "rank " + std::to_string(rank) + " is out of range for world size " + std::to_string(cfg_.world)};
+    return {Code::kInvalid,
+            "rank " + std::to_string(rank) + " is out of range for world size " + std::to_string(cfg_.world)};
   auto rs = std::make_shared<RankState>();
   rs->rank = rank;
   rs->local_rank = local_rank;
@@ -93,9 +100,7 @@ Status Engine::add_rank(int rank, int local_rank, std::string* arena_name) {
   std::string name = "/onet-" + cfg_.job + "-" + std::to_string(getpid()) + "-r" + std::to_string(rank);
   // A previous registration of this rank (dead or closed) may still hold the name.
   shm::Segment stale;
-  if (shm::Segment::open(name, &stale).ok()) {
-    stale.unlink();
-  }
+  if (shm::Segment::open(name, &stale).ok()) { stale.unlink(); }
   Status st = shm::Segment::create(name, shm::kDataOffset + cfg_.arena_bytes, rs->seg.get());
   if (!st.ok()) return st;
   void* base = rs->seg->base();
@@ -128,8 +133,8 @@ void Engine::unlink_arena(int rank) {
 Status Engine::set_group(uint32_t id, const std::vector<int>& ranks) {
   for (int r : ranks)
     if (r < 0 || r >= cfg_.world)
-      return {Code::kInvalid, "group " + std::to_string(id) + ": rank " + std::to_string(r) + " is out of range for world size " +
-                                  std::to_string(cfg_.world)};
+      return {Code::kInvalid, "group " + std::to_string(id) + ": rank " + std::to_string(r) +
+                                  " is out of range for world size " + std::to_string(cfg_.world)};
   post_cmd([this, id, ranks] {
     auto it = groups_.find(id);
     if (it != groups_.end() && it->second.ranks == ranks) return;  // every member re-sends it
@@ -263,7 +268,8 @@ void Engine::loop() {
     uint32_t v = ctlh_->bell.load();
     ctlh_->coord_sleeping.store(1);  // seq_cst: ordered before the re-check below
     // Cross-host sends/recvs (and abort notices) finish on the transport's thread, which does not ring the bell.
-    if (!has_cmds_.load() && !poll() && !stop_.load()) shm::futex_wait(&ctlh_->bell, v, xh_.mailboxes.empty() ? 50'000 : xh_.net_p2p.empty() ? 1000 : 200);
+    if (!has_cmds_.load() && !poll() && !stop_.load())
+      shm::futex_wait(&ctlh_->bell, v, xh_.mailboxes.empty() ? 50'000 : xh_.net_p2p.empty() ? 1000 : 200);
     ctlh_->coord_sleeping.store(0);
     idle_since = shm::now_ns();
   }

@@ -39,9 +39,9 @@ struct EngineConfig {
   size_t parallel_bytes = 1 << 20;
   int64_t spin_us = 50;
   int64_t timeout_ms = 300000;
-  size_t arena_bytes = 256u << 20;  // data region per rank
+  size_t arena_bytes = 256u << 20;    // data region per rank
   uint64_t fusion_bytes = 64u << 20;  // ONET_FUSION_BYTES: largest fused cross-host exchange; 0 = no fusion
-  StatsConfig stats;                // telemetry (engine/stats.h)
+  StatsConfig stats;                  // telemetry (engine/stats.h)
 };
 
 // How this coordinator reaches the other hosts' coordinators (multi-host jobs only): the
@@ -70,20 +70,21 @@ class Engine {
 
   // Create rank's arena (named, 0600) and hand it to the progress thread.
   Status add_rank(int rank, int local_rank, std::string* arena_name);
-  void unlink_arena(int rank);                       // the rank mapped it
+  void unlink_arena(int rank);  // the rank mapped it
   Status set_group(uint32_t id, const std::vector<int>& ranks);
   void fail_rank(int rank, Code code, const std::string& why);  // died or closed
   void kick();
   std::string ctl_name() const { return ctl_.name(); }
-  std::string snapshot_json();                       // pending collectives, for `onet status`
-  Stats& stats() { return stats_; }                   // telemetry: json() / drain_trace_json() from any thread
+  std::string snapshot_json();       // pending collectives, for `onet status`
+  Stats& stats() { return stats_; }  // telemetry: json() / drain_trace_json() from any thread
   void close();
 
   // Multi-host (engine/network.cc). net_listen creates the transport device and returns the
   // address peers connect to; net_connect (blocking — call it off the JS thread) builds the
   // full mesh and from then on groups that span hosts run hierarchically (algo/hier/hier.h).
   Status net_listen(const NetOptions& o, std::string* addr);
-  Status net_connect(int me, const std::vector<std::string>& addrs, const std::vector<int>& host_of_rank, int64_t timeout_ms);
+  Status net_connect(int me, const std::vector<std::string>& addrs, const std::vector<int>& host_of_rank,
+                     int64_t timeout_ms);
   void set_algo_rules(std::vector<AlgoRule> rules);
   std::string links_json();  // per-peer LinkStats, for telemetry
 
@@ -92,20 +93,26 @@ class Engine {
     int rank = -1, local_rank = -1;
     std::unique_ptr<shm::Segment> seg;
     uint64_t seen_posts = 0;
-    uint64_t known = 0;      // slots seen POSTED and not yet completed
+    uint64_t known = 0;  // slots seen POSTED and not yet completed
     bool dead = false;
     std::string dead_why;
     Code dead_code = Code::kAborted;
     uint32_t last_coll = 0, last_group = 0;  // last collective completed OK, for timeout messages
     uint64_t last_seq = 0;
   };
-  struct Posted { int rank; uint32_t idx; shm::Slot* slot; int64_t t0; uint64_t order; };
+  struct Posted {
+    int rank;
+    uint32_t idx;
+    shm::Slot* slot;
+    int64_t t0;
+    uint64_t order;
+  };
   struct Pending {
-    std::vector<Posted> by_grank;  // rank == -1 until it arrives
+    std::vector<Posted> by_grank;    // rank == -1 until it arrives
     std::vector<match::Post> posts;  // the same arrivals as matching reads them (engine/match.h)
     int arrived = 0;
     int64_t t0 = 0;
-    std::string poison;            // an arrival was invalid: fail everyone with this
+    std::string poison;  // an arrival was invalid: fail everyone with this
     Code poison_code = Code::kInvalid;
     std::vector<int> poison_ranks;  // the ranks poison concerns (Status::ranks)
   };
@@ -116,13 +123,13 @@ class Engine {
     std::map<uint64_t, Pending> pending;
     std::vector<uint64_t> last_seq;  // per group rank
     // Where the members live (layout_group): single-host groups have hosts.size() <= 1.
-    int nlocal = 0;                               // members on this host: a match needs these
+    int nlocal = 0;  // members on this host: a match needs these
     bool cross = false;
-    std::vector<int> hosts;                       // device index per participating host
-    std::vector<std::vector<int>> host_members;   // group ranks per participating host
+    std::vector<int> hosts;                      // device index per participating host
+    std::vector<std::vector<int>> host_members;  // group ranks per participating host
     int my_hidx = -1;
-    std::shared_ptr<Lane> lane;                   // runs this group's cross-host collectives
-    std::shared_ptr<CrossQueue> xq;               // what the lane runs next (engine/fusion.h)
+    std::shared_ptr<Lane> lane;      // runs this group's cross-host collectives
+    std::shared_ptr<CrossQueue> xq;  // what the lane runs next (engine/fusion.h)
   };
 
   explicit Engine(const EngineConfig& cfg, Listener l);
@@ -143,8 +150,8 @@ class Engine {
   void deliver_remote(const Group& g, const Posted& recv, size_t idx);
   bool poll_net();  // completes finished cross-host sends/recvs
   // Mid-transfer aborts of cross-host collectives (engine/abort.cc, docs/protocol.md §9).
-  bool poll_aborts();                                        // progress thread
-  void on_abort_notice(int from, const AbortNotice& n);  // progress thread
+  bool poll_aborts();                                              // progress thread
+  void on_abort_notice(int from, const AbortNotice& n);            // progress thread
   Status on_cross_failure(CrossJob& j, Status st, bool* relayed);  // lane thread
   bool is_local(int rank) const { return xh_.is_local(rank); }
   void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);

@@ -34,11 +34,13 @@ Status Executor::run_chunk(const Chunk& c) {
   const void* in[64];
   std::vector<const void*> big;
   const void** inputs = in;
-  if (s.srcs.size() > 64) { big.resize(s.srcs.size()); inputs = big.data(); }
+  if (s.srcs.size() > 64) {
+    big.resize(s.srcs.size());
+    inputs = big.data();
+  }
   for (size_t j = 0; j < s.srcs.size(); j++) inputs[j] = s.srcs[j] + off;
   char* out = s.dsts[0] + off;
-  Status st = reduce::reduce(plan_->op, plan_->dt, out, inputs, int(s.srcs.size()), n, plan_->scale,
-                             plan_->divisor);
+  Status st = reduce::reduce(plan_->op, plan_->dt, out, inputs, int(s.srcs.size()), n, plan_->scale, plan_->divisor);
   if (!st.ok()) return st;
   for (size_t j = 1; j < s.dsts.size(); j++)
     if (s.dsts[j] + off != out) memcpy(s.dsts[j] + off, out, n * es);
@@ -90,8 +92,7 @@ Status Executor::run(const Plan& plan) {
     plan_ = &plan;
     chunks_.clear();
     for (uint32_t i = 0; i < plan.steps.size(); i++)
-      for (size_t b = 0; b < plan.steps[i].n; b += per)
-        chunks_.push_back({i, b, std::min(plan.steps[i].n, b + per)});
+      for (size_t b = 0; b < plan.steps[i].n; b += per) chunks_.push_back({i, b, std::min(plan.steps[i].n, b + per)});
     failed_.store(0);
     next_.store(0);
     done_.store(0);

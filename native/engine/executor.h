@@ -22,7 +22,10 @@ class Executor {
   int threads() const { return int(workers_.size()) + 1; }
 
  private:
-  struct Chunk { uint32_t step; size_t begin, end; };
+  struct Chunk {
+    uint32_t step;
+    size_t begin, end;
+  };
   void worker_loop();
   void drain();  // take chunks until none left
   Status run_chunk(const Chunk& c);

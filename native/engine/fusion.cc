@@ -51,7 +51,8 @@ void Engine::drain_cross(CrossQueue& q) {
       for (size_t i = 0; i < q.items.size() && j.fuse_offer.size() < kMaxFused; i++) {
         CrossJob& c = *q.items[i].job;
         total = ((total + 63) & ~uint64_t(63)) + bytes_of(c);
-        if (c.seq != j.seq + 1 + i || total > cfg_.fusion_bytes || !fusable(j, c) || reads_earlier(c, j.fuse_offer)) break;
+        if (c.seq != j.seq + 1 + i || total > cfg_.fusion_bytes || !fusable(j, c) || reads_earlier(c, j.fuse_offer))
+          break;
         j.fuse_offer.push_back(&c);  // stays queued (and alive) until the exchange agreed on it
       }
   }
@@ -66,7 +67,7 @@ void Engine::drain_cross(CrossQueue& q) {
     }
   }
   job->fuse_offer.clear();  // the members are owned by `members` now
-  bool relayed = false;  // failed by another host's abort notice (engine/abort.cc)
+  bool relayed = false;     // failed by another host's abort notice (engine/abort.cc)
   if (!st.ok()) st = on_cross_failure(*job, st, &relayed);
   // A failed exchange fails every member with the lead's error; each member's own tag range is
   // cancelled and announced too, so a host that never learnt the fused set fails them at once.

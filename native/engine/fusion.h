@@ -21,8 +21,8 @@ namespace onet {
 
 struct CrossItem {
   std::shared_ptr<CrossJob> job;
-  int64_t t0 = 0;                      // when it was handed to the lane
-  std::vector<Stats::Arrival> arr;     // its local ranks' posts, for telemetry
+  int64_t t0 = 0;                   // when it was handed to the lane
+  std::vector<Stats::Arrival> arr;  // its local ranks' posts, for telemetry
 };
 
 struct CrossQueue {

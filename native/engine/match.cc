@@ -8,9 +8,7 @@
 
 namespace onet::match {
 
-bool is_rooted(Coll c) {
-  return c == Coll::reduce || c == Coll::broadcast || c == Coll::gather || c == Coll::scatter;
-}
+bool is_rooted(Coll c) { return c == Coll::reduce || c == Coll::broadcast || c == Coll::gather || c == Coll::scatter; }
 bool is_reducing(Coll c) {
   return c == Coll::allreduce || c == Coll::reduce || c == Coll::reduce_scatter || c == Coll::reduce_scatterv;
 }
@@ -97,8 +95,8 @@ Status agree(const std::vector<Post>& by, uint64_t seq) {
     else if (count_checked(c) && b.count != a.count)
       o << op_label(c, seq) << ": count differs: " << r0 << " has " << a.count << ", " << ri << " has " << b.count;
     else
-      o << op_label(c, seq) << ": premul_sum factor differs: " << r0 << " has " << a.scale << ", " << ri
-        << " has " << b.scale;
+      o << op_label(c, seq) << ": premul_sum factor differs: " << r0 << " has " << a.scale << ", " << ri << " has "
+        << b.scale;
     o << " — every rank must make the same collective call in the same order";
     return fail(Code::kMismatch, o.str(), {a.rank, b.rank});
   }

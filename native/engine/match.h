@@ -20,19 +20,19 @@ namespace onet::match {
 
 // One rank's request, the fields of its slot that matching reads.
 struct Post {
-  int rank = -1;           // global rank; -1: this group rank has not arrived
-  uint32_t coll = 0;       // Coll
-  uint32_t dtype = 0;      // DType
-  uint32_t redop = 0;      // RedOp
-  int32_t root = 0;        // group rank of the root; send: destination; recv: source (-1 any)
+  int rank = -1;       // global rank; -1: this group rank has not arrived
+  uint32_t coll = 0;   // Coll
+  uint32_t dtype = 0;  // DType
+  uint32_t redop = 0;  // RedOp
+  int32_t root = 0;    // group rank of the root; send: destination; recv: source (-1 any)
   uint64_t seq = 0;
   uint64_t count = 0;
-  double scale = 1.0;      // premul_sum factor
+  double scale = 1.0;  // premul_sum factor
 };
 
-bool is_rooted(Coll c);       // reduce, broadcast, gather, scatter
-bool is_reducing(Coll c);     // allreduce, reduce, reduce_scatter(v)
-bool count_checked(Coll c);   // every rank passes the same count (not the v-variants, not barrier)
+bool is_rooted(Coll c);                      // reduce, broadcast, gather, scatter
+bool is_reducing(Coll c);                    // allreduce, reduce, reduce_scatter(v)
+bool count_checked(Coll c);                  // every rank passes the same count (not the v-variants, not barrier)
 std::string op_label(Coll c, uint64_t seq);  // "allreduce #7"
 
 // One arrival in a group of P ranks, at group rank `grank`.

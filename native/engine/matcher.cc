@@ -104,9 +104,7 @@ void Engine::fail_pending(Group& g, uint64_t seq, Pending& pd, const Status& st)
 
 // Agreement check among the members that arrived (all of them on a single host; the local
 // ones when the group spans hosts): every field that must match, named in the error.
-Status Engine::disagreement(uint64_t seq, const Pending& pd) const {
-  return match::agree(pd.posts, seq);
-}
+Status Engine::disagreement(uint64_t seq, const Pending& pd) const { return match::agree(pd.posts, seq); }
 
 void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
   const int P = int(g.ranks.size());
@@ -180,7 +178,10 @@ void Engine::try_match_p2p() {
       deliver_remote(g, r, rb);
       continue;
     }
-    if (best == sends_.size()) { ri++; continue; }
+    if (best == sends_.size()) {
+      ri++;
+      continue;
+    }
     Posted sd = sends_[best];
     sends_.erase(sends_.begin() + best);
     Posted r = rv;
@@ -228,7 +229,10 @@ void Engine::check_deadlines(int64_t now) {
   for (auto& [gid, g] : groups_) {
     for (auto it = g.pending.begin(); it != g.pending.end();) {
       Pending& pd = it->second;
-      if (now - pd.t0 < limit || pd.arrived == g.nlocal) { ++it; continue; }
+      if (now - pd.t0 < limit || pd.arrived == g.nlocal) {
+        ++it;
+        continue;
+      }
       std::string missing, seen, coll = "collective";
       std::vector<int> silent;  // Status::ranks: the local ranks that never arrived
       for (size_t i = 0; i < pd.by_grank.size(); i++) {
@@ -242,7 +246,8 @@ void Engine::check_deadlines(int64_t now) {
       }
       std::string msg = coll + " #" + std::to_string(it->first) + " in group " + std::to_string(gid) +
                         ": timed out after " + std::to_string(cfg_.timeout_ms / 1000) + " s waiting for rank(s) " +
-                        missing + (seen.empty() ? "" : seen + ")") + " — check that every rank makes the same calls, or raise ONET_TIMEOUT";
+                        missing + (seen.empty() ? "" : seen + ")") +
+                        " — check that every rank makes the same calls, or raise ONET_TIMEOUT";
       for (auto& q : pd.by_grank)
         if (q.rank >= 0 && q.slot) complete(q.rank, q.idx, Status(Code::kTimeout, msg, silent));
       it = g.pending.erase(it);
@@ -250,7 +255,10 @@ void Engine::check_deadlines(int64_t now) {
   }
   auto expire = [&](std::vector<Posted>& v, const char* what) {
     for (size_t i = 0; i < v.size();) {
-      if (now - v[i].t0 < limit) { i++; continue; }
+      if (now - v[i].t0 < limit) {
+        i++;
+        continue;
+      }
       const Group& g = groups_[v[i].slot->group];
       int peer = v[i].slot->root;
       std::vector<int> silent;
@@ -273,16 +281,23 @@ void Engine::check_deadlines(int64_t now) {
   for (auto& [gid, g] : groups_)
     for (auto& [seq, pd] : g.pending) {
       const Posted* any = nullptr;
-      for (auto& q : pd.by_grank) if (q.rank >= 0 && q.slot) any = &q;
+      for (auto& q : pd.by_grank)
+        if (q.rank >= 0 && q.slot) any = &q;
       o << (first ? "" : ",") << "{\"group\":" << gid << ",\"seq\":" << seq << ",\"ageMs\":" << (now - pd.t0) / 1000000
         << ",\"coll\":\"" << (any ? coll_name(Coll(any->slot->coll)) : "collective") << "\",\"arrived\":[";
       bool f2 = true;
       for (auto& q : pd.by_grank)
-        if (q.rank >= 0) { o << (f2 ? "" : ",") << q.rank; f2 = false; }
+        if (q.rank >= 0) {
+          o << (f2 ? "" : ",") << q.rank;
+          f2 = false;
+        }
       o << "],\"missing\":[";
       f2 = true;
       for (size_t i = 0; i < pd.by_grank.size(); i++)
-        if (pd.by_grank[i].rank < 0 && is_local(g.ranks[i])) { o << (f2 ? "" : ",") << g.ranks[i]; f2 = false; }
+        if (pd.by_grank[i].rank < 0 && is_local(g.ranks[i])) {
+          o << (f2 ? "" : ",") << g.ranks[i];
+          f2 = false;
+        }
       o << "]}";
       first = false;
     }
@@ -301,7 +316,8 @@ void Engine::do_fail_rank(int rank, Code code, const std::string& why) {
     if (!g.grank.count(rank)) continue;
     for (auto it = g.pending.begin(); it != g.pending.end();) {
       Pending& pd = it->second;
-      pd.poison = op_label(pd.by_grank[0].slot ? Coll(pd.by_grank[0].slot->coll) : Coll::barrier, it->first) + ": " + why;
+      pd.poison =
+          op_label(pd.by_grank[0].slot ? Coll(pd.by_grank[0].slot->coll) : Coll::barrier, it->first) + ": " + why;
       pd.poison_code = code;
       pd.poison_ranks = {rank};
       // The failed rank's own slots too: harmless if it died, and an aborted (still living) rank must hear.
@@ -315,7 +331,10 @@ void Engine::do_fail_rank(int rank, Code code, const std::string& why) {
       const Group& g = groups_[v[i].slot->group];
       int peer = v[i].slot->root;
       bool gone = v[i].rank == rank || (peer >= 0 && g.ranks[peer] == rank);
-      if (!gone) { i++; continue; }
+      if (!gone) {
+        i++;
+        continue;
+      }
       if (v[i].rank != rank) complete(v[i].rank, v[i].idx, Status(code, why, {rank}));
       v.erase(v.begin() + i);
     }

@@ -16,7 +16,8 @@ Status Engine::net_connect(int me, const std::vector<std::string>& addrs, const 
                            int64_t timeout_ms) {
   if (!xh_.dev) return {Code::kInvalid, "net_connect before net_listen"};
   if (int(host_of_rank.size()) != cfg_.world)
-    return {Code::kInvalid, "host map lists " + std::to_string(host_of_rank.size()) + " ranks for world " + std::to_string(cfg_.world)};
+    return {Code::kInvalid,
+            "host map lists " + std::to_string(host_of_rank.size()) + " ranks for world " + std::to_string(cfg_.world)};
   Status st = xh_.dev->connect(me, addrs, net::now_ms() + timeout_ms);
   if (!st.ok()) return st;
   post_cmd([this, me, host_of_rank] {
@@ -74,7 +75,8 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
     if (q.rank < 0) continue;
     if (!a) a = q.slot;
     RankState* r = ranks_[q.rank].get();
-    job->local.push_back({q.slot, shm::data_of(r->seg->base()), shm::head_of(r->seg->base())->data_bytes, q.rank, int(i), q.idx});
+    job->local.push_back(
+        {q.slot, shm::data_of(r->seg->base()), shm::head_of(r->seg->base())->data_bytes, q.rank, int(i), q.idx});
   }
   job->coll = Coll(a->coll);
   job->dt = DType(a->dtype);
@@ -113,7 +115,8 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
 void Engine::start_remote_send(Group& g, const Posted& p) {
   const shm::Slot* s = p.slot;
   int me = g.grank.at(p.rank), peer = s->root;
-  std::string label = "send from rank " + std::to_string(p.rank) + " to rank " + std::to_string(g.ranks[peer]) + " (another host)";
+  std::string label =
+      "send from rank " + std::to_string(p.rank) + " to rank " + std::to_string(g.ranks[peer]) + " (another host)";
   RankState* r = ranks_[p.rank].get();
   size_t es = dtype_size(DType(s->dtype)), data_bytes = shm::head_of(r->seg->base())->data_bytes;
   uint64_t bytes = s->count * es;
@@ -148,21 +151,25 @@ void Engine::deliver_remote(const Group& g, const Posted& r, size_t idx) {
   RemoteSend rs = std::move(xh_.remote_sends[idx]);
   xh_.remote_sends.erase(xh_.remote_sends.begin() + idx);
   const Envelope& e = rs.env;
-  std::string label = "send/recv between rank " + std::to_string(g.ranks[e.src]) + " (another host) and rank " + std::to_string(r.rank);
+  std::string label =
+      "send/recv between rank " + std::to_string(g.ranks[e.src]) + " (another host) and rank " + std::to_string(r.rank);
   if (e.dtype != r.slot->dtype) {
-    complete(r.rank, r.idx, Code::kMismatch, label + ": dtype differs (" + dtype_name(DType(e.dtype)) + " sent, " +
-                                                 dtype_name(DType(r.slot->dtype)) + " expected)");
+    complete(r.rank, r.idx, Code::kMismatch,
+             label + ": dtype differs (" + dtype_name(DType(e.dtype)) + " sent, " + dtype_name(DType(r.slot->dtype)) +
+                 " expected)");
     return;
   }
   if (e.count > r.slot->count) {
-    complete(r.rank, r.idx, Code::kInvalid, label + ": " + std::to_string(e.count) + " elements sent into a buffer of " +
-                                                std::to_string(r.slot->count) + "; post a larger recv");
+    complete(r.rank, r.idx, Code::kInvalid,
+             label + ": " + std::to_string(e.count) + " elements sent into a buffer of " +
+                 std::to_string(r.slot->count) + "; post a larger recv");
     return;
   }
   RankState* rr = ranks_[r.rank].get();
   size_t data_bytes = shm::head_of(rr->seg->base())->data_bytes;
   if (r.slot->out_off > data_bytes || e.bytes > data_bytes - r.slot->out_off) {
-    complete(r.rank, r.idx, Code::kInvalid, label + ": recv buffer runs past the arena of rank " + std::to_string(r.rank));
+    complete(r.rank, r.idx, Code::kInvalid,
+             label + ": recv buffer runs past the arena of rank " + std::to_string(r.rank));
     return;
   }
   memcpy(shm::data_of(rr->seg->base()) + r.slot->out_off, rs.data.data(), e.bytes);

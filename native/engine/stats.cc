@@ -19,11 +19,24 @@ int log2_floor(uint64_t v) { return 63 - __builtin_clzll(v); }
 // rank's arena (for the arena high-water mark).
 void sizes(Coll c, uint64_t elems, uint64_t P, uint64_t* msg, uint64_t* in, uint64_t* out) {
   switch (c) {
-    case Coll::allgather: case Coll::gather: *msg = P * elems; *in = elems; *out = c == Coll::allgather ? P * elems : 0; break;
-    case Coll::reduce_scatter: case Coll::scatter: *msg = P * elems; *in = c == Coll::reduce_scatter ? P * elems : 0; *out = elems; break;
+    case Coll::allgather:
+    case Coll::gather:
+      *msg = P * elems;
+      *in = elems;
+      *out = c == Coll::allgather ? P * elems : 0;
+      break;
+    case Coll::reduce_scatter:
+    case Coll::scatter:
+      *msg = P * elems;
+      *in = c == Coll::reduce_scatter ? P * elems : 0;
+      *out = elems;
+      break;
     case Coll::alltoall: *msg = *in = *out = P * elems; break;
     case Coll::barrier: *msg = *in = *out = 0; break;
-    case Coll::reduce: *msg = *in = elems; *out = 0; break;
+    case Coll::reduce:
+      *msg = *in = elems;
+      *out = 0;
+      break;
     default: *msg = *in = *out = elems;  // allreduce, broadcast; v-variants: this rank's count
   }
 }
@@ -94,8 +107,11 @@ void Stats::on_collective(Coll c, uint32_t dtype, uint32_t group, uint64_t seq, 
   int last_rank = -1;
   for (const Arrival& a : arrivals) {
     first = std::min(first, a.posted_ns);
-    if (a.posted_ns > last) { second = last; last = a.posted_ns; last_rank = a.rank; }
-    else if (a.posted_ns > second) second = a.posted_ns;
+    if (a.posted_ns > last) {
+      second = last;
+      last = a.posted_ns;
+      last_rank = a.rank;
+    } else if (a.posted_ns > second) second = a.posted_ns;
     if (a.rank >= 0 && a.rank < world_) {
       uint64_t hw = std::max(in ? a.in_off + in : 0, out ? a.out_off + out : 0);
       RankStat& r = ranks_[a.rank];
@@ -169,7 +185,8 @@ std::string Stats::json() const {
   for (int r = 0; r < world_; r++) {
     const RankStat& s = ranks_[r];
     uint32_t lc = s.last_coll.load(kRel);
-    o << (r ? "," : "") << "{\"rank\":" << r << ",\"lastColl\":" << (lc ? "\"" + std::string(coll_name(Coll(lc))) + "\"" : "null")
+    o << (r ? "," : "") << "{\"rank\":" << r
+      << ",\"lastColl\":" << (lc ? "\"" + std::string(coll_name(Coll(lc))) + "\"" : "null")
       << ",\"lastGroup\":" << s.last_group.load(kRel) << ",\"lastSeq\":" << s.last_seq.load(kRel)
       << ",\"lastDoneNs\":" << s.last_done_ns.load(kRel) << ",\"lateWindow\":" << s.late_window.load(kRel)
       << ",\"lateTotal\":" << s.late_total.load(kRel) << ",\"lateNs\":" << s.late_ns.load(kRel)
@@ -194,17 +211,19 @@ TraceBatch Stats::drain_trace() {
   char buf[512];
   // One track (tid) per rank: the collective's slice, then its phases nested inside it.
   auto x = [&](const char* name, int tid, int64_t a, int64_t z, const char* args) {
-    int n = snprintf(buf, sizeof buf, "%s{\"name\":\"%s\",\"ph\":\"X\",\"cat\":\"onet\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,\"tid\":%d%s}",
-                     b.events.empty() ? "" : ",\n", name, double(a) / 1e3, double(std::max<int64_t>(z - a, 0)) / 1e3, tid, args);
+    int n = snprintf(
+        buf, sizeof buf,
+        "%s{\"name\":\"%s\",\"ph\":\"X\",\"cat\":\"onet\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,\"tid\":%d%s}",
+        b.events.empty() ? "" : ",\n", name, double(a) / 1e3, double(std::max<int64_t>(z - a, 0)) / 1e3, tid, args);
     b.events.append(buf, size_t(std::min(n, int(sizeof buf) - 1)));
   };
   for (const TraceRec& t : recs) {
     Coll c = Coll(t.coll);
     char name[64], args[256], wait[64];
     snprintf(name, sizeof name, "%s #%llu", coll_name(c), (unsigned long long)t.seq);
-    snprintf(args, sizeof args, ",\"args\":{\"group\":%u,\"seq\":%llu,\"dtype\":\"%s\",\"bytes\":%llu,\"ranks\":%zu}", t.group,
-             (unsigned long long)t.seq, c == Coll::barrier ? "none" : dtype_name(DType(t.dtype)), (unsigned long long)t.bytes,
-             t.posts.size());
+    snprintf(args, sizeof args, ",\"args\":{\"group\":%u,\"seq\":%llu,\"dtype\":\"%s\",\"bytes\":%llu,\"ranks\":%zu}",
+             t.group, (unsigned long long)t.seq, c == Coll::barrier ? "none" : dtype_name(DType(t.dtype)),
+             (unsigned long long)t.bytes, t.posts.size());
     for (const auto& [rank, posted] : t.posts) {
       if (rank >= 0 && rank < world_ && !seen[rank]) {
         seen[rank] = true;

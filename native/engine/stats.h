@@ -46,7 +46,11 @@ class Stats {
   static int hist_bucket(int64_t ns);
   static int size_bucket(uint64_t bytes);
 
-  struct Arrival { int rank; int64_t posted_ns; uint64_t in_off, out_off; };
+  struct Arrival {
+    int rank;
+    int64_t posted_ns;
+    uint64_t in_off, out_off;
+  };
 
   Stats(int world, const StatsConfig& cfg);
   ~Stats();
@@ -54,17 +58,25 @@ class Stats {
 
   // ---- progress thread only ----
   std::vector<Arrival> arrivals;  // filled by execute() for on_collective(); reused, never shrinks
-  void on_post() { if (cfg_.enabled) bump(posts_, 1); }
+  void on_post() {
+    if (cfg_.enabled) bump(posts_, 1);
+  }
   void on_complete(Code code) {
     if (code != Code::kOk) bump(errors_[int(code) & 7], 1);
     if (cfg_.enabled) bump(completions_, 1);
   }
-  void on_dropped(int n) { if (cfg_.enabled) bump(completions_, uint64_t(n)); }  // a dead rank's requests
+  void on_dropped(int n) {
+    if (cfg_.enabled) bump(completions_, uint64_t(n));
+  }  // a dead rank's requests
   // A fused cross-host exchange (engine/fusion.cc) ran `members` collectives; counted even with
   // telemetry off, like errors, so tests and `onet status` can tell whether fusion happened.
-  void on_fused(uint64_t members) { bump(fused_, members); bump(fused_exchanges_, 1); }
+  void on_fused(uint64_t members) {
+    bump(fused_, members);
+    bump(fused_exchanges_, 1);
+  }
   // A collective finished: `arrivals` holds every group rank's post; exec0..exec1 is the plan run.
-  void on_collective(Coll c, uint32_t dtype, uint32_t group, uint64_t seq, uint64_t count, int64_t exec0, int64_t exec1);
+  void on_collective(Coll c, uint32_t dtype, uint32_t group, uint64_t seq, uint64_t count, int64_t exec0,
+                     int64_t exec1);
 
   // ---- any thread ----
   std::string json() const;

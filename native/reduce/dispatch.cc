@@ -20,12 +20,10 @@ const char* const kIsaName[] = {"generic", "avx2", "avx512"};
 
 Isa best_supported() {
   __builtin_cpu_init();  // we may run before libgcc's own constructor
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
     return Isa::avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
     return Isa::avx2;
   return Isa::generic;
 }
@@ -38,8 +36,7 @@ Isa choose() {
   for (int i = 0; i < 3; ++i) {
     if (std::strcmp(env, kIsaName[i]) == 0) return Isa(i) < best ? Isa(i) : best;
   }
-  std::fprintf(stderr,
-               "opennetworks: ONET_SIMD=%s is not one of generic, avx2, avx512; using %s\n", env,
+  std::fprintf(stderr, "opennetworks: ONET_SIMD=%s is not one of generic, avx2, avx512; using %s\n", env,
                kIsaName[int(best)]);
   return best;
 }
@@ -52,9 +49,7 @@ struct Chosen {
 const Chosen& chosen() {
   static const Chosen c = [] {
     Isa isa = choose();
-    const Table* t = isa == Isa::avx512 ? &avx512::kTable
-                     : isa == Isa::avx2 ? &avx2::kTable
-                                        : &generic::kTable;
+    const Table* t = isa == Isa::avx512 ? &avx512::kTable : isa == Isa::avx2 ? &avx2::kTable : &generic::kTable;
     return Chosen{isa, t};
   }();
   return c;
@@ -66,27 +61,38 @@ const Chosen& chosen() {
 Status check_int_scale(DType dt, double scale) {
   double lo = 0, hi = 0;
   switch (dt) {
-    case DType::i8: lo = -128; hi = 127; break;
-    case DType::u8: lo = 0; hi = 255; break;
-    case DType::i32: lo = -2147483648.0; hi = 2147483647.0; break;
-    case DType::i64: lo = -9223372036854775808.0; hi = 9223372036854775807.0; break;
+    case DType::i8:
+      lo = -128;
+      hi = 127;
+      break;
+    case DType::u8:
+      lo = 0;
+      hi = 255;
+      break;
+    case DType::i32:
+      lo = -2147483648.0;
+      hi = 2147483647.0;
+      break;
+    case DType::i64:
+      lo = -9223372036854775808.0;
+      hi = 9223372036854775807.0;
+      break;
     default: return Status::Ok();
   }
   // hi for i64 rounds up to 2^63 in a double, which does not fit: test with <, not <=.
   const bool fits = dt == DType::i64 ? (scale >= lo && scale < hi) : (scale >= lo && scale <= hi);
   if (std::isfinite(scale) && std::trunc(scale) == scale && fits) return Status::Ok();
-  return {Code::kUnsupported,
-          "premul_sum on " + std::string(dtype_name(dt)) + " needs an integral scale that fits " +
-              dtype_name(dt) + "; got " + std::to_string(scale) +
-              " (use a float dtype for fractional scales)"};
+  return {Code::kUnsupported, "premul_sum on " + std::string(dtype_name(dt)) + " needs an integral scale that fits " +
+                                  dtype_name(dt) + "; got " + std::to_string(scale) +
+                                  " (use a float dtype for fractional scales)"};
 }
 
 }  // namespace
 
 const char* isa() { return kIsaName[int(chosen().isa)]; }
 
-Status validate(RedOp op, DType dt, const void* out, const void* const* inputs, int k, size_t n,
-                double scale, int divisor) {
+Status validate(RedOp op, DType dt, const void* out, const void* const* inputs, int k, size_t n, double scale,
+                int divisor) {
   const uint32_t o = static_cast<uint32_t>(op), d = static_cast<uint32_t>(dt);
   if (o >= kNumRedOps) return {Code::kInvalid, "reduce: unknown op " + std::to_string(o)};
   if (!dtype_valid(d)) return {Code::kInvalid, "reduce: unknown dtype " + std::to_string(d)};
@@ -108,8 +114,7 @@ Status validate(RedOp op, DType dt, const void* out, const void* const* inputs, 
   return Status::Ok();
 }
 
-Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n,
-              double scale, int divisor) {
+Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n, double scale, int divisor) {
   Status st = validate(op, dt, out, inputs, k, n, scale, divisor);
   if (!st.ok() || n == 0) return st;
   chosen().table->fn[uint32_t(op)][uint32_t(dt)](Args{out, inputs, k, n, scale, divisor});

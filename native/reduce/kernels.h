@@ -29,16 +29,22 @@ using Kernel = void (*)(const Args&);
 
 // Checks a request exactly as reduce() does (reduce.h), so the CUDA entry point
 // (cuda/reduce_cuda.h) refuses the same inputs with the same messages.
-Status validate(RedOp op, DType dt, const void* out, const void* const* inputs, int k, size_t n,
-                double scale, int divisor);
+Status validate(RedOp op, DType dt, const void* out, const void* const* inputs, int k, size_t n, double scale,
+                int divisor);
 
 // fn[op][dtype]; nullptr marks a pair with no meaning (bitwise ops on floats).
 struct Table {
   Kernel fn[kNumRedOps][kNumDTypes];
 };
 
-namespace generic { extern const Table kTable; }
-namespace avx2 { extern const Table kTable; }
-namespace avx512 { extern const Table kTable; }
+namespace generic {
+extern const Table kTable;
+}
+namespace avx2 {
+extern const Table kTable;
+}
+namespace avx512 {
+extern const Table kTable;
+}
 
 }  // namespace onet::reduce

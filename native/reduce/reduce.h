@@ -14,8 +14,7 @@ namespace onet::reduce {
 // other input. Returns kUnsupported for bitwise ops on floats, kInvalid for bad enums.
 // `divisor` is what avg divides by (usually k; the caller passes the group size when it
 // reduces in several passes). Thread-safe; callers split large arrays across threads.
-Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n,
-              double scale, int divisor);
+Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n, double scale, int divisor);
 
 // Elementwise `out[i] = in[i] ∘ out[i]`-style helpers are deliberately absent: the engine
 // always hands every input at once so each is read exactly once.

@@ -19,7 +19,7 @@ class Segment {
   // O_CREAT|O_EXCL; an existing name is an error (a live job owns it).
   static Status create(const std::string& name, size_t bytes, Segment* out);
   static Status open(const std::string& name, Segment* out);  // map an existing segment
-  void unlink();  // remove the name; mappings stay valid
+  void unlink();                                              // remove the name; mappings stay valid
   void* base() const { return base_; }
   size_t size() const { return size_; }
   const std::string& name() const { return name_; }

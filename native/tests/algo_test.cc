@@ -38,18 +38,18 @@ std::atomic<long> g_checks{0}, g_failures{0};
 std::mutex g_print_mu;
 std::string g_case;  // what the main thread is testing, for failure messages
 
-#define CHECK(cond, ...)                                                                          \
-  do {                                                                                            \
-    ++g_checks;                                                                                   \
-    if (!(cond)) {                                                                                \
-      long n = ++g_failures;                                                                      \
-      if (n <= 40) {                                                                              \
-        std::lock_guard<std::mutex> lk(g_print_mu);                                               \
+#define CHECK(cond, ...)                                                                         \
+  do {                                                                                           \
+    ++g_checks;                                                                                  \
+    if (!(cond)) {                                                                               \
+      long n = ++g_failures;                                                                     \
+      if (n <= 40) {                                                                             \
+        std::lock_guard<std::mutex> lk(g_print_mu);                                              \
         std::fprintf(stderr, "FAIL %s:%d [%s] %s: ", __FILE__, __LINE__, g_case.c_str(), #cond); \
-        std::fprintf(stderr, __VA_ARGS__);                                                        \
-        std::fprintf(stderr, "\n");                                                               \
-      }                                                                                           \
-    }                                                                                             \
+        std::fprintf(stderr, __VA_ARGS__);                                                       \
+        std::fprintf(stderr, "\n");                                                              \
+      }                                                                                          \
+    }                                                                                            \
   } while (0)
 
 const DType kDTypes[] = {DType::f32, DType::f64, DType::bf16, DType::i32, DType::i64, DType::u8};
@@ -83,7 +83,8 @@ void fill(DType dt, RedOp op, uint64_t seed, void* p, size_t n) {
     switch (op) {
       case RedOp::sum: v = long(h % 7) - 3; break;
       case RedOp::prod: v = (h & 1 ? 1 : 2) * (h & 2 ? 1 : -1); break;
-      case RedOp::min: case RedOp::max: v = long(h % 201) - 100; break;
+      case RedOp::min:
+      case RedOp::max: v = long(h % 201) - 100; break;
       default: v = long(h >> 8); break;  // bitwise: any bits
     }
     if (dt == DType::u8 && op != RedOp::band && op != RedOp::bor && op != RedOp::bxor) v = long(h % 256);
@@ -123,8 +124,7 @@ struct World {
     return c;
   }
   // fn(rank, comm) on every rank at once; ranks listed in `skip` never call (deadline tests).
-  std::vector<Status> run(const std::function<Status(int, net::Comm&)>& fn, int timeout_ms = 30000,
-                          int skip = -1) {
+  std::vector<Status> run(const std::function<Status(int, net::Comm&)>& fn, int timeout_ms = 30000, int skip = -1) {
     const uint64_t tag = next_tag;
     next_tag += algo::kTagSpan;
     std::vector<Status> st(P);
@@ -135,7 +135,8 @@ struct World {
         net::Comm c = comm(r, tag, timeout_ms);
         st[r] = fn(r, c);
       };
-      if (P == 1) body(); else th.emplace_back(body);
+      if (P == 1) body();
+      else th.emplace_back(body);
     }
     for (auto& t : th) t.join();
     return st;
@@ -162,8 +163,8 @@ algo::Options opts_for(size_t bytes) {
 }
 
 std::string desc(const char* coll, const std::string& name, int P, size_t n, DType dt, RedOp op) {
-  return std::string(coll) + "/" + name + " P=" + std::to_string(P) + " n=" + std::to_string(n) + " " +
-         dtype_name(dt) + " " + redop_name(op);
+  return std::string(coll) + "/" + name + " P=" + std::to_string(P) + " n=" + std::to_string(n) + " " + dtype_name(dt) +
+         " " + redop_name(op);
 }
 
 // ---- allreduce / reduce -----------------------------------------------------------------
@@ -314,8 +315,8 @@ void test_reduce_scatter(World& w, const std::string& name, const Layout& l, DTy
 
 void test_broadcast(World& w, const std::string& name, size_t bytes, int root) {
   const int P = w.P;
-  g_case = "broadcast/" + name + " P=" + std::to_string(P) + " bytes=" + std::to_string(bytes) + " root=" +
-           std::to_string(root);
+  g_case = "broadcast/" + name + " P=" + std::to_string(P) + " bytes=" + std::to_string(bytes) +
+           " root=" + std::to_string(root);
   Bytes ref(bytes);
   fill(DType::u8, RedOp::bxor, 99 + root, ref.data(), bytes);
   std::vector<Bytes> buf(P, Bytes(bytes, char(0x11)));
@@ -456,7 +457,11 @@ void test_mem_transport() {
 // ---- deadlines, bad calls, concurrency ------------------------------------------------------
 
 void test_timeouts() {
-  struct Case { Coll coll; std::string name; bool all; };
+  struct Case {
+    Coll coll;
+    std::string name;
+    bool all;
+  };
   std::vector<Case> cases;
   for (const algo::AlgoInfo& a : algo::kAlgorithms) {  // the registry (spec/algorithms.json)
     if (a.kind != algo::AlgoKind::kInter) continue;
@@ -560,8 +565,8 @@ void test_registry() {
     CHECK(a.transports != 0 && a.cost_formula[0] != 0, "%s: transports and cost formula", a.name);
     if (a.kind != algo::AlgoKind::kInter) continue;
     inter++;
-    CHECK(a.transports & algo::kTransportMem, "%s %s: inter-host algorithms run on mem (tested here)", coll_name(a.coll),
-          a.name);
+    CHECK(a.transports & algo::kTransportMem, "%s %s: inter-host algorithms run on mem (tested here)",
+          coll_name(a.coll), a.name);
     auto n = algo::names(a.coll);
     CHECK(std::find(n.begin(), n.end(), a.name) != n.end(), "names(%s) lacks %s", coll_name(a.coll), a.name);
   }
@@ -702,7 +707,8 @@ void throughput(const char* backend, const MakeWorld& make, int P, size_t bytes)
   const size_t n = bytes / 4;
   std::vector<Bytes> buf(P, Bytes(bytes, 0));
   algo::Options o;
-  auto time_it = [&](const char* coll, const std::string& name, double busfactor, const std::function<Status(int, net::Comm&)>& fn) {
+  auto time_it = [&](const char* coll, const std::string& name, double busfactor,
+                     const std::function<Status(int, net::Comm&)>& fn) {
     w.run(fn);  // warm-up
     const auto t0 = std::chrono::steady_clock::now();
     auto st = w.run(fn);
@@ -716,9 +722,9 @@ void throughput(const char* backend, const MakeWorld& make, int P, size_t bytes)
   const double f = double(P - 1) / P;
   for (const auto& name : algo::names(Coll::allreduce)) {
     time_it("allreduce", name, 2 * f, [&](int r, net::Comm& c) {
-      return name == "ring" ? algo::allreduce_ring(c, buf[r].data(), n, DType::f32, RedOp::sum, o)
-           : name == "dbtree" ? algo::allreduce_dbtree(c, buf[r].data(), n, DType::f32, RedOp::sum, o)
-                              : algo::allreduce_rabenseifner(c, buf[r].data(), n, DType::f32, RedOp::sum, o);
+      return name == "ring"     ? algo::allreduce_ring(c, buf[r].data(), n, DType::f32, RedOp::sum, o)
+             : name == "dbtree" ? algo::allreduce_dbtree(c, buf[r].data(), n, DType::f32, RedOp::sum, o)
+                                : algo::allreduce_rabenseifner(c, buf[r].data(), n, DType::f32, RedOp::sum, o);
     });
   }
   std::vector<size_t> counts(P, n / P), displs(P);

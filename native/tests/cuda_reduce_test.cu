@@ -57,14 +57,13 @@ void expect(bool ok, const std::string& what) {
   if (!ok) fail(what);
 }
 
-#define CK(call)                                                                              \
-  do {                                                                                        \
-    cudaError_t e_ = (call);                                                                  \
-    if (e_ != cudaSuccess) {                                                                  \
-      std::fprintf(stderr, "FAIL: %s: %s (%s:%d)\n", #call, cudaGetErrorString(e_), __FILE__, \
-                   __LINE__);                                                                 \
-      std::exit(1);                                                                           \
-    }                                                                                         \
+#define CK(call)                                                                                         \
+  do {                                                                                                   \
+    cudaError_t e_ = (call);                                                                             \
+    if (e_ != cudaSuccess) {                                                                             \
+      std::fprintf(stderr, "FAIL: %s: %s (%s:%d)\n", #call, cudaGetErrorString(e_), __FILE__, __LINE__); \
+      std::exit(1);                                                                                      \
+    }                                                                                                    \
   } while (0)
 
 const RedOp kOps[] = {
@@ -118,13 +117,13 @@ uint64_t float_bits(Rng& r, int ebits, int mbits) {
   if ((x >> 1) % 32 == 0) {
     switch ((x >> 8) % 9) {
       case 0: return (emax << mbits) | (1ull << (mbits - 1)) | ((x >> 20) & (mmask >> 1));  // quiet NaN
-      case 1: return s | (emax << mbits) | 1;                                                // signalling NaN
-      case 2: return s | (emax << mbits);                                                    // ±inf
-      case 3: return s;                                                                      // ±0
-      case 4: return s | ((x >> 20) & mmask) | 1;                                            // subnormal
-      case 5: return s | ((emax - 1) << mbits) | mmask;                                      // largest finite
-      case 6: return s | (1ull << mbits);                                                    // smallest normal
-      default: return (x >> 16) & (sign | (emax << mbits) | mmask);                          // any pattern
+      case 1: return s | (emax << mbits) | 1;                                               // signalling NaN
+      case 2: return s | (emax << mbits);                                                   // ±inf
+      case 3: return s;                                                                     // ±0
+      case 4: return s | ((x >> 20) & mmask) | 1;                                           // subnormal
+      case 5: return s | ((emax - 1) << mbits) | mmask;                                     // largest finite
+      case 6: return s | (1ull << mbits);                                                   // smallest normal
+      default: return (x >> 16) & (sign | (emax << mbits) | mmask);                         // any pattern
     }
   }
   const uint64_t e = bias - 4 + (x >> 8) % 9;
@@ -154,10 +153,26 @@ std::vector<uint8_t> make_input(DType dt, int j, size_t n) {
 
 bool is_nan(DType dt, const uint8_t* p) {
   switch (dt) {
-    case DType::f32: { float f; std::memcpy(&f, p, 4); return f != f; }
-    case DType::f64: { double d; std::memcpy(&d, p, 8); return d != d; }
-    case DType::f16: { uint16_t h; std::memcpy(&h, p, 2); return (h & 0x7C00) == 0x7C00 && (h & 0x3FF); }
-    case DType::bf16: { uint16_t h; std::memcpy(&h, p, 2); return (h & 0x7F80) == 0x7F80 && (h & 0x7F); }
+    case DType::f32: {
+      float f;
+      std::memcpy(&f, p, 4);
+      return f != f;
+    }
+    case DType::f64: {
+      double d;
+      std::memcpy(&d, p, 8);
+      return d != d;
+    }
+    case DType::f16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return (h & 0x7C00) == 0x7C00 && (h & 0x3FF);
+    }
+    case DType::bf16: {
+      uint16_t h;
+      std::memcpy(&h, p, 2);
+      return (h & 0x7F80) == 0x7F80 && (h & 0x7F);
+    }
     default: return false;
   }
 }
@@ -178,13 +193,13 @@ void argument_checks() {
   float fake_f[4];
   const void* two[2] = {fake_f, fake_f + 1};
   const void* one_null[2] = {fake_f, nullptr};
-  auto same_as_cpu = [&](const char* what, RedOp op, DType dt, const void* const* in, int k, size_t n,
-                         double scale, int divisor, Code want) {
+  auto same_as_cpu = [&](const char* what, RedOp op, DType dt, const void* const* in, int k, size_t n, double scale,
+                         int divisor, Code want) {
     void* out = fake_f;
     Status g = gpu::reduce(op, dt, out, in, k, n, scale, divisor, nullptr);
     Status c = reduce::reduce(op, dt, out, in, k, n, scale, divisor);
-    expect(g.code == want, std::string(what) + ": CUDA code " + code_name(g.code) + ", want " + code_name(want) +
-                               " (" + g.msg + ")");
+    expect(g.code == want,
+           std::string(what) + ": CUDA code " + code_name(g.code) + ", want " + code_name(want) + " (" + g.msg + ")");
     expect(g.code == c.code && g.msg == c.msg,
            std::string(what) + ": CUDA says \"" + g.msg + "\", CPU says \"" + c.msg + "\"");
   };
@@ -213,8 +228,8 @@ void argument_checks() {
   if (!gpu::available()) {
     st = gpu::reduce(RedOp::sum, DType::f32, fake_f, two, 2, 4, 1, 2, nullptr);
     expect(st.code == Code::kUnsupported && st.msg.find("no CUDA device") != std::string::npos,
-           "without a device, a valid request answers ENOTSUP 'no CUDA device': got " + std::string(code_name(st.code)) +
-               " " + st.msg);
+           "without a device, a valid request answers ENOTSUP 'no CUDA device': got " +
+               std::string(code_name(st.code)) + " " + st.msg);
   }
 }
 
@@ -268,8 +283,8 @@ void run_case(Device& d, RedOp op, DType dt, int k, size_t n, Variant var, cudaS
     CK(cudaMemcpyAsync(dout, din[0], n * es, cudaMemcpyDeviceToDevice, stream));
     din[0] = dout;
   }
-  const std::string what = name(op, dt) + " k=" + std::to_string(k) + " n=" + std::to_string(n) + " " +
-                           variant_name(var);
+  const std::string what =
+      name(op, dt) + " k=" + std::to_string(k) + " n=" + std::to_string(n) + " " + variant_name(var);
   Status st = gpu::reduce(op, dt, dout, din, k, n, scale, divisor, stream);
   expect(st.ok(), what + ": " + st.msg);
   if (!st.ok()) return;
@@ -367,13 +382,13 @@ void bandwidth() {
     CK(cudaMalloc(&p, kBytes));
     CK(cudaMemset(p, 0, kBytes));  // zeros: every dtype and op stays finite
   }
-  const double t_copy = seconds_per_call(
-      [&] { CK(cudaMemcpyAsync(buf[1], buf[0], kBytes, cudaMemcpyDeviceToDevice)); }, kIters);
+  const double t_copy =
+      seconds_per_call([&] { CK(cudaMemcpyAsync(buf[1], buf[0], kBytes, cudaMemcpyDeviceToDevice)); }, kIters);
   const double copy_bw = 2.0 * kBytes / t_copy;
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("bandwidth on %s, %zu MiB per buffer: cudaMemcpy D2D %.1f GB/s (read + write)\n", prop.name,
-              kBytes >> 20, copy_bw / 1e9);
+  std::printf("bandwidth on %s, %zu MiB per buffer: cudaMemcpy D2D %.1f GB/s (read + write)\n", prop.name, kBytes >> 20,
+              copy_bw / 1e9);
   std::printf("  %-6s %-10s", "dtype", "op");
   const int ks[] = {1, 2, 4, 8, 16};
   for (int k : ks) std::printf("   k=%-2d GB/s  %%cpy", k);

@@ -19,22 +19,22 @@ namespace {
 long g_checks = 0, g_failures = 0;
 std::string g_case;
 
-#define CHECK(cond, ...)                                                                        \
-  do {                                                                                          \
-    ++g_checks;                                                                                 \
-    if (!(cond)) {                                                                              \
-      if (++g_failures <= 40) {                                                                 \
+#define CHECK(cond, ...)                                                                         \
+  do {                                                                                           \
+    ++g_checks;                                                                                  \
+    if (!(cond)) {                                                                               \
+      if (++g_failures <= 40) {                                                                  \
         std::fprintf(stderr, "FAIL %s:%d [%s] %s: ", __FILE__, __LINE__, g_case.c_str(), #cond); \
-        std::fprintf(stderr, __VA_ARGS__);                                                      \
-        std::fprintf(stderr, "\n");                                                             \
-      }                                                                                         \
-    }                                                                                           \
+        std::fprintf(stderr, __VA_ARGS__);                                                       \
+        std::fprintf(stderr, "\n");                                                              \
+      }                                                                                          \
+    }                                                                                            \
   } while (0)
 
 const int kWorlds[] = {1, 2, 3, 5, 8};
-const Coll kColls[] = {Coll::allreduce, Coll::reduce, Coll::broadcast, Coll::allgather, Coll::allgatherv,
-                       Coll::reduce_scatter, Coll::reduce_scatterv, Coll::alltoall, Coll::alltoallv,
-                       Coll::gather, Coll::scatter, Coll::barrier};
+const Coll kColls[] = {Coll::allreduce,  Coll::reduce,         Coll::broadcast,       Coll::allgather,
+                       Coll::allgatherv, Coll::reduce_scatter, Coll::reduce_scatterv, Coll::alltoall,
+                       Coll::alltoallv,  Coll::gather,         Coll::scatter,         Coll::barrier};
 
 bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
 
@@ -72,7 +72,12 @@ void test_agreement(int P) {
     if (P < 2) continue;
     // Every disagreement, at the last rank, against the first (rank 10).
     const int last = P - 1, r_last = 10 + last;
-    struct Kind { const char* name; void (*bend)(Post&); bool applies; const char* words; };
+    struct Kind {
+      const char* name;
+      void (*bend)(Post&);
+      bool applies;
+      const char* words;
+    };
     const bool red = match::is_reducing(c), rooted = match::is_rooted(c), counted = match::count_checked(c);
     const Kind kinds[] = {
         {"coll",
@@ -93,8 +98,8 @@ void test_agreement(int P) {
         continue;
       }
       CHECK(r.code == Code::kMismatch, "code %d", int(r.code));
-      CHECK(contains(r.msg, k.words) && contains(r.msg, "#7") &&
-                contains(r.msg, "rank 10") && contains(r.msg, "rank " + std::to_string(r_last)) &&
+      CHECK(contains(r.msg, k.words) && contains(r.msg, "#7") && contains(r.msg, "rank 10") &&
+                contains(r.msg, "rank " + std::to_string(r_last)) &&
                 contains(r.msg, "every rank must make the same collective call"),
             "message: %s", r.msg.c_str());
       expect_ranks(r, {10, r_last});
@@ -109,8 +114,7 @@ void test_agreement(int P) {
       CHECK(match::agree(v, 7).ok(), "sum compared the premul_sum factor");
       for (auto& p : v) p.redop = uint32_t(RedOp::premul_sum);
       Status r = match::agree(v, 7);
-      CHECK(r.code == Code::kMismatch && contains(r.msg, "premul_sum factor differs"), "%s",
-            r.msg.c_str());
+      CHECK(r.code == Code::kMismatch && contains(r.msg, "premul_sum factor differs"), "%s", r.msg.c_str());
       expect_ranks(r, {10, r_last});
     }
   }
@@ -121,8 +125,7 @@ void test_validate(int P) {
   auto expect = [&](Post p, int grank, Code code, const char* words) {
     Status v = match::validate(p, P, grank);
     CHECK(v.code == code, "%s: code %d want %d (%s)", words, int(v.code), int(code), v.msg.c_str());
-    CHECK(contains(v.msg, words) && contains(v.msg, "rank " + std::to_string(p.rank)), "%s: %s", words,
-          v.msg.c_str());
+    CHECK(contains(v.msg, words) && contains(v.msg, "rank " + std::to_string(p.rank)), "%s: %s", words, v.msg.c_str());
     expect_ranks(v, {p.rank});
   };
   const int g = P - 1;
@@ -184,8 +187,8 @@ void test_validate(int P) {
   CHECK(match::check_seq(p, 0).ok(), "first seq rejected");
   for (uint64_t last : {uint64_t(3), uint64_t(9)}) {
     Status v = match::check_seq(p, last);
-    CHECK(v.code == Code::kInvalid && contains(v.msg, "posted sequence 3 after " + std::to_string(last)),
-          "%s", v.msg.c_str());
+    CHECK(v.code == Code::kInvalid && contains(v.msg, "posted sequence 3 after " + std::to_string(last)), "%s",
+          v.msg.c_str());
     expect_ranks(v, {p.rank});
   }
 }

@@ -12,12 +12,12 @@ using namespace onet;
 using namespace onet::net;
 
 static int g_failures = 0;
-#define CHECK(cond, what)                                                  \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
+#define CHECK(cond, what)                                                 \
+  do {                                                                    \
+    if (!(cond)) {                                                        \
       std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what); \
-      g_failures++;                                                        \
-    }                                                                      \
+      g_failures++;                                                       \
+    }                                                                     \
   } while (0)
 
 static bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }

@@ -36,13 +36,13 @@ using namespace onet;
 using namespace onet::net;
 
 static std::atomic<int> g_checks{0}, g_failed{0};  // CHECK runs on rank threads too
-#define CHECK(cond, what)                                                                        \
-  do {                                                                                           \
-    g_checks++;                                                                                  \
-    if (!(cond)) {                                                                               \
-      g_failed++;                                                                                \
+#define CHECK(cond, what)                                                                                   \
+  do {                                                                                                      \
+    g_checks++;                                                                                             \
+    if (!(cond)) {                                                                                          \
+      g_failed++;                                                                                           \
       std::fprintf(stderr, "FAIL %s:%d: %s -- %s\n", __FILE__, __LINE__, #cond, std::string(what).c_str()); \
-    }                                                                                            \
+    }                                                                                                       \
   } while (0)
 
 static bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
@@ -205,7 +205,8 @@ static void test_tags_and_order(const Backend& b) {
   bool ok = true;
   for (auto& q : reqs) ok &= q->wait(soon()).ok();
   CHECK(ok, "interleaved tags complete");
-  for (int t = 0; t < T; t++) CHECK(verify(in[t].data(), 0, 1000 + t, size_of(t)), "tag " + std::to_string(t) + " data");
+  for (int t = 0; t < T; t++)
+    CHECK(verify(in[t].data(), 0, 1000 + t, size_of(t)), "tag " + std::to_string(t) + " data");
 
   // Same tag: messages arrive in send order even when a big one is cut across streams and the
   // small ones after it could overtake it on another socket.
@@ -273,7 +274,8 @@ static void test_errors(const Backend& b) {
   devs[0]->close();  // idempotent
   st = rr->wait(soon(5000));
   CHECK(st.code == Code::kAborted, "pending recv when the peer closed: " + show(st));
-  CHECK(contains(st.msg, "host 0") && contains(st.msg, devs[0]->address()), "abort names host 0 and its address: " + st.msg);
+  CHECK(contains(st.msg, "host 0") && contains(st.msg, devs[0]->address()),
+        "abort names host 0 and its address: " + st.msg);
   std::printf("    peer closed -> %s\n", show(st).c_str());
   if (b.tcp) {
     std::vector<uint8_t> late(100);
@@ -298,7 +300,10 @@ static int hb_peer_main(const Backend& b, int hb) {
   auto hbt = [hb](int, TcpOptions& t, UcxOptions& u) { t.heartbeat_ms = u.heartbeat_ms = hb; };
   std::unique_ptr<Device> d;
   Status st = make_device(b, 0, hbt, &d);
-  if (!st.ok()) { std::fprintf(stderr, "hb-peer: %s\n", show(st).c_str()); return 1; }
+  if (!st.ok()) {
+    std::fprintf(stderr, "hb-peer: %s\n", show(st).c_str());
+    return 1;
+  }
   std::printf("%s\n", d->address().c_str());
   std::fflush(stdout);
   char line[256];
@@ -306,10 +311,16 @@ static int hb_peer_main(const Backend& b, int hb) {
   std::string other(line);
   while (!other.empty() && (other.back() == '\n' || other.back() == '\r')) other.pop_back();
   st = d->connect(0, {d->address(), other}, soon());
-  if (!st.ok()) { std::fprintf(stderr, "hb-peer: connect: %s\n", show(st).c_str()); return 1; }
+  if (!st.ok()) {
+    std::fprintf(stderr, "hb-peer: connect: %s\n", show(st).c_str());
+    return 1;
+  }
   auto out = pattern(0, 77, 4097);
   st = d->pair(1)->isend(out.data(), out.size(), 1)->wait(soon());
-  if (!st.ok()) { std::fprintf(stderr, "hb-peer: send: %s\n", show(st).c_str()); return 1; }
+  if (!st.ok()) {
+    std::fprintf(stderr, "hb-peer: send: %s\n", show(st).c_str());
+    return 1;
+  }
   while (std::fgets(line, sizeof line, stdin)) {  // until the parent goes
   }
   return 0;
@@ -360,7 +371,8 @@ static bool start_peer(const Backend& b, int hb, Child* c, std::unique_ptr<Devic
   while (!c->addr.empty() && c->addr.back() == '\n') c->addr.pop_back();
   CHECK(!c->addr.empty(), "the child printed its address");
   if (c->addr.empty()) return false;
-  Status st = make_device(b, 1, [hb](int, TcpOptions& t, UcxOptions& u) { t.heartbeat_ms = u.heartbeat_ms = hb; }, dev);
+  Status st = make_device(
+      b, 1, [hb](int, TcpOptions& t, UcxOptions& u) { t.heartbeat_ms = u.heartbeat_ms = hb; }, dev);
   CHECK(st.ok(), "device: " + show(st));
   if (!st.ok()) return false;
   std::string mine = (*dev)->address() + "\n";
@@ -395,8 +407,8 @@ static void test_silent_peer(const Backend& b) {
     Status send = d->pair(0)->isend(out.data(), 100, 3)->wait(soon(5000));
     CHECK(later.code == Code::kAborted && contains(later.msg, want), "recv posted after: " + show(later));
     CHECK(send.code == Code::kAborted && contains(send.msg, want), "send posted after: " + show(send));
-    std::printf("    frozen peer (SIGSTOP) detected after %lld ms (heartbeat %d ms, limit %d x) -> %s\n", (long long)took, hb,
-                Liveness::kMissed, show(st).c_str());
+    std::printf("    frozen peer (SIGSTOP) detected after %lld ms (heartbeat %d ms, limit %d x) -> %s\n",
+                (long long)took, hb, Liveness::kMissed, show(st).c_str());
     d->close();
   }
   {  // A peer process that dies (SIGKILL): its sockets close; the pair fails naming it.
@@ -409,7 +421,8 @@ static void test_silent_peer(const Backend& b) {
     int64_t t0 = now_ms();
     Status st = rr->wait(soon(30000));
     int64_t took = now_ms() - t0;
-    CHECK(st.code == Code::kAborted && contains(st.msg, "host 0 (" + c.addr + ")"), "pending recv from a killed peer: " + show(st));
+    CHECK(st.code == Code::kAborted && contains(st.msg, "host 0 (" + c.addr + ")"),
+          "pending recv from a killed peer: " + show(st));
     std::printf("    killed peer (SIGKILL) detected after %lld ms -> %s\n", (long long)took, show(st).c_str());
     d->close();
   }
@@ -435,7 +448,8 @@ static void test_connect_errors(const Backend& b) {
   // Acceptor side: host 1 never shows up.
   CHECK(make_device(b, 0, nullptr, &d).ok(), "device");
   st = d->connect(0, {d->address(), dead}, now_ms() + 300);
-  CHECK(st.code == Code::kTimeout && contains(st.msg, "host 1 at " + dead), "acceptor timeout names host 1: " + show(st));
+  CHECK(st.code == Code::kTimeout && contains(st.msg, "host 1 at " + dead),
+        "acceptor timeout names host 1: " + show(st));
   d.reset();
 
   // Another job / another protocol version: refused, and both sides say why.
@@ -444,8 +458,13 @@ static void test_connect_errors(const Backend& b) {
     Tweak tweak;
     const char* needle;
   } cases[] = {
-      {"job hash", [](int r, TcpOptions& t, UcxOptions& u) { t.job_hash = u.job_hash = r == 0 ? 0x1111 : 0x2222; }, "job hash mismatch"},
-      {"version", [](int r, TcpOptions& t, UcxOptions& u) { if (r == 1) t.test_protocol_version = u.test_protocol_version = 99; }, "protocol version mismatch"},
+      {"job hash", [](int r, TcpOptions& t, UcxOptions& u) { t.job_hash = u.job_hash = r == 0 ? 0x1111 : 0x2222; },
+       "job hash mismatch"},
+      {"version",
+       [](int r, TcpOptions& t, UcxOptions& u) {
+         if (r == 1) t.test_protocol_version = u.test_protocol_version = 99;
+       },
+       "protocol version mismatch"},
   };
   for (auto& c : cases) {
     std::unique_ptr<Device> a, z;
@@ -456,8 +475,10 @@ static void test_connect_errors(const Backend& b) {
     sz = z->connect(1, addrs, now_ms() + 5000);
     ta.join();
     CHECK(sz.code == Code::kMismatch, std::string(c.what) + ": connecting side: " + show(sz));
-    CHECK(contains(sz.msg, c.needle) && contains(sz.msg, "host 0 at " + addrs[0]), std::string(c.what) + ": names host and reason: " + sz.msg);
-    CHECK(sa.code == Code::kTimeout && contains(sa.msg, c.needle), std::string(c.what) + ": accepting side: " + show(sa));
+    CHECK(contains(sz.msg, c.needle) && contains(sz.msg, "host 0 at " + addrs[0]),
+          std::string(c.what) + ": names host and reason: " + sz.msg);
+    CHECK(sa.code == Code::kTimeout && contains(sa.msg, c.needle),
+          std::string(c.what) + ": accepting side: " + show(sa));
     std::printf("    %s -> %s\n", c.what, show(sz).c_str());
   }
   std::printf("  unreachable peer, wrong job hash, wrong version ok\n");
@@ -495,7 +516,8 @@ static void test_checksum(const Backend& b) {
       }
     }
   }
-  CHECK(devs[1]->stats(0).checksum_failures == 4, "checksum_failures == 4, got " + std::to_string(devs[1]->stats(0).checksum_failures));
+  CHECK(devs[1]->stats(0).checksum_failures == 4,
+        "checksum_failures == 4, got " + std::to_string(devs[1]->stats(0).checksum_failures));
   // Checksum off on the receiver: the same corruption goes through (what the CRC is for);
   // on an encrypted link the GCM tag is always checked, so it is still refused.
   auto off = make_world(b, 2, [](int r, TcpOptions& t, UcxOptions&) {
@@ -508,9 +530,9 @@ static void test_checksum(const Backend& b) {
   off[0]->pair(1)->isend(out.data(), n, 1)->wait(soon());
   Status st = rr->wait(soon());
   if (b.tls)
-    CHECK(st.code == Code::kInternal && contains(st.msg, needle), "encrypted, checksum=false: still authenticated: " + show(st));
-  else
-    CHECK(st.ok() && in[n / 2] == uint8_t(out[n / 2] ^ 0xff), "checksum=false delivers unverified bytes");
+    CHECK(st.code == Code::kInternal && contains(st.msg, needle),
+          "encrypted, checksum=false: still authenticated: " + show(st));
+  else CHECK(st.ok() && in[n / 2] == uint8_t(out[n / 2] ^ 0xff), "checksum=false delivers unverified bytes");
   std::printf("  %s reported, never delivered, counted ok\n", needle);
 }
 
@@ -528,12 +550,12 @@ static void test_cancel(const Backend& b) {
   const size_t big = (3u << 20) + 11, small = 1000;
   std::vector<uint8_t> o_small = pattern(0, 21, small), o_big = pattern(0, 22, big), o_next = pattern(0, 23, big);
   std::vector<uint8_t> i_posted(small), i_after(small), i_next(big, 0), i_flight(16u << 20);
-  auto posted = rx->irecv(i_posted.data(), small, lo + 1);                 // posted, never sent
-  auto unexpected = tx->isend(o_small.data(), small, lo + 2);             // arrives unexpected
+  auto posted = rx->irecv(i_posted.data(), small, lo + 1);     // posted, never sent
+  auto unexpected = tx->isend(o_small.data(), small, lo + 2);  // arrives unexpected
   CHECK(unexpected->wait(soon()).ok(), "send into the range");
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::vector<uint8_t> o_flight(16u << 20, 7);
-  auto flight_r = rx->irecv(i_flight.data(), o_flight.size(), lo + 5);     // matched, mid-arrival
+  auto flight_r = rx->irecv(i_flight.data(), o_flight.size(), lo + 5);  // matched, mid-arrival
   auto flight_s = tx->isend(o_flight.data(), o_flight.size(), lo + 5);
   rx->cancel(lo, hi, why);
   Status st = posted->wait(soon(1000));
@@ -553,7 +575,9 @@ static void test_cancel(const Backend& b) {
   // The pair still works both ways.
   std::vector<uint8_t> back(small);
   auto br = devs[0]->pair(1)->irecv(back.data(), small, 9);
-  CHECK(devs[1]->pair(0)->isend(o_small.data(), small, 9)->wait(soon()).ok() && br->wait(soon()).ok() && back == o_small, "reverse traffic");
+  CHECK(
+      devs[1]->pair(0)->isend(o_small.data(), small, 9)->wait(soon()).ok() && br->wait(soon()).ok() && back == o_small,
+      "reverse traffic");
   std::printf("  cancel: posted/later receives fail with the reason, range traffic dropped, next tag intact ok\n");
 }
 
@@ -570,8 +594,8 @@ static bool make_test_pki(const std::string& d) {
   for (const char* who : {"h0", "h1", "stranger"}) {
     std::string ca = std::string(who) == "stranger" ? "ca2" : "ca";
     ok = ok && sh("cd " + d + " && " + key + " -keyout " + who + ".key -out " + who + ".csr -subj /CN=" + who + q) &&
-         sh("cd " + d + " && openssl x509 -req -in " + who + ".csr -CA " + ca + ".pem -CAkey " + ca + ".key -CAcreateserial -days 2 -out " +
-            who + ".pem" + q);
+         sh("cd " + d + " && openssl x509 -req -in " + who + ".csr -CA " + ca + ".pem -CAkey " + ca +
+            ".key -CAcreateserial -days 2 -out " + who + ".pem" + q);
   }
   return ok;
 }
@@ -589,7 +613,9 @@ static void test_tls(const Backend& b) {
   }
   // A stranger's certificate (another CA) is refused, on either side, naming the host and why.
   for (int stranger : {1, 0}) {
-    Tweak tw = [stranger](int r, TcpOptions& t, UcxOptions&) { if (r == stranger) use_pki(t, "stranger"); };
+    Tweak tw = [stranger](int r, TcpOptions& t, UcxOptions&) {
+      if (r == stranger) use_pki(t, "stranger");
+    };
     std::unique_ptr<Device> a, z;
     CHECK(make_device(b, 0, tw, &a).ok() && make_device(b, 1, tw, &z).ok(), "devices");
     std::vector<std::string> addrs = {a->address(), z->address()};
@@ -600,7 +626,8 @@ static void test_tls(const Backend& b) {
     CHECK(sz.code == Code::kMismatch && contains(sz.msg, "host 0 at " + addrs[0]) && contains(sz.msg, "TLS"),
           "stranger " + std::to_string(stranger) + ": connecting side: " + show(sz));
     if (stranger == 0) {
-      CHECK(contains(sz.msg, "certificate failed verification"), "the connecting side says the certificate is bad: " + sz.msg);
+      CHECK(contains(sz.msg, "certificate failed verification"),
+            "the connecting side says the certificate is bad: " + sz.msg);
       CHECK(!sa.ok(), "the stranger gets no link: " + show(sa));
     } else {
       CHECK(sa.code == Code::kTimeout && contains(sa.msg, "host 1: TLS: its certificate failed verification"),
@@ -611,7 +638,9 @@ static void test_tls(const Backend& b) {
   }
   // One side without encryption: refused at the hello, both sides say why.
   {
-    Tweak tw = [](int r, TcpOptions& t, UcxOptions&) { if (r == 1) t.tls_cert = t.tls_key = t.tls_ca = ""; };
+    Tweak tw = [](int r, TcpOptions& t, UcxOptions&) {
+      if (r == 1) t.tls_cert = t.tls_key = t.tls_ca = "";
+    };
     std::unique_ptr<Device> a, z;
     CHECK(make_device(b, 0, tw, &a).ok() && make_device(b, 1, tw, &z).ok(), "devices");
     std::vector<std::string> addrs = {a->address(), z->address()};
@@ -619,15 +648,19 @@ static void test_tls(const Backend& b) {
     std::thread ta([&] { sa = a->connect(0, addrs, now_ms() + 800); });
     sz = z->connect(1, addrs, now_ms() + 5000);
     ta.join();
-    CHECK(sz.code == Code::kMismatch && contains(sz.msg, "data encryption mismatch"), "plaintext peer refused: " + show(sz));
+    CHECK(sz.code == Code::kMismatch && contains(sz.msg, "data encryption mismatch"),
+          "plaintext peer refused: " + show(sz));
     std::printf("    plaintext peer -> %s\n", show(sz).c_str());
   }
   // Bad settings fail at device creation.
   std::unique_ptr<Device> d;
-  Status st = make_device(b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_ca = ""; }, &d);
+  Status st = make_device(
+      b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_ca = ""; }, &d);
   CHECK(st.code == Code::kInvalid && contains(st.msg, "all three"), "two of three TLS files: " + show(st));
-  st = make_device(b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_key = "/nonexistent/key.pem"; }, &d);
-  CHECK(st.code == Code::kInvalid && contains(st.msg, "ONET_TLS_KEY=/nonexistent/key.pem"), "missing key file: " + show(st));
+  st = make_device(
+      b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_key = "/nonexistent/key.pem"; }, &d);
+  CHECK(st.code == Code::kInvalid && contains(st.msg, "ONET_TLS_KEY=/nonexistent/key.pem"),
+        "missing key file: " + show(st));
   std::printf("  tls: user buffer untouched, stranger refused both ways, plaintext peer refused, bad files ok\n");
 }
 
@@ -727,7 +760,10 @@ int main(int argc, char** argv) {
     bool known = false;
     for (auto& b : all) known |= b.name == w;
     if (!known) {
-      std::fprintf(stderr, "unknown backend '%s' (tcp tcp-streams1 tcp-streams4 tcp-nocrc tcp-zerocopy ucx tcp-tls tcp-tls-streams1)\n", w.c_str());
+      std::fprintf(
+          stderr,
+          "unknown backend '%s' (tcp tcp-streams1 tcp-streams4 tcp-nocrc tcp-zerocopy ucx tcp-tls tcp-tls-streams1)\n",
+          w.c_str());
       return 2;
     }
   }
@@ -752,7 +788,8 @@ int main(int argc, char** argv) {
     }
     if (b.tls && !tcp::tls_available()) {
       std::unique_ptr<Device> d;
-      Status st = make_device(b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_cert = t.tls_key = t.tls_ca = "/x.pem"; }, &d);
+      Status st = make_device(
+          b, 0, [](int, TcpOptions& t, UcxOptions&) { t.tls_cert = t.tls_key = t.tls_ca = "/x.pem"; }, &d);
       CHECK(st.code == Code::kUnsupported && contains(st.msg, "OpenSSL"), "encryption without OpenSSL: " + show(st));
       std::printf("[%s] SKIPPED: built without OpenSSL (%s)\n", b.name.c_str(), st.msg.c_str());
       continue;

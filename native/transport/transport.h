@@ -33,7 +33,7 @@ int64_t now_ms();
 class Request {
  public:
   virtual ~Request() = default;
-  virtual bool test() = 0;                     // true once finished (ok or not)
+  virtual bool test() = 0;                       // true once finished (ok or not)
   virtual Status wait(int64_t deadline_ms) = 0;  // kTimeout when the deadline passes first
 };
 
@@ -62,16 +62,16 @@ struct LinkStats {
 class Device {
  public:
   virtual ~Device() = default;
-  virtual const char* name() const = 0;          // "tcp", "ucx", "mem"
-  virtual std::string address() const = 0;       // what peers connect to ("10.0.0.1:43121")
+  virtual const char* name() const = 0;     // "tcp", "ucx", "mem"
+  virtual std::string address() const = 0;  // what peers connect to ("10.0.0.1:43121")
   // Connect to every other device (full mesh). addrs[i] is device i's address(); blocks
   // until all links are up or the deadline passes (kTimeout naming the unreachable hosts).
   virtual Status connect(int rank, const std::vector<std::string>& addrs, int64_t deadline_ms) = 0;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  virtual Pair* pair(int peer) = 0;              // nullptr for self
+  virtual Pair* pair(int peer) = 0;  // nullptr for self
   virtual LinkStats stats(int peer) const = 0;
-  virtual void close() = 0;                      // fails pending requests with kClosed
+  virtual void close() = 0;  // fails pending requests with kClosed
 };
 
 // Network backends (tcp, ucx) are made from options: transport/common/options.h.
@@ -87,7 +87,7 @@ struct Comm {
   int size = 1;
   std::vector<Pair*> pairs;  // pairs[rank] == nullptr
   int64_t deadline_ms = 0;
-  uint64_t tag = 0;          // distinct per collective call; algorithms add small step offsets
+  uint64_t tag = 0;  // distinct per collective call; algorithms add small step offsets
 };
 
 }  // namespace onet::net

@@ -1,4 +1,5 @@
 """A rank's arena and the job's ctl segment, mapped from /dev/shm (docs/protocol.md §3)."""
+
 from __future__ import annotations
 
 import bisect
@@ -8,9 +9,21 @@ from collections import deque
 
 from . import _futex
 from ._errors import InvalidArgumentError, ProtocolError
-from ._layout import (ALIGN, CTL_BYTES, CTL_BELL, CTL_CLOSING, CTL_COORD_SLEEPING, DATA_OFFSET,
-                      LAYOUT_VERSION, MAGIC, OFF_DATA_BYTES, OFF_DONE_FUTEX, OFF_MAGIC, OFF_RANK,
-                      OFF_VERSION)
+from ._layout import (
+    ALIGN,
+    CTL_BELL,
+    CTL_BYTES,
+    CTL_CLOSING,
+    CTL_COORD_SLEEPING,
+    DATA_OFFSET,
+    LAYOUT_VERSION,
+    MAGIC,
+    OFF_DATA_BYTES,
+    OFF_DONE_FUTEX,
+    OFF_MAGIC,
+    OFF_RANK,
+    OFF_VERSION,
+)
 
 
 def shm_path(name: str) -> str:
@@ -36,8 +49,8 @@ class Allocator:
 
     def __init__(self, size: int):
         self.size = size
-        self._starts = [0]       # free block starts, sorted
-        self._ends = [size]      # matching ends
+        self._starts = [0]  # free block starts, sorted
+        self._ends = [size]  # matching ends
         self._used: dict[int, int] = {}  # start -> length
         self._later: deque[int] = deque()  # freed by finalizers; merged at the next alloc
 
@@ -103,18 +116,24 @@ class Arena:
         self.ctl_u32 = self.ctl_mv.cast("I")
         magic, version = self.u32[OFF_MAGIC // 4], self.u32[OFF_VERSION // 4]
         if magic != MAGIC:
-            raise ProtocolError(f"arena {arena_name} has magic {magic:#x}, expected {MAGIC:#x}: "
-                                "the coordinator is not an OpenNetworks coordinator of this version")
+            raise ProtocolError(
+                f"arena {arena_name} has magic {magic:#x}, expected {MAGIC:#x}: "
+                "the coordinator is not an OpenNetworks coordinator of this version"
+            )
         if version != LAYOUT_VERSION:
-            raise ProtocolError(f"arena {arena_name} has layout version {version}, this client speaks "
-                                f"{LAYOUT_VERSION}: install matching versions of the Python package "
-                                "and the coordinator")
+            raise ProtocolError(
+                f"arena {arena_name} has layout version {version}, this client speaks "
+                f"{LAYOUT_VERSION}: install matching versions of the Python package "
+                "and the coordinator"
+            )
         if self.u32[OFF_RANK // 4] != rank:
             raise ProtocolError(f"arena {arena_name} belongs to rank {self.u32[OFF_RANK // 4]}, not {rank}")
         self.data_bytes = self.u64[OFF_DATA_BYTES // 8] or data_bytes
         if self.data_bytes > len(self.mm) - DATA_OFFSET:
-            raise ProtocolError(f"arena {arena_name} claims {self.data_bytes} data bytes but maps only "
-                                f"{len(self.mm) - DATA_OFFSET}: a corrupt or foreign segment")
+            raise ProtocolError(
+                f"arena {arena_name} claims {self.data_bytes} data bytes but maps only "
+                f"{len(self.mm) - DATA_OFFSET}: a corrupt or foreign segment"
+            )
         self.done_addr = _futex.address_of(self.mm, OFF_DONE_FUTEX)
         self.bell_addr = _futex.address_of(self.ctl, CTL_BELL)
         self.alloc = Allocator(self.data_bytes)
@@ -133,25 +152,28 @@ class Arena:
         """The whole data region as a writable numpy uint8 array (zero-copy)."""
         if self._np is None:
             import numpy as np
+
             self._np = np.frombuffer(self.mm, dtype=np.uint8, count=self.data_bytes, offset=DATA_OFFSET)
         return self._np
 
     def data_torch(self):
         """The whole data region as a writable torch uint8 tensor (zero-copy)."""
         if self._torch is None:
-            import torch
             import warnings
+
+            import torch
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._torch = torch.frombuffer(self.mm, dtype=torch.uint8, count=self.data_bytes,
-                                               offset=DATA_OFFSET)
+                self._torch = torch.frombuffer(self.mm, dtype=torch.uint8, count=self.data_bytes, offset=DATA_OFFSET)
         return self._torch
 
     def too_big(self, nbytes: int, what: str) -> InvalidArgumentError:
         return InvalidArgumentError(
             f"{what} needs {nbytes} bytes of shared memory but the arena's data region holds "
             f"{self.data_bytes} bytes: set ONET_ARENA_BYTES (e.g. ONET_ARENA_BYTES={_suggest(nbytes)}) "
-            "before the coordinator starts, or split the tensor")
+            "before the coordinator starts, or split the tensor"
+        )
 
 
 def _suggest(nbytes: int) -> int:

@@ -1,6 +1,7 @@
 """Control channel to the local coordinator: ZeroMQ DEALER, JSON frames (docs/protocol.md §2),
 coordinator autostart (§1) and registration.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,8 @@ def coordinator_command(job: str, world: int) -> list[str]:
     raise AbortedError(
         "cannot start the OpenNetworks coordinator: no bin/onet.js next to the Python package and "
         "no `onet` on PATH; set ONET_COORDINATOR=/path/to/onet or start `onet serve --job "
-        f"{job} --world {world}` yourself")
+        f"{job} --world {world}` yourself"
+    )
 
 
 def _proc_stat(pid: int) -> list[bytes] | None:
@@ -123,8 +125,10 @@ class Control:
             rid = self.send(msg)
             reply = self.recv(rid, timeout_s)
         if reply is None:
-            raise TimeoutError(f"the coordinator at {self.endpoint} did not answer {what} within "
-                               f"{timeout_s:.0f} s; check `onet status` and the coordinator log")
+            raise TimeoutError(
+                f"the coordinator at {self.endpoint} did not answer {what} within "
+                f"{timeout_s:.0f} s; check `onet status` and the coordinator log"
+            )
         raise_if_error(reply)
         return reply
 
@@ -166,12 +170,18 @@ class Registration:
     def __init__(self, reply: dict):
         def field(key, kind, default=None):
             v = reply.get(key, default)
-            ok = isinstance(v, str) and v.startswith("/") and 1 < len(v) < 256 and "\0" not in v if kind is str else (
-                isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 62)
+            ok = (
+                isinstance(v, str) and v.startswith("/") and 1 < len(v) < 256 and "\0" not in v
+                if kind is str
+                else (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 62)
+            )
             if not ok:
-                raise ProtocolError(f"the coordinator's `registered` reply has a malformed {key!r}: {v!r} "
-                                    "(docs/protocol.md §2); is it an OpenNetworks coordinator of this version?")
+                raise ProtocolError(
+                    f"the coordinator's `registered` reply has a malformed {key!r}: {v!r} "
+                    "(docs/protocol.md §2); is it an OpenNetworks coordinator of this version?"
+                )
             return v
+
         self.arena = field("arena", str)
         self.ctl = field("ctl", str)
         self.data_bytes = field("dataBytes", int)
@@ -212,12 +222,21 @@ class Coordinator:
         cmd = coordinator_command(self.job, self.info.world)
         log = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, close_fds=True, cwd="/")
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd="/",
+            )
         except OSError as e:
-            raise AbortedError(f"cannot start the coordinator with {' '.join(cmd)!r}: {e}; set "
-                               "ONET_NODE to a node >= 20 binary or ONET_COORDINATOR to an onet "
-                               "executable") from None
+            raise AbortedError(
+                f"cannot start the coordinator with {' '.join(cmd)!r}: {e}; set "
+                "ONET_NODE to a node >= 20 binary or ONET_COORDINATOR to an onet "
+                "executable"
+            ) from None
         finally:
             log.close()
         # Reap it when it exits so that liveness checks do not see a zombie.
@@ -234,9 +253,16 @@ class Coordinator:
         if autostart and not self._running():
             self._start()
         ctl = Control(self.endpoint)
-        msg = {"type": "register", "job": self.job, "rank": self.info.rank, "world": self.info.world,
-               "localRank": self.info.local_rank, "localWorld": self.info.local_world,
-               "pid": os.getpid(), "framework": self.framework}
+        msg = {
+            "type": "register",
+            "job": self.job,
+            "rank": self.info.rank,
+            "world": self.info.world,
+            "localRank": self.info.local_rank,
+            "localWorld": self.info.local_world,
+            "pid": os.getpid(),
+            "framework": self.framework,
+        }
         token = _env.setting("ONET_JOB_TOKEN")
         if token:  # docs/protocol.md §8: prove the job token without sending it
             msg["auth"] = auth_proof(token, ["register", self.job, self.info.rank, os.getpid()])
@@ -259,7 +285,8 @@ class Coordinator:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AbortedError(
                     f"the coordinator started by local rank 0 exited with status {self.proc.returncode} "
-                    f"before answering; its log ({self.log_path}) ends with:\n{self._log_tail()}")
+                    f"before answering; its log ({self.log_path}) ends with:\n{self._log_tail()}"
+                )
             if autostart and self.proc is None and not self._running():
                 # The coordinator we found went away (e.g. an idle one exiting): start ours.
                 self._start()
@@ -267,13 +294,21 @@ class Coordinator:
                 rid = ctl.send(msg)
             if time.monotonic() > deadline:
                 ctl.close()
-                who = ("it was started by this rank; see " + str(self.log_path)) if self.proc else (
-                    "local rank 0 starts it; check that local rank 0 is running" if self.info.local_rank
-                    else "autostart is off (ONET_AUTOSTART=0)")
+                who = (
+                    ("it was started by this rank; see " + str(self.log_path))
+                    if self.proc
+                    else (
+                        "local rank 0 starts it; check that local rank 0 is running"
+                        if self.info.local_rank
+                        else "autostart is off (ONET_AUTOSTART=0)"
+                    )
+                )
                 raise TimeoutError(
                     f"rank {self.info.rank}: no OpenNetworks coordinator answered at {self.endpoint} "
                     f"within {timeout_s:.0f} s ({who}); raise ONET_CONNECT_TIMEOUT or run `onet serve "
-                    f"--job {self.job} --world {self.info.world}`", [self.info.rank])
+                    f"--job {self.job} --world {self.info.world}`",
+                    [self.info.rank],
+                )
         try:
             raise_if_error(reply)
         except OnetError:
@@ -283,4 +318,3 @@ class Coordinator:
             ctl.close()
             raise ProtocolError(f"expected `registered` from the coordinator, got {reply.get('type')!r}")
         return ctl, Registration(reply)
-

@@ -1,6 +1,7 @@
 """The process's connection to its coordinator (`Client`) and a framework-neutral
 communicator over numpy arrays (`Communicator`), mirroring docs/protocol.md §5.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -19,7 +20,7 @@ from ._layout import ALIGN, COLLS, DTYPE_SIZE, DTYPES, REDOPS
 from ._post import Engine, describe
 
 _lock = threading.Lock()
-_client: "Client | None" = None
+_client: Client | None = None
 
 
 class Client:
@@ -39,8 +40,15 @@ class Client:
         self.ctl.request({"type": "mapped"}, connect_timeout, "mapped")
         spin = _env.float_setting("ONET_SPIN_US", 50.0)
         op_timeout = _env.float_setting("ONET_TIMEOUT", None) or timeout_s or 300.0
-        self.engine = Engine(self.arena, info.rank, reg.coord_pid, spin, op_timeout,
-                             coord_alive=self._coord_alive, status_fn=self._status_text)
+        self.engine = Engine(
+            self.arena,
+            info.rank,
+            reg.coord_pid,
+            spin,
+            op_timeout,
+            coord_alive=self._coord_alive,
+            status_fn=self._status_text,
+        )
         self._seq: dict[int, int] = {}
         self._groups: dict[int, tuple[int, ...]] = {0: tuple(range(info.world))}
         self.closed = False
@@ -62,8 +70,10 @@ class Client:
                     continue
                 if p.get("group") == op.group and p.get("seq") == op.seq:
                     op.missing = list(p.get("missing") or [])
-                    return (f": waiting for rank(s) {', '.join(map(str, op.missing))} (arrived: "
-                            f"{', '.join(map(str, p.get('arrived') or []))})")
+                    return (
+                        f": waiting for rank(s) {', '.join(map(str, op.missing))} (arrived: "
+                        f"{', '.join(map(str, p.get('arrived') or []))})"
+                    )
         reply.pop("v", None), reply.pop("id", None), reply.pop("type", None)
         return f" (coordinator status: {json.dumps(reply, separators=(',', ':'))[:400]})"
 
@@ -96,16 +106,21 @@ class Client:
         self.ctl.close()
 
 
-def get_client(rank: int | None = None, world: int | None = None, job: str | None = None,
-               framework: str = "python", timeout_s: float | None = None, local_rank: int | None = None,
-               local_world: int | None = None) -> Client:
+def get_client(
+    rank: int | None = None,
+    world: int | None = None,
+    job: str | None = None,
+    framework: str = "python",
+    timeout_s: float | None = None,
+    local_rank: int | None = None,
+    local_world: int | None = None,
+) -> Client:
     """The process-wide client, registering on first use."""
     global _client
     with _lock:
         if _client is not None and not _client.closed:
             if rank is not None and rank != _client.rank:
-                raise InvalidArgumentError(
-                    f"this process is already registered as rank {_client.rank}, not {rank}")
+                raise InvalidArgumentError(f"this process is already registered as rank {_client.rank}, not {rank}")
             return _client
         info = _env.rank_info(rank, world)
         if local_rank is not None:
@@ -136,8 +151,9 @@ for (_mod, _attr), _code in NUMPY_EXTRA_DTYPES.items():
 def np_dtype_code(dt) -> int:
     code = _NP_DTYPES.get(np.dtype(dt))
     if code is None:
-        raise UnsupportedError(f"dtype {np.dtype(dt)} is not supported; use one of "
-                               f"{', '.join(DTYPES)} (bool travels as u8)")
+        raise UnsupportedError(
+            f"dtype {np.dtype(dt)} is not supported; use one of {', '.join(DTYPES)} (bool travels as u8)"
+        )
     return code
 
 
@@ -158,15 +174,30 @@ class Communicator:
         self.group = group
         self.ranks = list(ranks) if ranks is not None else list(range(client.world))
         if client.rank not in self.ranks:
-            raise InvalidArgumentError(f"rank {client.rank} is not a member of group {group} {self.ranks}",
-                                       [client.rank])
+            raise InvalidArgumentError(
+                f"rank {client.rank} is not a member of group {group} {self.ranks}", [client.rank]
+            )
         self.rank = self.ranks.index(client.rank)
         self.size = len(self.ranks)
         client.define_group(group, self.ranks)
 
-    def _run(self, coll: str, x: np.ndarray | None, in_elems: int, out_elems: int, count: int,
-             dtype: int, redop: int = 0, root: int = 0, in_at: int = 0, out_at: int = 0,
-             scale: float = 1.0, aux: np.ndarray | None = None, tag: int = 0, seq: bool = True):
+    def _run(
+        self,
+        coll: str,
+        x: np.ndarray | None,
+        in_elems: int,
+        out_elems: int,
+        count: int,
+        dtype: int,
+        redop: int = 0,
+        root: int = 0,
+        in_at: int = 0,
+        out_at: int = 0,
+        scale: float = 1.0,
+        aux: np.ndarray | None = None,
+        tag: int = 0,
+        seq: bool = True,
+    ):
         """Stage ``x`` at element ``in_at`` of one buffer, run, return the ``out_elems`` output
         elements found at element ``out_at`` (as raw bytes; callers view them)."""
         eng = self.client.engine
@@ -179,16 +210,30 @@ class Communicator:
         out_off = off + out_at * es
         if x is not None and in_elems:
             flat = np.ascontiguousarray(x).reshape(-1).view(np.uint8)
-            data[in_off:in_off + flat.nbytes] = flat
+            data[in_off : in_off + flat.nbytes] = flat
         aux_off = 0
         if aux is not None:
             aux_off = off + ((nbytes + ALIGN - 1) & ~(ALIGN - 1))
-            data[aux_off:aux_off + aux.nbytes] = aux.view(np.uint8)
+            data[aux_off : aux_off + aux.nbytes] = aux.view(np.uint8)
         s = self.client.next_seq(self.group) if seq else 0
         c = COLLS[coll]
-        op = eng.post(s, c, dtype, redop, root, count, in_off, out_off, aux_off, self.group, tag, scale,
-                      describe(c, s, self.group, count), blocks=(off,),
-                      finish=lambda op: data[out_off:out_off + out_elems * es].copy())
+        op = eng.post(
+            s,
+            c,
+            dtype,
+            redop,
+            root,
+            count,
+            in_off,
+            out_off,
+            aux_off,
+            self.group,
+            tag,
+            scale,
+            describe(c, s, self.group, count),
+            blocks=(off,),
+            finish=lambda op: data[out_off : out_off + out_elems * es].copy(),
+        )
         eng.wait(op)
         return op
 
@@ -208,8 +253,9 @@ class Communicator:
 
     def broadcast(self, x: np.ndarray, root: int = 0) -> np.ndarray:
         x = np.asarray(x)
-        r = self._run("broadcast", x if self.rank == root else None, x.size, x.size, x.size,
-                      np_dtype_code(x.dtype), root=root)
+        r = self._run(
+            "broadcast", x if self.rank == root else None, x.size, x.size, x.size, np_dtype_code(x.dtype), root=root
+        )
         return self._typed(r.result, x, x.shape)
 
     def all_gather(self, x: np.ndarray) -> np.ndarray:
@@ -222,19 +268,20 @@ class Communicator:
         """``x`` has P·n elements (leading dimension P); returns this rank's reduced n elements."""
         x = np.asarray(x)
         if x.size % self.size:
-            raise InvalidArgumentError(f"reduce_scatter input of {x.size} elements is not divisible "
-                                       f"by the group size {self.size}")
+            raise InvalidArgumentError(
+                f"reduce_scatter input of {x.size} elements is not divisible by the group size {self.size}"
+            )
         n = x.size // self.size
-        r = self._run("reduce_scatter", x, x.size, n, n, np_dtype_code(x.dtype), _redop(op),
-                      out_at=self.rank * n)
+        r = self._run("reduce_scatter", x, x.size, n, n, np_dtype_code(x.dtype), _redop(op), out_at=self.rank * n)
         shape = x.shape[1:] if x.ndim > 1 and x.shape[0] == self.size else (n,)
         return self._typed(r.result, x, shape)
 
     def all_to_all(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         if x.size % self.size:
-            raise InvalidArgumentError(f"all_to_all input of {x.size} elements is not divisible by "
-                                       f"the group size {self.size}")
+            raise InvalidArgumentError(
+                f"all_to_all input of {x.size} elements is not divisible by the group size {self.size}"
+            )
         n = x.size // self.size
         r = self._run("alltoall", x, x.size, x.size, n, np_dtype_code(x.dtype), out_at=x.size)
         return self._typed(r.result, x, x.shape)
@@ -250,12 +297,11 @@ class Communicator:
         """Receive into ``x`` (writable); returns the source group rank."""
         r = self._run("recv", None, 0, x.size, x.size, np_dtype_code(x.dtype), root=src, tag=tag, seq=False)
         flat = x.reshape(-1)
-        got = r.result.view(x.dtype)[:r.out_count]
-        flat[:got.size] = got
+        got = r.result.view(x.dtype)[: r.out_count]
+        flat[: got.size] = got
         return r.src
 
 
 def init(rank: int | None = None, world: int | None = None, job: str | None = None) -> Communicator:
     """Register this process with the local coordinator (starting it when needed)."""
     return Communicator(get_client(rank, world, job))
-

@@ -4,6 +4,7 @@ What settings exist, their kinds, defaults and units are data generated from spe
 (opennetworks._gen.settings); this module only parses. src/config/settings.ts parses identically;
 spec/fixtures/ holds the cases both are tested against.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,12 +32,15 @@ def invalid_value(env: str, text: str, kind: str, values=None) -> InvalidArgumen
     """The error every reader raises for a bad value: the variable, the value quoted, examples."""
     value = json.dumps(text, ensure_ascii=False)  # as JSON.stringify writes it
     if kind == "enum":
-        return InvalidArgumentError(_spec.ENUM_ERROR_FORMAT.format(env=env, value=value,
-                                                                   values=", ".join(values or ())))
-    examples = {"bytes": _spec.BYTE_EXAMPLES, "seconds": _spec.SECONDS_EXAMPLES}.get(kind) or \
-        _spec.ERROR_EXAMPLES.get(kind, ())
-    return InvalidArgumentError(_spec.ERROR_FORMAT.format(env=env, value=value, what=_spec.ERROR_WHAT[kind],
-                                                          examples=", ".join(examples)))
+        return InvalidArgumentError(
+            _spec.ENUM_ERROR_FORMAT.format(env=env, value=value, values=", ".join(values or ()))
+        )
+    examples = {"bytes": _spec.BYTE_EXAMPLES, "seconds": _spec.SECONDS_EXAMPLES}.get(kind) or _spec.ERROR_EXAMPLES.get(
+        kind, ()
+    )
+    return InvalidArgumentError(
+        _spec.ERROR_FORMAT.format(env=env, value=value, what=_spec.ERROR_WHAT[kind], examples=", ".join(examples))
+    )
 
 
 def _with_unit(text: str, units: dict) -> float | None:
@@ -46,7 +50,7 @@ def _with_unit(text: str, units: dict) -> float | None:
 
 
 def parse_bytes(text: str, what: str = "value") -> int:
-    """"64MiB", "1.5GB", "2M", "4096" -> bytes (IEC for KiB and bare k, SI for kB; nearest byte)."""
+    """ "64MiB", "1.5GB", "2M", "4096" -> bytes (IEC for KiB and bare k, SI for kB; nearest byte)."""
     x = _with_unit(text, _spec.BYTE_UNITS)
     if x is None or not math.isfinite(x) or math.floor(x + 0.5) > _MAX_SAFE:
         raise invalid_value(what, text, "bytes")
@@ -54,7 +58,7 @@ def parse_bytes(text: str, what: str = "value") -> int:
 
 
 def parse_seconds(text: str, what: str = "value") -> float:
-    """"30", "2.5", "500ms", "1.5min" -> fractional seconds."""
+    """ "30", "2.5", "500ms", "1.5min" -> fractional seconds."""
     x = _with_unit(text, _spec.SECONDS_UNITS)
     if x is None or not math.isfinite(x):
         raise invalid_value(what, text, "seconds")
@@ -92,8 +96,13 @@ def parse_value(name: str, text: str):
         if t not in s.values:
             raise invalid_value(name, text, "enum", s.values)
         return t
-    parse = {"int": parse_int, "float": parse_float, "seconds": parse_seconds, "bytes": parse_bytes,
-             "bool": parse_bool}.get(s.kind)
+    parse = {
+        "int": parse_int,
+        "float": parse_float,
+        "seconds": parse_seconds,
+        "bytes": parse_bytes,
+        "bool": parse_bool,
+    }.get(s.kind)
     return parse(text, name) if parse else text
 
 
@@ -137,7 +146,7 @@ _JOB_BAD = re.compile(f"[^{_spec.JOB_ID_ALLOWED}]")
 
 def sanitize_job_id(raw: str) -> str:
     """A launcher's value made path-safe: characters outside the allowed set become '_', cut to 64."""
-    return _JOB_BAD.sub(_spec.JOB_ID_REPLACEMENT, raw)[:_spec.JOB_ID_MAX_LENGTH]
+    return _JOB_BAD.sub(_spec.JOB_ID_REPLACEMENT, raw)[: _spec.JOB_ID_MAX_LENGTH]
 
 
 def job_id(env: dict | None = None) -> str:
@@ -219,6 +228,6 @@ def rank_info(rank: int | None = None, world: int | None = None, env: dict | Non
         raise InvalidArgumentError(f"rank {rank} is outside world size {world}; check RANK and WORLD_SIZE", [rank])
     if not (0 <= local_rank < local_world):
         raise InvalidArgumentError(
-            f"local rank {local_rank} is outside local world size {local_world}; check LOCAL_RANK "
-            "and LOCAL_WORLD_SIZE")
+            f"local rank {local_rank} is outside local world size {local_world}; check LOCAL_RANK and LOCAL_WORLD_SIZE"
+        )
     return RankInfo(rank, world, local_rank, local_world)

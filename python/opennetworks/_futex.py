@@ -3,6 +3,7 @@
 Futexes here are shared between processes (no FUTEX_PRIVATE_FLAG): the words live in
 POSIX shared memory mapped by the coordinator and by every rank.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -39,6 +40,7 @@ def wait(addr: int, expected: int, timeout_s: float | None) -> int:
     """
     if _SYS_FUTEX is None:  # unknown architecture: let the caller poll
         import time
+
         time.sleep(min(timeout_s or 0.001, 0.001))
         return errno.ETIMEDOUT
     if timeout_s is None:
@@ -46,8 +48,15 @@ def wait(addr: int, expected: int, timeout_s: float | None) -> int:
     else:
         sec = int(timeout_s)
         ts = ctypes.byref(_Timespec(sec, int((timeout_s - sec) * 1e9)))
-    r = _syscall(ctypes.c_long(_SYS_FUTEX), ctypes.c_void_p(addr), ctypes.c_long(FUTEX_WAIT),
-                 ctypes.c_long(expected & 0xFFFFFFFF), ts, None, ctypes.c_long(0))
+    r = _syscall(
+        ctypes.c_long(_SYS_FUTEX),
+        ctypes.c_void_p(addr),
+        ctypes.c_long(FUTEX_WAIT),
+        ctypes.c_long(expected & 0xFFFFFFFF),
+        ts,
+        None,
+        ctypes.c_long(0),
+    )
     return 0 if r == 0 else ctypes.get_errno()
 
 
@@ -55,5 +64,12 @@ def wake(addr: int, n: int = 0x7FFFFFFF) -> int:
     """Wake up to ``n`` waiters on the u32 at ``addr``; returns how many were woken."""
     if _SYS_FUTEX is None:
         return 0
-    return _syscall(ctypes.c_long(_SYS_FUTEX), ctypes.c_void_p(addr), ctypes.c_long(FUTEX_WAKE),
-                    ctypes.c_long(n), None, None, ctypes.c_long(0))
+    return _syscall(
+        ctypes.c_long(_SYS_FUTEX),
+        ctypes.c_void_p(addr),
+        ctypes.c_long(FUTEX_WAKE),
+        ctypes.c_long(n),
+        None,
+        None,
+        ctypes.c_long(0),
+    )

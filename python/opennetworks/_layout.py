@@ -4,6 +4,7 @@ The numbers live once, in spec/layout.json and spec/enums.json; ``_gen`` holds w
 ``npm run gen`` makes of them. This module re-exports them under the names the client uses and
 adds the ``struct`` packers built from them.
 """
+
 from __future__ import annotations
 
 import struct
@@ -30,9 +31,9 @@ def _span(first: str, last: str) -> struct.Struct:
     fields = sorted(SLOT_FIELDS.values())
     names = sorted(SLOT_FIELDS, key=lambda n: SLOT_FIELDS[n][0])
     i, j = names.index(first), names.index(last)
-    for a, b in zip(fields[i:j], fields[i + 1:j + 1]):
+    for a, b in zip(fields[i:j], fields[i + 1 : j + 1]):
         assert a[0] + a[2] == b[0], f"slot fields {first}..{last} are not contiguous"
-    return struct.Struct("<" + "".join(_PACK[t] for _, t, _ in fields[i:j + 1]))
+    return struct.Struct("<" + "".join(_PACK[t] for _, t, _ in fields[i : j + 1]))
 
 
 # Everything a rank writes when posting, from `status` (offset 4) to `out_count` (offset 96).

@@ -1,6 +1,7 @@
 """The hot path: post a request into a slot, ring the bell, wait for completion
 (docs/protocol.md §4). Kept lean: precompiled structs, no per-op allocation beyond the Op.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,10 +13,30 @@ from collections import deque
 from . import _env, _futex
 from ._arena import Arena
 from ._errors import AbortedError, InternalError, OnetError, TimeoutError, error_for_status
-from ._layout import (CTL_BELL, CTL_COORD_SLEEPING, DONE, ERROR, FREE, NUM_SLOTS, OFF_DONE_FUTEX,
-                      OFF_POST_COUNT, OFF_RANK_WAITING, POSTED, SLOT_BYTES, SLOT_MSG, SLOT_MSG_BYTES,
-                      SLOT_POST_NO, SLOT_REQUEST, SLOT_RESULT, SLOT_SRC, SLOTS_OFFSET, COLL_NAMES)
-from ._layout import SLOT_MAX_RANKS, SLOT_NRANKS, SLOT_RANKS
+from ._layout import (
+    COLL_NAMES,
+    CTL_BELL,
+    CTL_COORD_SLEEPING,
+    DONE,
+    ERROR,
+    FREE,
+    NUM_SLOTS,
+    OFF_DONE_FUTEX,
+    OFF_POST_COUNT,
+    OFF_RANK_WAITING,
+    POSTED,
+    SLOT_BYTES,
+    SLOT_MAX_RANKS,
+    SLOT_MSG,
+    SLOT_MSG_BYTES,
+    SLOT_NRANKS,
+    SLOT_POST_NO,
+    SLOT_RANKS,
+    SLOT_REQUEST,
+    SLOT_RESULT,
+    SLOT_SRC,
+    SLOTS_OFFSET,
+)
 
 _perf = time.perf_counter
 _yield = os.sched_yield if _env.value("ONET_YIELD") else (lambda: None)
@@ -32,9 +53,26 @@ _SLEEPING_IDX = CTL_COORD_SLEEPING // 4
 class Op:
     """One posted request. ``finish(op)`` runs once at successful completion (copy-out)."""
 
-    __slots__ = ("slot", "state_idx", "_desc", "finish", "blocks", "deadline", "completed", "error",
-                 "src", "out_count", "callbacks", "result", "group", "seq", "missing", "coll", "count",
-                 "__weakref__")
+    __slots__ = (
+        "slot",
+        "state_idx",
+        "_desc",
+        "finish",
+        "blocks",
+        "deadline",
+        "completed",
+        "error",
+        "src",
+        "out_count",
+        "callbacks",
+        "result",
+        "group",
+        "seq",
+        "missing",
+        "coll",
+        "count",
+        "__weakref__",
+    )
 
     def __init__(self, slot, desc, finish, blocks, deadline, group=0, seq=0, coll=0, count=0):
         self.group = group
@@ -62,8 +100,16 @@ class Op:
 
 
 class Engine:
-    def __init__(self, arena: Arena, rank: int, coord_pid: int, spin_us: float, timeout_s: float,
-                 coord_alive=None, status_fn=None):
+    def __init__(
+        self,
+        arena: Arena,
+        rank: int,
+        coord_pid: int,
+        spin_us: float,
+        timeout_s: float,
+        coord_alive=None,
+        status_fn=None,
+    ):
         self.arena = arena
         self.rank = rank
         self.coord_pid = coord_pid
@@ -111,14 +157,40 @@ class Engine:
             self.arena.alloc.free(off)
 
     # ---- posting -----------------------------------------------------------------------
-    def post(self, seq, coll, dtype, redop, root, count, in_off, out_off, aux_off, group, tag, scale,
-             desc=None, finish=None, blocks=(), timeout_s=None) -> Op:
+    def post(
+        self,
+        seq,
+        coll,
+        dtype,
+        redop,
+        root,
+        count,
+        in_off,
+        out_off,
+        aux_off,
+        group,
+        tag,
+        scale,
+        desc=None,
+        finish=None,
+        blocks=(),
+        timeout_s=None,
+    ) -> Op:
         if self.dead_reason is not None:
             raise AbortedError(self.dead_reason, [self.rank])
         if self._detached:
             self._reap()
-        op = Op(0, desc, finish, blocks, _perf() + (self.timeout_s if timeout_s is None else timeout_s),
-                group, seq, coll, count)
+        op = Op(
+            0,
+            desc,
+            finish,
+            blocks,
+            _perf() + (self.timeout_s if timeout_s is None else timeout_s),
+            group,
+            seq,
+            coll,
+            count,
+        )
         lock = self._lock
         while True:
             lock.acquire()
@@ -132,8 +204,26 @@ class Engine:
             base = SLOTS_OFFSET + slot * SLOT_BYTES
             op.slot = slot
             op.state_idx = base >> 2
-            _pack_request(self.mv, base + 4, 0, seq, coll, dtype, redop, root, count, in_off, out_off,
-                          aux_off, group, tag, scale, -1, 0, 0)
+            _pack_request(
+                self.mv,
+                base + 4,
+                0,
+                seq,
+                coll,
+                dtype,
+                redop,
+                root,
+                count,
+                in_off,
+                out_off,
+                aux_off,
+                group,
+                tag,
+                scale,
+                -1,
+                0,
+                0,
+            )
             pc = self._post_count + 1
             self.u64[(base + SLOT_POST_NO) >> 3] = pc
             self._inflight[slot] = op
@@ -162,8 +252,7 @@ class Engine:
             if op.completed or self.is_done(op):
                 self._detached.remove(op)
                 if op.error is not None:
-                    warnings.warn(f"opennetworks: buffered {op.desc} failed: {op.error}", RuntimeWarning,
-                                  stacklevel=3)
+                    warnings.warn(f"opennetworks: buffered {op.desc} failed: {op.error}", RuntimeWarning, stacklevel=3)
 
     # ---- completion --------------------------------------------------------------------
     def _complete(self, op: Op) -> None:
@@ -176,11 +265,11 @@ class Engine:
             status = self.arena.i32[(base + 4) >> 2]
             op.src, _, op.out_count = _unpack_result(self.mv, base + SLOT_SRC)
             if state == ERROR or status != 0:
-                raw = bytes(self.mv[base + SLOT_MSG: base + SLOT_MSG + SLOT_MSG_BYTES])
+                raw = bytes(self.mv[base + SLOT_MSG : base + SLOT_MSG + SLOT_MSG_BYTES])
                 msg = raw.split(b"\0", 1)[0].decode("utf-8", "replace") or f"{op.desc} failed"
                 # The error's ranks are data in the slot (docs/protocol.md §3), never read out of msg.
                 n = min(self.arena.u32[(base + SLOT_NRANKS) >> 2], SLOT_MAX_RANKS)
-                ranks = list(self.arena.i32[(base + SLOT_RANKS) >> 2:((base + SLOT_RANKS) >> 2) + n])
+                ranks = list(self.arena.i32[(base + SLOT_RANKS) >> 2 : ((base + SLOT_RANKS) >> 2) + n])
                 op.error = error_for_status(status or 7, f"rank {self.rank}: {msg}", ranks)
             self.u32[op.state_idx] = FREE
             del self._inflight[op.slot]
@@ -189,8 +278,11 @@ class Engine:
                 if op.error is None and op.finish is not None:
                     op.result = op.finish(op)
             except BaseException as e:  # noqa: BLE001 - surfaced to the waiter
-                op.error = e if isinstance(e, OnetError) else InternalError(
-                    f"rank {self.rank}: copying the result of {op.desc} failed: {e!r}", [self.rank])
+                op.error = (
+                    e
+                    if isinstance(e, OnetError)
+                    else InternalError(f"rank {self.rank}: copying the result of {op.desc} failed: {e!r}", [self.rank])
+                )
             finally:
                 for off in op.blocks:
                     self.arena.alloc.free(off)
@@ -230,12 +322,16 @@ class Engine:
         """Liveness and deadline checks made at every wake-up of a sleeping waiter."""
         if self.dead_reason is None:
             if self.arena.closing:
-                self.dead_reason = (f"rank {self.rank}: the coordinator (pid {self.coord_pid}) shut "
-                                    f"down while {op.desc} was pending; restart the job")
+                self.dead_reason = (
+                    f"rank {self.rank}: the coordinator (pid {self.coord_pid}) shut "
+                    f"down while {op.desc} was pending; restart the job"
+                )
             elif self._coord_alive is not None and not self._coord_alive():
-                self.dead_reason = (f"rank {self.rank}: coordinator pid {self.coord_pid} died while "
-                                    f"{op.desc} was pending; see its log in the job directory and "
-                                    "restart the job")
+                self.dead_reason = (
+                    f"rank {self.rank}: coordinator pid {self.coord_pid} died while "
+                    f"{op.desc} was pending; see its log in the job directory and "
+                    "restart the job"
+                )
         if self.dead_reason is not None:
             self._fail(op, AbortedError(self.dead_reason, [self.rank]), abandon=False)
         elif now > op.deadline:
@@ -245,11 +341,16 @@ class Engine:
                     detail = self._status_fn(op)
                 except Exception:  # noqa: BLE001 - the status is a courtesy
                     detail = ""
-            self._fail(op, TimeoutError(
-                f"rank {self.rank}: {op.desc} did not complete within {self.timeout_s:.0f} s"
-                f"{detail}; check that every rank calls the same collectives in the same order, "
-                "or raise the timeout (ONET_TIMEOUT or init_process_group(timeout=...))",
-                op.missing if op.missing else [self.rank]), abandon=True)
+            self._fail(
+                op,
+                TimeoutError(
+                    f"rank {self.rank}: {op.desc} did not complete within {self.timeout_s:.0f} s"
+                    f"{detail}; check that every rank calls the same collectives in the same order, "
+                    "or raise the timeout (ONET_TIMEOUT or init_process_group(timeout=...))",
+                    op.missing if op.missing else [self.rank],
+                ),
+                abandon=True,
+            )
 
     def wait(self, op: Op, raise_error: bool = True, timeout_s: float | None = None):
         """Block until ``op`` completes; raise its error (or return it when ``raise_error`` is False)."""
@@ -294,8 +395,14 @@ class Engine:
                 return
             now = _perf()
             if local_deadline is not None and now > local_deadline:
-                self._fail(op, TimeoutError(f"rank {self.rank}: {op.desc} did not complete within the "
-                                            f"{timeout_s:.1f} s given to wait()", [self.rank]), abandon=True)
+                self._fail(
+                    op,
+                    TimeoutError(
+                        f"rank {self.rank}: {op.desc} did not complete within the {timeout_s:.1f} s given to wait()",
+                        [self.rank],
+                    ),
+                    abandon=True,
+                )
                 return
             self._check(op, now)
 
@@ -366,4 +473,3 @@ def describe(coll: int, seq: int, group: int, count: int) -> str:
     name = COLL_NAMES.get(coll, f"coll {coll}")
     g = "" if group == 0 else f" in group {group}"
     return f"{name} #{seq}{g} ({count} elements)" if seq else f"{name}{g} ({count} elements)"
-

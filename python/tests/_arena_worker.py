@@ -3,6 +3,7 @@
 Each case runs the same collective on ordinary tensors and on opennetworks.torch arena tensors
 (zero-copy), in place and not, and saves both so that the test compares them.
 """
+
 from __future__ import annotations
 
 import gc
@@ -39,10 +40,10 @@ def cases(rank, P):
             dist.reduce_scatter_tensor(ro, ri)
             # In place: the input is this rank's block of the output (all_gather) / of the input.
             big = mk(torch.zeros(P * n))
-            big[rank * n:(rank + 1) * n] = data(n, rank, 6)
-            dist.all_gather_into_tensor(big, big[rank * n:(rank + 1) * n])
+            big[rank * n : (rank + 1) * n] = data(n, rank, 6)
+            dist.all_gather_into_tensor(big, big[rank * n : (rank + 1) * n])
             rsi = mk(data(P * n, rank, 7))
-            dist.reduce_scatter_tensor(rsi[rank * n:(rank + 1) * n], rsi)
+            dist.reduce_scatter_tensor(rsi[rank * n : (rank + 1) * n], rsi)
             # Mixed: arena input into an ordinary output and the reverse.
             mo = torch.zeros(P * n)
             dist.all_gather_into_tensor(mo, mk(data(n, rank, 8)))
@@ -51,8 +52,18 @@ def cases(rank, P):
             works = [dist.all_reduce(t, async_op=True) for t in (mk(data(n, rank, 10 + k)) for k in range(3))]
             for w in works:
                 w.wait()
-            out[(n, kind)] = [x, y, b, o, ro, big, rsi[rank * n:(rank + 1) * n].clone(), mo, mr,
-                              [w.result()[0] for w in works]]
+            out[(n, kind)] = [
+                x,
+                y,
+                b,
+                o,
+                ro,
+                big,
+                rsi[rank * n : (rank + 1) * n].clone(),
+                mo,
+                mr,
+                [w.result()[0] for w in works],
+            ]
             out[(n, kind, "in_arena")] = [ot.is_arena_tensor(t) for t in (x, o, ro)]
     return out
 
@@ -60,6 +71,7 @@ def cases(rank, P):
 def blocks_return(rank):
     """Arena blocks go back to the allocator once the tensors (and their views) are gone."""
     from opennetworks._comm import get_client
+
     alloc = get_client().arena.alloc
     before = alloc.in_use
     ts = [ot.empty(1 << 16) for _ in range(8)]

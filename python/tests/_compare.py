@@ -1,4 +1,5 @@
 """Compare results of two runs (opennetworks vs gloo) case by case."""
+
 from __future__ import annotations
 
 import torch

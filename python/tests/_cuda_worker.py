@@ -2,6 +2,7 @@
 
 test_cuda.py points _harness.WORKER here; everything else (init, result files) is _worker's.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,6 +14,7 @@ def scenario_ddp_device(rank, P, be, device="cuda"):
     """_worker.scenario_ddp's model and data, trained on ``device``; every rank on GPU 0 when
     device is "cuda" (several ranks per GPU). Returns the parameters on the CPU."""
     from torch.nn.parallel import DistributedDataParallel as DDP
+
     dev = torch.device("cuda", 0) if device == "cuda" else torch.device("cpu")
     # TF32 would make the GPU's matmuls a different function from the CPU's, not just a
     # different rounding: keep full f32 so that the CPU comparison's tolerance stays small.

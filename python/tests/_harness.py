@@ -3,6 +3,7 @@
 Each rank runs tests/_worker.py with torchrun-style variables and a job id unique to the run;
 ranks write their results with torch.save to <out>/rank<r>.pt.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -48,21 +49,36 @@ class RunResult:
         self.run_dir = run_dir
 
     def describe(self) -> str:
-        return "\n".join(f"--- rank {r} (rc {rc}) ---\n{log[-4000:]}"
-                         for r, (rc, log) in enumerate(zip(self.returncodes, self.logs)))
+        return "\n".join(
+            f"--- rank {r} (rc {rc}) ---\n{log[-4000:]}" for r, (rc, log) in enumerate(zip(self.returncodes, self.logs))
+        )
 
 
-def run_ranks(world: int, scenario: str, backend: str = "opennetworks", timeout: float = 240,
-              env: dict | None = None, args: tuple = ()) -> RunResult:
+def run_ranks(
+    world: int,
+    scenario: str,
+    backend: str = "opennetworks",
+    timeout: float = 240,
+    env: dict | None = None,
+    args: tuple = (),
+) -> RunResult:
     out = Path(tempfile.mkdtemp(prefix="ont-", dir="/tmp"))
     job = f"t{os.getpid()}-{next(_counter)}-{int(time.time() * 1000) % 100000}"
     port = free_port()
     base = dict(os.environ)
-    base.update({
-        "WORLD_SIZE": str(world), "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(port), "ONET_JOB_ID": job, "ONET_RUN_DIR": str(out / "run"),
-        "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "TORCH_DEVICE_BACKEND_AUTOLOAD": "1",
-    })
+    base.update(
+        {
+            "WORLD_SIZE": str(world),
+            "LOCAL_WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "ONET_JOB_ID": job,
+            "ONET_RUN_DIR": str(out / "run"),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONWARNINGS": "ignore",
+            "TORCH_DEVICE_BACKEND_AUTOLOAD": "1",
+        }
+    )
     base.pop("TORCHELASTIC_RUN_ID", None)
     base.update(env or {})
     procs, logs = [], []
@@ -70,9 +86,15 @@ def run_ranks(world: int, scenario: str, backend: str = "opennetworks", timeout:
         e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
         log = open(out / f"rank{r}.log", "w+b")
         logs.append(log)
-        procs.append(subprocess.Popen(
-            [sys.executable, str(WORKER), scenario, backend, str(out), *map(str, args)], env=e,
-            stdout=log, stderr=subprocess.STDOUT, cwd=str(HERE)))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(WORKER), scenario, backend, str(out), *map(str, args)],
+                env=e,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(HERE),
+            )
+        )
     deadline = time.monotonic() + timeout
     rcs = []
     for p in procs:

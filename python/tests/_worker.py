@@ -3,13 +3,14 @@
 Scenarios run torch.distributed code under BACKEND ("opennetworks" or "gloo") and save a dict
 of results to OUTDIR/rank<r>.pt. Errors inside a case are recorded, not raised.
 """
+
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import sys
 import time
 import traceback
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -50,10 +51,20 @@ def catalogue(P: int, be: str):
         def deco(fn):
             cases.append((name, fn))
             return fn
+
         return deco
 
-    ops = {"sum": R.SUM, "prod": R.PRODUCT, "min": R.MIN, "max": R.MAX, "avg": R.AVG,
-           "band": R.BAND, "bor": R.BOR, "bxor": R.BXOR, "premul": None}
+    ops = {
+        "sum": R.SUM,
+        "prod": R.PRODUCT,
+        "min": R.MIN,
+        "max": R.MAX,
+        "avg": R.AVG,
+        "band": R.BAND,
+        "bor": R.BOR,
+        "bxor": R.BXOR,
+        "premul": None,
+    }
     for dt in DTYPES:
         for oname, op in ops.items():
             if oname in ("avg", "premul") and (dt in INTS or dt is torch.bool):
@@ -72,42 +83,64 @@ def catalogue(P: int, be: str):
                     return x
                 dist.all_reduce(x, op)
                 return x
+
             add(f"all_reduce-{dname(dt)}-{oname}")(f)
         for root in sorted({0, P - 1}):
             add(f"broadcast-{dname(dt)}-root{root}")(
-                lambda rank, dt=dt, root=root: _bcast(data((5, 3), dt, rank, 2), root))
+                lambda rank, dt=dt, root=root: _bcast(data((5, 3), dt, rank, 2), root)
+            )
         add(f"all_gather-{dname(dt)}")(lambda rank, dt=dt: _allgather(data((7,), dt, rank, 3), P))
-        add(f"all_gather_into_tensor-{dname(dt)}")(
-            lambda rank, dt=dt: _agit(data((2, 3), dt, rank, 4), P))
+        add(f"all_gather_into_tensor-{dname(dt)}")(lambda rank, dt=dt: _agit(data((2, 3), dt, rank, 4), P))
         for oname in ("sum", "max"):
             add(f"reduce_scatter-{dname(dt)}-{oname}")(
-                lambda rank, dt=dt, oname=oname: _rs([data((6,), dt, rank, 5 + i) for i in range(P)], ops[oname]))
+                lambda rank, dt=dt, oname=oname: _rs([data((6,), dt, rank, 5 + i) for i in range(P)], ops[oname])
+            )
             add(f"reduce_scatter_tensor-{dname(dt)}-{oname}")(
-                lambda rank, dt=dt, oname=oname: _rst(data((P * 4, 2), dt, rank, 6), P, ops[oname]))
+                lambda rank, dt=dt, oname=oname: _rst(data((P * 4, 2), dt, rank, 6), P, ops[oname])
+            )
             add(f"reduce-{dname(dt)}-{oname}")(
-                lambda rank, dt=dt, oname=oname: _reduce(data((9,), dt, rank, 7), P - 1, ops[oname]))
+                lambda rank, dt=dt, oname=oname: _reduce(data((9,), dt, rank, 7), P - 1, ops[oname])
+            )
         add(f"all_to_all_single-{dname(dt)}")(lambda rank, dt=dt: _a2as(data((P * 3, 2), dt, rank, 8)))
     add("all_reduce-f32-rand")(lambda rank: _ar(data((1000,), torch.float32, rank, 9, "rand")))
     add("all_reduce-bf16-rand")(lambda rank: _ar(data((1000,), torch.bfloat16, rank, 9, "rand")))
     add("all_reduce-large-f32")(lambda rank: _ar(data((70001,), torch.float32, rank, 10)))
     add("all_reduce-requires-grad")(lambda rank: _ar(data((4,), torch.float32, rank, 24).requires_grad_()).detach())
-    add("broadcast-requires-grad")(lambda rank: _bcast(data((3,), torch.float64, rank, 25).requires_grad_(), 0).detach())
+    add("broadcast-requires-grad")(
+        lambda rank: _bcast(data((3,), torch.float64, rank, 25).requires_grad_(), 0).detach()
+    )
     add("all_reduce-0dim")(lambda rank: _ar(torch.tensor(float(rank + 1))))
     add("all_reduce-empty")(lambda rank: _ar(torch.empty(0)))
     add("all_reduce-band-f32-error")(lambda rank: _ar(data((4,), torch.float32, rank), R.BAND))
-    add("all_reduce-complex64")(lambda rank: _ar(torch.complex(data((5,), torch.float32, rank, 11),
-                                                                data((5,), torch.float32, rank, 12))))
+    add("all_reduce-complex64")(
+        lambda rank: _ar(torch.complex(data((5,), torch.float32, rank, 11), data((5,), torch.float32, rank, 12)))
+    )
     # Non-contiguous tensors: gloo's own handling of them is not a reference (it mangles strided
     # views), so gloo computes on contiguous copies and writes back; opennetworks gets the views.
     nc = be != "gloo"
-    add("all_reduce-noncontig-transposed")(lambda rank: _nc(data((4, 6), torch.float32, rank, 13), lambda b: b.t(), _ar, nc))
+    add("all_reduce-noncontig-transposed")(
+        lambda rank: _nc(data((4, 6), torch.float32, rank, 13), lambda b: b.t(), _ar, nc)
+    )
     add("all_reduce-noncontig-strided")(lambda rank: _nc(data((20,), torch.int64, rank, 14), lambda b: b[::2], _ar, nc))
-    add("broadcast-noncontig")(lambda rank: _nc(data((6, 4), torch.float64, rank, 15), lambda b: b[:, ::2], lambda v: _bcast(v, P - 1), nc))
-    add("all_gather_into_tensor-noncontig")(lambda rank: _agit(data((3, 2), torch.float32, rank, 16).t() if nc else data((3, 2), torch.float32, rank, 16).t().contiguous(), P))
+    add("broadcast-noncontig")(
+        lambda rank: _nc(data((6, 4), torch.float64, rank, 15), lambda b: b[:, ::2], lambda v: _bcast(v, P - 1), nc)
+    )
+    add("all_gather_into_tensor-noncontig")(
+        lambda rank: _agit(
+            data((3, 2), torch.float32, rank, 16).t() if nc else data((3, 2), torch.float32, rank, 16).t().contiguous(),
+            P,
+        )
+    )
     add("reduce_scatter_tensor-noncontig-out")(lambda rank: _rst_nc(data((P * 2, 3), torch.float32, rank, 17), P, nc))
-    add("all_reduce_coalesced")(lambda rank: _arc([data((3,), torch.float32, rank, 18),
-                                                   data((4,), torch.float32, rank, 19),
-                                                   data((2, 2), torch.float32, rank, 20)]))
+    add("all_reduce_coalesced")(
+        lambda rank: _arc(
+            [
+                data((3,), torch.float32, rank, 18),
+                data((4,), torch.float32, rank, 19),
+                data((2, 2), torch.float32, rank, 20),
+            ]
+        )
+    )
     add("gather-f32")(lambda rank: _gather(data((4,), torch.float32, rank, 21), P, 0))
     add("gather-i64-last")(lambda rank: _gather(data((3,), torch.int64, rank, 22), P, P - 1))
     add("scatter-f32")(lambda rank: _scatter([data((4,), torch.float32, 99, 23 + i) for i in range(P)], 0))
@@ -179,7 +212,7 @@ def _rs_uneven(rank, P, be):
     if be == "gloo":  # reference: allreduce everything, keep this rank's block
         flat = torch.cat(xs)
         dist.all_reduce(flat)
-        return flat[sum(range(1, rank + 1)):sum(range(1, rank + 2))]
+        return flat[sum(range(1, rank + 1)) : sum(range(1, rank + 2))]
     out = torch.zeros(rank + 1, dtype=torch.int64)
     dist.reduce_scatter(out, xs)
     return out
@@ -238,8 +271,8 @@ def _a2as(x):
 
 
 def _a2as_uneven(rank, P):
-    ins = [(rank + j) % 3 + 1 for j in range(P)]          # rows rank sends to j
-    outs = [(j + rank) % 3 + 1 for j in range(P)]         # rows j sends to rank
+    ins = [(rank + j) % 3 + 1 for j in range(P)]  # rows rank sends to j
+    outs = [(j + rank) % 3 + 1 for j in range(P)]  # rows j sends to rank
     x = data((sum(ins), 2), torch.float32, rank, 40)
     out = torch.zeros((sum(outs), 2))
     dist.all_to_all_single(out, x, outs, ins)
@@ -336,6 +369,7 @@ def _coalescing(rank):
 
 def _funcol(rank, P):
     import torch.distributed._functional_collectives as fc
+
     g = dist.group.WORLD
     a = fc.all_reduce(data((4,), torch.float32, rank, 70), "sum", g)
     b = fc.all_gather_tensor(data((2, 2), torch.float32, rank, 71), 0, g)
@@ -454,8 +488,9 @@ def _subgroups_two(rank, P):
 # ---------------------------------------------------------------- training scenarios
 def _model():
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16),
-                               torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    return torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4)
+    )
 
 
 def _batch_data(rank, step):
@@ -475,12 +510,16 @@ class _WithUnused(torch.nn.Module):
 
 def scenario_ddp(rank, P, be, variant="plain"):
     from torch.nn.parallel import DistributedDataParallel as DDP
+
     model = _model()
     if variant == "unused":
         model = _WithUnused(model)
-    kw = {"gradient_as_bucket_view": variant == "bucket_view",
-          "find_unused_parameters": variant == "unused", "static_graph": variant == "static",
-          "bucket_cap_mb": 0.001 if variant == "small_buckets" else 25}
+    kw = {
+        "gradient_as_bucket_view": variant == "bucket_view",
+        "find_unused_parameters": variant == "unused",
+        "static_graph": variant == "static",
+        "bucket_cap_mb": 0.001 if variant == "small_buckets" else 25,
+    }
     ddp = DDP(model, **kw)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
     for step in range(6):
@@ -497,8 +536,9 @@ def scenario_ddp(rank, P, be, variant="plain"):
 
 
 def scenario_fsdp(rank, P, be, variant="plain"):
-    from torch.distributed.fsdp import fully_shard
     from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
     mesh = init_device_mesh("cpu", (P,))
     model = _model()
     for layer in model:
@@ -517,6 +557,7 @@ def scenario_fsdp(rank, P, be, variant="plain"):
 def scenario_zero(rank, P, be, variant="plain"):
     from torch.distributed.optim import ZeroRedundancyOptimizer
     from torch.nn.parallel import DistributedDataParallel as DDP
+
     ddp = DDP(_model())
     opt = ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=torch.optim.Adam, lr=0.01)
     for step in range(4):
@@ -557,6 +598,7 @@ def scenario_errors(rank, P, be, which):
                 time.sleep(float(os.environ["ONET_TIMEOUT"]) + 3)
         elif which == "dead_coordinator":
             from opennetworks._comm import get_client
+
             pid = get_client().coord_pid
             dist.barrier()
             if rank == 0:
@@ -566,9 +608,13 @@ def scenario_errors(rank, P, be, which):
             dist.all_reduce(torch.ones(4))
         result = "no error"
     except Exception as e:  # noqa: BLE001
-        result = {"type": type(e).__name__, "mro": [c.__name__ for c in type(e).__mro__],
-                  "message": str(e), "ranks": list(getattr(e, "ranks", [])),
-                  "code": getattr(e, "code", None)}
+        result = {
+            "type": type(e).__name__,
+            "mro": [c.__name__ for c in type(e).__mro__],
+            "message": str(e),
+            "ranks": list(getattr(e, "ranks", [])),
+            "code": getattr(e, "code", None),
+        }
     return {"result": result, "seconds": time.monotonic() - t0}
 
 
@@ -577,6 +623,7 @@ def scenario_smoke(rank, P, be):
     t = torch.arange(5, dtype=torch.float32) * (rank + 1)
     dist.all_reduce(t)
     from opennetworks._comm import get_client
+
     return {"sum": t, "job": get_client().job if be == "opennetworks" else None}
 
 
@@ -619,13 +666,14 @@ def _stranger(P, token):
     """A process of this uid and run dir that tries to join the running job as rank 0."""
     import json
     import subprocess
+
     from opennetworks._comm import get_client
+
     env = {k: v for k, v in os.environ.items() if k not in ("ONET_JOB_TOKEN", "RANK", "LOCAL_RANK")}
     env.update(ONET_AUTOSTART="0", ONET_CONNECT_TIMEOUT="10", ONET_JOB_ID=get_client().job)
     if token:
         env["ONET_JOB_TOKEN"] = token
-    p = subprocess.run([sys.executable, "-c", _STRANGER, str(P)], env=env, capture_output=True, text=True,
-                       timeout=60)
+    p = subprocess.run([sys.executable, "-c", _STRANGER, str(P)], env=env, capture_output=True, text=True, timeout=60)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
     return json.loads(line[7:]) if line else {"type": "none", "message": (p.stdout + p.stderr)[-500:]}
 
@@ -634,6 +682,7 @@ def scenario_store_token(rank, P, be, reinit="0"):
     """The job token agreed through the torch store: who holds it, whether the coordinator demands
     it (its status), what a stranger without it gets; optionally across a re-init."""
     from opennetworks._comm import get_client
+
     g = dist.new_group(list(range(P)))
     t = torch.full((3,), float(rank))
     dist.all_reduce(t)
@@ -661,9 +710,10 @@ def scenario_arena(rank, P, be):
     dist.all_reduce(big)
     b = torch.arange(2_000_000, dtype=torch.int64) * (rank + 1)
     dist.broadcast(b, P - 1)
-    out = {"allreduce_ok": bool(torch.equal(big, (torch.arange(3_000_001, dtype=torch.float32) % 7) * P
-                                              + sum(range(P)))),
-           "broadcast_ok": bool(torch.equal(b, torch.arange(2_000_000, dtype=torch.int64) * P))}
+    out = {
+        "allreduce_ok": bool(torch.equal(big, (torch.arange(3_000_001, dtype=torch.float32) % 7) * P + sum(range(P)))),
+        "broadcast_ok": bool(torch.equal(b, torch.arange(2_000_000, dtype=torch.int64) * P)),
+    }
     try:
         o = torch.empty(P * 1_000_000)
         dist.all_gather_into_tensor(o, torch.ones(1_000_000))
@@ -678,14 +728,19 @@ def scenario_arena(rank, P, be):
 
 def scenario_numpy(rank, P, be):
     import numpy as np
+
     import opennetworks as on
+
     comm = on.init()
     x = np.arange(6, dtype=np.float32) + rank
-    res = {"all_reduce": comm.all_reduce(x), "max": comm.all_reduce(x, op="max"),
-           "broadcast": comm.broadcast(np.full(3, rank, np.int64), root=P - 1),
-           "all_gather": comm.all_gather(np.full(2, rank, np.int32)),
-           "reduce_scatter": comm.reduce_scatter(np.ones((P, 3), np.float64) * (rank + 1)),
-           "all_to_all": comm.all_to_all(np.arange(P * 2, dtype=np.int64) + 100 * rank)}
+    res = {
+        "all_reduce": comm.all_reduce(x),
+        "max": comm.all_reduce(x, op="max"),
+        "broadcast": comm.broadcast(np.full(3, rank, np.int64), root=P - 1),
+        "all_gather": comm.all_gather(np.full(2, rank, np.int32)),
+        "reduce_scatter": comm.reduce_scatter(np.ones((P, 3), np.float64) * (rank + 1)),
+        "all_to_all": comm.all_to_all(np.arange(P * 2, dtype=np.int64) + 100 * rank),
+    }
     comm.barrier()
     if P > 1:
         if rank == 0:
@@ -719,13 +774,14 @@ def scenario_bench(rank, P, be, sizes="8,65536,1048576"):
 def scenario_ddp_bench(rank, P, be, width="1024", steps="10"):
     """Seconds per DDP training step of an MLP with 4 width×width layers."""
     from torch.nn.parallel import DistributedDataParallel as DDP
+
     w = int(width)
     torch.manual_seed(0)
     ddp = DDP(torch.nn.Sequential(*[torch.nn.Linear(w, w) for _ in range(4)]))
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01)
     x = torch.randn(8, w)
     times = []
-    for step in range(int(steps) + 2):
+    for _step in range(int(steps) + 2):
         t0 = time.perf_counter()
         opt.zero_grad()
         ddp(x).square().mean().backward()
@@ -746,8 +802,9 @@ def main():
         torch.save(res, os.path.join(outdir, f"rank{rank}.pt"))
         os._exit(0)
     if init == "tcp":
-        dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{os.environ['MASTER_PORT']}",
-                                rank=rank, world_size=P)
+        dist.init_process_group(
+            backend, init_method=f"tcp://127.0.0.1:{os.environ['MASTER_PORT']}", rank=rank, world_size=P
+        )
     elif init == "store":
         store = dist.TCPStore("127.0.0.1", int(os.environ["ONET_TEST_PORT"]), P, rank == 0)
         dist.init_process_group(backend, store=store, rank=rank, world_size=P)

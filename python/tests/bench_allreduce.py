@@ -6,6 +6,7 @@ A shortcut to the full benchmark (`python -m opennetworks.bench`, `onet bench --
 torch`) restricted to all_reduce. Not collected by pytest. Numbers drift with machine load:
 compare columns of one run.
 """
+
 import argparse
 
 from opennetworks.bench import main as bench_main
@@ -17,8 +18,9 @@ def main():
     ap.add_argument("--sizes", default="8,65536,1048576,16777216")
     ap.add_argument("--json", action="store_true")
     a, rest = ap.parse_known_args()
-    raise SystemExit(bench_main(["-n", a.world, "--sizes", a.sizes, "--ops", "all_reduce",
-                                 *(["--json"] if a.json else []), *rest]))
+    raise SystemExit(
+        bench_main(["-n", a.world, "--sizes", a.sizes, "--ops", "all_reduce", *(["--json"] if a.json else []), *rest])
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Arena tensors (opennetworks.torch.empty/zeros/to_arena): collectives on them copy nothing and
 give exactly what they give on ordinary tensors; their blocks return to the allocator."""
+
 import pytest
 import torch
 
@@ -27,8 +28,10 @@ def test_arena_tensors_match_ordinary_tensors(world, monkeypatch):
             assert d is None, f"rank {rank}, {n} elements: arena results differ from ordinary ones: {d}"
         # And ordinary results are right: all_reduce of the same seeds on every rank.
         x = r[(4097, "plain")][0]
-        want = sum(torch.randint(-3, 4, (4097,), generator=torch.Generator().manual_seed(1000 * q + 1))
-                   .float() for q in range(world))
+        want = sum(
+            torch.randint(-3, 4, (4097,), generator=torch.Generator().manual_seed(1000 * q + 1)).float()
+            for q in range(world)
+        )
         assert torch.equal(x, want)
 
 

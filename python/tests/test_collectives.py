@@ -3,6 +3,7 @@
 One multi-process run per (world size, backend) executes the whole catalogue; the tests below
 check its per-case results, so the process start-up cost is paid once per world size.
 """
+
 import pytest
 import torch
 
@@ -19,8 +20,7 @@ def _results(world, backend):
     key = (world, backend)
     if key not in _runs:
         # Small pipeline chunks so that the larger cases also exercise chunked posting.
-        run = _harness.run_ranks(world, "colls", backend,
-                                 env={"ONET_TIMEOUT": "60", "ONET_PIPELINE_BYTES": "65536"})
+        run = _harness.run_ranks(world, "colls", backend, env={"ONET_TIMEOUT": "60", "ONET_PIPELINE_BYTES": "65536"})
         _runs[key] = run
     run = _runs[key]
     if any(r is None for r in run.results):
@@ -45,9 +45,16 @@ _COORDINATOR_ORDERING: set[str] = set()
 
 def _params():
     for w, c in CASES:
-        marks = [pytest.mark.xfail(reason="coordinator orders a scan's p2p slots by index, not by "
-                                          "post number (slot offset 96)", strict=False)] \
-            if c in _COORDINATOR_ORDERING else []
+        marks = (
+            [
+                pytest.mark.xfail(
+                    reason="coordinator orders a scan's p2p slots by index, not by post number (slot offset 96)",
+                    strict=False,
+                )
+            ]
+            if c in _COORDINATOR_ORDERING
+            else []
+        )
         yield pytest.param(w, c, id=f"n{w}-{c}", marks=marks)
 
 

@@ -3,6 +3,7 @@ spec/fixtures/layout.json give the same answers here as in test/contract_enums.t
 the code that uses the tables (torch and numpy dtype maps, the bench's busbw, the slot packer).
 The generated layout also matches the tables of docs/protocol.md (moved here from test_units.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,8 @@ def test_torch_reduce_op_maps_through_redop_code(o):
     torch = pytest.importorskip("torch")
     dist = pytest.importorskip("torch.distributed")
     from opennetworks.torch._dtypes import redop_code
-    op = (dist._make_nccl_premul_sum(2.0) if o["torch"] == "PREMUL_SUM"
-          else getattr(dist.ReduceOp, o["torch"]))
+
+    op = dist._make_nccl_premul_sum(2.0) if o["torch"] == "PREMUL_SUM" else getattr(dist.ReduceOp, o["torch"])
     assert redop_code(op, torch.int32 if o["integerOnly"] else torch.float32)[0] == o["code"]
 
 
@@ -77,6 +78,7 @@ def test_torch_dtype(c):
     torch = pytest.importorskip("torch")
     from opennetworks._errors import UnsupportedError
     from opennetworks.torch._dtypes import dtype_code
+
     t = getattr(torch, c["type"])
     if c["dtype"] is None:
         with pytest.raises(UnsupportedError, match=c["type"]):
@@ -91,6 +93,7 @@ def test_numpy_dtype(c):
 
     from opennetworks._comm import np_dtype_code
     from opennetworks._errors import UnsupportedError
+
     if c["dtype"] is None:
         with pytest.raises(UnsupportedError, match=c["type"]):
             np_dtype_code(np.dtype(c["type"]))
@@ -102,6 +105,7 @@ def test_numpy_dtype(c):
 def test_jax_dtype(c):
     jnp = pytest.importorskip("jax.numpy")
     from opennetworks._comm import np_dtype_code
+
     assert E.JAX_DTYPES[c["type"]] == L.DTYPES[c["dtype"]]
     assert np_dtype_code(jnp.dtype(c["type"])) == L.DTYPES[c["dtype"]]  # jax arrays travel as numpy
 
@@ -109,6 +113,7 @@ def test_jax_dtype(c):
 @pytest.mark.parametrize("c", ENUMS["busbw"]["cases"], ids=lambda c: f"{c['coll']}-{c['world']}")
 def test_busbw_factor(c):
     from opennetworks.bench import _metrics as M
+
     assert math.isclose(E.bus_factor(c["coll"], c["world"]), c["factor"], rel_tol=1e-12)
     assert math.isclose(M.bus_factor(c["coll"], c["world"]), c["factor"], rel_tol=1e-12)
 
@@ -122,16 +127,37 @@ def test_busbw_unknown_collective(name):
 # ---------------------------------------------------------------- layout
 def test_layout_constants():
     k = LAYOUT["constants"]
-    assert (L.MAGIC, L.LAYOUT_VERSION, L.NUM_SLOTS, L.SLOTS_OFFSET, L.SLOT_BYTES, L.DATA_OFFSET, L.CTL_BYTES,
-            L.ALIGN, L.SLOT_MSG_BYTES, L.SLOT_MAX_RANKS) == (
-        k["magic"], k["layout_version"], k["num_slots"], k["slots_offset"], k["slot_bytes"], k["data_offset"],
-        k["ctl_bytes"], k["align"], k["slot_msg_bytes"], k["slot_max_ranks"])
+    assert (
+        L.MAGIC,
+        L.LAYOUT_VERSION,
+        L.NUM_SLOTS,
+        L.SLOTS_OFFSET,
+        L.SLOT_BYTES,
+        L.DATA_OFFSET,
+        L.CTL_BYTES,
+        L.ALIGN,
+        L.SLOT_MSG_BYTES,
+        L.SLOT_MAX_RANKS,
+    ) == (
+        k["magic"],
+        k["layout_version"],
+        k["num_slots"],
+        k["slots_offset"],
+        k["slot_bytes"],
+        k["data_offset"],
+        k["ctl_bytes"],
+        k["align"],
+        k["slot_msg_bytes"],
+        k["slot_max_ranks"],
+    )
     assert {n: getattr(L, n.upper()) for n in LAYOUT["slotStates"]} == LAYOUT["slotStates"]
     assert L.FLAG_ZMQ_DONE == LAYOUT["flags"]["zmq_done"]
 
 
-@pytest.mark.parametrize("struct_name,prefix,fields", [
-    ("arena", "OFF", G.ARENA_FIELDS), ("slot", "SLOT", G.SLOT_FIELDS), ("ctl", "CTL", G.CTL_FIELDS)])
+@pytest.mark.parametrize(
+    "struct_name,prefix,fields",
+    [("arena", "OFF", G.ARENA_FIELDS), ("slot", "SLOT", G.SLOT_FIELDS), ("ctl", "CTL", G.CTL_FIELDS)],
+)
 def test_every_field_at_its_offset(struct_name, prefix, fields):
     want = LAYOUT[struct_name]
     assert {n: [off, t] for n, (off, t, _) in fields.items()} == want
@@ -156,7 +182,7 @@ def _table(section_title):
     lines = PROTOCOL.read_text().split(section_title, 1)[1].splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("|"))
     rows = []
-    for line in lines[first + 2:]:
+    for line in lines[first + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([c.strip() for c in line.strip("|").split("|")])

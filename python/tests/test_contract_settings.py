@@ -1,5 +1,6 @@
 """The settings contract, Python side: the shared cases in spec/fixtures/ (byte sizes, durations,
 job ids, reading settings, errors) give the same answers here as in test/contract_settings.test.ts."""
+
 from __future__ import annotations
 
 import json

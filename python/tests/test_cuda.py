@@ -9,6 +9,7 @@ Groups:
   - 2-rank DDP with both ranks on GPU 0 against the same training on the CPU (and against gloo
     on the GPU), through CudaPath: needs a GPU and the coordinator (not yet run on one).
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,19 @@ from opennetworks.torch import _cuda
 HAVE_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device")
 COUNTS = [0, 1, 4097, 1 << 20]
-DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8,
-          torch.int32, torch.int64, torch.bool, torch.complex64, torch.complex128]
+DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int8,
+    torch.uint8,
+    torch.int32,
+    torch.int64,
+    torch.bool,
+    torch.complex64,
+    torch.complex128,
+]
 
 
 # ------------------------------------------------------------------ everywhere (no GPU needed)
@@ -155,6 +167,7 @@ def test_run_staged_round_trip(dtype, numel):
         assert h.device.type == "cpu" and h.is_pinned() and h.dtype is dtype
         calls.append(h.numel())
         _twice(h)
+
     done = _cuda.run_staged(x, coll, chunk_bytes=64 << 10)
     done.synchronize()
     assert torch.equal(x.cpu(), want)
@@ -194,6 +207,7 @@ def test_async_handles_overlap_and_order():
         i = next(counter)
         events.append(("post", i))
         return Handle(i, h)
+
     x = _data(torch.float32, 10_000, 2)
     want = _expected(x.cpu())
     _cuda.run_staged(x, coll, chunk_bytes=4000).synchronize()
@@ -235,6 +249,7 @@ def test_failed_collective_leaves_tensor_and_raises():
 
     def boom(h):
         raise RuntimeError("peer died")
+
     with pytest.raises(RuntimeError, match="peer died"):
         _cuda.run_staged(x, boom)
     torch.cuda.synchronize()
@@ -246,6 +261,7 @@ def test_failed_collective_leaves_tensor_and_raises():
         if len(calls) == 2:
             raise RuntimeError("timeout on chunk 1")
         _twice(h)
+
     y = torch.arange(10.0, device="cuda")
     with pytest.raises(RuntimeError, match="chunk 1"):
         _cuda.run_staged(y, second_fails, chunk_bytes=16)
@@ -276,6 +292,7 @@ def test_staging_from_threads():
             _cuda.run_staged(x, _twice, chunk_bytes=1 << 18).synchronize()
         except Exception as e:  # noqa: BLE001
             errs.append(e)
+
     ts = [threading.Thread(target=run, args=(x,)) for x in xs]
     for t in ts:
         t.start()

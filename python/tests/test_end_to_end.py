@@ -1,4 +1,5 @@
 """Launchers, init methods, the numpy API and arena limits, against the real coordinator."""
+
 import os
 import re
 import subprocess
@@ -43,9 +44,13 @@ def _env(tmp_path):
 
 def test_torchrun(tmp_path):
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    out = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(_harness.free_port()),
-                          str(_script(tmp_path))], env=_env(tmp_path), capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [torchrun, "--nproc-per-node", "2", "--master-port", str(_harness.free_port()), str(_script(tmp_path))],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     # Both ranks share torchrun's stdout, so their lines may interleave: match, do not split.
     found = re.findall(r"RESULT (\d) (\[[^\]]*\])", out.stdout)
@@ -55,9 +60,13 @@ def test_torchrun(tmp_path):
 
 def test_onet_run(tmp_path):
     node = os.environ.get("ONET_NODE", "node")
-    out = subprocess.run([node, str(_harness.REPO / "bin" / "onet.js"), "run", "-n", "3", "--",
-                          sys.executable, str(_script(tmp_path))], env=_env(tmp_path),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [node, str(_harness.REPO / "bin" / "onet.js"), "run", "-n", "3", "--", sys.executable, str(_script(tmp_path))],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     lines = [ln for ln in out.stdout.splitlines() if "RESULT" in ln]
     assert len(lines) == 3 and all(str(_expected_sum(3)) in ln for ln in lines), out.stdout

@@ -11,6 +11,7 @@ code 7 on a rank that never posts — the completion path every failure takes.
 The file is also the rank program: `python test_error_matrix.py SCENARIO` runs one rank (the
 environment says which) and prints `RESULT {json}`.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,29 +47,56 @@ needs_coordinator = pytest.mark.skipif(not _have_coordinator(), reason="coordina
 
 
 # ---------------------------------------------------------------------------------- launching
-def run_job(world: int, scenario: str, coord_env: dict | None = None, rank_env: dict | None = None,
-            hook: bool = False, timeout: float = 90) -> list[dict | None]:
+def run_job(
+    world: int,
+    scenario: str,
+    coord_env: dict | None = None,
+    rank_env: dict | None = None,
+    hook: bool = False,
+    timeout: float = 90,
+) -> list[dict | None]:
     """One coordinator (`onet serve`, or _error_coord.mjs with the failRank hook) and `world` ranks."""
     out = Path(tempfile.mkdtemp(prefix="ont-err-", dir="/tmp"))
     job = f"perr{os.getpid()}-{scenario}-{int(time.time() * 1000) % 10**7}"
-    base = dict(os.environ, WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world), ONET_JOB_ID=job,
-                ONET_RUN_DIR=str(out / "run"), ONET_TIMEOUT="2", ONET_AUTOSTART="0", ONET_CONNECT_TIMEOUT="30",
-                PYTHONPATH=str(REPO / "python"), PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1",
-                ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"), ERRMX_OUT=str(out),
-                XLA_FLAGS="--xla_force_host_platform_device_count=1 --xla_cpu_multi_thread_eigen=false")
+    base = dict(
+        os.environ,
+        WORLD_SIZE=str(world),
+        LOCAL_WORLD_SIZE=str(world),
+        ONET_JOB_ID=job,
+        ONET_RUN_DIR=str(out / "run"),
+        ONET_TIMEOUT="2",
+        ONET_AUTOSTART="0",
+        ONET_CONNECT_TIMEOUT="30",
+        PYTHONPATH=str(REPO / "python"),
+        PYTHONWARNINGS="ignore",
+        OMP_NUM_THREADS="1",
+        ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"),
+        ERRMX_OUT=str(out),
+        XLA_FLAGS="--xla_force_host_platform_device_count=1 --xla_cpu_multi_thread_eigen=false",
+    )
     for k in ("TORCHELASTIC_RUN_ID", "ONET_JOB_TOKEN", "MASTER_ADDR", "MASTER_PORT"):
         base.pop(k, None)
-    cmd = ([NODE, str(HERE / "_error_coord.mjs"), job, str(world)] if hook else
-           [NODE, str(REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", str(world)])
-    coord = subprocess.Popen(cmd, env=dict(base, **(coord_env or {})), stdout=open(out / "coord.log", "wb"),
-                             stderr=subprocess.STDOUT)
+    cmd = (
+        [NODE, str(HERE / "_error_coord.mjs"), job, str(world)]
+        if hook
+        else [NODE, str(REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", str(world)]
+    )
+    coord = subprocess.Popen(
+        cmd, env=dict(base, **(coord_env or {})), stdout=open(out / "coord.log", "wb"), stderr=subprocess.STDOUT
+    )
     procs = []
     try:
         for r in range(world):
             e = dict(base, RANK=str(r), LOCAL_RANK=str(r), **(rank_env or {}))
             log = open(out / f"rank{r}.log", "w+b")
-            procs.append((subprocess.Popen([sys.executable, __file__, scenario], env=e, stdout=log,
-                                           stderr=subprocess.STDOUT, cwd=str(HERE)), log))
+            procs.append(
+                (
+                    subprocess.Popen(
+                        [sys.executable, __file__, scenario], env=e, stdout=log, stderr=subprocess.STDOUT, cwd=str(HERE)
+                    ),
+                    log,
+                )
+            )
         deadline = time.monotonic() + timeout
         results = []
         for p, log in procs:
@@ -115,6 +143,7 @@ def check(res: dict | None, code: str, ranks) -> None:
 def test_fixture_matches_the_generated_table_and_the_classes():
     import opennetworks as on
     from opennetworks._gen.errors import CODES
+
     assert sorted(FIXTURE) == sorted(c for c in CODES if c != "OK")
     for code, want in FIXTURE.items():
         cls = getattr(on, want["class"])
@@ -135,8 +164,14 @@ CASES = [
     ("ENOTSUP", 2, "unsupported", (0, 1), lambda r: len(r) == 1 and r[0] in (0, 1), {}),
     ("EINTERNAL", 2, "internal", (0,), [1], {"hook": True}),
     ("EPROTO", 1, "proto", (0,), [], {}),
-    ("EACCES", 1, "access", (0,), [0], {"coord_env": {"ONET_JOB_TOKEN": "a" * 64},
-                                          "rank_env": {"ONET_JOB_TOKEN": "b" * 64}}),
+    (
+        "EACCES",
+        1,
+        "access",
+        (0,),
+        [0],
+        {"coord_env": {"ONET_JOB_TOKEN": "a" * 64}, "rank_env": {"ONET_JOB_TOKEN": "b" * 64}},
+    ),
 ]
 
 
@@ -179,11 +214,18 @@ def _wait_for(ranks: tuple[int, ...], limit_s: float = 60) -> None:
 
 def _report(e: BaseException | None, **extra) -> None:
     import opennetworks as on
+
     if e is None:
         out = {"ok": True}
     else:
-        out = {"type": type(e).__name__, "onet": isinstance(e, on.OnetError), "code": getattr(e, "code", None),
-               "status": getattr(e, "status", None), "ranks": getattr(e, "ranks", None), "message": str(e)}
+        out = {
+            "type": type(e).__name__,
+            "onet": isinstance(e, on.OnetError),
+            "code": getattr(e, "code", None),
+            "status": getattr(e, "status", None),
+            "ranks": getattr(e, "ranks", None),
+            "message": str(e),
+        }
     print("RESULT " + json.dumps({**out, **extra}), flush=True)
     Path(os.environ["ERRMX_OUT"], f"reported{os.environ['RANK']}").touch()
 
@@ -194,6 +236,7 @@ def _rank(scenario: str) -> int:
     import numpy as np
 
     import opennetworks as on
+
     rank = int(os.environ["RANK"])
     if scenario == "access":
         try:
@@ -239,6 +282,7 @@ def _rank(scenario: str) -> int:
             import zmq
 
             from opennetworks._client import raise_if_error
+
             s = zmq.Context.instance().socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
             s.connect(comm.client.coordinator.endpoint)
@@ -258,6 +302,7 @@ def _jax_rank(scenario: str) -> int:
     import jax.numpy as jnp
 
     import opennetworks.jax as onj
+
     onj.initialize()
     rank = onj.rank()
     try:

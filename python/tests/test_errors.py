@@ -1,4 +1,5 @@
 """Bad input gives a clear Python exception on every affected rank within the timeout, never a hang."""
+
 import pytest
 
 import _harness
@@ -22,8 +23,7 @@ CASES = {
 @pytest.mark.parametrize("which", list(CASES))
 def test_bad_input_raises_on_every_rank(which):
     world, expected, limit = CASES[which]
-    run = _harness.run_ranks(world, "errors", "opennetworks", args=(which,), timeout=90,
-                             env={"ONET_TIMEOUT": "4"})
+    run = _harness.run_ranks(world, "errors", "opennetworks", args=(which,), timeout=90, env={"ONET_TIMEOUT": "4"})
     assert all(r is not None for r in run.results), f"a rank crashed or hung:\n{run.describe()}"
     for rank, accepted in expected.items():
         got = run.results[rank]["result"]
@@ -32,5 +32,4 @@ def test_bad_input_raises_on_every_rank(which):
         assert "OnetError" in got["mro"] and "RuntimeError" in got["mro"]
         assert "rank" in got["message"], f"the message should name ranks: {got['message']}"
         assert got["code"], "errors carry their protocol code"
-        assert run.results[rank]["seconds"] < limit, (
-            f"rank {rank}: {which}: took {run.results[rank]['seconds']:.1f} s")
+        assert run.results[rank]["seconds"] < limit, f"rank {rank}: {which}: took {run.results[rank]['seconds']:.1f} s"

@@ -1,5 +1,6 @@
 """HuggingFace Trainer over opennetworks vs gloo (torchrun, 2 ranks, real processes), and the
 guard against accelerate silently training each rank alone."""
+
 from __future__ import annotations
 
 import os
@@ -22,10 +23,26 @@ def torchrun(args: list[str], out: Path, timeout: float = 180) -> subprocess.Com
     prints where each one hung, and the result comes back with returncode None."""
     sys.path.insert(0, str(HERE))
     import _harness
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore",
-               ONET_RUN_DIR=str(out / "run"), TOKENIZERS_PARALLELISM="false", PYTHONFAULTHANDLER="1")
-    cmd = [TORCHRUN, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
-           str(_harness.free_port()), *args]
+
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        PYTHONWARNINGS="ignore",
+        ONET_RUN_DIR=str(out / "run"),
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONFAULTHANDLER="1",
+    )
+    cmd = [
+        TORCHRUN,
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(_harness.free_port()),
+        *args,
+    ]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
     try:
         so, se = p.communicate(timeout=timeout)
@@ -44,17 +61,29 @@ def torchrun(args: list[str], out: Path, timeout: float = 180) -> subprocess.Com
 
 def test_trainer_opennetworks_equals_gloo():
     import torch
+
     out = Path(tempfile.mkdtemp(prefix="ont-hf-", dir="/tmp"))
     results = {}
     for be in ("opennetworks", "gloo"):
-        r = torchrun([str(REPO / "examples" / "hf" / "trainer.py"), "--backend", be, "--out", str(out / f"{be}.pt"),
-                      "--workdir", str(out / be)], out)
+        r = torchrun(
+            [
+                str(REPO / "examples" / "hf" / "trainer.py"),
+                "--backend",
+                be,
+                "--out",
+                str(out / f"{be}.pt"),
+                "--workdir",
+                str(out / be),
+            ],
+            out,
+        )
         saved = out / f"{be}.pt"
         # gloo is only the reference here: if its run hangs in teardown after rank 0 saved
         # the results and both ranks printed theirs, the comparison below is still sound.
         reference_done = be == "gloo" and saved.exists() and r.stdout.count("final loss") == 2
-        assert r.returncode == 0 or (r.returncode is None and reference_done), \
+        assert r.returncode == 0 or (r.returncode is None and reference_done), (
             f"{be}:\n{r.stdout[-3000:]}\n{r.stderr[-8000:]}"
+        )
         if r.returncode is None:
             print(f"gloo reference hung after finishing (stacks in stderr):\n{r.stderr[-8000:]}")
         results[be] = torch.load(saved, weights_only=False)

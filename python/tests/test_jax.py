@@ -4,6 +4,7 @@ The file is also the rank program: `python test_jax.py SCENARIO OUTDIR` runs one
 environment says which) and writes OUTDIR/rank<r>.json with the failed checks; the tests launch
 ranks with torchrun-style variables and assert that every rank passed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,21 +27,41 @@ COUNTS = (0, 1, 4097)
 # ------------------------------------------------------------------------------ launching
 def launch(world: int, scenario: str, env: dict | None = None, timeout: float = 120):
     import _harness
+
     out = Path(tempfile.mkdtemp(prefix="ont-jax-", dir="/tmp"))
     job = f"jax{os.getpid()}-{int(time.time() * 1000) % 10**7}"
-    base = dict(os.environ, WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                MASTER_PORT=str(_harness.free_port()), ONET_JOB_ID=job, ONET_RUN_DIR=str(out / "run"),
-                OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore", ONET_TIMEOUT="60",
-                ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"),
-                XLA_FLAGS="--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false")
+    base = dict(
+        os.environ,
+        WORLD_SIZE=str(world),
+        LOCAL_WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(_harness.free_port()),
+        ONET_JOB_ID=job,
+        ONET_RUN_DIR=str(out / "run"),
+        OMP_NUM_THREADS="1",
+        PYTHONWARNINGS="ignore",
+        ONET_TIMEOUT="60",
+        ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"),
+        XLA_FLAGS="--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false",
+    )
     base.pop("TORCHELASTIC_RUN_ID", None)
     base.update(env or {})
     procs = []
     for r in range(world):
         e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
         log = open(out / f"rank{r}.log", "w+b")
-        procs.append((subprocess.Popen([sys.executable, __file__, scenario, str(out)], env=e, stdout=log,
-                                       stderr=subprocess.STDOUT, cwd=str(HERE)), log))
+        procs.append(
+            (
+                subprocess.Popen(
+                    [sys.executable, __file__, scenario, str(out)],
+                    env=e,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=str(HERE),
+                ),
+                log,
+            )
+        )
     deadline = time.monotonic() + timeout
     report = []
     for r, (p, log) in enumerate(procs):
@@ -78,8 +99,11 @@ def run_world(world: int):
 
 def part(world: int, scenario: str):
     report = run_world(world)
-    bad = [f"--- rank {r} rc {rc}: {res and res['failures'].get(scenario)}\n{text[-3000:]}"
-           for r, rc, res, text in report if rc != 0 or res is None or res["failures"].get(scenario)]
+    bad = [
+        f"--- rank {r} rc {rc}: {res and res['failures'].get(scenario)}\n{text[-3000:]}"
+        for r, rc, res, text in report
+        if rc != 0 or res is None or res["failures"].get(scenario)
+    ]
     assert not bad, "\n".join(bad)
     return [res[scenario] for _, _, res, _ in report]
 
@@ -109,15 +133,42 @@ def test_ffi_and_python_client_post_concurrently():
 
 def test_data_parallel_example_matches_single_process():
     import numpy as np
+
     out = Path(tempfile.mkdtemp(prefix="ont-jaxdp-", dir="/tmp"))
-    env = dict(os.environ, ONET_RUN_DIR=str(out / "run"), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore",
-               ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"))
+    env = dict(
+        os.environ,
+        ONET_RUN_DIR=str(out / "run"),
+        OMP_NUM_THREADS="1",
+        PYTHONWARNINGS="ignore",
+        ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"),
+    )
     ex = str(REPO / "examples" / "jax" / "data_parallel.py")
-    single = subprocess.run([sys.executable, ex, "--single", "--out", str(out / "single.npz")], env=env,
-                            capture_output=True, text=True, timeout=120)
+    single = subprocess.run(
+        [sys.executable, ex, "--single", "--out", str(out / "single.npz")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert single.returncode == 0, single.stdout + single.stderr
-    run = subprocess.run(["node", str(REPO / "bin" / "onet.js"), "run", "-n", "3", "--", sys.executable, ex,
-                          "--out", str(out / "dp.npz")], env=env, capture_output=True, text=True, timeout=150)
+    run = subprocess.run(
+        [
+            "node",
+            str(REPO / "bin" / "onet.js"),
+            "run",
+            "-n",
+            "3",
+            "--",
+            sys.executable,
+            ex,
+            "--out",
+            str(out / "dp.npz"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     a, b = np.load(out / "single.npz"), np.load(out / "dp.npz")
     assert a["losses"][-1] < a["losses"][0] * 0.9  # it trained
@@ -132,6 +183,7 @@ class Checker:
 
     def eq(self, name, got, want, tol=0.0):
         import numpy as np
+
         self.checks += 1
         try:
             got, want = np.asarray(got), np.asarray(want)
@@ -153,6 +205,7 @@ class Checker:
 
 def data(rank, shape, dtype, salt=0):
     import numpy as np
+
     rng = np.random.default_rng(1000 * rank + salt)
     return rng.integers(-3, 4, shape).astype(dtype)
 
@@ -163,6 +216,7 @@ def scenario_ops(c: Checker, onj, rank, P):
     import jax.numpy as jnp
     import ml_dtypes
     import numpy as np
+
     impls = []
     folds = {"sum": np.add, "max": np.maximum, "min": np.minimum}
 
@@ -186,26 +240,46 @@ def scenario_ops(c: Checker, onj, rank, P):
             tag = f"{impl}-n{n}-{np.dtype(dt).name}"
             xs = [data(r, (n,), dt, 1) for r in range(P)]
             ys = [data(r, (P, n), dt, 2) for r in range(P)]
-            want = {f"allreduce-{op}": functools.reduce(f, [v.astype(np.float64) for v in xs]).astype(dt)
-                    for op, f in folds.items()}
-            want.update({"allgather": np.stack(xs), "broadcast": xs[P - 1],
-                         "reduce_scatter": sum(y.astype(np.float64) for y in ys)[rank].astype(dt),
-                         "all_to_all": np.stack([y[rank] for y in ys]), "allgather-tiled": np.concatenate(xs)})
+            want = {
+                f"allreduce-{op}": functools.reduce(f, [v.astype(np.float64) for v in xs]).astype(dt)
+                for op, f in folds.items()
+            }
+            want.update(
+                {
+                    "allgather": np.stack(xs),
+                    "broadcast": xs[P - 1],
+                    "reduce_scatter": sum(y.astype(np.float64) for y in ys)[rank].astype(dt),
+                    "all_to_all": np.stack([y[rank] for y in ys]),
+                    "allgather-tiled": np.concatenate(xs),
+                }
+            )
             x, y = jnp.asarray(xs[rank]), jnp.asarray(ys[rank])
             c.eq(f"eager-allreduce-{tag}", onj.allreduce(x), want["allreduce-sum"])
             if dt is np.float32 and n == 4097:
-                for name, got in (("broadcast", onj.broadcast(x, P - 1)), ("allgather", onj.allgather(x)),
-                                  ("reduce_scatter", onj.reduce_scatter(y)), ("all_to_all", onj.all_to_all(y))):
+                for name, got in (
+                    ("broadcast", onj.broadcast(x, P - 1)),
+                    ("allgather", onj.allgather(x)),
+                    ("reduce_scatter", onj.reduce_scatter(y)),
+                    ("all_to_all", onj.all_to_all(y)),
+                ):
                     c.eq(f"eager-{name}-{tag}", got, want[name])
             for name, got in jax.jit(lambda x, y: all_ops(x, y, dt))(x, y).items():
                 c.eq(f"jit-{name}-{tag}", got, want[name])
         # loops
         x = jnp.asarray(data(rank, (5, 3), np.float32, 3))
         total = sum(data(r, (5, 3), np.float32, 3) for r in range(P))
-        c.eq(f"fori-{impl}", jax.jit(lambda x: jax.lax.fori_loop(0, 3, lambda i, v: onj.allreduce(v, "avg"), x))(x),
-             total / P, 1e-6)
-        c.eq(f"scan-{impl}", jax.jit(lambda x: jax.lax.scan(lambda v, _: (onj.allreduce(v), None), x, None,
-                                                             length=2)[0])(x), total * P, 1e-6)
+        c.eq(
+            f"fori-{impl}",
+            jax.jit(lambda x: jax.lax.fori_loop(0, 3, lambda i, v: onj.allreduce(v, "avg"), x))(x),
+            total / P,
+            1e-6,
+        )
+        c.eq(
+            f"scan-{impl}",
+            jax.jit(lambda x: jax.lax.scan(lambda v, _: (onj.allreduce(v), None), x, None, length=2)[0])(x),
+            total * P,
+            1e-6,
+        )
         # gradients: each op on its own input, one jit(grad) for all of them
         w = rank + 1.0
         W = sum(r + 1.0 for r in range(P))
@@ -214,21 +288,30 @@ def scenario_ops(c: Checker, onj, rank, P):
         ar = jnp.arange(P, dtype=jnp.float32)
 
         def loss(a, g, rs, aa, bc, m, avg):
-            return ((onj.allreduce(a) * w).sum()
-                    + (onj.allgather(g) * (ar[:, None, None] + w)).sum()     # d/dg = Σ_r (rank + w_r)
-                    + (onj.reduce_scatter(rs) * w).sum()                     # d/drs[s] = w_s
-                    + (onj.all_to_all(aa) * (ar[:, None] + 10 * w)).sum()   # d/daa[s] = rank + 10 w_s
-                    + (onj.broadcast(bc, 0) * w).sum()                       # Σ w at the root, else 0
-                    + (onj.allreduce(m, "max") * w).sum()                    # Σ w where this rank won
-                    + (onj.allreduce(avg, "avg") * w).sum())                 # Σ w / P
+            return (
+                (onj.allreduce(a) * w).sum()
+                + (onj.allgather(g) * (ar[:, None, None] + w)).sum()  # d/dg = Σ_r (rank + w_r)
+                + (onj.reduce_scatter(rs) * w).sum()  # d/drs[s] = w_s
+                + (onj.all_to_all(aa) * (ar[:, None] + 10 * w)).sum()  # d/daa[s] = rank + 10 w_s
+                + (onj.broadcast(bc, 0) * w).sum()  # Σ w at the root, else 0
+                + (onj.allreduce(m, "max") * w).sum()  # Σ w where this rank won
+                + (onj.allreduce(avg, "avg") * w).sum()
+            )  # Σ w / P
+
         grads = jax.jit(jax.grad(loss, argnums=tuple(range(7))))(x, x, yv, yv, x, mx, x)
         full = lambda v: np.full((5, 3), v, np.float32)  # noqa: E731
-        wants = [full(W), full(sum(rank + r + 1.0 for r in range(P))),
-                 np.stack([np.full(4, s + 1.0, np.float32) for s in range(P)]),
-                 np.stack([np.full(4, rank + 10 * (s + 1.0), np.float32) for s in range(P)]),
-                 full(W if rank == 0 else 0.0), np.full(3, W if rank == P - 1 else 0.0, np.float32), full(W / P)]
-        for name, g, wv in zip(("allreduce", "allgather", "reduce_scatter", "all_to_all", "broadcast", "max", "avg"),
-                               grads, wants):
+        wants = [
+            full(W),
+            full(sum(rank + r + 1.0 for r in range(P))),
+            np.stack([np.full(4, s + 1.0, np.float32) for s in range(P)]),
+            np.stack([np.full(4, rank + 10 * (s + 1.0), np.float32) for s in range(P)]),
+            full(W if rank == 0 else 0.0),
+            np.full(3, W if rank == P - 1 else 0.0, np.float32),
+            full(W / P),
+        ]
+        for name, g, wv in zip(
+            ("allreduce", "allgather", "reduce_scatter", "all_to_all", "broadcast", "max", "avg"), grads, wants
+        ):
             c.eq(f"grad-{name}-{impl}", g, wv, 1e-6)
         c.eq(f"grad-eager-{impl}", jax.grad(lambda x: (onj.allreduce(x) * w).sum())(x), full(W))
         # barrier inside jit keeps program order and is not dropped
@@ -242,7 +325,9 @@ def scenario_shard_map(c: Checker, onj, rank, P):
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from jax.sharding import Mesh, PartitionSpec as S
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as S
+
     devs = jax.devices()
     assert len(devs) == 2, devs
     mesh = Mesh(np.array(devs), ("d",))
@@ -263,15 +348,23 @@ def scenario_shard_map(c: Checker, onj, rank, P):
         c.eq(f"shard-allreduce-{impl}", a, lanes)
         c.eq(f"shard-psum-{impl}", b, np.broadcast_to(lanes.sum(0), (2, 6)).copy())
         c.eq(f"shard-allgather-{impl}", g, np.concatenate([xr for xr in xs], axis=1))
-        gr = jax.jit(jax.grad(lambda v: (jax.shard_map(lambda u: onj.allreduce(u), mesh=mesh, in_specs=S("d"),
-                                                       out_specs=S("d"))(v) * (rank + 1)).sum()))(x)
+        gr = jax.jit(
+            jax.grad(
+                lambda v: (
+                    jax.shard_map(lambda u: onj.allreduce(u), mesh=mesh, in_specs=S("d"), out_specs=S("d"))(v)
+                    * (rank + 1)
+                ).sum()
+            )
+        )(x)
         c.eq(f"shard-grad-{impl}", gr, np.full((2, 6), sum(r + 1.0 for r in range(P)), np.float32))
     return {}
 
 
 def scenario_errors(c: Checker, onj, rank, P):
     import jax.numpy as jnp
+
     import opennetworks
+
     for impl in ("ffi", "callback"):
         onj.set_impl(impl)
         try:
@@ -280,10 +373,12 @@ def scenario_errors(c: Checker, onj, rank, P):
         except opennetworks.CollectiveMismatchError as e:
             c.eq(f"mismatch-text-{impl}", "count differs" in str(e), True)
         c.eq(f"after-mismatch-{impl}", onj.allreduce(jnp.ones(2)), jnp.full(2, float(P)))
-    for name, fn in (("root", lambda: onj.broadcast(jnp.ones(2), P)),
-                     ("axis", lambda: onj.allgather(jnp.ones(2), axis=3)),
-                     ("rs-shape", lambda: onj.reduce_scatter(jnp.ones((P + 1, 2)))),
-                     ("op", lambda: onj.allreduce(jnp.ones(2), "median"))):
+    for name, fn in (
+        ("root", lambda: onj.broadcast(jnp.ones(2), P)),
+        ("axis", lambda: onj.allgather(jnp.ones(2), axis=3)),
+        ("rs-shape", lambda: onj.reduce_scatter(jnp.ones((P + 1, 2)))),
+        ("op", lambda: onj.allreduce(jnp.ones(2), "median")),
+    ):
         try:
             fn()
             c.failures.append(f"bad {name} did not raise")
@@ -294,10 +389,13 @@ def scenario_errors(c: Checker, onj, rank, P):
 
 def scenario_mixed(c: Checker, onj, rank, P):
     import threading
+
     import jax
     import jax.numpy as jnp
     import numpy as np
+
     from opennetworks._comm import Communicator
+
     onj.set_impl("ffi")
     comm = Communicator(onj.initialize().client)  # the Python client, world group
     errors = []
@@ -327,6 +425,7 @@ def scenario_mixed(c: Checker, onj, rank, P):
 
 def rank_main(scenarios: str, out: str) -> int:
     import opennetworks.jax as onj
+
     onj.initialize()
     rank, P = onj.rank(), onj.world_size()
     result = {"failures": {}}
@@ -341,8 +440,10 @@ def rank_main(scenarios: str, out: str) -> int:
         result[name] = {"checks": c.checks, **extra}
         if c.failures:
             result["failures"][name] = c.failures
-        print(f"rank {rank}: {name}: {c.checks} checks, {len(c.failures)} failures, "
-              f"{time.perf_counter() - t:.1f} s", flush=True)
+        print(
+            f"rank {rank}: {name}: {c.checks} checks, {len(c.failures)} failures, {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
         for f in c.failures[:10]:
             print(f, flush=True)
     Path(out, f"rank{rank}.json").write_text(json.dumps(result))

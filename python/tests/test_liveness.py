@@ -4,6 +4,7 @@ A zombie (exited, not reaped) or a pid that another process holds now is dead: t
 (pid, start time). End to end: a Python rank left a zombie by its parent fails the survivor
 with AbortedError naming it, long before ONET_TIMEOUT (60 s here).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,8 @@ import time
 
 import pytest
 
-from opennetworks._client import _pid_alive, _pid_start
-
 from _harness import REPO
+from opennetworks._client import _pid_alive, _pid_start
 
 
 def _state(pid: int) -> str:
@@ -100,12 +100,23 @@ def test_zombie_rank_aborts_the_survivor(tmp_path):
     script = tmp_path / "rank.py"
     script.write_text(RANK)
     job = f"pyzombie-{os.getpid()}"
-    env = dict(os.environ, ONET_JOB_ID=job, ONET_TIMEOUT="60", WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
-               PYTHONPATH=str(REPO / "python"))
+    env = dict(
+        os.environ,
+        ONET_JOB_ID=job,
+        ONET_TIMEOUT="60",
+        WORLD_SIZE="2",
+        LOCAL_WORLD_SIZE="2",
+        PYTHONPATH=str(REPO / "python"),
+    )
     env.pop("ONET_AUTOSTART", None)
     node = os.environ.get("ONET_NODE", "node")
-    coord = subprocess.Popen([node, str(REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", "2"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    coord = subprocess.Popen(
+        [node, str(REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     parent = survivor = None
     try:
         for line in coord.stdout:

@@ -2,6 +2,7 @@
 admits a Python rank that holds the token (it sends an HMAC proof, never the token) and refuses
 one without it with AccessDeniedError (EACCES); the refusal is counted in `onet status`.
 """
+
 import json
 import os
 import secrets
@@ -29,9 +30,15 @@ except on.OnetError as e:
 
 
 def _rank(env):
-    p = subprocess.run([sys.executable, "-c", RANK], env=env, capture_output=True, text=True, timeout=60,
-                       cwd=str(_harness.REPO / "python"))
-    line = next((l for l in p.stdout.splitlines() if l.startswith("RESULT ")), None)
+    p = subprocess.run(
+        [sys.executable, "-c", RANK],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(_harness.REPO / "python"),
+    )
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert line, p.stdout + p.stderr
     return json.loads(line[7:])
 
@@ -41,11 +48,23 @@ def coordinator():
     token, observer = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     run_dir = tempfile.mkdtemp(prefix="onet-pysec-")
     job = f"pysec{os.getpid()}"
-    env = {**os.environ, "ONET_RUN_DIR": run_dir, "ONET_JOB_ID": job, "ONET_JOB_TOKEN": token,
-           "ONET_OBSERVER_TOKEN": observer, "ONET_AUTOSTART": "0", "ONET_CONNECT_TIMEOUT": "10"}
+    env = {
+        **os.environ,
+        "ONET_RUN_DIR": run_dir,
+        "ONET_JOB_ID": job,
+        "ONET_JOB_TOKEN": token,
+        "ONET_OBSERVER_TOKEN": observer,
+        "ONET_AUTOSTART": "0",
+        "ONET_CONNECT_TIMEOUT": "10",
+    }
     node = os.environ.get("ONET_NODE", "node")
-    proc = subprocess.Popen([node, str(_harness.REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", "1"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [node, str(_harness.REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and "listening" not in (proc.stdout.readline() or ""):
         pass
@@ -67,27 +86,42 @@ def test_rank_without_the_token_is_refused_and_counted(coordinator):
     assert "no proof of the job token" in got["message"] and token not in got["message"]
     wrong = {**env, "ONET_JOB_TOKEN": secrets.token_urlsafe(32)}
     assert "HMAC does not match" in _rank(wrong)["message"]
-    st = subprocess.run([os.environ.get("ONET_NODE", "node"), str(_harness.REPO / "bin" / "onet.js"), "status",
-                         "--json"], env={**stranger, "ONET_OBSERVER_TOKEN": observer},
-                        capture_output=True, text=True, timeout=30)
+    st = subprocess.run(
+        [os.environ.get("ONET_NODE", "node"), str(_harness.REPO / "bin" / "onet.js"), "status", "--json"],
+        env={**stranger, "ONET_OBSERVER_TOKEN": observer},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert json.loads(st.stdout)["security"] == {"tokenRequired": True, "refusals": 2}
 
 
 def test_calls_after_close_are_refused_clearly(coordinator):
     env, _, _ = coordinator
-    script = RANK.replace('print("RESULT", json.dumps({"ok": x.tolist()}))\n    c.client.close()',
-                          'c.client.close()\n    c.all_reduce(np.arange(4, dtype=np.float32))\n    print("RESULT", json.dumps({"ok": "no error"}))')
+    script = RANK.replace(
+        'print("RESULT", json.dumps({"ok": x.tolist()}))\n    c.client.close()',
+        "c.client.close()\n    c.all_reduce(np.arange(4, dtype=np.float32))\n"
+        '    print("RESULT", json.dumps({"ok": "no error"}))',
+    )
     assert script != RANK
-    p = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
-                       cwd=str(_harness.REPO / "python"))
-    got = json.loads(next(l for l in p.stdout.splitlines() if l.startswith("RESULT "))[7:])
+    p = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(_harness.REPO / "python"),
+    )
+    got = json.loads(next(ln for ln in p.stdout.splitlines() if ln.startswith("RESULT "))[7:])
     assert got.get("type") == "ClosedError" and got["code"] == "ECLOSED", got
 
 
 def test_auth_proof_matches_the_node_side():
-    from opennetworks._client import auth_proof
     import hashlib
     import hmac
+
+    from opennetworks._client import auth_proof
+
     p = auth_proof("k", ["register", "job", 3, 42])
     text = "|".join(["onet-v1", "register", "job", "3", "42", str(p["ts"]), p["nonce"]])
     assert p["mac"] == hmac.new(b"k", text.encode(), hashlib.sha256).hexdigest()

@@ -6,6 +6,7 @@ without it is refused (EACCES). ONET_STORE_TOKEN=0 keeps the old, token-less beh
 the user or `onet run` exported is used as is. The exchange itself is tested over real torch
 stores (HashStore, FileStore) in this process.
 """
+
 import os
 import re
 import threading
@@ -164,19 +165,34 @@ def test_a_coordinator_with_another_token_refuses_and_says_why(tmp_path):
     """`onet serve` started by hand with its own ONET_JOB_TOKEN; the ranks have none, so they use a
     store token, which that coordinator refuses: the error says where the ranks' token came from."""
     import subprocess
+
     other = "other-" + os.urandom(16).hex()
     job, run_dir = f"stok{os.getpid()}", str(tmp_path / "run")
     env = {**os.environ, "ONET_RUN_DIR": run_dir, "ONET_JOB_ID": job, "ONET_JOB_TOKEN": other}
     node = os.environ.get("ONET_NODE", "node")
-    proc = subprocess.Popen([node, str(_harness.REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [node, str(_harness.REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and "listening" not in (proc.stdout.readline() or ""):
             pass
-        run = _harness.run_ranks(2, "smoke", timeout=120, env={
-            **NO_TOKEN, "ONET_RUN_DIR": run_dir, "ONET_JOB_ID": job, "ONET_AUTOSTART": "0",
-            "ONET_CONNECT_TIMEOUT": "10"})
+        run = _harness.run_ranks(
+            2,
+            "smoke",
+            timeout=120,
+            env={
+                **NO_TOKEN,
+                "ONET_RUN_DIR": run_dir,
+                "ONET_JOB_ID": job,
+                "ONET_AUTOSTART": "0",
+                "ONET_CONNECT_TIMEOUT": "10",
+            },
+        )
     finally:
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
@@ -194,12 +210,18 @@ def test_a_winding_down_coordinator_with_an_old_token_is_outwaited(tmp_path):
     to go, and start their own. Here `onet serve` with another token stands in for it and exits
     as soon as it has refused a rank."""
     import subprocess
+
     other = "old-" + os.urandom(16).hex()
     job, run_dir = f"stokb{os.getpid()}", str(tmp_path / "run")
     env = {**os.environ, "ONET_RUN_DIR": run_dir, "ONET_JOB_ID": job, "ONET_JOB_TOKEN": other}
     node = os.environ.get("ONET_NODE", "node")
-    proc = subprocess.Popen([node, str(_harness.REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [node, str(_harness.REPO / "bin" / "onet.js"), "serve", "--job", job, "--world", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen: list[str] = []
 
     def watch():

@@ -1,4 +1,5 @@
 """DDP, FSDP2 and ZeroRedundancyOptimizer train unchanged; final parameters bit-identical to gloo."""
+
 import pytest
 
 import _harness
@@ -14,10 +15,18 @@ def _train(world, scenario, variant, backend):
     return run.results
 
 
-@pytest.mark.parametrize("world,variant", [
-    (2, "plain"), (3, "plain"), (2, "bucket_view"), (2, "unused"), (2, "static"), (2, "no_sync"),
-    (2, "small_buckets"),
-])
+@pytest.mark.parametrize(
+    "world,variant",
+    [
+        (2, "plain"),
+        (3, "plain"),
+        (2, "bucket_view"),
+        (2, "unused"),
+        (2, "static"),
+        (2, "no_sync"),
+        (2, "small_buckets"),
+    ],
+)
 def test_ddp_bit_identical_to_gloo(world, variant):
     ours = _train(world, "ddp", variant, "opennetworks")
     ref = _train(world, "ddp", variant, "gloo")

@@ -1,4 +1,5 @@
 """Unit tests that need no coordinator: errors, settings, layout, allocator, futex, dtypes."""
+
 import mmap
 import multiprocessing as mp
 import os
@@ -11,10 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import opennetworks as on
-from opennetworks import _env, _futex, _layout as L
+from opennetworks import _env, _futex
+from opennetworks import _layout as L
 from opennetworks._arena import Allocator
 from opennetworks._errors import error_for_code, error_for_status
 
@@ -22,11 +25,18 @@ PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 
 # ---------------------------------------------------------------- errors
-@pytest.mark.parametrize("status,code,cls", [
-    (1, "EMISMATCH", on.CollectiveMismatchError), (2, "EINVAL", on.InvalidArgumentError),
-    (3, "ETIMEDOUT", on.TimeoutError), (4, "EABORTED", on.AbortedError), (5, "ECLOSED", on.ClosedError),
-    (6, "ENOTSUP", on.UnsupportedError), (7, "EINTERNAL", on.InternalError),
-])
+@pytest.mark.parametrize(
+    "status,code,cls",
+    [
+        (1, "EMISMATCH", on.CollectiveMismatchError),
+        (2, "EINVAL", on.InvalidArgumentError),
+        (3, "ETIMEDOUT", on.TimeoutError),
+        (4, "EABORTED", on.AbortedError),
+        (5, "ECLOSED", on.ClosedError),
+        (6, "ENOTSUP", on.UnsupportedError),
+        (7, "EINTERNAL", on.InternalError),
+    ],
+)
 def test_one_exception_class_per_code(status, code, cls):
     e = error_for_status(status, "allreduce #7: count differs: rank 0 has 4097, rank 1 has 4096", [0, 1])
     assert type(e) is cls and e.code == code and isinstance(e, on.OnetError) and isinstance(e, RuntimeError)
@@ -111,6 +121,7 @@ def test_allocator_frees_later_at_the_next_alloc():
 
 def test_bench_sizes_counts_and_busbw():
     from opennetworks.bench import _metrics as M
+
     assert M.parse_sizes("8,64KiB,1MiB") == [8, 65536, 1 << 20]
     with pytest.raises(ValueError, match="not a byte size"):
         M.parse_sizes("8,lots")
@@ -197,6 +208,7 @@ def test_futex_wait_times_out_and_detects_changed_value():
     addr = _futex.address_of(mm, 0)
     t0 = time.monotonic()
     import errno
+
     assert _futex.wait(addr, 0, 0.05) == errno.ETIMEDOUT
     assert 0.04 < time.monotonic() - t0 < 1.0
     assert _futex.wait(addr, 1, 1.0) == errno.EAGAIN  # value is 0, not 1: returns at once
@@ -206,7 +218,9 @@ def test_futex_wait_times_out_and_detects_changed_value():
 def test_dtype_and_op_maps():
     import torch
     import torch.distributed as dist
+
     from opennetworks.torch._dtypes import dtype_code, redop_code
+
     assert dtype_code(torch.bfloat16) == (3, 1) and dtype_code(torch.bool) == (5, 1)
     assert dtype_code(torch.complex64) == (0, 2)
     with pytest.raises(on.UnsupportedError, match="int16"):
@@ -214,7 +228,7 @@ def test_dtype_and_op_maps():
     assert redop_code(dist.ReduceOp.SUM, torch.float32) == (0, 1.0)
     assert redop_code(dist.ReduceOp.AVG, torch.float32) == (4, 1.0)
     assert redop_code(dist._make_nccl_premul_sum(2.5), torch.float32) == (8, 2.5)
-    assert redop_code(dist.ReduceOp.SUM, torch.bool)[0] == L.REDOPS["max"]      # or
+    assert redop_code(dist.ReduceOp.SUM, torch.bool)[0] == L.REDOPS["max"]  # or
     assert redop_code(dist.ReduceOp.PRODUCT, torch.bool)[0] == L.REDOPS["min"]  # and
     with pytest.raises(on.UnsupportedError):
         redop_code(dist.ReduceOp.AVG, torch.bool)
@@ -228,6 +242,7 @@ def test_backend_registers_through_torch_entry_point():
 
 def test_coordinator_command_prefers_env(monkeypatch):
     from opennetworks._client import coordinator_command
+
     monkeypatch.setenv("ONET_COORDINATOR", "/opt/onet")
     assert coordinator_command("j", 4)[:2] == ["/opt/onet", "serve"]
     monkeypatch.delenv("ONET_COORDINATOR")
@@ -237,17 +252,18 @@ def test_coordinator_command_prefers_env(monkeypatch):
 
 # ---------------------------------------------------------------- finding the coordinator
 def _register_in_subprocess(env_extra, tmp_path):
-    code = ("import opennetworks as on\n"
-            "try:\n"
-            "    on.init(rank=0, world=1)\n"
-            "    print('REGISTERED')\n"
-            "except on.OnetError as e:\n"
-            "    print(type(e).__name__, '|', e)\n")
+    code = (
+        "import opennetworks as on\n"
+        "try:\n"
+        "    on.init(rank=0, world=1)\n"
+        "    print('REGISTERED')\n"
+        "except on.OnetError as e:\n"
+        "    print(type(e).__name__, '|', e)\n"
+    )
     env = dict(os.environ, ONET_RUN_DIR=str(tmp_path / "run"), ONET_JOB_ID="unit", **env_extra)
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
         env.pop(k, None)
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=60).stdout
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60).stdout
 
 
 def test_coordinator_that_fails_to_start_is_reported(tmp_path):
@@ -263,7 +279,13 @@ def test_no_coordinator_times_out_with_advice(tmp_path):
 
 
 def test_bytes_setting_units(monkeypatch):
-    for raw, want in [("2097152", 2 << 20), ("2MiB", 2 << 20), ("64M", 64 << 20), ("512KiB", 512 << 10), ("1G", 1 << 30)]:
+    for raw, want in [
+        ("2097152", 2 << 20),
+        ("2MiB", 2 << 20),
+        ("64M", 64 << 20),
+        ("512KiB", 512 << 10),
+        ("1G", 1 << 30),
+    ]:
         monkeypatch.setenv("ONET_PIPELINE_BYTES", raw)
         assert _env.bytes_setting("ONET_PIPELINE_BYTES", 1) == want
     monkeypatch.setenv("ONET_PIPELINE_BYTES", "lots")
@@ -272,6 +294,7 @@ def test_bytes_setting_units(monkeypatch):
 
 
 def test_slurm_tasks_per_node_sets_local_world():
-    info = _env.rank_info(env={"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1",
-                               "SLURM_NTASKS_PER_NODE": "4(x2)"})
+    info = _env.rank_info(
+        env={"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_NTASKS_PER_NODE": "4(x2)"}
+    )
     assert (info.rank, info.world, info.local_rank, info.local_world) == (5, 8, 1, 4)

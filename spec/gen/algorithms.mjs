@@ -39,7 +39,7 @@ export function load(root) {
   if (!Number.isInteger(oneshot?.cost?.params?.maxSentBytes)) fail('allreduce oneshot needs cost.params.maxSentBytes');
   for (const r of spec.defaultRules) {
     const a = spec.algorithms.find((x) => x.collective === r.collective && x.name === r.algo);
-    if (!a || a.kind !== 'inter') fail(`defaultRules: ${r.collective}:${r.algo} is not an inter-host algorithm`);
+    if (a?.kind !== 'inter') fail(`defaultRules: ${r.collective}:${r.algo} is not an inter-host algorithm`);
     if (r.maxBytes !== null && !Number.isInteger(r.maxBytes))
       fail(`defaultRules: ${r.collective} maxBytes must be an integer or null`);
   }
@@ -95,7 +95,7 @@ function cpp(spec) {
     '// The one-shot allreduce runs whenever (hosts − 1) · bytes <= this, before the size rules.',
     `constexpr uint64_t kOneShotMaxSentBytes = ${oneshot.cost.params.maxSentBytes};`,
     '',
-    '// The engine\'s size rules until the scheduler sends its table (max_bytes UINT64_MAX: no bound).',
+    "// The engine's size rules until the scheduler sends its table (max_bytes UINT64_MAX: no bound).",
     'struct DefaultRule {',
     '  Coll coll;',
     '  uint64_t max_bytes;',
@@ -147,7 +147,7 @@ function ts(spec) {
     '/** The engine runs allreduce as one round whenever (hosts − 1) · bytes ≤ this, before the size rules. */',
     `export const ONESHOT_MAX_SENT_BYTES = ${oneshot.cost.params.maxSentBytes};`,
     '',
-    '/** The engine\'s size rules until the scheduler sends a table (maxBytes null: no bound). */',
+    "/** The engine's size rules until the scheduler sends a table (maxBytes null: no bound). */",
     'export const DEFAULT_RULES = [',
     ...spec.defaultRules.map(
       (r) =>

@@ -23,7 +23,7 @@ export function load(root) {
 
 function cpp(codes) {
   const lines = [
-    '// Error codes (spec/errors.json, docs/protocol.md §7). The number is what the slot\'s status word holds.',
+    "// Error codes (spec/errors.json, docs/protocol.md §7). The number is what the slot's status word holds.",
     '#pragma once',
     '#include <cstdint>',
     '',
@@ -85,7 +85,7 @@ function ts(codes) {
     '',
     '/** True when s names a code. */',
     'export function isErrorCode(s: unknown): s is ErrorCode {',
-    '  return typeof s === \'string\' && Object.hasOwn(ERROR_INFO, s);',
+    "  return typeof s === 'string' && Object.hasOwn(ERROR_INFO, s);",
     '}',
     '',
   ];

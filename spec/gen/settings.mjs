@@ -37,8 +37,16 @@ export function loadSpec(root) {
     if (!s.meaning || s.meaning.length < 10) throw new Error(`${where}: give a one-line meaning`);
     const unit = s.unit ?? (s.kind === 'seconds' ? 's' : s.kind === 'bytes' ? 'B' : '');
     return {
-      key: s.key, env: s.env, kind: s.kind, values: s.values ?? null, unit,
-      default: s.default, meaning: s.meaning, components: s.components, audience, secret: Boolean(s.secret),
+      key: s.key,
+      env: s.env,
+      kind: s.kind,
+      values: s.values ?? null,
+      unit,
+      default: s.default,
+      meaning: s.meaning,
+      components: s.components,
+      audience,
+      secret: Boolean(s.secret),
     };
   });
   return { settings, units: spec.units, jobid };
@@ -51,7 +59,10 @@ const pascal = (key) => key[0].toUpperCase() + key.slice(1);
 function t(v) {
   if (typeof v === 'string') return `'${JSON.stringify(v).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
   if (Array.isArray(v)) return `[${v.map(t).join(', ')}]`;
-  if (v && typeof v === 'object') return `{ ${Object.entries(v).map(([k, x]) => `${tsKey(k)}: ${t(x)}`).join(', ')} }`;
+  if (v && typeof v === 'object')
+    return `{ ${Object.entries(v)
+      .map(([k, x]) => `${tsKey(k)}: ${t(x)}`)
+      .join(', ')} }`;
   return String(v);
 }
 const tsKey = (k) => (/^[A-Za-z_$][\w$]*$/.test(k) ? k : t(k));
@@ -73,18 +84,22 @@ function pieces(s, width, lit = q) {
 
 /** An object literal, one entry per line (keeps generated lines short). */
 function lines(obj, lit, key = q) {
-  return `{\n${Object.entries(obj).map(([k, v]) => `  ${key(k)}: ${lit(v)},`).join('\n')}\n}`;
+  return `{\n${Object.entries(obj)
+    .map(([k, v]) => `  ${key(k)}: ${lit(v)},`)
+    .join('\n')}\n}`;
 }
 
 function ts({ settings, units, jobid }) {
-  const rows = settings.map((s) => [
-    `  ${s.key}: {`,
-    `    env: ${t(s.env)}, kind: ${t(s.kind)}, def: ${t(s.default)}, unit: ${t(s.unit)},`,
-    `    values: ${s.values ? q(s.values) : 'null'},`,
-    `    components: ${t(s.components)}, audience: ${t(s.audience)}, secret: ${s.secret},`,
-    `    meaning: ${pieces(s.meaning, 100, t).join(' +\n      ')},`,
-    '  },',
-  ].join('\n'));
+  const rows = settings.map((s) =>
+    [
+      `  ${s.key}: {`,
+      `    env: ${t(s.env)}, kind: ${t(s.kind)}, def: ${t(s.default)}, unit: ${t(s.unit)},`,
+      `    values: ${s.values ? q(s.values) : 'null'},`,
+      `    components: ${t(s.components)}, audience: ${t(s.audience)}, secret: ${s.secret},`,
+      `    meaning: ${pieces(s.meaning, 100, t).join(' +\n      ')},`,
+      '  },',
+    ].join('\n'),
+  );
   const e = units.errors;
   const src = jobid.sources.map((s) => `    { env: ${t(s.env)}, joiner: ${t(s.joiner ?? '')}, mode: ${t(s.mode)} },`);
   return `// Settings, units and the job-id rule (spec/settings.json, spec/jobid.json). Read them through
@@ -144,18 +159,23 @@ function pyLiteral(v) {
   if (v === true) return 'True';
   if (v === false) return 'False';
   if (Array.isArray(v)) return `(${v.map(pyLiteral).join(', ')}${v.length === 1 ? ',' : ''})`;
-  if (typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${q(k)}: ${pyLiteral(x)}`).join(', ')}}`;
+  if (typeof v === 'object')
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${q(k)}: ${pyLiteral(x)}`)
+      .join(', ')}}`;
   return q(v);
 }
 
 function py({ settings, units, jobid }) {
-  const rows = settings.map((s) => [
-    `    ${q(s.env)}: Setting(`,
-    `        key=${q(s.key)}, env=${q(s.env)}, kind=${q(s.kind)}, default=${q(s.default)}, unit=${q(s.unit)},`,
-    `        values=${pyLiteral(s.values)},`,
-    `        components=${pyLiteral(s.components)}, audience=${q(s.audience)}, secret=${pyLiteral(s.secret)},`,
-    `        meaning=(${pieces(s.meaning, 100).join('\n                 ')})),`,
-  ].join('\n'));
+  const rows = settings.map((s) =>
+    [
+      `    ${q(s.env)}: Setting(`,
+      `        key=${q(s.key)}, env=${q(s.env)}, kind=${q(s.kind)}, default=${q(s.default)}, unit=${q(s.unit)},`,
+      `        values=${pyLiteral(s.values)},`,
+      `        components=${pyLiteral(s.components)}, audience=${q(s.audience)}, secret=${pyLiteral(s.secret)},`,
+      `        meaning=(${pieces(s.meaning, 100).join('\n                 ')})),`,
+    ].join('\n'),
+  );
   const e = units.errors;
   const src = jobid.sources.map((s) => `    ${pyLiteral({ env: s.env, joiner: s.joiner ?? '', mode: s.mode })},`);
   return `"""Settings, units and the job-id rule (spec/settings.json, spec/jobid.json).
@@ -237,7 +257,8 @@ const cell = (t) => String(t).replace(/\|/g, '\\|');
 function readme(root, { settings, units }) {
   const path = join(root, 'README.md');
   const text = readFileSync(path, 'utf8');
-  const a = text.indexOf(BEGIN), b = text.indexOf(END);
+  const a = text.indexOf(BEGIN),
+    b = text.indexOf(END);
   if (a < 0 || b < a) throw new Error(`README.md lacks the ${BEGIN} … ${END} markers around the settings table`);
   const user = settings.filter((s) => s.audience === 'user');
   const kind = (s) =>

@@ -1,23 +1,38 @@
 // A Node rank's view of its arena: typed-array views on the data region, a first-fit
 // allocator (64-byte aligned), and slot read/write at the offsets of docs/protocol.md §3.
-import { OnetError } from '../errors.js';
+
 import { LAYOUT } from '../bridge/protocol.js';
+import { OnetError } from '../errors.js';
 
 const ALIGN = 64;
 const S = LAYOUT.slot;
 
 export interface SlotFields {
-  seq: bigint; coll: number; dtype: number; redop: number; root: number; count: bigint;
-  inOff: bigint; outOff: bigint; auxOff: bigint; group: number; tag: number; scale: number; flags: number;
+  seq: bigint;
+  coll: number;
+  dtype: number;
+  redop: number;
+  root: number;
+  count: bigint;
+  inOff: bigint;
+  outOff: bigint;
+  auxOff: bigint;
+  group: number;
+  tag: number;
+  scale: number;
+  flags: number;
 }
 
 export class Arena {
   readonly data: Uint8Array;
   private readonly view: DataView;
-  private free: Array<[number, number]>;  // [offset, bytes], sorted by offset
+  private free: Array<[number, number]>; // [offset, bytes], sorted by offset
   private readonly freeSlots: number[] = [];
 
-  constructor(readonly buffer: ArrayBuffer, readonly dataBytes: number) {
+  constructor(
+    readonly buffer: ArrayBuffer,
+    readonly dataBytes: number,
+  ) {
     this.view = new DataView(buffer);
     this.data = new Uint8Array(buffer, LAYOUT.dataOffset, dataBytes);
     this.free = [[0, dataBytes]];
@@ -34,7 +49,10 @@ export class Arena {
       else this.free[i] = [off + need, len - need];
       return off;
     }
-    throw new OnetError('EINVAL', `a buffer of ${bytes} bytes does not fit in this rank's arena (${this.dataBytes} bytes, partly in use by pending ops); raise ONET_ARENA_BYTES`);
+    throw new OnetError(
+      'EINVAL',
+      `a buffer of ${bytes} bytes does not fit in this rank's arena (${this.dataBytes} bytes, partly in use by pending ops); raise ONET_ARENA_BYTES`,
+    );
   }
 
   release(off: number, bytes: number): void {
@@ -59,12 +77,17 @@ export class Arena {
 
   takeSlot(): number {
     const s = this.freeSlots.pop();
-    if (s === undefined) throw new OnetError('EINVAL', `more than ${LAYOUT.slots} collectives in flight on this rank; await some before posting more`);
+    if (s === undefined)
+      throw new OnetError(
+        'EINVAL',
+        `more than ${LAYOUT.slots} collectives in flight on this rank; await some before posting more`,
+      );
     return s;
   }
 
   writeSlot(i: number, f: SlotFields): void {
-    const b = LAYOUT.slotsOffset + i * LAYOUT.slotBytes, v = this.view;
+    const b = LAYOUT.slotsOffset + i * LAYOUT.slotBytes,
+      v = this.view;
     v.setUint32(b + S.status, 0, true);
     v.setBigUint64(b + S.seq, f.seq, true);
     v.setUint32(b + S.coll, f.coll, true);
@@ -82,8 +105,16 @@ export class Arena {
   }
 
   /** Read the completion of slot i and hand the slot back. */
-  finishSlot(i: number): { state: number; status: number; src: number; outCount: number; msg: string; ranks: number[] } {
-    const b = LAYOUT.slotsOffset + i * LAYOUT.slotBytes, v = this.view;
+  finishSlot(i: number): {
+    state: number;
+    status: number;
+    src: number;
+    outCount: number;
+    msg: string;
+    ranks: number[];
+  } {
+    const b = LAYOUT.slotsOffset + i * LAYOUT.slotBytes,
+      v = this.view;
     const state = v.getUint32(b + S.state, true);
     const status = v.getInt32(b + S.status, true);
     const src = v.getInt32(b + S.src, true);

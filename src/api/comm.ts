@@ -1,32 +1,59 @@
 // The Node rank API: `const comm = await init(); await comm.allreduce(x, { op: 'sum' })`.
 // Every collective goes through run(): place inputs in the arena (zero-copy when the array
 // was made by comm.alloc), post a slot, spin briefly, then wait off the JS thread.
+
+import type { Table } from 'apache-arrow';
+import { COLL, type Coll, DTYPE_SIZE, DTYPES, type DType, LAYOUT, REDOPS, type RedOp } from '../bridge/protocol.js';
 import { setting } from '../config/settings.js';
+import { jobId, jobPaths } from '../coordinator/paths.js';
 import { OnetError } from '../errors.js';
 import { native } from '../native/addon.js';
-import { COLL, DTYPES, DTYPE_SIZE, LAYOUT, REDOPS, type Coll, type DType, type RedOp } from '../bridge/protocol.js';
-import { jobId, jobPaths } from '../coordinator/paths.js';
+import { clientAuth } from '../security/auth.js';
 import { Arena } from './arena.js';
 import { Control, coordinatorRunning, startCoordinator } from './control.js';
-import { rankEnv, type RankEnv } from './env.js';
+import { type RankEnv, rankEnv } from './env.js';
+import { type AllgatherTableOptions, allgatherTable } from './table.js';
 import { asTyped, CTOR, dtypeOf, type TensorLike, type TypedArray } from './tensor.js';
-import type { Table } from 'apache-arrow';
-import { allgatherTable, type AllgatherTableOptions } from './table.js';
-import { clientAuth } from '../security/auth.js';
 
 export interface InitOptions extends Partial<RankEnv> {
   job?: string;
   env?: NodeJS.ProcessEnv;
   framework?: string;
 }
-export interface ReduceOptions { op?: RedOp; dtype?: DType; scale?: number; out?: TypedArray }
-export interface RootOptions { root?: number; dtype?: DType; out?: TypedArray }
+export interface ReduceOptions {
+  op?: RedOp;
+  dtype?: DType;
+  scale?: number;
+  out?: TypedArray;
+}
+export interface RootOptions {
+  root?: number;
+  dtype?: DType;
+  out?: TypedArray;
+}
 
 interface Spec {
-  coll: Coll; dtype: DType; count: number; redop?: RedOp; root?: number; tag?: number; scale?: number;
-  input?: TypedArray; output?: TypedArray; inBytes: number; outBytes: number; aux?: BigUint64Array; inPlace?: boolean; group?: number; seq?: bigint;
+  coll: Coll;
+  dtype: DType;
+  count: number;
+  redop?: RedOp;
+  root?: number;
+  tag?: number;
+  scale?: number;
+  input?: TypedArray;
+  output?: TypedArray;
+  inBytes: number;
+  outBytes: number;
+  aux?: BigUint64Array;
+  inPlace?: boolean;
+  group?: number;
+  seq?: bigint;
 }
-interface Done { out: TypedArray; src: number; outCount: number }
+interface Done {
+  out: TypedArray;
+  src: number;
+  outCount: number;
+}
 
 export class Comm {
   readonly rank: number;
@@ -42,8 +69,15 @@ export class Comm {
   private readonly spinUs: number;
   private readonly timeoutMs: number;
 
-  private constructor(env: RankEnv, job: string, private readonly control: Control, private readonly arena: Arena,
-    private readonly ctl: ArrayBuffer, private readonly envVars: NodeJS.ProcessEnv, sub?: { group: number; members: number[] }) {
+  private constructor(
+    env: RankEnv,
+    job: string,
+    private readonly control: Control,
+    private readonly arena: Arena,
+    private readonly ctl: ArrayBuffer,
+    private readonly envVars: NodeJS.ProcessEnv,
+    sub?: { group: number; members: number[] },
+  ) {
     this.group = sub?.group ?? 0;
     this.members = sub?.members ?? [...Array(env.world).keys()];
     this.rank = this.members.indexOf(env.rank);
@@ -64,11 +98,21 @@ export class Comm {
     const control = new Control(paths.endpoint);
     const connectMs = (setting('connectTimeoutS', envVars) as number) * 1000;
     try {
-      const reg = await control.request({
-        type: 'register', job, rank: env.rank, world: env.world, localRank: env.localRank, localWorld: env.localWorld,
-        pid: process.pid, framework: opts.framework ?? 'node', ...clientAuth(envVars, ['register', job, env.rank, process.pid], ['rank']),
-        // Across hosts the coordinator answers once it has met the others (bootstrap + mesh).
-      }, env.localWorld < env.world ? 3 * connectMs : connectMs);
+      const reg = await control.request(
+        {
+          type: 'register',
+          job,
+          rank: env.rank,
+          world: env.world,
+          localRank: env.localRank,
+          localWorld: env.localWorld,
+          pid: process.pid,
+          framework: opts.framework ?? 'node',
+          ...clientAuth(envVars, ['register', job, env.rank, process.pid], ['rank']),
+          // Across hosts the coordinator answers once it has met the others (bootstrap + mesh).
+        },
+        env.localWorld < env.world ? 3 * connectMs : connectMs,
+      );
       const buffer = native.mapSegment(reg.arena);
       const ctl = native.mapSegment(reg.ctl);
       await control.request({ type: 'mapped' }, connectMs);
@@ -84,7 +128,8 @@ export class Comm {
 
   /** A typed array living in this rank's shared arena: collectives on it copy nothing. */
   alloc(count: number, dtype: DType = 'f32'): TypedArray {
-    if (!DTYPES.includes(dtype)) throw new OnetError('EINVAL', `unknown dtype ${JSON.stringify(dtype)}; use one of ${DTYPES.join(', ')}`);
+    if (!DTYPES.includes(dtype))
+      throw new OnetError('EINVAL', `unknown dtype ${JSON.stringify(dtype)}; use one of ${DTYPES.join(', ')}`);
     const off = this.arena.alloc(count * DTYPE_SIZE[dtype]);
     return new CTOR[dtype](this.arena.buffer, LAYOUT.dataOffset + off, count);
   }
@@ -101,8 +146,18 @@ export class Comm {
   async allreduce<T extends TensorLike>(x: T, o: ReduceOptions = {}): Promise<T> {
     const t = asTyped(x);
     const out = this.checkOut(o.out, t);
-    const d = await this.run({ coll: 'allreduce', dtype: dtypeOf(t, o.dtype), count: t.length, redop: o.op, scale: o.scale,
-      input: t, output: out, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: !out });
+    const d = await this.run({
+      coll: 'allreduce',
+      dtype: dtypeOf(t, o.dtype),
+      count: t.length,
+      redop: o.op,
+      scale: o.scale,
+      input: t,
+      output: out,
+      inBytes: t.byteLength,
+      outBytes: t.byteLength,
+      inPlace: !out,
+    });
     return (out ? d.out : this.into(t, d, x)) as T;
   }
 
@@ -111,8 +166,19 @@ export class Comm {
     const t = asTyped(x);
     const root = this.checkRoot(o.root);
     const out = this.checkOut(o.out, t);
-    const d = await this.run({ coll: 'reduce', dtype: dtypeOf(t, o.dtype), count: t.length, redop: o.op, scale: o.scale, root,
-      input: t, output: out, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: !out });
+    const d = await this.run({
+      coll: 'reduce',
+      dtype: dtypeOf(t, o.dtype),
+      count: t.length,
+      redop: o.op,
+      scale: o.scale,
+      root,
+      input: t,
+      output: out,
+      inBytes: t.byteLength,
+      outBytes: t.byteLength,
+      inPlace: !out,
+    });
     if (this.rank !== root) return x;
     return (out ? d.out : this.into(t, d, x)) as T;
   }
@@ -121,8 +187,17 @@ export class Comm {
   async broadcast<T extends TensorLike>(x: T, o: RootOptions = {}): Promise<T> {
     const t = asTyped(x);
     const out = this.checkOut(o.out, t);
-    const d = await this.run({ coll: 'broadcast', dtype: dtypeOf(t, o.dtype), count: t.length, root: this.checkRoot(o.root),
-      input: t, output: out, inBytes: t.byteLength, outBytes: t.byteLength, inPlace: !out });
+    const d = await this.run({
+      coll: 'broadcast',
+      dtype: dtypeOf(t, o.dtype),
+      count: t.length,
+      root: this.checkRoot(o.root),
+      input: t,
+      output: out,
+      inBytes: t.byteLength,
+      outBytes: t.byteLength,
+      inPlace: !out,
+    });
     return (out ? d.out : this.into(t, d, x)) as T;
   }
 
@@ -130,8 +205,17 @@ export class Comm {
   async allgather(x: TensorLike, o: { dtype?: DType; out?: TypedArray } = {}): Promise<TypedArray> {
     const t = asTyped(x);
     const out = this.checkOut(o.out, t, t.length * this.world);
-    return (await this.run({ coll: 'allgather', dtype: dtypeOf(t, o.dtype), count: t.length, input: t, output: out,
-      inBytes: t.byteLength, outBytes: t.byteLength * this.world })).out;
+    return (
+      await this.run({
+        coll: 'allgather',
+        dtype: dtypeOf(t, o.dtype),
+        count: t.length,
+        input: t,
+        output: out,
+        inBytes: t.byteLength,
+        outBytes: t.byteLength * this.world,
+      })
+    ).out;
   }
 
   /** allgather with per-rank lengths: `counts[r]` elements from rank r. */
@@ -139,19 +223,43 @@ export class Comm {
     const t = asTyped(x);
     const counts = this.checkCounts(o?.counts, 'counts');
     const total = counts.reduce((a, b) => a + b, 0);
-    return (await this.run({ coll: 'allgatherv', dtype: dtypeOf(t, o.dtype), count: t.length, input: t, inBytes: t.byteLength,
-      outBytes: total * t.BYTES_PER_ELEMENT, aux: BigUint64Array.from(counts.map(BigInt)) })).out;
+    return (
+      await this.run({
+        coll: 'allgatherv',
+        dtype: dtypeOf(t, o.dtype),
+        count: t.length,
+        input: t,
+        inBytes: t.byteLength,
+        outBytes: total * t.BYTES_PER_ELEMENT,
+        aux: BigUint64Array.from(counts.map(BigInt)),
+      })
+    ).out;
   }
 
   /** x holds world blocks; rank r gets the reduction of every rank's block r. */
   async reduceScatter(x: TensorLike, o: ReduceOptions = {}): Promise<TypedArray> {
     const t = asTyped(x);
     if (t.length % this.world)
-      throw new OnetError('EINVAL', `reduceScatter: ${t.length} elements do not split into ${this.world} equal blocks; use reduceScatterv`, [this.rank]);
+      throw new OnetError(
+        'EINVAL',
+        `reduceScatter: ${t.length} elements do not split into ${this.world} equal blocks; use reduceScatterv`,
+        [this.rank],
+      );
     const n = t.length / this.world;
     const out = this.checkOut(o.out, t, n);
-    return (await this.run({ coll: 'reduce_scatter', dtype: dtypeOf(t, o.dtype), count: n, redop: o.op, scale: o.scale,
-      input: t, output: out, inBytes: t.byteLength, outBytes: n * t.BYTES_PER_ELEMENT })).out;
+    return (
+      await this.run({
+        coll: 'reduce_scatter',
+        dtype: dtypeOf(t, o.dtype),
+        count: n,
+        redop: o.op,
+        scale: o.scale,
+        input: t,
+        output: out,
+        inBytes: t.byteLength,
+        outBytes: n * t.BYTES_PER_ELEMENT,
+      })
+    ).out;
   }
 
   /** reduce_scatter with block r of `counts[r]` elements. */
@@ -159,9 +267,23 @@ export class Comm {
     const t = asTyped(x);
     const counts = this.checkCounts(o?.counts, 'counts');
     const total = counts.reduce((a, b) => a + b, 0);
-    if (total !== t.length) throw new OnetError('EINVAL', `reduceScatterv: counts add up to ${total} but x has ${t.length} elements`, [this.rank]);
-    return (await this.run({ coll: 'reduce_scatterv', dtype: dtypeOf(t, o.dtype), count: counts[this.rank], redop: o.op, scale: o.scale,
-      input: t, inBytes: t.byteLength, outBytes: counts[this.rank] * t.BYTES_PER_ELEMENT, aux: BigUint64Array.from(counts.map(BigInt)) })).out;
+    if (total !== t.length)
+      throw new OnetError('EINVAL', `reduceScatterv: counts add up to ${total} but x has ${t.length} elements`, [
+        this.rank,
+      ]);
+    return (
+      await this.run({
+        coll: 'reduce_scatterv',
+        dtype: dtypeOf(t, o.dtype),
+        count: counts[this.rank],
+        redop: o.op,
+        scale: o.scale,
+        input: t,
+        inBytes: t.byteLength,
+        outBytes: counts[this.rank] * t.BYTES_PER_ELEMENT,
+        aux: BigUint64Array.from(counts.map(BigInt)),
+      })
+    ).out;
   }
 
   /** Block j of x goes to rank j; block j of the result came from rank j. */
@@ -169,29 +291,66 @@ export class Comm {
     const t = asTyped(x);
     const out = this.checkOut(o.out, t);
     if (t.length % this.world)
-      throw new OnetError('EINVAL', `alltoall: ${t.length} elements do not split into ${this.world} equal blocks; use alltoallv`, [this.rank]);
-    return (await this.run({ coll: 'alltoall', dtype: dtypeOf(t, o.dtype), count: t.length / this.world, input: t, output: out,
-      inBytes: t.byteLength, outBytes: t.byteLength })).out;
+      throw new OnetError(
+        'EINVAL',
+        `alltoall: ${t.length} elements do not split into ${this.world} equal blocks; use alltoallv`,
+        [this.rank],
+      );
+    return (
+      await this.run({
+        coll: 'alltoall',
+        dtype: dtypeOf(t, o.dtype),
+        count: t.length / this.world,
+        input: t,
+        output: out,
+        inBytes: t.byteLength,
+        outBytes: t.byteLength,
+      })
+    ).out;
   }
 
   /** alltoall with `sendCounts[j]` elements to rank j and `recvCounts[j]` from it (packed in rank order). */
-  async alltoallv(x: TensorLike, o: { sendCounts: number[]; recvCounts: number[]; dtype?: DType }): Promise<TypedArray> {
+  async alltoallv(
+    x: TensorLike,
+    o: { sendCounts: number[]; recvCounts: number[]; dtype?: DType },
+  ): Promise<TypedArray> {
     const t = asTyped(x);
-    const sc = this.checkCounts(o?.sendCounts, 'sendCounts'), rc = this.checkCounts(o?.recvCounts, 'recvCounts');
+    const sc = this.checkCounts(o?.sendCounts, 'sendCounts'),
+      rc = this.checkCounts(o?.recvCounts, 'recvCounts');
     const displs = (c: number[]) => c.map((_, i) => c.slice(0, i).reduce((a, b) => a + b, 0));
-    const sTotal = sc.reduce((a, b) => a + b, 0), rTotal = rc.reduce((a, b) => a + b, 0);
-    if (sTotal > t.length) throw new OnetError('EINVAL', `alltoallv: sendCounts add up to ${sTotal} but x has ${t.length} elements`, [this.rank]);
+    const sTotal = sc.reduce((a, b) => a + b, 0),
+      rTotal = rc.reduce((a, b) => a + b, 0);
+    if (sTotal > t.length)
+      throw new OnetError('EINVAL', `alltoallv: sendCounts add up to ${sTotal} but x has ${t.length} elements`, [
+        this.rank,
+      ]);
     const aux = BigUint64Array.from([...sc, ...displs(sc), ...rc, ...displs(rc)].map(BigInt));
-    return (await this.run({ coll: 'alltoallv', dtype: dtypeOf(t, o.dtype), count: 0, input: t, inBytes: t.byteLength,
-      outBytes: rTotal * t.BYTES_PER_ELEMENT, aux })).out;
+    return (
+      await this.run({
+        coll: 'alltoallv',
+        dtype: dtypeOf(t, o.dtype),
+        count: 0,
+        input: t,
+        inBytes: t.byteLength,
+        outBytes: rTotal * t.BYTES_PER_ELEMENT,
+        aux,
+      })
+    ).out;
   }
 
   /** Every rank's x, concatenated at root; null elsewhere. */
   async gather(x: TensorLike, o: RootOptions = {}): Promise<TypedArray | null> {
     const t = asTyped(x);
     const root = this.checkRoot(o.root);
-    const d = await this.run({ coll: 'gather', dtype: dtypeOf(t, o.dtype), count: t.length, root, input: t,
-      inBytes: t.byteLength, outBytes: this.rank === root ? t.byteLength * this.world : 0 });
+    const d = await this.run({
+      coll: 'gather',
+      dtype: dtypeOf(t, o.dtype),
+      count: t.length,
+      root,
+      input: t,
+      inBytes: t.byteLength,
+      outBytes: this.rank === root ? t.byteLength * this.world : 0,
+    });
     return this.rank === root ? d.out : null;
   }
 
@@ -199,19 +358,34 @@ export class Comm {
   async scatter(x: TensorLike | null, o: RootOptions & { count: number; dtype?: DType }): Promise<TypedArray> {
     const root = this.checkRoot(o?.root);
     const count = o?.count;
-    if (!Number.isInteger(count) || count < 0) throw new OnetError('EINVAL', 'scatter needs { count }: the elements each rank receives', [this.rank]);
+    if (!Number.isInteger(count) || count < 0)
+      throw new OnetError('EINVAL', 'scatter needs { count }: the elements each rank receives', [this.rank]);
     let t: TypedArray;
     if (this.rank === root) {
       if (x == null) throw new OnetError('EINVAL', 'scatter: the root must pass the array to scatter', [this.rank]);
       t = asTyped(x);
       if (t.length !== count * this.world)
-        throw new OnetError('EINVAL', `scatter: root passed ${t.length} elements, expected count × world = ${count * this.world}`, [this.rank]);
+        throw new OnetError(
+          'EINVAL',
+          `scatter: root passed ${t.length} elements, expected count × world = ${count * this.world}`,
+          [this.rank],
+        );
     } else {
       const dtype = o.dtype ?? (x != null ? dtypeOf(asTyped(x)) : 'f32');
       t = new CTOR[dtype](new ArrayBuffer(0), 0, 0);
     }
     const dtype = dtypeOf(t, o.dtype);
-    return (await this.run({ coll: 'scatter', dtype, count, root, input: t, inBytes: t.byteLength, outBytes: count * DTYPE_SIZE[dtype] })).out;
+    return (
+      await this.run({
+        coll: 'scatter',
+        dtype,
+        count,
+        root,
+        input: t,
+        inBytes: t.byteLength,
+        outBytes: count * DTYPE_SIZE[dtype],
+      })
+    ).out;
   }
 
   /**
@@ -232,16 +406,37 @@ export class Comm {
   async send(x: TensorLike, peer: number, o: { tag?: number; dtype?: DType } = {}): Promise<void> {
     const t = asTyped(x);
     this.checkPeer(peer, false);
-    await this.run({ coll: 'send', dtype: dtypeOf(t, o.dtype), count: t.length, root: peer, tag: o.tag ?? 0, input: t,
-      inBytes: t.byteLength, outBytes: 0, seq: 0n });
+    await this.run({
+      coll: 'send',
+      dtype: dtypeOf(t, o.dtype),
+      count: t.length,
+      root: peer,
+      tag: o.tag ?? 0,
+      input: t,
+      inBytes: t.byteLength,
+      outBytes: 0,
+      seq: 0n,
+    });
   }
 
   /** Receive into x (its length is the capacity) from `peer`, or from anyone with -1. */
-  async recv<T extends TensorLike>(x: T, peer = -1, o: { tag?: number; dtype?: DType } = {}): Promise<{ data: TypedArray; src: number }> {
+  async recv<T extends TensorLike>(
+    x: T,
+    peer = -1,
+    o: { tag?: number; dtype?: DType } = {},
+  ): Promise<{ data: TypedArray; src: number }> {
     const t = asTyped(x);
     this.checkPeer(peer, true);
-    const d = await this.run({ coll: 'recv', dtype: dtypeOf(t, o.dtype), count: t.length, root: peer, tag: o.tag ?? 0,
-      inBytes: 0, outBytes: t.byteLength, seq: 0n });
+    const d = await this.run({
+      coll: 'recv',
+      dtype: dtypeOf(t, o.dtype),
+      count: t.length,
+      root: peer,
+      tag: o.tag ?? 0,
+      inBytes: 0,
+      outBytes: t.byteLength,
+      seq: 0n,
+    });
     const got = d.out.subarray(0, d.outCount) as TypedArray;
     if (ArrayBuffer.isView(x)) (t as any).set(got);
     return { data: got, src: d.src };
@@ -263,16 +458,33 @@ export class Comm {
       drop = this.members.flatMap((g, i) => (gone.has(g) ? [i] : []));
     }
     if (!Array.isArray(drop) || drop.some((r) => !Number.isInteger(r) || r < 0 || r >= this.world))
-      throw new OnetError('EINVAL', `shrink(): ranksToDrop must list ranks of this communicator (0..${this.world - 1}), got ${JSON.stringify(ranksToDrop)}`, [this.rank]);
-    if (drop.includes(this.rank)) throw new OnetError('EINVAL', `shrink(): rank ${this.rank} is asked to drop itself; only survivors call shrink()`, [this.rank]);
+      throw new OnetError(
+        'EINVAL',
+        `shrink(): ranksToDrop must list ranks of this communicator (0..${this.world - 1}), got ${JSON.stringify(ranksToDrop)}`,
+        [this.rank],
+      );
+    if (drop.includes(this.rank))
+      throw new OnetError(
+        'EINVAL',
+        `shrink(): rank ${this.rank} is asked to drop itself; only survivors call shrink()`,
+        [this.rank],
+      );
     const members = this.members.filter((_, i) => !drop!.includes(i));
     // Every survivor derives the same id from the parent, its shrink count and the survivors.
     const key = `${this.group}/${this.shrinks++}/${members.join(',')}`;
     let h = 0x811c9dc5;
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
     const group = 0x40000000 | (h & 0x3fffffff);
-    await this.control.request({ type: 'group', group, ranks: members }, (setting('connectTimeoutS', this.envVars) as number) * 1000);
-    const env = { rank: this.members[this.rank], world: this.members.length, localRank: this.localRank, localWorld: 0 } as RankEnv;
+    await this.control.request(
+      { type: 'group', group, ranks: members },
+      (setting('connectTimeoutS', this.envVars) as number) * 1000,
+    );
+    const env = {
+      rank: this.members[this.rank],
+      world: this.members.length,
+      localRank: this.localRank,
+      localWorld: 0,
+    } as RankEnv;
     return new Comm(env, this.job, this.control, this.arena, this.ctl, this.envVars, { group, members });
   }
 
@@ -280,7 +492,11 @@ export class Comm {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try { await this.control.request({ type: 'close' }, 5000); } catch { /* coordinator gone */ }
+    try {
+      await this.control.request({ type: 'close' }, 5000);
+    } catch {
+      /* coordinator gone */
+    }
     this.control.close();
   }
 
@@ -293,7 +509,11 @@ export class Comm {
   }
   private checkPeer(peer: number, anyOk: boolean): void {
     if (!Number.isInteger(peer) || peer < (anyOk ? -1 : 0) || peer >= this.world || peer === this.rank)
-      throw new OnetError('EINVAL', `peer ${peer} is not another rank of world size ${this.world}${anyOk ? ' (or -1 for any)' : ''}`, [this.rank]);
+      throw new OnetError(
+        'EINVAL',
+        `peer ${peer} is not another rank of world size ${this.world}${anyOk ? ' (or -1 for any)' : ''}`,
+        [this.rank],
+      );
   }
   private checkCounts(c: number[] | undefined, what: string): number[] {
     if (!Array.isArray(c) || c.length !== this.world || !c.every((n) => Number.isInteger(n) && n >= 0))
@@ -316,11 +536,18 @@ export class Comm {
   private async run(s: Spec): Promise<Done> {
     if (this.closed) throw new OnetError('ECLOSED', 'the communicator is closed', [this.rank]);
     const redop = s.redop ?? 'sum';
-    if (!REDOPS.includes(redop)) throw new OnetError('EINVAL', `unknown reduce op ${JSON.stringify(redop)}; use one of ${REDOPS.join(', ')}`, [this.rank]);
+    if (!REDOPS.includes(redop))
+      throw new OnetError('EINVAL', `unknown reduce op ${JSON.stringify(redop)}; use one of ${REDOPS.join(', ')}`, [
+        this.rank,
+      ]);
     const seq = s.seq ?? ++this.seq;
     const a = this.arena;
     const owned: Array<[number, number]> = [];
-    const place = (bytes: number) => { const off = a.alloc(bytes); owned.push([off, bytes]); return off; };
+    const place = (bytes: number) => {
+      const off = a.alloc(bytes);
+      owned.push([off, bytes]);
+      return off;
+    };
     let slot = -1;
     try {
       // Inputs already in the arena are used where they are; others are copied in once.
@@ -338,9 +565,19 @@ export class Comm {
       }
       slot = a.takeSlot();
       a.writeSlot(slot, {
-        seq, coll: COLL[s.coll], dtype: DTYPES.indexOf(s.dtype), redop: REDOPS.indexOf(redop), root: s.root ?? 0,
-        count: BigInt(s.count), inOff: BigInt(Math.max(inOff, 0)), outOff: BigInt(outOff), auxOff: BigInt(auxOff),
-        group: s.group ?? this.group, tag: s.tag ?? 0, scale: s.scale ?? 1, flags: 0,
+        seq,
+        coll: COLL[s.coll],
+        dtype: DTYPES.indexOf(s.dtype),
+        redop: REDOPS.indexOf(redop),
+        root: s.root ?? 0,
+        count: BigInt(s.count),
+        inOff: BigInt(Math.max(inOff, 0)),
+        outOff: BigInt(outOff),
+        auxOff: BigInt(auxOff),
+        group: s.group ?? this.group,
+        tag: s.tag ?? 0,
+        scale: s.scale ?? 1,
+        flags: 0,
       });
       native.post(a.buffer, this.ctl, slot);
       let state = native.spin(a.buffer, slot, this.spinUs);

@@ -5,11 +5,11 @@ import { existsSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
-import { setting } from '../config/settings.js';
-import { OnetError } from '../errors.js';
 import { PROTOCOL_VERSION } from '../bridge/protocol.js';
-import { ensurePrivateDir, jobPaths, runDir } from '../coordinator/paths.js';
+import { setting } from '../config/settings.js';
 import { pidFileAlive } from '../coordinator/liveness.js';
+import { ensurePrivateDir, jobPaths, runDir } from '../coordinator/paths.js';
+import { OnetError } from '../errors.js';
 
 type Reply = Record<string, any>;
 
@@ -32,7 +32,8 @@ export class Control {
         const w = this.waiting.get(m.id);
         if (!w) continue;
         this.waiting.delete(m.id);
-        if (m.type === 'error') w.reject(OnetError.fromFields(m));  // code and ranks are fields (docs/protocol.md §2)
+        if (m.type === 'error')
+          w.reject(OnetError.fromFields(m)); // code and ranks are fields (docs/protocol.md §2)
         else w.resolve(m);
       }
     } catch {
@@ -47,11 +48,22 @@ export class Control {
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new OnetError('ETIMEDOUT', `no answer to ${body.type} from the coordinator at ${this.endpoint} within ${timeoutMs / 1000} s`));
+        reject(
+          new OnetError(
+            'ETIMEDOUT',
+            `no answer to ${body.type} from the coordinator at ${this.endpoint} within ${timeoutMs / 1000} s`,
+          ),
+        );
       }, timeoutMs);
       this.waiting.set(id, {
-        resolve: (r) => { clearTimeout(timer); resolve(r); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
       const frame = JSON.stringify({ v: PROTOCOL_VERSION, id, ...body });
       this.sendChain = this.sendChain.then(() => this.sock.send(frame)).catch(() => undefined);
@@ -72,7 +84,7 @@ export function coordinatorRunning(job: string, env: NodeJS.ProcessEnv = process
   const { pidFile } = jobPaths(job, env);
   if (!existsSync(pidFile)) return false;
   const pid = Number(readFileSync(pidFile, 'utf8'));
-  return pid > 0 && pidFileAlive(pid, pidFile);  // a zombie or a pid reused since is not it
+  return pid > 0 && pidFileAlive(pid, pidFile); // a zombie or a pid reused since is not it
 }
 
 /** Start `onet serve` for the job, detached, logging to the job directory. */
@@ -80,12 +92,14 @@ export function startCoordinator(job: string, world: number, env: NodeJS.Process
   const paths = jobPaths(job, env);
   ensurePrivateDir(runDir(env));
   ensurePrivateDir(paths.dir);
-  const onet = (setting('coordinator', env) as string) ||
+  const onet =
+    (setting('coordinator', env) as string) ||
     join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'onet.js');
   const node = (setting('node', env) as string) || process.execPath;
   const out = openSync(paths.log, 'a', 0o600);
   const args = ['serve', '--job', job, '--world', String(world), '--exit-when-idle'];
-  const child = onet.endsWith('.js') ? spawn(node, [onet, ...args], { detached: true, stdio: ['ignore', out, out], env })
+  const child = onet.endsWith('.js')
+    ? spawn(node, [onet, ...args], { detached: true, stdio: ['ignore', out, out], env })
     : spawn(onet, args, { detached: true, stdio: ['ignore', out, out], env });
   child.unref();
 }

@@ -69,7 +69,13 @@ export interface JobMetrics {
 }
 
 /** What the launcher knows of one rank's process. */
-export interface RankProcess { rank: number; pid?: number; exited: boolean; code: number | null; signal: NodeJS.Signals | null }
+export interface RankProcess {
+  rank: number;
+  pid?: number;
+  exited: boolean;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 /** Memory and CPU of a live process from /proc (Linux); empty elsewhere or once it is gone. */
 export function procStats(pid: number | undefined): { rssBytes?: number; cpuSeconds?: number } {
@@ -82,16 +88,28 @@ export function procStats(pid: number | undefined): { rssBytes?: number; cpuSeco
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(rest[11]) + Number(rest[12]);
-    return { rssBytes: rss ? Number(rss[1]) * 1024 : undefined, cpuSeconds: Number.isFinite(ticks) ? ticks / 100 : undefined };
+    return {
+      rssBytes: rss ? Number(rss[1]) * 1024 : undefined,
+      cpuSeconds: Number.isFinite(ticks) ? ticks / 100 : undefined,
+    };
   } catch {
     return {};
   }
 }
 
 /** Join a `status` reply (or its absence) with the launcher's view of the ranks. */
-export function buildMetrics(job: string, world: number, startedAt: number, procs: RankProcess[],
-  status: Record<string, any> | undefined, telemetry: unknown, error?: string): JobMetrics {
-  const pending: PendingOp[] = Array.isArray(status?.pending) ? [...status!.pending].sort((a, b) => b.ageMs - a.ageMs) : [];
+export function buildMetrics(
+  job: string,
+  world: number,
+  startedAt: number,
+  procs: RankProcess[],
+  status: Record<string, any> | undefined,
+  telemetry: unknown,
+  error?: string,
+): JobMetrics {
+  const pending: PendingOp[] = Array.isArray(status?.pending)
+    ? [...status!.pending].sort((a, b) => b.ageMs - a.ageMs)
+    : [];
   const reg = new Map<number, Record<string, any>>();
   for (const r of Array.isArray(status?.ranks) ? status!.ranks : []) reg.set(r.rank, r);
   // Engine telemetry (native/engine/stats.h), when the coordinator includes it in `status`:
@@ -104,7 +122,10 @@ export function buildMetrics(job: string, world: number, startedAt: number, proc
     const state: RankState = p.exited ? 'exited' : c ? (c.state as RankState) : 'starting';
     const completed = typeof c?.completed === 'number' ? c.completed : done.get(p.rank);
     return {
-      rank: p.rank, pid: p.pid, state, framework: c?.framework,
+      rank: p.rank,
+      pid: p.pid,
+      state,
+      framework: c?.framework,
       pendingOps: pending.filter((o) => o.arrived.includes(p.rank)).length,
       blockingOps: pending.filter((o) => o.missing.includes(p.rank)).length,
       ...(completed !== undefined ? { completed } : {}),
@@ -113,7 +134,12 @@ export function buildMetrics(job: string, world: number, startedAt: number, proc
   });
   const now = Date.now();
   return {
-    job, time: now, elapsedMs: now - startedAt, world, ranks, pending,
+    job,
+    time: now,
+    elapsedMs: now - startedAt,
+    world,
+    ranks,
+    pending,
     oldestPendingMs: pending.length ? pending[0].ageMs : 0,
     ...(telemetry !== undefined ? { telemetry } : {}),
     ...(error ? { error } : {}),

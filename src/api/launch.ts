@@ -3,20 +3,20 @@
 // (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, ONET_JOB_ID),
 // streams their output and the job's metrics as events, and at the end leaves no process,
 // socket or /dev/shm segment behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { rmdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { constants } from 'node:os';
-import { Coordinator } from '../coordinator/server.js';
 import { makeLogger } from '../coordinator/log.js';
+import { Coordinator } from '../coordinator/server.js';
 import { OnetError } from '../errors.js';
+import { clientAuth, generateToken } from '../security/auth.js';
 import { Control } from './control.js';
 import { buildMetrics, type JobMetrics } from './job_metrics.js';
 import { splitLines } from './lines.js';
 import { killGroup, release, track } from './reaper.js';
-import { clientAuth, generateToken } from '../security/auth.js';
 
 /** What {@link launch} starts. */
 export interface LaunchOptions {
@@ -146,14 +146,21 @@ export function exitNumber(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 function checkOptions(o: LaunchOptions): void {
-  const bad = (what: string) => { throw new OnetError('EINVAL', `launch(): ${what}`); };
+  const bad = (what: string) => {
+    throw new OnetError('EINVAL', `launch(): ${what}`);
+  };
   if (!o || typeof o !== 'object') bad('pass an options object: launch({ nprocs: 4, cmd: ["node", "train.mjs"] })');
-  if (!Number.isInteger(o.nprocs) || o.nprocs < 1) bad(`nprocs must be an integer ≥ 1, got ${JSON.stringify(o.nprocs)}`);
+  if (!Number.isInteger(o.nprocs) || o.nprocs < 1)
+    bad(`nprocs must be an integer ≥ 1, got ${JSON.stringify(o.nprocs)}`);
   if (!Array.isArray(o.cmd) || o.cmd.length === 0 || !o.cmd.every((a) => typeof a === 'string') || !o.cmd[0])
-    bad(`cmd must be a non-empty array of strings, program first (e.g. ["python", "train.py"]), got ${JSON.stringify(o.cmd)}`);
-  if (o.jobId !== undefined && !JOB_RE.test(o.jobId)) bad(`jobId ${JSON.stringify(o.jobId)} must be 1-64 characters of [A-Za-z0-9_.-]`);
+    bad(
+      `cmd must be a non-empty array of strings, program first (e.g. ["python", "train.py"]), got ${JSON.stringify(o.cmd)}`,
+    );
+  if (o.jobId !== undefined && !JOB_RE.test(o.jobId))
+    bad(`jobId ${JSON.stringify(o.jobId)} must be 1-64 characters of [A-Za-z0-9_.-]`);
   for (const k of ['timeoutMs', 'failFastDelayMs', 'graceMs', 'metricsIntervalMs'] as const)
-    if (o[k] !== undefined && !(Number.isFinite(o[k]) && o[k]! >= 0)) bad(`${k} must be a number of milliseconds ≥ 0, got ${JSON.stringify(o[k])}`);
+    if (o[k] !== undefined && !(Number.isFinite(o[k]) && o[k]! >= 0))
+      bad(`${k} must be a number of milliseconds ≥ 0, got ${JSON.stringify(o[k])}`);
 }
 
 /**
@@ -180,7 +187,13 @@ export class Job extends EventEmitter<JobEvents> {
   private sampling = false;
   private finishing = false;
 
-  private constructor(private readonly coord: Coordinator, private readonly opts: LaunchOptions, id: string, port: number, private readonly env: NodeJS.ProcessEnv) {
+  private constructor(
+    private readonly coord: Coordinator,
+    private readonly opts: LaunchOptions,
+    id: string,
+    port: number,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {
     super();
     this.id = id;
     this.nprocs = opts.nprocs;
@@ -210,7 +223,10 @@ export class Job extends EventEmitter<JobEvents> {
       for (let r = 0; r < opts.nprocs; r++) job.spawnRank(r);
     } catch (e) {
       // spawn() throws only for unusable arguments (a NUL byte, a bad cwd type): undo.
-      for (const p of job.procs) { killGroup(p.pid, 'SIGKILL'); if (p.pid) release(p.pid); }
+      for (const p of job.procs) {
+        killGroup(p.pid, 'SIGKILL');
+        if (p.pid) release(p.pid);
+      }
       job.control.close();
       await coord.close();
       throw new OnetError('EINVAL', `launch(): cannot start ${JSON.stringify(opts.cmd)}: ${(e as Error).message}`);
@@ -220,12 +236,23 @@ export class Job extends EventEmitter<JobEvents> {
   }
 
   private spawnRank(r: number): void {
-    const n = this.nprocs, [prog, ...args] = this.opts.cmd;
+    const n = this.nprocs,
+      [prog, ...args] = this.opts.cmd;
     // detached: its own process group, so stop() reaches whatever the rank started too.
     const child = spawn(prog, args, {
-      cwd: this.opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...this.env, RANK: String(r), WORLD_SIZE: String(n), LOCAL_RANK: String(r), LOCAL_WORLD_SIZE: String(n),
-        MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(this.masterPort), PYTHONUNBUFFERED: '1' },
+      cwd: this.opts.cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...this.env,
+        RANK: String(r),
+        WORLD_SIZE: String(n),
+        LOCAL_RANK: String(r),
+        LOCAL_WORLD_SIZE: String(n),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(this.masterPort),
+        PYTHONUNBUFFERED: '1',
+      },
     });
     const p: RankProc = { rank: r, child, pid: child.pid, exited: false, closed: false, code: null, signal: null };
     this.procs.push(p);
@@ -272,7 +299,9 @@ export class Job extends EventEmitter<JobEvents> {
   private startTimers(): void {
     const every = this.opts.metricsIntervalMs ?? 1000;
     if (every > 0) {
-      const t = setInterval(() => { if (this.listenerCount('metrics') > 0) void this.sample(); }, every);
+      const t = setInterval(() => {
+        if (this.listenerCount('metrics') > 0) void this.sample();
+      }, every);
       t.unref();
       this.timers.push(t);
     }
@@ -302,7 +331,9 @@ export class Job extends EventEmitter<JobEvents> {
     const live = this.procs.filter((p) => !p.exited);
     for (const p of live) killGroup(p.pid, sig);
     if (live.length && sig !== 'SIGKILL') {
-      const t = setTimeout(() => { for (const p of this.procs) if (!p.exited) killGroup(p.pid, 'SIGKILL'); }, graceMs);
+      const t = setTimeout(() => {
+        for (const p of this.procs) if (!p.exited) killGroup(p.pid, 'SIGKILL');
+      }, graceMs);
       this.timers.push(t);
     }
   }
@@ -313,14 +344,18 @@ export class Job extends EventEmitter<JobEvents> {
     for (const t of this.timers) clearTimeout(t);
     this.control.close();
     await this.coord.close();
-    try { rmdirSync(this.coord.paths.dir); } catch { /* not empty, or gone: leave it */ }
+    try {
+      rmdirSync(this.coord.paths.dir);
+    } catch {
+      /* not empty, or gone: leave it */
+    }
     const ranks = this.procs.map((p) => this.exitInfo(p));
     const firstBad = this.failed ?? this.procs.find((p) => p.code !== 0 || p.signal);
     const failed = this.failed ? ranks[this.failed.rank] : undefined;
     this.summary = {
       job: this.id,
       code: firstBad ? exitNumber(firstBad.code, firstBad.signal) || 1 : 0,
-      reason: failed ? 'failed' : this.stopReason ?? (firstBad ? 'failed' : 'ok'),
+      reason: failed ? 'failed' : (this.stopReason ?? (firstBad ? 'failed' : 'ok')),
       ...(failed ? { failed } : {}),
       ranks,
       durationMs: Date.now() - this.startedAt,
@@ -367,14 +402,19 @@ export class Job extends EventEmitter<JobEvents> {
   async metrics(): Promise<JobMetrics> {
     let status: Record<string, any> | undefined, error: string | undefined;
     try {
-      status = await this.control.request({ type: 'status', ...clientAuth(this.env, ['status', this.id], ['rank']) }, 2000);
+      status = await this.control.request(
+        { type: 'status', ...clientAuth(this.env, ['status', this.id], ['rank']) },
+        2000,
+      );
     } catch (e) {
       error = `the coordinator did not answer status: ${(e as Error).message}`;
     }
     // The coordinator's telemetry (src/telemetry), passed through: engine counters, each
     // rank's last completed op, and the /metrics and dashboard URLs when those are on.
-    const telemetry = status && (status.stats || status.lastOps || status.telemetry)
-      ? { stats: status.stats, lastOps: status.lastOps, urls: status.telemetry } : undefined;
+    const telemetry =
+      status && (status.stats || status.lastOps || status.telemetry)
+        ? { stats: status.stats, lastOps: status.lastOps, urls: status.telemetry }
+        : undefined;
     return buildMetrics(this.id, this.nprocs, this.startedAt, this.procs, status, telemetry, error);
   }
 }

@@ -5,12 +5,17 @@
 const MAX_LINE = 1 << 20;
 
 /** Call `onLine` for every line of `stream` (without its `\n`, or `\r\n`), then `onEnd`. */
-export function splitLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void, onEnd: () => void = () => {}): void {
+export function splitLines(
+  stream: NodeJS.ReadableStream,
+  onLine: (line: string) => void,
+  onEnd: () => void = () => {},
+): void {
   let buf = '';
   stream.setEncoding('utf8');
   stream.on('data', (d: string) => {
     buf += d;
-    let start = 0, i: number;
+    let start = 0,
+      i: number;
     while ((i = buf.indexOf('\n', start)) >= 0) {
       onLine(buf.slice(start, i > start && buf[i - 1] === '\r' ? i - 1 : i));
       start = i + 1;

@@ -27,7 +27,9 @@ function onSignal(sig: NodeJS.Signals): void {
   process.kill(process.pid, sig);
 }
 const handlers = new Map(SIGNALS.map((s) => [s, () => onSignal(s)] as const));
-const onExit = () => { for (const g of groups) killGroup(g, 'SIGKILL'); };
+const onExit = () => {
+  for (const g of groups) killGroup(g, 'SIGKILL');
+};
 
 function hook(): void {
   if (hooked) return;

@@ -5,7 +5,7 @@ import { OnetError } from '../errors.js';
 import { PROTOCOL_VERSION } from '../gen/enums.js';
 import { ARENA, GEOMETRY, SLOT, SLOT_MSG_BYTES, SLOT_STATE } from '../gen/layout.js';
 
-export { COLL, DTYPES, DTYPE_SIZE, PROTOCOL_VERSION, REDOPS, type Coll, type DType, type RedOp } from '../gen/enums.js';
+export { COLL, type Coll, DTYPE_SIZE, DTYPES, type DType, PROTOCOL_VERSION, REDOPS, type RedOp } from '../gen/enums.js';
 
 export const LAYOUT = {
   slots: GEOMETRY.numSlots,
@@ -24,8 +24,24 @@ export const LAYOUT = {
 } as const;
 
 /** HMAC proof of a token (src/security/auth.ts, docs/protocol.md §8); optional while no token is set. */
-export interface AuthField { ts: number; nonce: string; mac: string }
-export interface RegisterMsg { v: 1; type: 'register'; job: string; rank: number; world: number; localRank: number; localWorld: number; pid: number; framework: string; id?: unknown; auth?: AuthField }
+export interface AuthField {
+  ts: number;
+  nonce: string;
+  mac: string;
+}
+export interface RegisterMsg {
+  v: 1;
+  type: 'register';
+  job: string;
+  rank: number;
+  world: number;
+  localRank: number;
+  localWorld: number;
+  pid: number;
+  framework: string;
+  id?: unknown;
+  auth?: AuthField;
+}
 export type ControlMsg =
   | RegisterMsg
   | { v: 1; type: 'mapped' | 'ping' | 'close'; id?: unknown }
@@ -33,7 +49,8 @@ export type ControlMsg =
   | { v: 1; type: 'group'; group: number; ranks: number[]; id?: unknown }
   | { v: 1; type: 'post'; slot: number; id?: unknown };
 
-const isInt = (x: unknown, lo = 0, hi = 2 ** 31 - 1) => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
+const isInt = (x: unknown, lo = 0, hi = 2 ** 31 - 1) =>
+  Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
 
 /**
  * Parse and check one control frame. Returns the message, or throws an OnetError (EINVAL, or EPROTO
@@ -44,16 +61,35 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
   try {
     m = JSON.parse(Buffer.from(frame).toString('utf8'));
   } catch {
-    throw new OnetError('EINVAL', `control frame of ${frame.length} bytes is not JSON (protocol v${PROTOCOL_VERSION}, docs/protocol.md §2)`);
+    throw new OnetError(
+      'EINVAL',
+      `control frame of ${frame.length} bytes is not JSON (protocol v${PROTOCOL_VERSION}, docs/protocol.md §2)`,
+    );
   }
-  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new OnetError('EINVAL', 'control frame must be a JSON object');
-  if (m.v !== PROTOCOL_VERSION) throw new OnetError('EPROTO', `protocol version ${JSON.stringify(m.v)} is not supported; this coordinator speaks v${PROTOCOL_VERSION} — upgrade the client or the coordinator so they match`);
+  if (m === null || typeof m !== 'object' || Array.isArray(m))
+    throw new OnetError('EINVAL', 'control frame must be a JSON object');
+  if (m.v !== PROTOCOL_VERSION)
+    throw new OnetError(
+      'EPROTO',
+      `protocol version ${JSON.stringify(m.v)} is not supported; this coordinator speaks v${PROTOCOL_VERSION} — upgrade the client or the coordinator so they match`,
+    );
   const need = (k: string, ok: boolean, what: string) => {
-    if (!ok) throw new OnetError('EINVAL', `${m.type} message: field "${k}" must be ${what}, got ${JSON.stringify(m[k])}`);
+    if (!ok)
+      throw new OnetError('EINVAL', `${m.type} message: field "${k}" must be ${what}, got ${JSON.stringify(m[k])}`);
   };
-  const auth = () => m.auth === undefined ||
-    need('auth', m.auth !== null && typeof m.auth === 'object' && Number.isFinite(m.auth.ts) && typeof m.auth.nonce === 'string' &&
-      m.auth.nonce.length <= 64 && typeof m.auth.mac === 'string' && m.auth.mac.length <= 128, '{ts, nonce, mac} (docs/protocol.md §8)');
+  const auth = () =>
+    m.auth === undefined ||
+    need(
+      'auth',
+      m.auth !== null &&
+        typeof m.auth === 'object' &&
+        Number.isFinite(m.auth.ts) &&
+        typeof m.auth.nonce === 'string' &&
+        m.auth.nonce.length <= 64 &&
+        typeof m.auth.mac === 'string' &&
+        m.auth.mac.length <= 128,
+      '{ts, nonce, mac} (docs/protocol.md §8)',
+    );
   switch (m.type) {
     case 'register':
       auth();
@@ -64,20 +100,37 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
       need('localWorld', isInt(m.localWorld, 1, 1 << 20), 'an integer ≥ 1');
       need('pid', isInt(m.pid, 1), 'a process id');
       need('framework', typeof m.framework === 'string' && m.framework.length < 64, 'a short string');
-      if (m.rank >= m.world) throw new OnetError('EINVAL', `register: rank ${m.rank} is out of range for world size ${m.world} (ranks are 0..${m.world - 1})`);
+      if (m.rank >= m.world)
+        throw new OnetError(
+          'EINVAL',
+          `register: rank ${m.rank} is out of range for world size ${m.world} (ranks are 0..${m.world - 1})`,
+        );
       return m;
     case 'group':
       need('group', isInt(m.group, 1, 2 ** 32 - 1), 'an integer ≥ 1 (0 is the world)');
-      need('ranks', Array.isArray(m.ranks) && m.ranks.length > 0 && m.ranks.every((r: unknown) => isInt(r)) &&
-        m.ranks.every((r: number, i: number) => i === 0 || r > m.ranks[i - 1]), 'a sorted list of distinct ranks');
+      need(
+        'ranks',
+        Array.isArray(m.ranks) &&
+          m.ranks.length > 0 &&
+          m.ranks.every((r: unknown) => isInt(r)) &&
+          m.ranks.every((r: number, i: number) => i === 0 || r > m.ranks[i - 1]),
+        'a sorted list of distinct ranks',
+      );
       return m;
     case 'post':
       need('slot', isInt(m.slot, 0, 63), 'a slot index 0..63');
       return m;
-    case 'mapped': case 'status': case 'ping': case 'close': case 'abort':
+    case 'mapped':
+    case 'status':
+    case 'ping':
+    case 'close':
+    case 'abort':
       auth();
       return m;
     default:
-      throw new OnetError('EINVAL', `unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, abort)`);
+      throw new OnetError(
+        'EINVAL',
+        `unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, abort)`,
+      );
   }
 }

@@ -11,8 +11,17 @@ import { setting } from '../config/settings.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface TorchBenchOptions {
-  nprocs: string; ops: string; sizes?: string; compare?: string; json?: boolean;
-  reps?: string; rounds?: string; scale?: string; mpi?: boolean; arena?: boolean; timeout?: string;
+  nprocs: string;
+  ops: string;
+  sizes?: string;
+  compare?: string;
+  json?: boolean;
+  reps?: string;
+  rounds?: string;
+  scale?: string;
+  mpi?: boolean;
+  arena?: boolean;
+  timeout?: string;
 }
 
 /** ONET_PYTHON, else the repo's .venv, else python3 on PATH. */
@@ -23,11 +32,20 @@ export function pythonExe(env: NodeJS.ProcessEnv = process.env): string {
   return existsSync(venv) ? venv : 'python3';
 }
 
-const NODE_OPS: Record<string, string> = { allreduce: 'all_reduce', allgather: 'all_gather', reduce_scatter: 'reduce_scatter', broadcast: 'broadcast' };
+const NODE_OPS: Record<string, string> = {
+  allreduce: 'all_reduce',
+  allgather: 'all_gather',
+  reduce_scatter: 'reduce_scatter',
+  broadcast: 'broadcast',
+};
 
 /** The Node bench's op names are accepted too (allreduce → all_reduce); alltoall has no torch column. */
 export function torchOps(list: string): string {
-  const ops = list.split(',').map((s) => s.trim()).filter(Boolean).map((o) => NODE_OPS[o] ?? o);
+  const ops = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((o) => NODE_OPS[o] ?? o);
   return ops.join(',');
 }
 
@@ -47,7 +65,10 @@ export function torchBenchArgs(o: TorchBenchOptions): string[] {
 
 export function benchTorch(o: TorchBenchOptions): Promise<number> {
   const py = pythonExe();
-  const env = { ...process.env, PYTHONPATH: [join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(delimiter) };
+  const env = {
+    ...process.env,
+    PYTHONPATH: [join(ROOT, 'python'), process.env.PYTHONPATH].filter(Boolean).join(delimiter),
+  };
   return new Promise((resolve) => {
     const p = spawn(py, torchBenchArgs(o), { env, stdio: 'inherit' });
     p.on('error', (e) => {

@@ -2,9 +2,9 @@
 // already live in the arena (zero-copy), check the last result, and (rank 0) print a row.
 import { init } from '../api/comm.js';
 import type { TypedArray } from '../api/tensor.js';
-import { busbwFactor, type Coll } from '../gen/enums.js';
 import { settingText } from '../config/settings.js';
 import { OnetError } from '../errors.js';
+import { busbwFactor, type Coll } from '../gen/enums.js';
 
 const cfg = JSON.parse(settingText('benchCfg') || '{}') as { ops: string[]; sizes: number[]; iters?: number };
 const comm = await init({ framework: 'bench' });
@@ -15,19 +15,36 @@ let first = true;
 
 for (const op of cfg.ops) {
   for (const bytes of cfg.sizes) {
-    const count = Math.max(1, Math.floor(bytes / 4 / (op === 'allreduce' || op === 'broadcast' ? 1 : W))) * (op === 'allreduce' || op === 'broadcast' ? 1 : W);
+    const count =
+      Math.max(1, Math.floor(bytes / 4 / (op === 'allreduce' || op === 'broadcast' ? 1 : W))) *
+      (op === 'allreduce' || op === 'broadcast' ? 1 : W);
     const x = comm.alloc(count, 'f32') as Float32Array;
     // Outputs live in the arena too, so nothing is copied out: the engine's speed is measured.
-    const y = op === 'allgather' || op === 'alltoall' ? comm.alloc(count, 'f32') : op === 'reduce_scatter' ? comm.alloc(count / W, 'f32') : undefined;
+    const y =
+      op === 'allgather' || op === 'alltoall'
+        ? comm.alloc(count, 'f32')
+        : op === 'reduce_scatter'
+          ? comm.alloc(count / W, 'f32')
+          : undefined;
     const iters = cfg.iters ?? Math.max(5, Math.min(1000, Math.floor(2e9 / Math.max(bytes, 1) / 20)));
     const once = async (): Promise<TypedArray | Float32Array> => {
       switch (op) {
-        case 'allreduce': x.fill(comm.rank + 1); return comm.allreduce(x);
-        case 'broadcast': x.fill(comm.rank + 1); return comm.broadcast(x, { root: 0 });
-        case 'allgather': return comm.allgather(x.subarray(0, count / W), { out: y });
-        case 'reduce_scatter': x.fill(comm.rank + 1); return comm.reduceScatter(x, { out: y });
-        case 'alltoall': x.fill(comm.rank + 1); return comm.alltoall(x, { out: y });
-        default: throw new OnetError('EINVAL', `unknown collective ${op} for bench`);
+        case 'allreduce':
+          x.fill(comm.rank + 1);
+          return comm.allreduce(x);
+        case 'broadcast':
+          x.fill(comm.rank + 1);
+          return comm.broadcast(x, { root: 0 });
+        case 'allgather':
+          return comm.allgather(x.subarray(0, count / W), { out: y });
+        case 'reduce_scatter':
+          x.fill(comm.rank + 1);
+          return comm.reduceScatter(x, { out: y });
+        case 'alltoall':
+          x.fill(comm.rank + 1);
+          return comm.alltoall(x, { out: y });
+        default:
+          throw new OnetError('EINVAL', `unknown collective ${op} for bench`);
       }
     };
     // allreduce/broadcast overwrite x in place: refill outside the timed loop would cost a
@@ -59,7 +76,21 @@ for (const op of cfg.ops) {
     if (comm.rank === 0) {
       const size = count * 4;
       const algbw = size / slowest / 1e9;
-      console.log('ONET_BENCH ' + JSON.stringify({ op, size, count, dtype: 'f32', redop: 'sum', timeUs: slowest * 1e6, algbw, busbw: algbw * BUS(op), wrong: wrongAll, iters }));
+      console.log(
+        'ONET_BENCH ' +
+          JSON.stringify({
+            op,
+            size,
+            count,
+            dtype: 'f32',
+            redop: 'sum',
+            timeUs: slowest * 1e6,
+            algbw,
+            busbw: algbw * BUS(op),
+            wrong: wrongAll,
+            iters,
+          }),
+      );
     }
   }
 }

@@ -10,12 +10,20 @@ export async function dashboard(o: { job?: string; open?: boolean }): Promise<vo
   const job = o.job ?? jobId();
   const ctl = new Control(jobPaths(job).endpoint);
   try {
-    const s = await ctl.request({ type: 'status', ...clientAuth(process.env, ['status', job], ['observer', 'admin', 'rank']) }, 3000).catch((e) => {
-      throw new OnetError('ETIMEDOUT', `no coordinator answered for job ${job} (${(e as Error).message}); is the job running? pass --job <id>`);
-    });
+    const s = await ctl
+      .request({ type: 'status', ...clientAuth(process.env, ['status', job], ['observer', 'admin', 'rank']) }, 3000)
+      .catch((e) => {
+        throw new OnetError(
+          'ETIMEDOUT',
+          `no coordinator answered for job ${job} (${(e as Error).message}); is the job running? pass --job <id>`,
+        );
+      });
     const url = s.telemetry?.dashboard as string | undefined;
     if (!url)
-      throw new OnetError('EINVAL', `job ${job} runs without a dashboard: start it with ONET_METRICS_PORT=9464 (or ONET_DASHBOARD_PORT) set, e.g. ONET_METRICS_PORT=9464 onet run -n 4 -- ...`);
+      throw new OnetError(
+        'EINVAL',
+        `job ${job} runs without a dashboard: start it with ONET_METRICS_PORT=9464 (or ONET_DASHBOARD_PORT) set, e.g. ONET_METRICS_PORT=9464 onet run -n 4 -- ...`,
+      );
     console.log(`onet dashboard: ${url}`);
     console.log(`onet metrics:   ${s.telemetry.metrics}`);
     if (o.open) {

@@ -1,39 +1,53 @@
 // The `onet` command line.
 import { Command } from 'commander';
-import { config } from './config.js';
-import { native } from '../native/addon.js';
 import { OnetError } from '../errors.js';
-import { serve } from './serve.js';
+import { native } from '../native/addon.js';
+import { config } from './config.js';
 import { run } from './run.js';
+import { serve } from './serve.js';
 import { status } from './status.js';
 
-const program = new Command('onet').description('OpenNetworks: collectives for PyTorch, JAX, HuggingFace and Node').version('0.1.0');
+const program = new Command('onet')
+  .description('OpenNetworks: collectives for PyTorch, JAX, HuggingFace and Node')
+  .version('0.1.0');
 
-program.command('serve').description('run a coordinator for a job on this host')
+program
+  .command('serve')
+  .description('run a coordinator for a job on this host')
   .option('--job <id>', 'job id (default from ONET_JOB_ID / launcher env)')
   .option('--world <n>', 'world size (default: from the first rank)')
   .option('--exit-when-idle', 'exit once every rank has left (used when a rank starts the coordinator)')
   .action((o) => serve(o));
 
-program.command('run').description('start a coordinator and N ranks: onet run -n 4 -- node examples/node/allreduce.mjs')
+program
+  .command('run')
+  .description('start a coordinator and N ranks: onet run -n 4 -- node examples/node/allreduce.mjs')
   .requiredOption('-n, --nprocs <n>', 'number of ranks')
   .option('--job <id>', 'job id (default: a fresh one)')
   .argument('<cmd...>', 'command to run for each rank')
   .action(async (cmd: string[], o) => process.exit(await run(Number(o.nprocs), cmd, { job: o.job })));
 
-program.command('clean').description('remove shared-memory segments and sockets left by dead coordinators')
+program
+  .command('clean')
+  .description('remove shared-memory segments and sockets left by dead coordinators')
   .action(() => console.log(`onet clean: removed ${native.cleanStale('')} stale segment(s)`));
 
-program.command('config').description('print every setting any part reads, its value, who reads it and its meaning')
+program
+  .command('config')
+  .description('print every setting any part reads, its value, who reads it and its meaning')
   .option('--json', 'machine-readable output')
   .action((o) => config(o));
 
-program.command('status').description("show a running job's ranks and who the pending collectives wait for")
+program
+  .command('status')
+  .description("show a running job's ranks and who the pending collectives wait for")
   .option('--job <id>', 'job id (default from ONET_JOB_ID / launcher env)')
   .option('--json', 'machine-readable output')
   .action((o) => status(o));
 
-program.command('dashboard').description("print (--open: open) a running job's dashboard URL (needs ONET_METRICS_PORT or ONET_DASHBOARD_PORT)")
+program
+  .command('dashboard')
+  .description("print (--open: open) a running job's dashboard URL (needs ONET_METRICS_PORT or ONET_DASHBOARD_PORT)")
   .option('--job <id>', 'job id (default from ONET_JOB_ID / launcher env)')
   .option('--open', 'open it in the default browser')
   .action(async (o) => {
@@ -41,14 +55,20 @@ program.command('dashboard').description("print (--open: open) a running job's d
     await dashboard(o);
   });
 
-program.command('bench').description('benchmark every collective over a size sweep (nccl-tests style)')
+program
+  .command('bench')
+  .description('benchmark every collective over a size sweep (nccl-tests style)')
   .option('-n, --nprocs <n>', 'ranks', '2')
   .option('--min <bytes>', 'smallest message', '8')
   .option('--max <bytes>', 'largest message', '64MiB')
   .option('--ops <list>', 'collectives', 'allreduce,allgather,broadcast,reduce_scatter,alltoall')
   .option('--iters <n>', 'timed iterations per size (default: by size)')
   .option('--json', 'print JSON instead of tables')
-  .option('--framework <name>', 'node (Node ranks, data in the arena) or torch (torch.distributed vs --compare)', 'node')
+  .option(
+    '--framework <name>',
+    'node (Node ranks, data in the arena) or torch (torch.distributed vs --compare)',
+    'node',
+  )
   .option('--compare <list>', 'torch: reference backends (gloo; MPI joins when mpi4py is installed)', 'gloo')
   .option('--sizes <list>', 'torch: message sizes (default 8,64KiB,1MiB,16MiB,64MiB)')
   .option('--reps <n>', 'torch: timed repetitions per size')
@@ -60,14 +80,18 @@ program.command('bench').description('benchmark every collective over a size swe
     if (o.framework === 'torch') {
       const { benchTorch } = await import('./bench_torch.js');
       const dflt = (k: string) => cmd.getOptionValueSource(k) === 'default';
-      process.exit(await benchTorch({ ...o, nprocs: dflt('nprocs') ? '2,4' : o.nprocs, ops: dflt('ops') ? 'all' : o.ops }));
+      process.exit(
+        await benchTorch({ ...o, nprocs: dflt('nprocs') ? '2,4' : o.nprocs, ops: dflt('ops') ? 'all' : o.ops }),
+      );
     }
     if (o.framework !== 'node') throw new OnetError('EINVAL', `--framework ${o.framework}: use node or torch`);
     const { bench } = await import('./bench.js');
     process.exit(await bench(o));
   });
 
-program.command('topo').description('show this host (cores, NUMA, NICs, GPUs), the interface it binds and the topology')
+program
+  .command('topo')
+  .description('show this host (cores, NUMA, NICs, GPUs), the interface it binds and the topology')
   .option('--json', 'print the topology as JSON (loadable with ONET_TOPO_FILE)')
   .option('--svg <file>', 'write an SVG picture with links labelled by bandwidth')
   .option('--probe', 'measure links over TCP (loopback and --peers) and local copy bandwidth')
@@ -81,9 +105,15 @@ program.command('topo').description('show this host (cores, NUMA, NICs, GPUs), t
     process.exitCode = await topo(o);
   });
 
-program.command('explain').description('show the algorithm the scheduler picks and the predicted time of every alternative')
+program
+  .command('explain')
+  .description('show the algorithm the scheduler picks and the predicted time of every alternative')
   .option('--size <bytes>', 'message size (64MiB, 8, 1GiB)', '64MiB')
-  .option('--op <collective>', 'allreduce, allgather, broadcast, reduce_scatter, reduce, alltoall, barrier', 'allreduce')
+  .option(
+    '--op <collective>',
+    'allreduce, allgather, broadcast, reduce_scatter, reduce, alltoall, barrier',
+    'allreduce',
+  )
   .option('--hosts <n>', 'hosts (uses link figures from --topo / ONET_TOPO_FILE, else 10 GbE)')
   .option('--ppn <n>', 'ranks per host')
   .option('--simulate <HxM>', 'predict a sweep of sizes for H hosts × M ranks per host, e.g. 1024x8')

@@ -1,8 +1,8 @@
 // `onet run -n N -- cmd ...`: launch() with the ranks' output streamed rank-prefixed to this
 // terminal; Ctrl-C stops the job gracefully; exit status non-zero if any rank fails.
 import { exitNumber, launch, type RankExit } from '../api/launch.js';
-import { Progress } from '../telemetry/progress.js';
 import { OnetError } from '../errors.js';
+import { Progress } from '../telemetry/progress.js';
 
 const describe = (r: RankExit) => `rank ${r.rank} (${r.error ?? (r.signal ? `signal ${r.signal}` : `exit ${r.code}`)})`;
 
@@ -16,7 +16,8 @@ export async function run(n: number, cmd: string[], opts: { job?: string; quiet?
   // 30 s once the job has run that long, on stderr.
   const progress = new Progress({ label: 'onet run', total: n, plainEveryMs: 30_000 });
   job.on('log', ({ rank, stream, line }) => {
-    const text = `${n > 1 ? `[rank ${rank}] ` : ''}${line}\n`, out = stream === 'stdout' ? process.stdout : process.stderr;
+    const text = `${n > 1 ? `[rank ${rank}] ` : ''}${line}\n`,
+      out = stream === 'stdout' ? process.stdout : process.stderr;
     if (progress.tty) progress.log(text, out);
     else out.write(text);
   });
@@ -46,6 +47,7 @@ export async function run(n: number, cmd: string[], opts: { job?: string; quiet?
   // Stopped by Ctrl-C / kill: exit as the shell expects of a command killed by that signal.
   if (res.reason === 'stopped' && stoppedBy) return exitNumber(null, stoppedBy);
   const bad = res.ranks.filter((r) => r.code !== 0 || r.signal);
-  if (bad.length) process.stderr.write(`onet run: ${bad.length} of ${n} rank(s) failed: ${bad.map(describe).join(', ')}\n`);
+  if (bad.length)
+    process.stderr.write(`onet run: ${bad.length} of ${n} rank(s) failed: ${bad.map(describe).join(', ')}\n`);
   return bad.length ? 1 : 0;
 }

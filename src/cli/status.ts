@@ -3,13 +3,27 @@ import { Control } from '../api/control.js';
 import { jobId, jobPaths } from '../coordinator/paths.js';
 import { clientAuth } from '../security/auth.js';
 
-interface Pending { group: number; seq: number; ageMs: number; coll?: string; arrived: number[]; missing: number[] }
-interface LastOp { rank: number; coll: string | null; group: number; seq: number; agoMs: number | null }
+interface Pending {
+  group: number;
+  seq: number;
+  ageMs: number;
+  coll?: string;
+  arrived: number[];
+  missing: number[];
+}
+interface LastOp {
+  rank: number;
+  coll: string | null;
+  group: number;
+  seq: number;
+  agoMs: number | null;
+}
 
 /** "0–6, 8" for [0, 1, 2, 3, 4, 5, 6, 8]. */
 export function rankRanges(ranks: number[]): string {
-  const r = [...ranks].sort((a, b) => a - b), out: string[] = [];
-  for (let i = 0; i < r.length;) {
+  const r = [...ranks].sort((a, b) => a - b),
+    out: string[] = [];
+  for (let i = 0; i < r.length; ) {
     let j = i;
     while (j + 1 < r.length && r[j + 1] === r[j] + 1) j++;
     out.push(j > i ? `${r[i]}–${r[j]}` : `${r[i]}`);
@@ -41,13 +55,17 @@ export async function status(o: { job?: string; json?: boolean }): Promise<void>
   const job = o.job ?? jobId();
   const ctl = new Control(jobPaths(job).endpoint);
   try {
-    const s = await ctl.request({ type: 'status', ...clientAuth(process.env, ['status', job], ['observer', 'admin', 'rank']) }, 3000);
+    const s = await ctl.request(
+      { type: 'status', ...clientAuth(process.env, ['status', job], ['observer', 'admin', 'rank']) },
+      3000,
+    );
     if (o.json) return console.log(JSON.stringify(s, null, 2));
     console.log(`job ${s.job}: world ${s.world}, coordinator pid ${s.pid}`);
     for (const r of s.ranks) console.log(`  rank ${r.rank}: ${r.state} (pid ${r.pid}, ${r.framework})`);
     if (!s.pending.length) console.log('  no collective is waiting');
     for (const p of s.pending) console.log(`  ${describePending(p, s.lastOps)}`);
-    if (s.security?.tokenRequired || s.security?.refusals) console.log(`  security: job token required, ${s.security.refusals} refusal(s)`);
+    if (s.security?.tokenRequired || s.security?.refusals)
+      console.log(`  security: job token required, ${s.security.refusals} refusal(s)`);
     if (s.telemetry?.dashboard) console.log(`  dashboard: ${s.telemetry.dashboard}  metrics: ${s.telemetry.metrics}`);
   } finally {
     ctl.close();

@@ -4,12 +4,23 @@
 // both are tested against (test/contract_settings.test.ts, python/tests/test_contract_settings.py).
 import { OnetError } from '../errors.js';
 import {
-  BOOL_FALSE, BOOL_TRUE, BYTE_EXAMPLES, BYTE_UNITS, ENUM_ERROR_FORMAT, ERROR_EXAMPLES, ERROR_FORMAT, ERROR_WHAT,
-  SECONDS_EXAMPLES, SECONDS_UNITS, SETTINGS, type SettingKind, type SettingSpec,
+  BOOL_FALSE,
+  BOOL_TRUE,
+  BYTE_EXAMPLES,
+  BYTE_UNITS,
+  ENUM_ERROR_FORMAT,
+  ERROR_EXAMPLES,
+  ERROR_FORMAT,
+  ERROR_WHAT,
+  SECONDS_EXAMPLES,
+  SECONDS_UNITS,
+  SETTINGS,
+  type SettingKind,
+  type SettingSpec,
 } from '../gen/settings.js';
 
-export { SETTINGS };
 export type { SettingKind };
+export { SETTINGS };
 /** One registered setting (`def`: the text parsed when the variable is unset or empty). */
 export type Setting = SettingSpec;
 export type SettingName = keyof typeof SETTINGS;
@@ -19,14 +30,19 @@ const NUMBER_WITH_UNIT = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$/;
 
 /** The error every reader raises for a bad value: names the variable, quotes the value, shows examples. */
 export function invalidValue(
-  env: string, text: string, kind: SettingKind, values?: readonly string[] | null,
+  env: string,
+  text: string,
+  kind: SettingKind,
+  values?: readonly string[] | null,
 ): OnetError {
   const value = JSON.stringify(text);
   if (kind === 'enum') {
     return new OnetError('EINVAL', fill(ENUM_ERROR_FORMAT, { env, value, values: (values ?? []).join(', ') }));
   }
   const byKind: Record<string, readonly string[]> = {
-    ...ERROR_EXAMPLES, bytes: BYTE_EXAMPLES, seconds: SECONDS_EXAMPLES,
+    ...ERROR_EXAMPLES,
+    bytes: BYTE_EXAMPLES,
+    seconds: SECONDS_EXAMPLES,
   };
   const examples = byKind[kind] ?? [];
   const what = ERROR_WHAT[kind];
@@ -82,17 +98,23 @@ export function parseNumber(text: string, what = 'value'): number {
 export function parseValue(s: Setting, text: string): SettingValue {
   if (text === '') return s.kind === 'string' ? '' : undefined;
   switch (s.kind) {
-    case 'int': return parseInteger(text, s.env);
-    case 'float': return parseNumber(text, s.env);
-    case 'seconds': return parseSeconds(text, s.env);
-    case 'bytes': return parseBytes(text, s.env);
-    case 'bool': return parseBool(text, s.env);
+    case 'int':
+      return parseInteger(text, s.env);
+    case 'float':
+      return parseNumber(text, s.env);
+    case 'seconds':
+      return parseSeconds(text, s.env);
+    case 'bytes':
+      return parseBytes(text, s.env);
+    case 'bool':
+      return parseBool(text, s.env);
     case 'enum': {
       const t = text.trim().toLowerCase();
       if (!s.values?.includes(t)) throw invalidValue(s.env, text, 'enum', s.values);
       return t;
     }
-    default: return text;
+    default:
+      return text;
   }
 }
 
@@ -114,7 +136,7 @@ export function isSet(name: SettingName, env: NodeJS.ProcessEnv = process.env): 
 }
 
 /** The value of a setting from the environment (or `env`), else its default, parsed by its kind. */
-// biome-ignore lint/suspicious/noExplicitAny: callers know each setting's kind (SETTINGS[name].kind)
+// Returns any: callers know each setting's kind (SETTINGS[name].kind).
 export function setting<N extends SettingName>(name: N, env: NodeJS.ProcessEnv = process.env): any {
   return parseSetting(name, settingText(name, env));
 }
@@ -146,9 +168,15 @@ export function describeSettings(env: NodeJS.ProcessEnv = process.env): SettingR
     // Secrets are never printed: `onet config` output lands in logs and bug reports.
     const value = set && s.secret ? '(set, hidden)' : settingText(name, env);
     const row: SettingRow = {
-      env: s.env, value, source: error ? 'invalid' : set ? 'env' : 'default',
-      kind: s.kind, values: s.values, default: s.def,
-      components: s.components, audience: s.audience, meaning: s.meaning,
+      env: s.env,
+      value,
+      source: error ? 'invalid' : set ? 'env' : 'default',
+      kind: s.kind,
+      values: s.values,
+      default: s.def,
+      components: s.components,
+      audience: s.audience,
+      meaning: s.meaning,
     };
     if (error && !s.secret) row.error = error;
     return row;

@@ -45,7 +45,7 @@ export function identify(pid: number): ProcId {
 export function alive(id: ProcId): boolean {
   if (!(id.pid > 0)) return false;
   const s = readStat(id.pid);
-  if (!s) return exists(id.pid);  // no /proc: existence only
+  if (!s) return exists(id.pid); // no /proc: existence only
   if (s.state === 'Z' || s.state === 'X') return false;
   return id.start === 0 || s.start === id.start;
 }

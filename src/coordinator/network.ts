@@ -8,25 +8,38 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { setting } from '../config/settings.js';
 import { OnetError } from '../errors.js';
-import type { Engine } from '../native/addon.js';
-import { chooseInterface } from '../topology/iface.js';
-import { summarize, topologyFromEnv, uniformTopology } from '../topology/graph.js';
-import { planFromEnv } from '../scheduler/plan.js';
 import { ONESHOT_MAX_SENT_BYTES } from '../gen/algorithms.js';
-import { bootstrapFrom, join, serveBootstrap, type HostEntry } from './rendezvous.js';
-import type { Logger } from './log.js';
+import type { Engine } from '../native/addon.js';
+import { planFromEnv } from '../scheduler/plan.js';
 import type { Verifier } from '../security/auth.js';
+import { type DataTlsPaths, dataTlsFrom } from '../security/data_tls.js';
 import { tlsFrom } from '../security/tls.js';
-import { dataTlsFrom, type DataTlsPaths } from '../security/data_tls.js';
+import { summarize, topologyFromEnv, uniformTopology } from '../topology/graph.js';
+import { chooseInterface } from '../topology/iface.js';
+import type { Logger } from './log.js';
+import { bootstrapFrom, type HostEntry, join, serveBootstrap } from './rendezvous.js';
 
-export interface NetworkUp { me: number; hosts: HostEntry[]; transport: string; iface: string }
+export interface NetworkUp {
+  me: number;
+  hosts: HostEntry[];
+  transport: string;
+  iface: string;
+}
 
 /** The bootstrap address is one of this host's own (non-loopback) addresses: bind there. */
-function ownAddress(host: string, env: NodeJS.ProcessEnv): { name: string; address: string; reason: string } | undefined {
-  if (setting('ifname', env)) return undefined;  // the user chose; chooseInterface honours it
+function ownAddress(
+  host: string,
+  env: NodeJS.ProcessEnv,
+): { name: string; address: string; reason: string } | undefined {
+  if (setting('ifname', env)) return undefined; // the user chose; chooseInterface honours it
   for (const [name, addrs] of Object.entries(networkInterfaces()))
     for (const a of addrs ?? [])
-      if (!a.internal && a.address === host) return { name, address: host, reason: `${name} (${host}): carries the bootstrap address, which is this host's (ONET_IFNAME unset)` };
+      if (!a.internal && a.address === host)
+        return {
+          name,
+          address: host,
+          reason: `${name} (${host}): carries the bootstrap address, which is this host's (ONET_IFNAME unset)`,
+        };
   return undefined;
 }
 
@@ -51,10 +64,18 @@ function advertisedAddress(addr: string, env: NodeJS.ProcessEnv): string {
 
 /** The transport handshake's job hash: of the job id, and of the job token when one is set. */
 export function jobHash(job: string, token = ''): number {
-  return createHash('sha256').update(token ? `${job}\0${token}` : job).digest().readUInt32LE(0);
+  return createHash('sha256')
+    .update(token ? `${job}\0${token}` : job)
+    .digest()
+    .readUInt32LE(0);
 }
 
-export interface AlgoRule { coll: string; maxBytes: number; algo: string; chunkBytes?: number }
+export interface AlgoRule {
+  coll: string;
+  maxBytes: number;
+  algo: string;
+  chunkBytes?: number;
+}
 /** The registry's one-shot limit (spec/algorithms.json): allreduces with (hosts − 1)·bytes up to it run in one round. */
 const ONESHOT_BYTES = ONESHOT_MAX_SENT_BYTES;
 const ENGINE_COLLS = new Set(['allreduce', 'allgather', 'broadcast', 'reduce_scatter']);
@@ -67,15 +88,27 @@ const ENGINE_COLLS = new Set(['allreduce', 'allgather', 'broadcast', 'reduce_sca
  * computes the same rules; the engine's per-call header carries a hash of them, so hosts that
  * were configured differently fail with a mismatch instead of running different algorithms.
  */
-export function schedulerRules(hosts: HostEntry[], env: NodeJS.ProcessEnv): { rules: AlgoRule[]; explanation: string | null } {
+export function schedulerRules(
+  hosts: HostEntry[],
+  env: NodeJS.ProcessEnv,
+): { rules: AlgoRule[]; explanation: string | null } {
   const ppn = Math.max(1, ...hosts.map((h) => h.ranks.length));
   const file = topologyFromEnv(env);
   const s = file ? summarize(file) : undefined;
-  const topo = uniformTopology(hosts.length, ppn, s && Number.isFinite(s.bandwidthGBs) && s.alphaUs > 0
-    ? { latencyUs: s.alphaUs, bandwidthGBs: s.bandwidthGBs } : undefined, s?.shmGBs);
-  topo.name = file ? `${hosts.length} hosts × ${ppn} ranks, links from ONET_TOPO_FILE (${file.name ?? 'unnamed'})` : `${hosts.length} hosts × ${ppn} ranks, default link (set ONET_TOPO_FILE to calibrate)`;
+  const topo = uniformTopology(
+    hosts.length,
+    ppn,
+    s && Number.isFinite(s.bandwidthGBs) && s.alphaUs > 0
+      ? { latencyUs: s.alphaUs, bandwidthGBs: s.bandwidthGBs }
+      : undefined,
+    s?.shmGBs,
+  );
+  topo.name = file
+    ? `${hosts.length} hosts × ${ppn} ranks, links from ONET_TOPO_FILE (${file.name ?? 'unnamed'})`
+    : `${hosts.length} hosts × ${ppn} ranks, default link (set ONET_TOPO_FILE to calibrate)`;
   const plan = planFromEnv(topo, env);
-  const rules = plan.table.filter((e) => ENGINE_COLLS.has(e.coll))
+  const rules = plan.table
+    .filter((e) => ENGINE_COLLS.has(e.coll))
     .map((e) => ({ coll: e.coll, maxBytes: e.maxBytes ?? Number.MAX_VALUE, algo: e.algo, chunkBytes: e.chunkBytes }));
   return { rules, explanation: plan.explanation };
 }
@@ -95,33 +128,68 @@ export function pickTransport(env: NodeJS.ProcessEnv): 'tcp' | 'ucx' {
  * DeviceOptions::set, which refuses one it does not know, so a new knob is a row there and a
  * key here. Knobs of one backend (streams, checksum, ...) are ignored by the others.
  */
-export function deviceOptions(transport: 'tcp' | 'ucx', bindIp: string, job: string, env: NodeJS.ProcessEnv,
-  dataTls?: DataTlsPaths) {
+export function deviceOptions(
+  transport: 'tcp' | 'ucx',
+  bindIp: string,
+  job: string,
+  env: NodeJS.ProcessEnv,
+  dataTls?: DataTlsPaths,
+) {
   return {
-    transport, bindIp, port: Number(setting('hostPort', env)),
-    jobHash: jobHash(job, setting('jobToken', env) as string), heartbeatMs: Number(setting('heartbeatMs', env)),
-    streams: Number(setting('tcpStreams', env)), checksum: Boolean(setting('checksum', env)),
-    zerocopyBytes: Number(setting('tcpZerocopyBytes', env)), testCorruptEvery: Number(setting('testCorrupt', env)),
+    transport,
+    bindIp,
+    port: Number(setting('hostPort', env)),
+    jobHash: jobHash(job, setting('jobToken', env) as string),
+    heartbeatMs: Number(setting('heartbeatMs', env)),
+    streams: Number(setting('tcpStreams', env)),
+    checksum: Boolean(setting('checksum', env)),
+    zerocopyBytes: Number(setting('tcpZerocopyBytes', env)),
+    testCorruptEvery: Number(setting('testCorrupt', env)),
     ...dataTls,
   };
 }
 
-export async function startNetwork(engine: Engine, o: { job: string; world: number; localRanks: number[]; env: NodeJS.ProcessEnv; log: Logger; verifier?: Verifier; rules?: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[] }): Promise<NetworkUp> {
+export async function startNetwork(
+  engine: Engine,
+  o: {
+    job: string;
+    world: number;
+    localRanks: number[];
+    env: NodeJS.ProcessEnv;
+    log: Logger;
+    verifier?: Verifier;
+    rules?: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[];
+  },
+): Promise<NetworkUp> {
   const b = bootstrapFrom(o.env);
   if (!b)
-    throw new OnetError('EINVAL', `world size ${o.world} but ${o.localRanks.length} rank(s) on this host, and no way to find the other hosts: set MASTER_ADDR and MASTER_PORT (torchrun does) or ONET_BOOTSTRAP=host:port`);
+    throw new OnetError(
+      'EINVAL',
+      `world size ${o.world} but ${o.localRanks.length} rank(s) on this host, and no way to find the other hosts: set MASTER_ADDR and MASTER_PORT (torchrun does) or ONET_BOOTSTRAP=host:port`,
+    );
   const timeoutMs = Number(setting('connectTimeoutS', o.env)) * 1000;
   const sec = { token: String(setting('jobToken', o.env)) || undefined, tls: tlsFrom(o.env), verifier: o.verifier };
-  const served = o.localRanks.includes(0) ? serveBootstrap(b, o.job, o.world, timeoutMs, (m) => o.log('warn', m), sec) : undefined;
-  served?.catch(() => {});  // its failure also reaches join() below, with the reason
-  const iface = givenAddress(o.env) ?? ownAddress(b.host, o.env) ??
-    await chooseInterface([`${b.host}:${b.port}`], { env: o.env });
+  const served = o.localRanks.includes(0)
+    ? serveBootstrap(b, o.job, o.world, timeoutMs, (m) => o.log('warn', m), sec)
+    : undefined;
+  served?.catch(() => {}); // its failure also reaches join() below, with the reason
+  const iface =
+    givenAddress(o.env) ??
+    ownAddress(b.host, o.env) ??
+    (await chooseInterface([`${b.host}:${b.port}`], { env: o.env }));
   o.log('info', `inter-host interface ${iface.reason}`);
   const transport = pickTransport(o.env);
   const dataTls = dataTlsFrom(o.env, transport);
-  if (sec.tls && !dataTls) o.log('warn', `the ${transport} data path between hosts is NOT encrypted (ONET_TLS_DATA=${setting('tlsData', o.env)}${transport === 'tcp' ? '' : '; only tcp can encrypt'})`);
+  if (sec.tls && !dataTls)
+    o.log(
+      'warn',
+      `the ${transport} data path between hosts is NOT encrypted (ONET_TLS_DATA=${setting('tlsData', o.env)}${transport === 'tcp' ? '' : '; only tcp can encrypt'})`,
+    );
   const addr = engine.netListen(deviceOptions(transport, iface.address, o.job, o.env, dataTls));
-  o.log('info', `${transport} transport listening on ${addr}${dataTls ? ' (encrypted: TLS 1.3 + AES-256-GCM)' : ''}; bootstrap ${b.host}:${b.port} (${b.source})`);
+  o.log(
+    'info',
+    `${transport} transport listening on ${addr}${dataTls ? ' (encrypted: TLS 1.3 + AES-256-GCM)' : ''}; bootstrap ${b.host}:${b.port} (${b.source})`,
+  );
   const told = advertisedAddress(addr, o.env);
   if (told !== addr)
     o.log('warn', `TESTS ONLY: the other hosts dial ${told} (ONET_TEST_ADVERTISE), which must forward to ${addr}`);
@@ -132,7 +200,12 @@ export async function startNetwork(engine: Engine, o: { job: string; world: numb
   const hostOfRank = new Array<number>(o.world).fill(-1);
   for (const h of hosts) for (const r of h.ranks) hostOfRank[r] = h.host;
   try {
-    await engine.netConnect(me, hosts.map((h) => h.addr), hostOfRank, timeoutMs);
+    await engine.netConnect(
+      me,
+      hosts.map((h) => h.addr),
+      hostOfRank,
+      timeoutMs,
+    );
   } catch (e) {
     const err = OnetError.fromNative(e);
     throw new OnetError(err.code, `connecting host ${me} to the other hosts: ${err.message}`, err.ranks);
@@ -142,9 +215,18 @@ export async function startNetwork(engine: Engine, o: { job: string; world: numb
     const plan = schedulerRules(hosts, o.env);
     rules = plan.rules;
     if (plan.explanation)
-      o.log('info', `${plan.explanation}\n  allreduce below ${ONESHOT_BYTES / Math.max(1, hosts.length - 1)} B: one-shot exchange in the engine (header sent with the data, one round), before these rules`);
+      o.log(
+        'info',
+        `${plan.explanation}\n  allreduce below ${ONESHOT_BYTES / Math.max(1, hosts.length - 1)} B: one-shot exchange in the engine (header sent with the data, one round), before these rules`,
+      );
   }
   if (rules.length) engine.setAlgoRules(rules);
-  o.log('info', `host ${me} of ${hosts.length}: connected to ${hosts.filter((h) => h.host !== me).map((h) => `host ${h.host} (${h.hostname} ${h.addr}, ranks ${h.ranks.join(',')})`).join('; ')}`);
+  o.log(
+    'info',
+    `host ${me} of ${hosts.length}: connected to ${hosts
+      .filter((h) => h.host !== me)
+      .map((h) => `host ${h.host} (${h.hostname} ${h.addr}, ranks ${h.ranks.join(',')})`)
+      .join('; ')}`,
+  );
   return { me, hosts, transport, iface: iface.name };
 }

@@ -1,7 +1,7 @@
 // Where a job's control socket and pid file live (docs/protocol.md §1), and how a job id is
 // derived from the launcher's environment (spec/jobid.json; python/opennetworks/_env.py job_id
 // applies the same rule, so a Node and a Python rank of one job find the same coordinator).
-import { mkdirSync, chmodSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setting } from '../config/settings.js';
 import { OnetError } from '../errors.js';
@@ -39,7 +39,13 @@ export function jobId(env: NodeJS.ProcessEnv = process.env): string {
   return JOB_ID.fallback;
 }
 
-export interface JobPaths { dir: string; socket: string; endpoint: string; pidFile: string; log: string }
+export interface JobPaths {
+  dir: string;
+  socket: string;
+  endpoint: string;
+  pidFile: string;
+  log: string;
+}
 
 export function jobPaths(job: string, env: NodeJS.ProcessEnv = process.env): JobPaths {
   const dir = join(runDir(env), job);

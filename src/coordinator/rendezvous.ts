@@ -4,24 +4,44 @@
 // coordinator (that one included) sends {job, ranks, addr} and gets back the full host list
 // once the hosts' ranks cover the world. One JSON line each way over plain TCP; the server
 // closes as soon as every host has its answer, so nothing listens after start-up.
-import { createServer, connect, type Socket } from 'node:net';
-import * as tls from 'node:tls';
+import { connect, createServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
+import * as tls from 'node:tls';
 import { settingText } from '../config/settings.js';
 import { OnetError } from '../errors.js';
-import { mac, prove, Verifier, type Auth } from '../security/auth.js';
-import { tlsOptions, type TlsFiles } from '../security/tls.js';
+import { type Auth, mac, prove, Verifier } from '../security/auth.js';
+import { type TlsFiles, tlsOptions } from '../security/tls.js';
 
 /** Who may take part (docs/protocol.md §8): HMAC of the job token on hello and answer; mutual TLS. */
-export interface RendezvousSecurity { token?: string; tls?: TlsFiles; verifier?: Verifier }
+export interface RendezvousSecurity {
+  token?: string;
+  tls?: TlsFiles;
+  verifier?: Verifier;
+}
 const helloParts = (h: Hello) => ['hello', h.job, JSON.stringify(h.ranks), h.addr];
 
 export const RENDEZVOUS_VERSION = 1;
 
-export interface HostEntry { host: number; ranks: number[]; addr: string; hostname: string }
-export interface Bootstrap { host: string; port: number; source: string }
+export interface HostEntry {
+  host: number;
+  ranks: number[];
+  addr: string;
+  hostname: string;
+}
+export interface Bootstrap {
+  host: string;
+  port: number;
+  source: string;
+}
 
-export interface Hello { v: number; job: string; ranks: number[]; addr: string; hostname: string; auth?: Auth }
+export interface Hello {
+  v: number;
+  job: string;
+  ranks: number[];
+  addr: string;
+  hostname: string;
+  auth?: Auth;
+}
 
 /** Where the bootstrap listens, from the environment; undefined for a single-host job. */
 export function bootstrapFrom(env: NodeJS.ProcessEnv): Bootstrap | undefined {
@@ -33,7 +53,8 @@ export function bootstrapFrom(env: NodeJS.ProcessEnv): Bootstrap | undefined {
   }
   if (env.MASTER_ADDR && env.MASTER_PORT) {
     const port = Number(env.MASTER_PORT) + 1;
-    if (!Number.isInteger(port) || port > 65535) throw new OnetError('EINVAL', `MASTER_PORT=${env.MASTER_PORT} is not a port number`);
+    if (!Number.isInteger(port) || port > 65535)
+      throw new OnetError('EINVAL', `MASTER_PORT=${env.MASTER_PORT} is not a port number`);
     return { host: env.MASTER_ADDR, port, source: `MASTER_ADDR:MASTER_PORT+1 (${env.MASTER_ADDR}:${env.MASTER_PORT})` };
   }
   return undefined;
@@ -43,12 +64,19 @@ export function bootstrapFrom(env: NodeJS.ProcessEnv): Bootstrap | undefined {
 export function checkHello(h: unknown, job: string, world: number): string {
   const o = h as Partial<Hello>;
   if (!o || typeof o !== 'object') return 'hello is not a JSON object';
-  if (o.v !== RENDEZVOUS_VERSION) return `speaks rendezvous version ${o.v}, this coordinator speaks ${RENDEZVOUS_VERSION}; run the same OpenNetworks version on every host`;
-  if (o.job !== job) return `belongs to job ${o.job}, this bootstrap serves job ${job}; check ONET_JOB_ID / TORCHELASTIC_RUN_ID on every host`;
-  if (!Array.isArray(o.ranks) || !o.ranks.length || o.ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= world) ||
-    new Set(o.ranks).size !== o.ranks.length)
+  if (o.v !== RENDEZVOUS_VERSION)
+    return `speaks rendezvous version ${o.v}, this coordinator speaks ${RENDEZVOUS_VERSION}; run the same OpenNetworks version on every host`;
+  if (o.job !== job)
+    return `belongs to job ${o.job}, this bootstrap serves job ${job}; check ONET_JOB_ID / TORCHELASTIC_RUN_ID on every host`;
+  if (
+    !Array.isArray(o.ranks) ||
+    !o.ranks.length ||
+    o.ranks.some((r) => !Number.isInteger(r) || r < 0 || r >= world) ||
+    new Set(o.ranks).size !== o.ranks.length
+  )
     return `lists ranks ${JSON.stringify(o.ranks)}, not a non-empty list of distinct ranks below world size ${world}`;
-  if (typeof o.addr !== 'string' || !/^[^\s]+:\d+$/.test(o.addr)) return `gave data address ${JSON.stringify(o.addr)}, not ip:port`;
+  if (typeof o.addr !== 'string' || !/^[^\s]+:\d+$/.test(o.addr))
+    return `gave data address ${JSON.stringify(o.addr)}, not ip:port`;
   return '';
 }
 
@@ -58,7 +86,10 @@ export function assemble(hellos: Hello[], world: number): HostEntry[] {
   hellos.forEach((h, i) => {
     const o = addrs.get(h.addr);
     if (o !== undefined && o !== i)
-      throw new OnetError('EINVAL', `two coordinators (${hellos[o].hostname} and ${h.hostname}) gave the same data address ${h.addr}; is one of them a stale process?`);
+      throw new OnetError(
+        'EINVAL',
+        `two coordinators (${hellos[o].hostname} and ${h.hostname}) gave the same data address ${h.addr}; is one of them a stale process?`,
+      );
     addrs.set(h.addr, i);
   });
   const owner = new Map<number, number>();
@@ -66,7 +97,11 @@ export function assemble(hellos: Hello[], world: number): HostEntry[] {
     for (const r of h.ranks) {
       const o = owner.get(r);
       if (o !== undefined && o !== i)
-        throw new OnetError('EINVAL', `rank ${r} is claimed by two hosts (${hellos[o].hostname} at ${hellos[o].addr} and ${h.hostname} at ${h.addr}); check RANK on both`, [r]);
+        throw new OnetError(
+          'EINVAL',
+          `rank ${r} is claimed by two hosts (${hellos[o].hostname} at ${hellos[o].addr} and ${h.hostname} at ${h.addr}); check RANK on both`,
+          [r],
+        );
       owner.set(r, i);
     }
   });
@@ -75,7 +110,12 @@ export function assemble(hellos: Hello[], world: number): HostEntry[] {
     throw new OnetError('EINVAL', `ranks ${missing.join(', ')} have no host yet`, missing);
   }
   const sorted = [...hellos].sort((a, b) => Math.min(...a.ranks) - Math.min(...b.ranks));
-  return sorted.map((h, i) => ({ host: i, ranks: [...h.ranks].sort((a, b) => a - b), addr: h.addr, hostname: h.hostname }));
+  return sorted.map((h, i) => ({
+    host: i,
+    ranks: [...h.ranks].sort((a, b) => a - b),
+    addr: h.addr,
+    hostname: h.hostname,
+  }));
 }
 
 function lines(sock: Socket, onLine: (l: string) => void): void {
@@ -83,7 +123,10 @@ function lines(sock: Socket, onLine: (l: string) => void): void {
   sock.setEncoding('utf8');
   sock.on('data', (d: string) => {
     buf += d;
-    if (buf.length > 1 << 20) { sock.destroy(); return; }
+    if (buf.length > 1 << 20) {
+      sock.destroy();
+      return;
+    }
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
       onLine(buf.slice(0, i));
@@ -93,8 +136,14 @@ function lines(sock: Socket, onLine: (l: string) => void): void {
 }
 
 /** Serve the bootstrap until every host has been answered (or the deadline passes). */
-export function serveBootstrap(b: Bootstrap, job: string, world: number, timeoutMs: number,
-  log: (msg: string) => void, sec: RendezvousSecurity = {}): Promise<void> {
+export function serveBootstrap(
+  b: Bootstrap,
+  job: string,
+  world: number,
+  timeoutMs: number,
+  log: (msg: string) => void,
+  sec: RendezvousSecurity = {},
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const hellos: { h: Hello; sock: Socket }[] = [];
     const covered = new Set<number>();
@@ -103,15 +152,24 @@ export function serveBootstrap(b: Bootstrap, job: string, world: number, timeout
       sock.on('error', () => {});
       lines(sock, (l) => {
         let h: unknown;
-        try { h = JSON.parse(l); } catch { h = null; }
+        try {
+          h = JSON.parse(l);
+        } catch {
+          h = null;
+        }
         let bad = checkHello(h, job, world);
         if (!bad && sec.token) {
           const why = verifier.verify(sec.token, (h as Hello).auth, helloParts(h as Hello));
-          if (why) { verifier.refusals++; bad = `has no valid proof of the job token: ${why}`; }
+          if (why) {
+            verifier.refusals++;
+            bad = `has no valid proof of the job token: ${why}`;
+          }
         }
         if (bad) {
           log(`refused a coordinator from ${sock.remoteAddress}: it ${bad}`);
-          sock.end(JSON.stringify({ error: `bootstrap ${b.host}:${b.port} refused this coordinator: it ${bad}` }) + '\n');
+          sock.end(
+            JSON.stringify({ error: `bootstrap ${b.host}:${b.port} refused this coordinator: it ${bad}` }) + '\n',
+          );
           return;
         }
         hellos.push({ h: h as Hello, sock });
@@ -119,13 +177,21 @@ export function serveBootstrap(b: Bootstrap, job: string, world: number, timeout
         if (covered.size < world) return;
         let reply: string;
         try {
-          reply = JSON.stringify({ hosts: assemble(hellos.map((x) => x.h), world) });
+          reply = JSON.stringify({
+            hosts: assemble(
+              hellos.map((x) => x.h),
+              world,
+            ),
+          });
         } catch (e: any) {
           reply = JSON.stringify({ error: e.message });
         }
         for (const x of hellos) {
           // The answer proves the bootstrap holds the token too, bound to the asker's nonce.
-          const body = sec.token && x.h.auth ? JSON.stringify({ ...JSON.parse(reply), mac: mac(sec.token, ['hosts', job, reply, x.h.auth.nonce]) }) : reply;
+          const body =
+            sec.token && x.h.auth
+              ? JSON.stringify({ ...JSON.parse(reply), mac: mac(sec.token, ['hosts', job, reply, x.h.auth.nonce]) })
+              : reply;
           x.sock.end(body + '\n');
         }
         clearTimeout(timer);
@@ -134,7 +200,11 @@ export function serveBootstrap(b: Bootstrap, job: string, world: number, timeout
       });
     };
     const server = sec.tls ? tls.createServer(tlsOptions(sec.tls), onConn) : createServer(onConn);
-    if (sec.tls) server.on('tlsClientError', (e: Error) => { verifier.refusals++; log(`refused a TLS connection: ${e.message}`); });
+    if (sec.tls)
+      server.on('tlsClientError', (e: Error) => {
+        verifier.refusals++;
+        log(`refused a TLS connection: ${e.message}`);
+      });
     const timer = setTimeout(() => {
       server.close();
       const missing = [...Array(world).keys()].filter((r) => !covered.has(r));
@@ -145,15 +215,26 @@ export function serveBootstrap(b: Bootstrap, job: string, world: number, timeout
     timer.unref();
     server.on('error', (e: any) => {
       clearTimeout(timer);
-      reject(new OnetError('EINVAL', `cannot listen for the bootstrap on ${b.host}:${b.port} (from ${b.source}): ${e.message}; set ONET_BOOTSTRAP to a free host:port`));
+      reject(
+        new OnetError(
+          'EINVAL',
+          `cannot listen for the bootstrap on ${b.host}:${b.port} (from ${b.source}): ${e.message}; set ONET_BOOTSTRAP to a free host:port`,
+        ),
+      );
     });
     server.listen(b.port, b.host);
   });
 }
 
 /** Say hello to the bootstrap (retrying until it listens) and return the host list. */
-export async function join(b: Bootstrap, job: string, ranks: number[], addr: string, timeoutMs: number,
-  sec: RendezvousSecurity = {}): Promise<HostEntry[]> {
+export async function join(
+  b: Bootstrap,
+  job: string,
+  ranks: number[],
+  addr: string,
+  timeoutMs: number,
+  sec: RendezvousSecurity = {},
+): Promise<HostEntry[]> {
   const deadline = Date.now() + timeoutMs;
   const hello: Hello = { v: RENDEZVOUS_VERSION, job, ranks, addr, hostname: hostname() };
   let last = '';
@@ -161,21 +242,44 @@ export async function join(b: Bootstrap, job: string, ranks: number[], addr: str
     try {
       return await new Promise<HostEntry[]>((resolve, reject) => {
         const h: Hello = sec.token ? { ...hello, auth: prove(sec.token, helloParts(hello)) } : hello;
-        const sock = sec.tls ? tls.connect({ host: b.host, port: b.port, ...tlsOptions(sec.tls) }) : connect({ host: b.host, port: b.port });
-        const t = setTimeout(() => { sock.destroy(); reject(new Error('no answer')); }, Math.max(100, deadline - Date.now()));
-        sock.on('error', (e) => { clearTimeout(t); reject(e); });
+        const sock = sec.tls
+          ? tls.connect({ host: b.host, port: b.port, ...tlsOptions(sec.tls) })
+          : connect({ host: b.host, port: b.port });
+        const t = setTimeout(
+          () => {
+            sock.destroy();
+            reject(new Error('no answer'));
+          },
+          Math.max(100, deadline - Date.now()),
+        );
+        sock.on('error', (e) => {
+          clearTimeout(t);
+          reject(e);
+        });
         sock.on(sec.tls ? 'secureConnect' : 'connect', () => sock.write(JSON.stringify(h) + '\n'));
         lines(sock, (l) => {
           clearTimeout(t);
           sock.destroy();
           let m: any;
-          try { m = JSON.parse(l); } catch { m = { error: 'bootstrap answered with something that is not JSON' }; }
+          try {
+            m = JSON.parse(l);
+          } catch {
+            m = { error: 'bootstrap answered with something that is not JSON' };
+          }
           if (!m.error && sec.token) {
             const { mac: got, ...rest } = m;
             if (typeof got !== 'string' || got !== mac(sec.token, ['hosts', job, JSON.stringify(rest), h.auth!.nonce]))
-              m = { error: `the bootstrap at ${b.host}:${b.port} could not prove it holds this job's ONET_JOB_TOKEN; refusing its host list` };
+              m = {
+                error: `the bootstrap at ${b.host}:${b.port} could not prove it holds this job's ONET_JOB_TOKEN; refusing its host list`,
+              };
           }
-          if (m.error) reject(new OnetError(/refused this coordinator: it has no valid proof|could not prove/.test(m.error) ? 'EACCES' : 'EINVAL', m.error));
+          if (m.error)
+            reject(
+              new OnetError(
+                /refused this coordinator: it has no valid proof|could not prove/.test(m.error) ? 'EACCES' : 'EINVAL',
+                m.error,
+              ),
+            );
           else resolve(m.hosts as HostEntry[]);
         });
       });
@@ -185,5 +289,8 @@ export async function join(b: Bootstrap, job: string, ranks: number[], addr: str
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  throw new OnetError('ETIMEDOUT', `could not reach the bootstrap at ${b.host}:${b.port} (from ${b.source}) within ${timeoutMs / 1000} s (last error: ${last}); check that the host with rank 0 is up and that the address routes from here`);
+  throw new OnetError(
+    'ETIMEDOUT',
+    `could not reach the bootstrap at ${b.host}:${b.port} (from ${b.source}) within ${timeoutMs / 1000} s (last error: ${last}); check that the host with rank 0 is up and that the address routes from here`,
+  );
 }

@@ -4,16 +4,16 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as zmq from 'zeromq';
+import { type ControlMsg, LAYOUT, PROTOCOL_VERSION, parseControl, type RegisterMsg } from '../bridge/protocol.js';
 import { setting } from '../config/settings.js';
 import { CODES, OnetError } from '../errors.js';
-import { native, type Engine, type EngineEvent } from '../native/addon.js';
-import { LAYOUT, PROTOCOL_VERSION, parseControl, type ControlMsg, type RegisterMsg } from '../bridge/protocol.js';
-import { makeLogger, type Logger } from './log.js';
-import { Telemetry, engineTelemetry, lastOps, parseStats } from '../telemetry/telemetry.js';
-import { startNetwork, type NetworkUp } from './network.js';
-import { ensurePrivateDir, jobPaths, runDir, type JobPaths } from './paths.js';
-import { alive, identify, pidFileAlive, type ProcId } from './liveness.js';
-import { tokensFrom, Verifier, type Tokens } from '../security/auth.js';
+import { type Engine, type EngineEvent, native } from '../native/addon.js';
+import { type Tokens, tokensFrom, Verifier } from '../security/auth.js';
+import { engineTelemetry, lastOps, parseStats, Telemetry } from '../telemetry/telemetry.js';
+import { alive, identify, type ProcId, pidFileAlive } from './liveness.js';
+import { type Logger, makeLogger } from './log.js';
+import { type NetworkUp, startNetwork } from './network.js';
+import { ensurePrivateDir, type JobPaths, jobPaths, runDir } from './paths.js';
 
 export interface CoordinatorOptions {
   job: string;
@@ -24,8 +24,20 @@ export interface CoordinatorOptions {
 }
 
 // proc: the rank's process as it registered (liveness.ts): a zombie or a reused pid is not it.
-interface RankInfo { rank: number; pid: number; proc: ProcId; localRank: number; identity: Buffer; framework: string; closed: boolean; dead: boolean }
-interface GroupVote { ranks: number[]; waiting: Map<number, { identity: Buffer; id: unknown }> }
+interface RankInfo {
+  rank: number;
+  pid: number;
+  proc: ProcId;
+  localRank: number;
+  identity: Buffer;
+  framework: string;
+  closed: boolean;
+  dead: boolean;
+}
+interface GroupVote {
+  ranks: number[];
+  waiting: Map<number, { identity: Buffer; id: unknown }>;
+}
 
 const codeNum = (c: string) => Math.max(0, CODES.indexOf(c as (typeof CODES)[number]));
 
@@ -71,7 +83,11 @@ export class Coordinator {
   private refuse(what: string, why: string, ranks: number[] = []): never {
     this.verifier.refusals++;
     this.log('warn', `refused ${what}: ${why} (refusal #${this.verifier.refusals})`);
-    throw new OnetError('EACCES', `coordinator of job ${this.job} refused ${what}: ${why}; give every rank the job's ONET_JOB_TOKEN (onet run passes it on)`, ranks);
+    throw new OnetError(
+      'EACCES',
+      `coordinator of job ${this.job} refused ${what}: ${why}; give every rank the job's ONET_JOB_TOKEN (onet run passes it on)`,
+      ranks,
+    );
   }
 
   /** Status needs a registered connection or, with a token set, any role's proof. */
@@ -98,22 +114,33 @@ export class Coordinator {
     if (existsSync(this.paths.pidFile)) {
       const pid = Number(readFileSync(this.paths.pidFile, 'utf8'));
       if (pid && pid !== process.pid && pidFileAlive(pid, this.paths.pidFile))
-        throw new OnetError('EINVAL', `a coordinator for job ${this.job} is already running (pid ${pid}) at ${this.paths.endpoint}; stop it or pick another ONET_JOB_ID`);
+        throw new OnetError(
+          'EINVAL',
+          `a coordinator for job ${this.job} is already running (pid ${pid}) at ${this.paths.endpoint}; stop it or pick another ONET_JOB_ID`,
+        );
     }
     // Telemetry first: a bad ONET_METRICS_PORT fails before anything is bound.
     this.telemetry = await Telemetry.start({
-      job: this.job, env: this.env, log: this.log, engine: () => this.engine, arenaBytes: setting('arenaBytes', this.env),
-      ranks: () => this.status().ranks, pending: () => (this.engine ? JSON.parse(this.engine.snapshot()) : []),
+      job: this.job,
+      env: this.env,
+      log: this.log,
+      engine: () => this.engine,
+      arenaBytes: setting('arenaBytes', this.env),
+      ranks: () => this.status().ranks,
+      pending: () => (this.engine ? JSON.parse(this.engine.snapshot()) : []),
     });
     // A coordinator that died left its socket and maybe segments: clear them first.
     rmSync(this.paths.socket, { force: true });
     const cleaned = native.cleanStale('');
     if (cleaned) this.log('info', `removed ${cleaned} shared-memory segment(s) left by dead coordinators`);
     await this.router.bind(this.paths.endpoint);
-    chmodSync(this.paths.socket, 0o600);  // owner-only, like its 0700 directory (docs/protocol.md §8)
+    chmodSync(this.paths.socket, 0o600); // owner-only, like its 0700 directory (docs/protocol.md §8)
     writeFileSync(this.paths.pidFile, String(process.pid), { mode: 0o600 });
     if (this.world) this.createEngine(this.world);
-    this.log('info', `listening on ${this.paths.endpoint} (pid ${process.pid}, protocol v${PROTOCOL_VERSION}, world ${this.world || 'from first rank'})`);
+    this.log(
+      'info',
+      `listening on ${this.paths.endpoint} (pid ${process.pid}, protocol v${PROTOCOL_VERSION}, world ${this.world || 'from first rank'})`,
+    );
     this.watcher = setInterval(() => this.watchRanks(), 200);
     this.watcher.unref();
     if (this.opts.exitWhenIdle) this.armIdleExit();
@@ -123,14 +150,26 @@ export class Coordinator {
   private createEngine(world: number): void {
     const threadsSetting = setting('engineThreads', this.env) as number;
     const threads = threadsSetting > 0 ? threadsSetting : Math.max(1, Math.min(8, cpus().length));
-    this.engine = new native.Engine({
-      job: this.job, world, threads,
-      chunkBytes: setting('chunkBytes', this.env), parallelBytes: setting('parallelBytes', this.env),
-      spinUs: setting('spinUs', this.env), timeoutMs: (setting('timeoutS', this.env) as number) * 1000,
-      arenaBytes: setting('arenaBytes', this.env), fusionBytes: setting('fusionBytes', this.env), ...engineTelemetry(this.env),
-    }, (e) => this.onEngineEvent(e));
+    this.engine = new native.Engine(
+      {
+        job: this.job,
+        world,
+        threads,
+        chunkBytes: setting('chunkBytes', this.env),
+        parallelBytes: setting('parallelBytes', this.env),
+        spinUs: setting('spinUs', this.env),
+        timeoutMs: (setting('timeoutS', this.env) as number) * 1000,
+        arenaBytes: setting('arenaBytes', this.env),
+        fusionBytes: setting('fusionBytes', this.env),
+        ...engineTelemetry(this.env),
+      },
+      (e) => this.onEngineEvent(e),
+    );
     this.world = world;
-    this.log('info', `engine ready: world ${world}, ${threads} thread(s), SIMD ${native.simdIsa()}, arena ${setting('arenaBytes', this.env)} bytes per rank`);
+    this.log(
+      'info',
+      `engine ready: world ${world}, ${threads} thread(s), SIMD ${native.simdIsa()}, arena ${setting('arenaBytes', this.env)} bytes per rank`,
+    );
   }
 
   private async serve(): Promise<void> {
@@ -145,7 +184,13 @@ export class Coordinator {
         } catch (e) {
           const err = OnetError.fromNative(e);
           this.log('warn', `rejected a message: ${err.code}: ${err.message}`);
-          this.reply(identity, { type: 'error', code: err.code, message: err.message, ranks: err.ranks, id: (msg as any)?.id });
+          this.reply(identity, {
+            type: 'error',
+            code: err.code,
+            message: err.message,
+            ranks: err.ranks,
+            id: (msg as any)?.id,
+          });
         }
       }
     } catch (e) {
@@ -168,13 +213,15 @@ export class Coordinator {
   private handle(identity: Buffer, m: ControlMsg): void {
     const id = m.id;
     switch (m.type) {
-      case 'register': return this.register(identity, m);
+      case 'register':
+        return this.register(identity, m);
       case 'mapped': {
         const r = this.rankOf(identity);
         this.engine!.unlinkArena(r.rank);
         return this.reply(identity, { type: 'ok', id });
       }
-      case 'group': return this.group(identity, this.rankOf(identity), m.group, m.ranks, id);
+      case 'group':
+        return this.group(identity, this.rankOf(identity), m.group, m.ranks, id);
       case 'post': {
         const r = this.rankOf(identity);
         this.notify.set(`${r.rank}:${m.slot}`, { identity, id });
@@ -185,16 +232,21 @@ export class Coordinator {
         this.authorizeRead(identity, m);
         return this.reply(identity, { type: 'status', id, ...this.status() });
       case 'abort': {
-        const role = this.tokens.admin ? this.verifier.role(this.tokens, m.auth, ['abort', this.job]) : { refused: 'no ONET_ADMIN_TOKEN is configured on this coordinator' };
-        if (role !== 'admin') this.refuse('an abort request', typeof role === 'string' ? `the ${role} token may not abort` : role.refused);
+        const role = this.tokens.admin
+          ? this.verifier.role(this.tokens, m.auth, ['abort', this.job])
+          : { refused: 'no ONET_ADMIN_TOKEN is configured on this coordinator' };
+        if (role !== 'admin')
+          this.refuse('an abort request', typeof role === 'string' ? `the ${role} token may not abort` : role.refused);
         this.log('warn', 'job aborted by an admin request');
         for (const r of this.ranks.values())
-          if (!r.closed && !r.dead) this.engine?.failRank(r.rank, codeNum('EABORTED'), `job ${this.job} was aborted by an admin`);
+          if (!r.closed && !r.dead)
+            this.engine?.failRank(r.rank, codeNum('EABORTED'), `job ${this.job} was aborted by an admin`);
         this.reply(identity, { type: 'ok', id });
         setTimeout(() => void this.close(), 200).unref();
         return;
       }
-      case 'ping': return this.reply(identity, { type: 'pong', id, pid: process.pid, uptimeMs: Date.now() - this.started });
+      case 'ping':
+        return this.reply(identity, { type: 'pong', id, pid: process.pid, uptimeMs: Date.now() - this.started });
       case 'close': {
         const r = this.rankOf(identity);
         r.closed = true;
@@ -208,26 +260,55 @@ export class Coordinator {
 
   private register(identity: Buffer, m: RegisterMsg): void {
     if (m.job !== this.job)
-      throw new OnetError('EINVAL', `rank ${m.rank} asked for job ${m.job}, but this coordinator serves job ${this.job}`, [m.rank]);
+      throw new OnetError(
+        'EINVAL',
+        `rank ${m.rank} asked for job ${m.job}, but this coordinator serves job ${this.job}`,
+        [m.rank],
+      );
     if (this.tokens.rank) {
       const why = this.verifier.verify(this.tokens.rank, m.auth, ['register', m.job, m.rank, m.pid]);
       if (why) this.refuse(`rank ${m.rank} (pid ${m.pid})`, why, [m.rank]);
     }
     if (!this.engine) this.createEngine(m.world);
     if (m.world !== this.world)
-      throw new OnetError('EINVAL', `rank ${m.rank} says world size ${m.world}, but this job has ${this.world}; every rank must agree on WORLD_SIZE`, [m.rank]);
+      throw new OnetError(
+        'EINVAL',
+        `rank ${m.rank} says world size ${m.world}, but this job has ${this.world}; every rank must agree on WORLD_SIZE`,
+        [m.rank],
+      );
     const old = this.ranks.get(m.rank);
     if (old && !old.closed && !old.dead && alive(old.proc))
-      throw new OnetError('EINVAL', `rank ${m.rank} is already registered by pid ${old.pid}; check RANK for pid ${m.pid}`, [m.rank]);
+      throw new OnetError(
+        'EINVAL',
+        `rank ${m.rank} is already registered by pid ${old.pid}; check RANK for pid ${m.pid}`,
+        [m.rank],
+      );
     const arena = this.engine!.addRank(m.rank, m.localRank);
-    this.ranks.set(m.rank, { rank: m.rank, pid: m.pid, proc: identify(m.pid), localRank: m.localRank, identity, framework: m.framework, closed: false, dead: false });
+    this.ranks.set(m.rank, {
+      rank: m.rank,
+      pid: m.pid,
+      proc: identify(m.pid),
+      localRank: m.localRank,
+      identity,
+      framework: m.framework,
+      closed: false,
+      dead: false,
+    });
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.log('debug', `rank ${m.rank} (pid ${m.pid}, ${m.framework}) registered, arena ${arena}`);
     const reply = {
-      type: 'registered', id: m.id, arena, ctl: this.engine!.ctlName(), dataBytes: setting('arenaBytes', this.env),
-      dataOffset: LAYOUT.dataOffset, slots: LAYOUT.slots, slotBytes: LAYOUT.slotBytes, coordPid: process.pid,
-      world: this.world, layoutVersion: 1,
+      type: 'registered',
+      id: m.id,
+      arena,
+      ctl: this.engine!.ctlName(),
+      dataBytes: setting('arenaBytes', this.env),
+      dataOffset: LAYOUT.dataOffset,
+      slots: LAYOUT.slots,
+      slotBytes: LAYOUT.slotBytes,
+      coordPid: process.pid,
+      world: this.world,
+      layoutVersion: 1,
     };
     if (m.localWorld >= m.world || this.netState === 'up') return this.reply(identity, reply);
     if (this.netState === 'failed') throw this.netError!;
@@ -240,15 +321,28 @@ export class Coordinator {
     this.netState = 'starting';
     const localRanks = this.held.map((h) => h.rank).sort((a, b) => a - b);
     try {
-      this.net = await startNetwork(this.engine!, { job: this.job, world: this.world, localRanks, env: this.env, log: this.log, verifier: this.verifier });
+      this.net = await startNetwork(this.engine!, {
+        job: this.job,
+        world: this.world,
+        localRanks,
+        env: this.env,
+        log: this.log,
+        verifier: this.verifier,
+      });
       this.netState = 'up';
       for (const h of this.held) this.reply(h.identity, h.reply);
     } catch (e: any) {
       this.netState = 'failed';
-      this.netError = OnetError.fromNative(e);  // by its code and ranks fields (a UCX-less build: ENOTSUP)
+      this.netError = OnetError.fromNative(e); // by its code and ranks fields (a UCX-less build: ENOTSUP)
       this.log('error', `multi-host start-up failed: ${this.netError.message}`);
       for (const h of this.held) {
-        this.reply(h.identity, { type: 'error', id: (h.reply as any).id, code: this.netError.code, message: this.netError.message, ranks: this.netError.ranks });
+        this.reply(h.identity, {
+          type: 'error',
+          id: (h.reply as any).id,
+          code: this.netError.code,
+          message: this.netError.message,
+          ranks: this.netError.ranks,
+        });
         this.engine?.unlinkArena(h.rank);
       }
       // This job cannot run without its other hosts: leave nothing behind.
@@ -264,15 +358,23 @@ export class Coordinator {
 
   // A group exists once every member has asked for it with the same rank list.
   private group(identity: Buffer, r: RankInfo, gid: number, ranks: number[], id: unknown): void {
-    if (!ranks.includes(r.rank)) throw new OnetError('EINVAL', `rank ${r.rank} asked for group ${gid} without being in it (${ranks.join(', ')})`, [r.rank]);
-    if (ranks.some((x) => x >= this.world)) throw new OnetError('EINVAL', `group ${gid} names ranks outside world size ${this.world}`, [r.rank]);
+    if (!ranks.includes(r.rank))
+      throw new OnetError('EINVAL', `rank ${r.rank} asked for group ${gid} without being in it (${ranks.join(', ')})`, [
+        r.rank,
+      ]);
+    if (ranks.some((x) => x >= this.world))
+      throw new OnetError('EINVAL', `group ${gid} names ranks outside world size ${this.world}`, [r.rank]);
     let vote = this.groups.get(gid);
-    if (!vote || vote.waiting.size === 0 && vote.ranks.join() !== ranks.join()) {
+    if (!vote || (vote.waiting.size === 0 && vote.ranks.join() !== ranks.join())) {
       vote = { ranks, waiting: new Map() };
       this.groups.set(gid, vote);
     }
     if (vote.ranks.join() !== ranks.join())
-      throw new OnetError('EMISMATCH', `group ${gid}: rank ${r.rank} lists ranks [${ranks}] but others listed [${vote.ranks}]`, [r.rank]);
+      throw new OnetError(
+        'EMISMATCH',
+        `group ${gid}: rank ${r.rank} lists ranks [${ranks}] but others listed [${vote.ranks}]`,
+        [r.rank],
+      );
     vote.waiting.set(r.rank, { identity, id });
     if (vote.waiting.size < ranks.filter((x) => this.isLocal(x)).length) return;
     this.engine!.setGroup(gid, ranks);
@@ -285,7 +387,15 @@ export class Coordinator {
     const waiter = this.notify.get(key);
     if (waiter) {
       this.notify.delete(key);
-      this.reply(waiter.identity, { type: 'done', id: waiter.id, slot: e.slot, status: e.status, code: CODES[e.status] ?? 'EINTERNAL', message: e.message, ranks: e.ranks ?? [] });
+      this.reply(waiter.identity, {
+        type: 'done',
+        id: waiter.id,
+        slot: e.slot,
+        status: e.status,
+        code: CODES[e.status] ?? 'EINTERNAL',
+        message: e.message,
+        ranks: e.ranks ?? [],
+      });
     }
     if (e.status) this.telemetry?.onError(e);
     if (e.kind === 'error') this.log('debug', `rank ${e.rank}: ${CODES[e.status]}: ${e.message}`);
@@ -324,8 +434,15 @@ export class Coordinator {
   status() {
     const pending = this.engine ? JSON.parse(this.engine.snapshot()) : [];
     return {
-      job: this.job, world: this.world, pid: process.pid,
-      ranks: [...this.ranks.values()].map((r) => ({ rank: r.rank, pid: r.pid, framework: r.framework, state: r.dead ? 'dead' : r.closed ? 'closed' : 'live' })),
+      job: this.job,
+      world: this.world,
+      pid: process.pid,
+      ranks: [...this.ranks.values()].map((r) => ({
+        rank: r.rank,
+        pid: r.pid,
+        framework: r.framework,
+        state: r.dead ? 'dead' : r.closed ? 'closed' : 'live',
+      })),
       pending,
       ...this.statsPart(),
       telemetry: this.telemetry?.urls ?? {},
@@ -335,7 +452,16 @@ export class Coordinator {
 
   private statsPart() {
     const st = parseStats(this.engine);
-    return { lastOps: lastOps(st), stats: st && { ranks: st.ranks, collectives: st.collectives, errors: st.errors, fused: st.fused, fusedExchanges: st.fusedExchanges } };
+    return {
+      lastOps: lastOps(st),
+      stats: st && {
+        ranks: st.ranks,
+        collectives: st.collectives,
+        errors: st.errors,
+        fused: st.fused,
+        fusedExchanges: st.fusedExchanges,
+      },
+    };
   }
 
   /** The engine's counters (each rank's last completed op is kept even with telemetry off). */

@@ -5,28 +5,75 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface EngineConfig {
-  job: string; world: number; threads: number; chunkBytes: number; parallelBytes: number;
-  spinUs: number; timeoutMs: number; arenaBytes: number;
+  job: string;
+  world: number;
+  threads: number;
+  chunkBytes: number;
+  parallelBytes: number;
+  spinUs: number;
+  timeoutMs: number;
+  arenaBytes: number;
   /** ONET_FUSION_BYTES: largest fused cross-host exchange of small allreduces (engine/fusion.cc); 0 = no fusion. */
   fusionBytes?: number;
   /** Telemetry (native/engine/stats.h): counters on, trace records kept, straggler window. */
-  stats?: boolean; trace?: boolean; stragglerWindow?: number; stragglerGapUs?: number;
+  stats?: boolean;
+  trace?: boolean;
+  stragglerWindow?: number;
+  stragglerGapUs?: number;
 }
 /** engine.stats(), parsed: cumulative since the engine started; `nowNs` is the engine's monotonic clock. */
 export interface EngineStats {
-  enabled: boolean; trace: boolean; world: number; nowNs: number; posts: number; completions: number; collectives: number;
+  enabled: boolean;
+  trace: boolean;
+  world: number;
+  nowNs: number;
+  posts: number;
+  completions: number;
+  collectives: number;
   /** Collectives that ran inside a fused cross-host exchange (lead included), and how many such exchanges. */
-  fused: number; fusedExchanges: number;
+  fused: number;
+  fusedExchanges: number;
   window: { size: number; filled: number; gapNs: number };
-  errors: number[];  // by status code (errors.ts CODES)
-  cells: { coll: string; dtype: string; sizeBucket: number; calls: number; bytes: number; durNs: number; waitNs: number; hist: [number, number][] }[];
-  ranks: { rank: number; lastColl: string | null; lastGroup: number; lastSeq: number; lastDoneNs: number; lateWindow: number; lateTotal: number; lateNs: number; arenaHighWater: number }[];
+  errors: number[]; // by status code (errors.ts CODES)
+  cells: {
+    coll: string;
+    dtype: string;
+    sizeBucket: number;
+    calls: number;
+    bytes: number;
+    durNs: number;
+    waitNs: number;
+    hist: [number, number][];
+  }[];
+  ranks: {
+    rank: number;
+    lastColl: string | null;
+    lastGroup: number;
+    lastSeq: number;
+    lastDoneNs: number;
+    lateWindow: number;
+    lateTotal: number;
+    lateNs: number;
+    arenaHighWater: number;
+  }[];
 }
 /** engine.drainTrace(): collectives since the last drain as Chrome-trace events (comma-separated JSON, µs of the engine's monotonic clock). */
-export interface EngineTrace { events: string; count: number; dropped: number; ranks: number[] }
+export interface EngineTrace {
+  events: string;
+  count: number;
+  dropped: number;
+  ranks: number[];
+}
 // code/ranks: the completion's Status as data (code name from spec/errors.json, the ranks concerned).
 export interface EngineEvent {
-  kind: 'done' | 'error'; rank: number; slot: number; status: number; code: string; message: string; ranks: number[]; seq: number;
+  kind: 'done' | 'error';
+  rank: number;
+  slot: number;
+  status: number;
+  code: string;
+  message: string;
+  ranks: number[];
+  seq: number;
 }
 
 export declare class Engine {
@@ -44,7 +91,20 @@ export declare class Engine {
   drainTrace(): EngineTrace;
   close(): void;
   /** Create the inter-host transport device; returns the "ip:port" peers connect to. */
-  netListen(o: { transport: 'tcp' | 'ucx'; bindIp: string; port?: number; streams?: number; checksum?: boolean; zerocopyBytes?: number; jobHash?: number; heartbeatMs?: number; testCorruptEvery?: number; tlsCert?: string; tlsKey?: string; tlsCa?: string }): string;
+  netListen(o: {
+    transport: 'tcp' | 'ucx';
+    bindIp: string;
+    port?: number;
+    streams?: number;
+    checksum?: boolean;
+    zerocopyBytes?: number;
+    jobHash?: number;
+    heartbeatMs?: number;
+    testCorruptEvery?: number;
+    tlsCert?: string;
+    tlsKey?: string;
+    tlsCa?: string;
+  }): string;
   /** Connect the full mesh of coordinators (off the JS thread); hostOfRank[r] = host index of rank r. */
   netConnect(me: number, addrs: string[], hostOfRank: number[], timeoutMs: number): Promise<void>;
   /** Size-range algorithm choice for cross-host collectives (src/scheduler). */
@@ -60,7 +120,14 @@ export interface Addon {
   post(arena: ArrayBuffer, ctl: ArrayBuffer, slot: number): void;
   spin(arena: ArrayBuffer, slot: number, spinUs: number): number;
   wait(arena: ArrayBuffer, ctl: ArrayBuffer, slot: number, timeoutMs: number): Promise<number>;
-  reduce(op: number, dtype: number, out: ArrayBufferView, inputs: ArrayBufferView[], scale: number, divisor: number): void;
+  reduce(
+    op: number,
+    dtype: number,
+    out: ArrayBufferView,
+    inputs: ArrayBufferView[],
+    scale: number,
+    divisor: number,
+  ): void;
   simdIsa(): string;
   /** Bytes copied per second by `threads` threads each copying its own `bytes` buffer `iters` times. */
   memcpyBench(bytes: number, threads: number, iters: number): number;
@@ -70,7 +137,11 @@ export interface Addon {
 // heap now and then (seen as SIGSEGV in GC in ~4% of Node rank runs). Turn them off unless the
 // user chose otherwise: UCX then skips its registration cache, which the TCP/shm transports
 // we test with do not need (see docs/transport.md).
-for (const [k, v] of [['UCX_MEM_MMAP_HOOK_MODE', 'none'], ['UCX_MEM_MALLOC_HOOKS', 'no'], ['UCX_MEM_EVENTS', 'no']])
+for (const [k, v] of [
+  ['UCX_MEM_MMAP_HOOK_MODE', 'none'],
+  ['UCX_MEM_MALLOC_HOOKS', 'no'],
+  ['UCX_MEM_EVENTS', 'no'],
+])
   if (process.env[k] === undefined) process.env[k] = v;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -20,23 +20,23 @@ export const COLLECTIVES = Object.keys(CATALOGUE) as Collective[];
 
 /** What `n` means per collective (the full vector each rank holds, like nccl-tests' "size"). */
 export const BYTES_MEANING: Record<Collective, string> = {
-  allreduce: 'bytes of each rank\'s buffer',
+  allreduce: "bytes of each rank's buffer",
   allgather: 'bytes of the gathered result',
   broadcast: 'bytes broadcast',
-  reduce_scatter: 'bytes of each rank\'s full input vector',
-  reduce: 'bytes of each rank\'s buffer',
+  reduce_scatter: "bytes of each rank's full input vector",
+  reduce: "bytes of each rank's buffer",
   alltoall: 'bytes each rank sends in all',
   barrier: 'ignored',
 };
 
 export interface CostParams {
-  P: number;           // hosts
-  m: number;           // local ranks per host (the busiest host)
-  alphaUs: number;     // α
-  betaUs: number;      // β, µs per byte
-  gammaUs: number;     // γ, µs per byte reduced
-  sigmaUs: number;     // σ, µs per byte copied in shared memory
-  shmAlphaUs: number;  // one local synchronisation (futex wake / spin hand-off)
+  P: number; // hosts
+  m: number; // local ranks per host (the busiest host)
+  alphaUs: number; // α
+  betaUs: number; // β, µs per byte
+  gammaUs: number; // γ, µs per byte reduced
+  sigmaUs: number; // σ, µs per byte copied in shared memory
+  shmAlphaUs: number; // one local synchronisation (futex wake / spin hand-off)
 }
 
 export interface Cost {
@@ -44,11 +44,11 @@ export interface Cost {
   algo: string;
   bytes: number;
   chunkBytes: number;
-  steps: number;       // α terms on the critical path
-  latencyUs: number;   // steps · α
+  steps: number; // α terms on the critical path
+  latencyUs: number; // steps · α
   bandwidthUs: number; // β terms
-  reduceUs: number;    // γ terms not hidden behind transfers
-  localUs: number;     // the intra-host phases (equal for every algorithm of a collective)
+  reduceUs: number; // γ terms not hidden behind transfers
+  localUs: number; // the intra-host phases (equal for every algorithm of a collective)
   totalUs: number;
   formula: string;
 }
@@ -56,16 +56,22 @@ export interface Cost {
 /** Cost-model inputs from a topology: slowest link, narrowest bandwidth, slowest host memory. */
 export function paramsFromTopology(t: Topology): CostParams {
   const s = summarize(t);
-  const sigma = 1 / (s.shmGBs * 1e3);  // GB/s → µs per byte
+  const sigma = 1 / (s.shmGBs * 1e3); // GB/s → µs per byte
   return {
-    P: t.hosts.length, m: s.ppn,
-    alphaUs: s.alphaUs, betaUs: Number.isFinite(s.bandwidthGBs) ? 1 / (s.bandwidthGBs * 1e3) : 0,
+    P: t.hosts.length,
+    m: s.ppn,
+    alphaUs: s.alphaUs,
+    betaUs: Number.isFinite(s.bandwidthGBs) ? 1 / (s.bandwidthGBs * 1e3) : 0,
     // A two-input reduce streams at about copy speed (docs/engine.md: f32 sum k=2 at 1.0× memcpy).
-    gammaUs: sigma, sigmaUs: sigma, shmAlphaUs: 2,
+    gammaUs: sigma,
+    sigmaUs: sigma,
+    shmAlphaUs: 2,
   };
 }
 
-export const MIN_CHUNK = 4 << 10, MAX_CHUNK = 4 << 20, RING_CHUNK = 1 << 20;
+export const MIN_CHUNK = 4 << 10,
+  MAX_CHUNK = 4 << 20,
+  RING_CHUNK = 1 << 20;
 const log2c = (P: number) => Math.ceil(Math.log2(P));
 const log2f = (P: number) => Math.floor(Math.log2(P));
 const pow2ceil = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
@@ -88,7 +94,14 @@ function pipelined(n: number, D: number, a: number, bPrime: number): { c: number
   return { c: 2 ** Math.round(Math.log2(clamped)), k: Math.max(1, n / cm), stage: cm };
 }
 
-interface Inter { steps: number; bw: number; red: number; chunk: number; formula: string; extraUs?: number }
+interface Inter {
+  steps: number;
+  bw: number;
+  red: number;
+  chunk: number;
+  formula: string;
+  extraUs?: number;
+}
 
 /** The registry's formula id of (coll, algo), e.g. 'allreduce_ring'. */
 export function formulaOf(coll: Collective, algo: string): string | undefined {
@@ -107,54 +120,118 @@ export function oneshotApplies(coll: Collective, bytes: number, P: number): bool
 /** The inter-host part of one algorithm on n host-level bytes. */
 function inter(coll: Collective, algo: string, n: number, p: CostParams): Inter {
   const { P, alphaUs: a, betaUs: b, gammaUs: g, sigmaUs: s, m } = p;
-  const L = log2c(P), F = log2f(P), Pp = 2 ** F, pow2 = Pp === P, f = (P - 1) / P;
-  const hidden = (bPerByte: number) => Math.max(0, g - bPerByte);  // reduce overlapped with a pipelined transfer
+  const L = log2c(P),
+    F = log2f(P),
+    Pp = 2 ** F,
+    pow2 = Pp === P,
+    f = (P - 1) / P;
+  const hidden = (bPerByte: number) => Math.max(0, g - bPerByte); // reduce overlapped with a pipelined transfer
   const blk = blockChunk(n, P);
   switch (formulaOf(coll, algo)) {
-    case 'allreduce_ring': return {
-      steps: 2 * (P - 1), bw: 2 * f * n * b, red: f * n * hidden(b) + Math.min(blk, n / P) * g, chunk: blk,
-      formula: '2(P−1)α + 2(P−1)/P·nβ + (P−1)/P·n·max(0,γ−β) + cγ' };
+    case 'allreduce_ring':
+      return {
+        steps: 2 * (P - 1),
+        bw: 2 * f * n * b,
+        red: f * n * hidden(b) + Math.min(blk, n / P) * g,
+        chunk: blk,
+        formula: '2(P−1)α + 2(P−1)/P·nβ + (P−1)/P·n·max(0,γ−β) + cγ',
+      };
     case 'allreduce_rabenseifner': {
       const core = { steps: 2 * F, bw: 2 * ((Pp - 1) / Pp) * n * b, red: ((Pp - 1) / Pp) * n * g };
       if (pow2) return { ...core, chunk: blk, formula: '2·log2P·α + 2(P−1)/P·nβ + (P−1)/P·nγ' };
-      return { steps: core.steps + 2, bw: core.bw + 2 * n * b, red: core.red + n * g, chunk: blk,
-        formula: "P'=2^⌊log2P⌋: (α+nβ+nγ) + 2·log2P'·α + 2(P'−1)/P'·nβ + (P'−1)/P'·nγ + (α+nβ)" };
+      return {
+        steps: core.steps + 2,
+        bw: core.bw + 2 * n * b,
+        red: core.red + n * g,
+        chunk: blk,
+        formula: "P'=2^⌊log2P⌋: (α+nβ+nγ) + 2·log2P'·α + 2(P'−1)/P'·nβ + (P'−1)/P'·nγ + (α+nβ)",
+      };
     }
     case 'allreduce_dbtree': {
       // NCCL: latency 2·log2i(P)·α, bus-bandwidth ratio ½ (each rank sends and receives 2n over
       // the two trees), pipelined in chunks c: (D + n/c − 1)(α + 2cβ), D = 2⌊log2 P⌋.
       const D = 2 * Math.max(1, F);
       const pl = pipelined(n, D, a, 2 * b);
-      return { steps: D + pl.k - 1, bw: (D + pl.k - 1) * 2 * pl.stage * b, red: n * hidden(2 * b) + Math.min(pl.stage, n) * g, chunk: pl.c,
-        formula: '(2⌊log2P⌋ + n/c − 1)(α + 2cβ) + n·max(0,γ−2β) + cγ, c = √(nα/((D−1)·2β))' };
+      return {
+        steps: D + pl.k - 1,
+        bw: (D + pl.k - 1) * 2 * pl.stage * b,
+        red: n * hidden(2 * b) + Math.min(pl.stage, n) * g,
+        chunk: pl.c,
+        formula: '(2⌊log2P⌋ + n/c − 1)(α + 2cβ) + n·max(0,γ−2β) + cγ, c = √(nα/((D−1)·2β))',
+      };
     }
-    case 'allgather_ring': return { steps: P - 1, bw: f * n * b, red: 0, chunk: blk, formula: '(P−1)α + (P−1)/P·nβ' };
+    case 'allgather_ring':
+      return { steps: P - 1, bw: f * n * b, red: 0, chunk: blk, formula: '(P−1)α + (P−1)/P·nβ' };
     case 'allgather_recdoubling':
       if (pow2) return { steps: L, bw: f * n * b, red: 0, chunk: blk, formula: 'log2P·α + (P−1)/P·nβ' };
-      return { steps: F + 2, bw: f * n * b + n * b, red: 0, chunk: blk,
-        formula: "P'=2^⌊log2P⌋: (α + n/Pβ) + log2P'·α + (P−1)/P·nβ + (α + nβ)  [fold in/out the P−P' extra hosts]" };
-    case 'allgather_bruck': return { steps: L, bw: f * n * b, red: 0, chunk: blk, extraUs: n * (1 + 1 / P) * s,
-      formula: '⌈log2P⌉α + (P−1)/P·nβ + (1+1/P)·nσ  [local rotations]' };
-    case 'broadcast_binomial': return { steps: L, bw: L * n * b, red: 0, chunk: blk, formula: '⌈log2P⌉(α + nβ)' };
+      return {
+        steps: F + 2,
+        bw: f * n * b + n * b,
+        red: 0,
+        chunk: blk,
+        formula: "P'=2^⌊log2P⌋: (α + n/Pβ) + log2P'·α + (P−1)/P·nβ + (α + nβ)  [fold in/out the P−P' extra hosts]",
+      };
+    case 'allgather_bruck':
+      return {
+        steps: L,
+        bw: f * n * b,
+        red: 0,
+        chunk: blk,
+        extraUs: n * (1 + 1 / P) * s,
+        formula: '⌈log2P⌉α + (P−1)/P·nβ + (1+1/P)·nσ  [local rotations]',
+      };
+    case 'broadcast_binomial':
+      return { steps: L, bw: L * n * b, red: 0, chunk: blk, formula: '⌈log2P⌉(α + nβ)' };
     case 'broadcast_chain': {
       const pl = pipelined(n, P - 1, a, b);
-      return { steps: P - 2 + pl.k, bw: (P - 2 + pl.k) * pl.stage * b, red: 0, chunk: pl.c, formula: '(P − 2 + n/c)(α + cβ), c = √(nα/((P−2)β))' };
+      return {
+        steps: P - 2 + pl.k,
+        bw: (P - 2 + pl.k) * pl.stage * b,
+        red: 0,
+        chunk: pl.c,
+        formula: '(P − 2 + n/c)(α + cβ), c = √(nα/((P−2)β))',
+      };
     }
-    case 'reduce_scatter_ring': return { steps: P - 1, bw: f * n * b, red: f * n * hidden(b) + Math.min(blk, n / P) * g, chunk: blk,
-      formula: '(P−1)α + (P−1)/P·nβ + (P−1)/P·n·max(0,γ−β) + cγ' };
+    case 'reduce_scatter_ring':
+      return {
+        steps: P - 1,
+        bw: f * n * b,
+        red: f * n * hidden(b) + Math.min(blk, n / P) * g,
+        chunk: blk,
+        formula: '(P−1)α + (P−1)/P·nβ + (P−1)/P·n·max(0,γ−β) + cγ',
+      };
     case 'reduce_scatter_rechalving': {
       const core = { steps: F, bw: ((Pp - 1) / Pp) * n * b, red: ((Pp - 1) / Pp) * n * g };
       if (pow2) return { ...core, chunk: blk, formula: 'log2P·α + (P−1)/P·n(β+γ)' };
-      return { steps: F + 2, bw: core.bw + n * b + (n / P) * b, red: core.red + n * g, chunk: blk,
-        formula: "P'=2^⌊log2P⌋: (α+nβ+nγ) + log2P'·α + (P'−1)/P'·n(β+γ) + (α + n/P·β)" };
+      return {
+        steps: F + 2,
+        bw: core.bw + n * b + (n / P) * b,
+        red: core.red + n * g,
+        chunk: blk,
+        formula: "P'=2^⌊log2P⌋: (α+nβ+nγ) + log2P'·α + (P'−1)/P'·n(β+γ) + (α + n/P·β)",
+      };
     }
-    case 'reduce_binomial': return { steps: L, bw: L * n * b, red: L * n * g, chunk: blk, formula: '⌈log2P⌉(α + nβ + nγ)' };
-    case 'alltoall_pairwise': return { steps: P - 1, bw: f * m * n * b, red: 0, chunk: blk, formula: '(P−1)α + (P−1)/P·m·nβ  [a host sends its m ranks\' blocks]' };
-    case 'barrier_dissemination': return { steps: L, bw: 0, red: 0, chunk: 0, formula: '⌈log2P⌉α' };
-    case 'allreduce_oneshot': return {
-      // One round: each host sends its n bytes to the P − 1 others over its one NIC, then reduces P vectors.
-      steps: 1, bw: (P - 1) * n * b, red: (P - 1) * n * g, chunk: 0,
-      formula: `α + (P−1)·nβ + (P−1)·nγ, while (P−1)·n ≤ ${ONESHOT_MAX_SENT_BYTES} B (the engine's one-shot exchange)` };
+    case 'reduce_binomial':
+      return { steps: L, bw: L * n * b, red: L * n * g, chunk: blk, formula: '⌈log2P⌉(α + nβ + nγ)' };
+    case 'alltoall_pairwise':
+      return {
+        steps: P - 1,
+        bw: f * m * n * b,
+        red: 0,
+        chunk: blk,
+        formula: "(P−1)α + (P−1)/P·m·nβ  [a host sends its m ranks' blocks]",
+      };
+    case 'barrier_dissemination':
+      return { steps: L, bw: 0, red: 0, chunk: 0, formula: '⌈log2P⌉α' };
+    case 'allreduce_oneshot':
+      return {
+        // One round: each host sends its n bytes to the P − 1 others over its one NIC, then reduces P vectors.
+        steps: 1,
+        bw: (P - 1) * n * b,
+        red: (P - 1) * n * g,
+        chunk: 0,
+        formula: `α + (P−1)·nβ + (P−1)·nγ, while (P−1)·n ≤ ${ONESHOT_MAX_SENT_BYTES} B (the engine's one-shot exchange)`,
+      };
   }
   throw new OnetError('EINVAL', `no cost model for ${coll}:${algo}`);
 }
@@ -163,38 +240,70 @@ function inter(coll: Collective, algo: string, n: number, p: CostParams): Inter 
 export function localCost(coll: Collective, n: number, p: CostParams): { us: number; formula: string } {
   const { m, P, sigmaUs: s, gammaUs: g, shmAlphaUs: sa } = p;
   switch (coll) {
-    case 'allreduce': return { us: 2 * sa + (m - 1) * n * g + m * n * s, formula: 'local reduce (m−1)·nγ + copy-out m·nσ' };
-    case 'reduce': return { us: 2 * sa + (m - 1) * n * g + n * s, formula: 'local reduce (m−1)·nγ + copy-out nσ' };
-    case 'allgather': return { us: 2 * sa + m * n * s, formula: 'copy-out m·nσ' };
-    case 'broadcast': return { us: 2 * sa + m * n * s, formula: 'copy-out m·nσ' };
-    case 'reduce_scatter': return { us: 2 * sa + (m - 1) * n * g + (n / P) * s, formula: 'local reduce (m−1)·nγ + copy-out (n/P)σ' };
-    case 'alltoall': return { us: 2 * sa + 2 * m * n * s, formula: 'local shuffles 2·m·nσ' };
-    case 'barrier': return { us: 2 * sa, formula: '2 local hand-offs' };
+    case 'allreduce':
+      return { us: 2 * sa + (m - 1) * n * g + m * n * s, formula: 'local reduce (m−1)·nγ + copy-out m·nσ' };
+    case 'reduce':
+      return { us: 2 * sa + (m - 1) * n * g + n * s, formula: 'local reduce (m−1)·nγ + copy-out nσ' };
+    case 'allgather':
+      return { us: 2 * sa + m * n * s, formula: 'copy-out m·nσ' };
+    case 'broadcast':
+      return { us: 2 * sa + m * n * s, formula: 'copy-out m·nσ' };
+    case 'reduce_scatter':
+      return { us: 2 * sa + (m - 1) * n * g + (n / P) * s, formula: 'local reduce (m−1)·nγ + copy-out (n/P)σ' };
+    case 'alltoall':
+      return { us: 2 * sa + 2 * m * n * s, formula: 'local shuffles 2·m·nσ' };
+    case 'barrier':
+      return { us: 2 * sa, formula: '2 local hand-offs' };
   }
 }
 
 export function checkAlgo(coll: Collective, algo: string): void {
-  if (!(coll in CATALOGUE)) throw new OnetError('EINVAL', `unknown collective ${JSON.stringify(coll)}; valid: ${COLLECTIVES.join(', ')}`);
-  if (coll === 'allreduce' && algo === 'oneshot') return;  // an engine path: priced, never in the table
+  if (!(coll in CATALOGUE))
+    throw new OnetError('EINVAL', `unknown collective ${JSON.stringify(coll)}; valid: ${COLLECTIVES.join(', ')}`);
+  if (coll === 'allreduce' && algo === 'oneshot') return; // an engine path: priced, never in the table
   if (!(CATALOGUE[coll] as readonly string[]).includes(algo))
-    throw new OnetError('EINVAL', `unknown ${coll} algorithm ${JSON.stringify(algo)}; valid: ${CATALOGUE[coll].join(', ')}`);
+    throw new OnetError(
+      'EINVAL',
+      `unknown ${coll} algorithm ${JSON.stringify(algo)}; valid: ${CATALOGUE[coll].join(', ')}`,
+    );
 }
 
 /** Predicted time of `algo` for `coll` on `bytes` (see BYTES_MEANING) under `p`. */
 export function cost(coll: Collective, algo: string, bytes: number, p: CostParams): Cost {
   checkAlgo(coll, algo);
-  if (!Number.isFinite(bytes) || bytes < 0) throw new OnetError('EINVAL', `bytes must be a non-negative number, got ${bytes}`);
+  if (!Number.isFinite(bytes) || bytes < 0)
+    throw new OnetError('EINVAL', `bytes must be a non-negative number, got ${bytes}`);
   const local = localCost(coll, bytes, p);
   if (p.P <= 1) {
-    return { coll, algo, bytes, chunkBytes: blockChunk(bytes, 1), steps: 0, latencyUs: 0, bandwidthUs: 0, reduceUs: 0,
-      localUs: local.us, totalUs: local.us, formula: `one host: no inter-host phase; ${local.formula}` };
+    return {
+      coll,
+      algo,
+      bytes,
+      chunkBytes: blockChunk(bytes, 1),
+      steps: 0,
+      latencyUs: 0,
+      bandwidthUs: 0,
+      reduceUs: 0,
+      localUs: local.us,
+      totalUs: local.us,
+      formula: `one host: no inter-host phase; ${local.formula}`,
+    };
   }
   const i = inter(coll, algo, bytes, p);
   const latencyUs = i.steps * p.alphaUs;
   const bandwidthUs = i.bw + (i.extraUs ?? 0);
   return {
-    coll, algo, bytes, chunkBytes: i.chunk, steps: i.steps, latencyUs, bandwidthUs, reduceUs: i.red, localUs: local.us,
-    totalUs: latencyUs + bandwidthUs + i.red + local.us, formula: i.formula,
+    coll,
+    algo,
+    bytes,
+    chunkBytes: i.chunk,
+    steps: i.steps,
+    latencyUs,
+    bandwidthUs,
+    reduceUs: i.red,
+    localUs: local.us,
+    totalUs: latencyUs + bandwidthUs + i.red + local.us,
+    formula: i.formula,
   };
 }
 
@@ -203,12 +312,15 @@ export function allCosts(coll: Collective, bytes: number, p: CostParams): Cost[]
   // A tie (0 bytes, or P = 1) goes to the algorithm that is cheaper at twice the size, so the
   // smallest sizes do not pick an algorithm the next size abandons; then catalogue order.
   const next = (a: string) => cost(coll, a, Math.max(1, 2 * bytes), p).totalUs;
-  return CATALOGUE[coll].map((a) => cost(coll, a, bytes, p)).sort((x, y) => {
-    if (!nearlyEqual(x.totalUs, y.totalUs)) return x.totalUs - y.totalUs;
-    if (bytes > 2 ** 40) return 0;
-    const nx = next(x.algo), ny = next(y.algo);
-    return nearlyEqual(nx, ny) ? 0 : nx - ny;
-  });
+  return CATALOGUE[coll]
+    .map((a) => cost(coll, a, bytes, p))
+    .sort((x, y) => {
+      if (!nearlyEqual(x.totalUs, y.totalUs)) return x.totalUs - y.totalUs;
+      if (bytes > 2 ** 40) return 0;
+      const nx = next(x.algo),
+        ny = next(y.algo);
+      return nearlyEqual(nx, ny) ? 0 : nx - ny;
+    });
 }
 
 /** Equal within rounding: a tie keeps catalogue order instead of flipping on the last bit. */

@@ -15,13 +15,25 @@ export function parseOverrides(text: string, what = 'ONET_ALGO'): Overrides {
     const entry = raw.trim();
     if (!entry) continue;
     const m = /^([a-z_]+)\s*:\s*([a-z_]+)$/.exec(entry);
-    if (!m) throw new OnetError('EINVAL', `${what}: ${JSON.stringify(entry)} is not collective:algorithm. Valid: ${valid()}`);
+    if (!m)
+      throw new OnetError('EINVAL', `${what}: ${JSON.stringify(entry)} is not collective:algorithm. Valid: ${valid()}`);
     const [, coll, algo] = m;
-    if (!(coll in CATALOGUE)) throw new OnetError('EINVAL', `${what}: unknown collective ${JSON.stringify(coll)} in ${JSON.stringify(entry)}. Valid collectives: ${COLLECTIVES.join(', ')}`);
+    if (!(coll in CATALOGUE))
+      throw new OnetError(
+        'EINVAL',
+        `${what}: unknown collective ${JSON.stringify(coll)} in ${JSON.stringify(entry)}. Valid collectives: ${COLLECTIVES.join(', ')}`,
+      );
     const algos = CATALOGUE[coll as Collective] as readonly string[];
-    if (!algos.includes(algo)) throw new OnetError('EINVAL', `${what}: unknown ${coll} algorithm ${JSON.stringify(algo)}. Valid ${coll} algorithms: ${algos.join(', ')}`);
+    if (!algos.includes(algo))
+      throw new OnetError(
+        'EINVAL',
+        `${what}: unknown ${coll} algorithm ${JSON.stringify(algo)}. Valid ${coll} algorithms: ${algos.join(', ')}`,
+      );
     if (out.has(coll as Collective) && out.get(coll as Collective) !== algo)
-      throw new OnetError('EINVAL', `${what}: ${coll} is forced twice (${out.get(coll as Collective)} and ${algo}); keep one`);
+      throw new OnetError(
+        'EINVAL',
+        `${what}: ${coll} is forced twice (${out.get(coll as Collective)} and ${algo}); keep one`,
+      );
     out.set(coll as Collective, algo);
   }
   return out;

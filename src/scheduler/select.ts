@@ -1,12 +1,20 @@
 // Algorithm and chunk size per (collective, size range), from the cost model: the table the
 // native engine consumes (UCC's "selection by message size range is data"). Ranges are exact
 // for the model: adjacent samples that disagree are bisected to the byte where the choice flips.
-import { allCosts, cost, COLLECTIVES, oneshotApplies, type Collective, type Cost, type CostParams } from './costmodel.js';
+import {
+  allCosts,
+  COLLECTIVES,
+  type Collective,
+  type Cost,
+  type CostParams,
+  cost,
+  oneshotApplies,
+} from './costmodel.js';
 import type { Overrides } from './override.js';
 
 export interface SelectionEntry {
   coll: Collective;
-  maxBytes: number | null;  // this entry covers (previous entry's maxBytes, maxBytes]; null = no upper bound
+  maxBytes: number | null; // this entry covers (previous entry's maxBytes, maxBytes]; null = no upper bound
   algo: string;
   chunkBytes: number;
 }
@@ -15,7 +23,13 @@ export interface SelectionEntry {
  * its one-shot exchange instead (small allreduces; costmodel.oneshotApplies), before the table.
  */
 export interface Choice {
-  coll: Collective; bytes: number; algo: string; chunkBytes: number; forced: boolean; cost: Cost; alternatives: Cost[];
+  coll: Collective;
+  bytes: number;
+  algo: string;
+  chunkBytes: number;
+  forced: boolean;
+  cost: Cost;
+  alternatives: Cost[];
   oneshot: Cost | null;
 }
 
@@ -31,27 +45,44 @@ export function choose(coll: Collective, bytes: number, p: CostParams, overrides
 /** Sizes sampled before bisection: 0, then 2^k and 1.5·2^k up to `top`. */
 function samples(top: number): number[] {
   const s = [0, 1];
-  for (let x = 2; x <= top; x *= 2) { s.push(x); if (x * 1.5 <= top) s.push(x * 1.5); }
+  for (let x = 2; x <= top; x *= 2) {
+    s.push(x);
+    if (x * 1.5 <= top) s.push(x * 1.5);
+  }
   return s.sort((a, b) => a - b);
 }
 
-export interface TableOptions { colls?: Collective[]; overrides?: Overrides; topBytes?: number }
+export interface TableOptions {
+  colls?: Collective[];
+  overrides?: Overrides;
+  topBytes?: number;
+}
 
 export function selectionTable(p: CostParams, o: TableOptions = {}): SelectionEntry[] {
   const top = o.topBytes ?? 2 ** 34;
   const out: SelectionEntry[] = [];
   for (const coll of o.colls ?? COLLECTIVES) {
-    const key = (n: number) => { const c = choose(coll, n, p, o.overrides); return `${c.algo}/${c.chunkBytes}`; };
+    const key = (n: number) => {
+      const c = choose(coll, n, p, o.overrides);
+      return `${c.algo}/${c.chunkBytes}`;
+    };
     const xs = coll === 'barrier' ? [0] : samples(top);
     const ranges: { max: number; key: string }[] = [];
-    let cur = xs[0], curKey = key(cur);
+    let cur = xs[0],
+      curKey = key(cur);
     for (const x of xs.slice(1)) {
       const k = key(x);
       while (k !== curKey) {
-        let lo = cur, hi = x;  // key(lo) = curKey ≠ key(x): find the last byte count that keeps curKey
-        while (hi - lo > 1) { const mid = Math.floor((lo + hi) / 2); if (key(mid) === curKey) lo = mid; else hi = mid; }
+        let lo = cur,
+          hi = x; // key(lo) = curKey ≠ key(x): find the last byte count that keeps curKey
+        while (hi - lo > 1) {
+          const mid = Math.floor((lo + hi) / 2);
+          if (key(mid) === curKey) lo = mid;
+          else hi = mid;
+        }
         ranges.push({ max: lo, key: curKey });
-        cur = hi; curKey = key(hi);
+        cur = hi;
+        curKey = key(hi);
       }
       cur = x;
     }
@@ -70,7 +101,10 @@ export function lookup(table: SelectionEntry[], coll: Collective, bytes: number)
 }
 
 /** Consecutive entries with the same algorithm, chunk sizes aside: what people read. */
-export function algoRanges(table: SelectionEntry[], coll: Collective): { from: number; to: number | null; algo: string }[] {
+export function algoRanges(
+  table: SelectionEntry[],
+  coll: Collective,
+): { from: number; to: number | null; algo: string }[] {
   const out: { from: number; to: number | null; algo: string }[] = [];
   let from = 0;
   for (const e of table.filter((x) => x.coll === coll)) {

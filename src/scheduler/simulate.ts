@@ -19,13 +19,27 @@ export function busFactor(coll: Collective, N: number): number {
   return busbwFactor(coll, N);
 }
 
-export interface SimRow { bytes: number; algo: string; chunkBytes: number; timeUs: number; algBwGBs: number; busBwGBs: number }
+export interface SimRow {
+  bytes: number;
+  algo: string;
+  chunkBytes: number;
+  timeUs: number;
+  algBwGBs: number;
+  busBwGBs: number;
+}
 
 export function simulate(coll: Collective, p: CostParams, sizes: number[], overrides: Overrides = new Map()): SimRow[] {
   return sizes.map((bytes) => {
     const c = choose(coll, bytes, p, overrides);
     const algBw = c.cost.totalUs > 0 ? bytes / c.cost.totalUs / 1e3 : 0;
-    return { bytes, algo: c.algo, chunkBytes: c.chunkBytes, timeUs: c.cost.totalUs, algBwGBs: algBw, busBwGBs: algBw * busFactor(coll, p.P * p.m) };
+    return {
+      bytes,
+      algo: c.algo,
+      chunkBytes: c.chunkBytes,
+      timeUs: c.cost.totalUs,
+      algBwGBs: algBw,
+      busBwGBs: algBw * busFactor(coll, p.P * p.m),
+    };
   });
 }
 
@@ -38,6 +52,19 @@ export function sweepSizes(min = 8, max = 1 << 30): number[] {
 
 export function formatSimulation(coll: Collective, p: CostParams, rows: SimRow[]): string {
   const head = `${coll} predicted on ${p.P} hosts × ${p.m} ranks/host (${p.P * p.m} ranks) by the cost model, not measured`;
-  return head + '\n' + table([['size', 'algorithm', 'chunk', 'time', 'algbw GB/s', 'busbw GB/s'],
-    ...rows.map((r) => [fmtBytes(r.bytes), r.algo, fmtBytes(r.chunkBytes), fmtUs(r.timeUs), r.algBwGBs.toFixed(3), r.busBwGBs.toFixed(3)])]);
+  return (
+    head +
+    '\n' +
+    table([
+      ['size', 'algorithm', 'chunk', 'time', 'algbw GB/s', 'busbw GB/s'],
+      ...rows.map((r) => [
+        fmtBytes(r.bytes),
+        r.algo,
+        fmtBytes(r.chunkBytes),
+        fmtUs(r.timeUs),
+        r.algBwGBs.toFixed(3),
+        r.busBwGBs.toFixed(3),
+      ]),
+    ])
+  );
 }

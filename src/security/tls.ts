@@ -7,16 +7,29 @@ import { readFileSync } from 'node:fs';
 import { setting } from '../config/settings.js';
 import { OnetError } from '../errors.js';
 
-export interface TlsFiles { cert: Buffer; key: Buffer; ca: Buffer }
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+}
 
 /** The TLS material named by the environment, undefined when TLS is off; all three or none. */
 export function tlsFrom(env: NodeJS.ProcessEnv): TlsFiles | undefined {
-  const cert = String(setting('tlsCert', env)), key = String(setting('tlsKey', env)), ca = String(setting('tlsCa', env));
+  const cert = String(setting('tlsCert', env)),
+    key = String(setting('tlsKey', env)),
+    ca = String(setting('tlsCa', env));
   if (!cert && !key && !ca) return undefined;
   if (!cert || !key || !ca)
-    throw new OnetError('EINVAL', 'mutual TLS needs all of ONET_TLS_CERT, ONET_TLS_KEY and ONET_TLS_CA (PEM files); set all three or none');
+    throw new OnetError(
+      'EINVAL',
+      'mutual TLS needs all of ONET_TLS_CERT, ONET_TLS_KEY and ONET_TLS_CA (PEM files); set all three or none',
+    );
   const read = (f: string, what: string) => {
-    try { return readFileSync(f); } catch (e: any) { throw new OnetError('EINVAL', `cannot read ${what}=${f}: ${e.message}`); }
+    try {
+      return readFileSync(f);
+    } catch (e: any) {
+      throw new OnetError('EINVAL', `cannot read ${what}=${f}: ${e.message}`);
+    }
   };
   return { cert: read(cert, 'ONET_TLS_CERT'), key: read(key, 'ONET_TLS_KEY'), ca: read(ca, 'ONET_TLS_CA') };
 }
@@ -24,7 +37,13 @@ export function tlsFrom(env: NodeJS.ProcessEnv): TlsFiles | undefined {
 /** Options shared by tls.createServer and tls.connect: TLS 1.3 only, peer certificate required. */
 export function tlsOptions(t: TlsFiles) {
   return {
-    cert: t.cert, key: t.key, ca: t.ca, minVersion: 'TLSv1.3' as const, maxVersion: 'TLSv1.3' as const,
-    requestCert: true, rejectUnauthorized: true, checkServerIdentity: () => undefined,
+    cert: t.cert,
+    key: t.key,
+    ca: t.ca,
+    minVersion: 'TLSv1.3' as const,
+    maxVersion: 'TLSv1.3' as const,
+    requestCert: true,
+    rejectUnauthorized: true,
+    checkServerIdentity: () => undefined,
   };
 }

@@ -24,13 +24,21 @@ const FILES: Record<string, [string, string]> = {
   '/vendor/uplot.css': [join(UPLOT, 'uPlot.min.css'), 'text/css; charset=utf-8'],
 };
 
-export interface HttpDeps { registry: Registry; sse: SseHub; state: () => unknown; refresh?: () => void }
+export interface HttpDeps {
+  registry: Registry;
+  sse: SseHub;
+  state: () => unknown;
+  refresh?: () => void;
+}
 
 /** Parse a port setting: '' = off, else 0..65535 (0 = any free port). */
 export function parsePort(text: string, name: string): number | undefined {
   if (text === '') return undefined;
   if (!/^\d+$/.test(text) || Number(text) > 65535)
-    throw new OnetError('EINVAL', `${name}=${JSON.stringify(text)} is not a port: give 1-65535, 0 for any free port, or leave it unset to turn it off`);
+    throw new OnetError(
+      'EINVAL',
+      `${name}=${JSON.stringify(text)} is not a port: give 1-65535, 0 for any free port, or leave it unset to turn it off`,
+    );
   return Number(text);
 }
 
@@ -43,18 +51,22 @@ function handler(d: HttpDeps) {
         return;
       }
       if (path === '/metrics') {
-        d.refresh?.();  // counters as of this scrape, not the last 1 Hz poll
+        d.refresh?.(); // counters as of this scrape, not the last 1 Hz poll
         const body = await d.registry.metrics();
         res.writeHead(200, { 'content-type': d.registry.contentType }).end(body);
       } else if (path === '/events') {
         d.sse.add(req, res, { event: 'state', data: d.state() });
       } else if (path === '/api/state') {
-        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' }).end(JSON.stringify(d.state()));
+        res
+          .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' })
+          .end(JSON.stringify(d.state()));
       } else if (FILES[path]) {
         const [file, type] = FILES[path];
         res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' }).end(readFileSync(file));
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path} (try /, /metrics, /events, /api/state)\n`);
+        res
+          .writeHead(404, { 'content-type': 'text/plain' })
+          .end(`not found: ${path} (try /, /metrics, /events, /api/state)\n`);
       }
     } catch (e) {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -64,17 +76,28 @@ function handler(d: HttpDeps) {
 }
 
 /** Listen on each distinct port; returns the servers and their URLs (port 0 resolved). */
-export async function listen(host: string, ports: number[], d: HttpDeps): Promise<{ servers: Server[]; urls: string[] }> {
-  const servers: Server[] = [], urls: string[] = [];
+export async function listen(
+  host: string,
+  ports: number[],
+  d: HttpDeps,
+): Promise<{ servers: Server[]; urls: string[] }> {
+  const servers: Server[] = [],
+    urls: string[] = [];
   for (const port of [...new Set(ports)]) {
     const s = createServer(handler(d));
     s.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
       s.once('error', (e: NodeJS.ErrnoException) =>
-        reject(new OnetError('EINVAL', `telemetry server cannot listen on ${host}:${port}: ${e.code ?? e.message}; pick another ONET_METRICS_PORT / ONET_DASHBOARD_PORT`)));
+        reject(
+          new OnetError(
+            'EINVAL',
+            `telemetry server cannot listen on ${host}:${port}: ${e.code ?? e.message}; pick another ONET_METRICS_PORT / ONET_DASHBOARD_PORT`,
+          ),
+        ),
+      );
       s.listen(port, host, () => resolve());
     });
-    s.unref();  // the coordinator's sockets keep the process alive, not the dashboard
+    s.unref(); // the coordinator's sockets keep the process alive, not the dashboard
     const a = s.address() as { port: number };
     servers.push(s);
     urls.push(`http://${host.includes(':') ? `[${host}]` : host}:${a.port}`);
@@ -83,5 +106,13 @@ export async function listen(host: string, ports: number[], d: HttpDeps): Promis
 }
 
 export async function closeAll(servers: Server[]): Promise<void> {
-  await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections?.(); s.close(() => r()); })));
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.closeAllConnections?.();
+          s.close(() => r());
+        }),
+    ),
+  );
 }

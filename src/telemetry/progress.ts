@@ -5,8 +5,8 @@ export interface ProgressOptions {
   label: string;
   total?: number;
   stream?: NodeJS.WriteStream;
-  tty?: boolean;          // default: stream.isTTY
-  plainEveryMs?: number;  // non-TTY: at most one line this often (0 = every update)
+  tty?: boolean; // default: stream.isTTY
+  plainEveryMs?: number; // non-TTY: at most one line this often (0 = every update)
   width?: number;
 }
 

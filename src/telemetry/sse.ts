@@ -6,10 +6,14 @@ export class SseHub {
   private readonly clients = new Set<ServerResponse>();
   private readonly beat: NodeJS.Timeout;
   constructor() {
-    this.beat = setInterval(() => { for (const c of this.clients) c.write(': keep-alive\n\n'); }, 15000);
+    this.beat = setInterval(() => {
+      for (const c of this.clients) c.write(': keep-alive\n\n');
+    }, 15000);
     this.beat.unref();
   }
-  get size(): number { return this.clients.size; }
+  get size(): number {
+    return this.clients.size;
+  }
 
   /** Take over a GET request as an event stream; `first` is sent at once. */
   add(req: IncomingMessage, res: ServerResponse, first?: { event: string; data: unknown }): void {

@@ -17,7 +17,10 @@ export class TraceWriter {
   private readonly named = new Set<number>();
   count = 0;
   dropped = 0;
-  constructor(readonly path: string, job: string) {
+  constructor(
+    readonly path: string,
+    job: string,
+  ) {
     this.fd = openSync(path, 'w', 0o644);
     writeSync(this.fd, '[\n');
     this.emit(JSON.stringify({ name: 'process_name', ph: 'M', pid: PID, args: { name: `onet job ${job}` } }));
@@ -29,13 +32,24 @@ export class TraceWriter {
     for (const r of batch.ranks)
       if (!this.named.has(r)) {
         this.named.add(r);
-        meta.push(JSON.stringify({ name: 'thread_name', ph: 'M', pid: PID, tid: r, args: { name: `rank ${r}` } }),
-          JSON.stringify({ name: 'thread_sort_index', ph: 'M', pid: PID, tid: r, args: { sort_index: r } }));
+        meta.push(
+          JSON.stringify({ name: 'thread_name', ph: 'M', pid: PID, tid: r, args: { name: `rank ${r}` } }),
+          JSON.stringify({ name: 'thread_sort_index', ph: 'M', pid: PID, tid: r, args: { sort_index: r } }),
+        );
       }
     if (meta.length) this.emit(meta.join(',\n'));
     if (batch.dropped) {
       const ts = /"ts":([\d.]+)/.exec(batch.events)?.[1] ?? '0';
-      this.emit(JSON.stringify({ name: `${batch.dropped} collectives not traced (more than 8192 in one second)`, ph: 'i', s: 'g', ts: Number(ts), pid: PID, tid: 0 }));
+      this.emit(
+        JSON.stringify({
+          name: `${batch.dropped} collectives not traced (more than 8192 in one second)`,
+          ph: 'i',
+          s: 'g',
+          ts: Number(ts),
+          pid: PID,
+          tid: 0,
+        }),
+      );
     }
     if (batch.events) this.emit(batch.events);
     this.count += batch.count;

@@ -23,7 +23,7 @@
 // of the job too (hosts are ordered by their lowest rank). Only the tcp transport's connections
 // are understood: the dialing host and stream come from its 32-byte hello.
 import net from 'node:net';
-import { HELLO_BYTES, WireCursor, parseHello } from './wire_cursor.js';
+import { HELLO_BYTES, parseHello, WireCursor } from './wire_cursor.js';
 
 export interface Faults {
   /** Milliseconds added to the delivery of every chunk in this direction. */
@@ -47,24 +47,36 @@ export interface Faults {
 }
 
 /** One direction of one connection: bytes from host `from` to host `to` on stream `stream`. */
-export interface Link { from: number; to: number; stream: number }
+export interface Link {
+  from: number;
+  to: number;
+  stream: number;
+}
 export type LinkMatch = Partial<Link>;
 export interface LinkStats extends Link {
-  bytes: number; chunks: number; frames: number; corrupted: number; lost: number; maxHeldMs: number;
+  bytes: number;
+  chunks: number;
+  frames: number;
+  corrupted: number;
+  lost: number;
+  maxHeldMs: number;
 }
 
 /** Both directions between hosts a and b (every stream, or one). */
-export const between = (a: number, b: number, stream?: number): LinkMatch[] =>
-  [{ from: a, to: b, stream }, { from: b, to: a, stream }];
+export const between = (a: number, b: number, stream?: number): LinkMatch[] => [
+  { from: a, to: b, stream },
+  { from: b, to: a, stream },
+];
 
 /** The tag of abort notices (docs/protocol.md §9): 1 << 63 | 1 << 62 | 3. */
 export const ABORT_NOTICE_TAG = (1n << 63n) | (1n << 62n) | 3n;
 
-const HIGH_WATER = 8 << 20;  // bytes queued in one direction before its source is paused
+const HIGH_WATER = 8 << 20; // bytes queued in one direction before its source is paused
 const LOW_WATER = 2 << 20;
 
 const matches = (m: LinkMatch, l: Link) =>
-  (m.from === undefined || m.from === l.from) && (m.to === undefined || m.to === l.to) &&
+  (m.from === undefined || m.from === l.from) &&
+  (m.to === undefined || m.to === l.to) &&
   (m.stream === undefined || m.stream === l.stream);
 
 /** One direction of a proxied connection: faults applied at arrival, delivery in order by due time. */
@@ -77,13 +89,18 @@ class Pipe {
   private draining = false;
   private paused = false;
   private ended = false;
-  private offset = 0;  // bytes of this direction seen so far
+  private offset = 0; // bytes of this direction seen so far
   private cursor = new WireCursor();
-  private lastSeen = -1;     // data frame whose payload was seen last
-  private eligible = 0;      // data frames so far whose tag the rule lets be corrupted
+  private lastSeen = -1; // data frame whose payload was seen last
+  private eligible = 0; // data frames so far whose tag the rule lets be corrupted
   private lastHeaderCorrupted = -1;
 
-  constructor(private proxy: FaultProxy, private src: net.Socket, private dst: net.Socket, readonly link: Link) {
+  constructor(
+    private proxy: FaultProxy,
+    private src: net.Socket,
+    private dst: net.Socket,
+    readonly link: Link,
+  ) {
     this.stats = { ...link, bytes: 0, chunks: 0, frames: 0, corrupted: 0, lost: 0, maxHeldMs: 0 };
   }
 
@@ -125,7 +142,7 @@ class Pipe {
     this.timer = undefined;
     if (this.draining || this.dst.destroyed) return;
     while (this.queue.length) {
-      if (this.proxy.faultsOf(this.link).stall) return;  // FaultProxy.clear() pumps again
+      if (this.proxy.faultsOf(this.link).stall) return; // FaultProxy.clear() pumps again
       const head = this.queue[0];
       const wait = head.due - Date.now();
       if (wait > 0) {
@@ -136,7 +153,10 @@ class Pipe {
       this.queued -= head.buf.length;
       if (!this.dst.write(head.buf)) {
         this.draining = true;
-        this.dst.once('drain', () => { this.draining = false; this.pump(); });
+        this.dst.once('drain', () => {
+          this.draining = false;
+          this.pump();
+        });
         break;
       }
     }
@@ -157,21 +177,31 @@ class Pipe {
     };
     const where = f.corruptWhere ?? 'payload';
     const framesBefore = this.cursor.frames;
-    this.cursor.scan(chunk, (frame, from, to) => {
-      if (frame !== this.lastSeen) {  // a data frame's first payload bytes: pick it or not
-        this.lastSeen = frame;
-        const tag = this.cursor.tag;
-        if (n > 0 && where === 'payload' && !f.spareTags?.includes(tag) && (!f.onlyTags || f.onlyTags.includes(tag)) &&
-          ++this.eligible % n === 0) {
+    this.cursor.scan(
+      chunk,
+      (frame, from, to) => {
+        if (frame !== this.lastSeen) {
+          // a data frame's first payload bytes: pick it or not
+          this.lastSeen = frame;
+          const tag = this.cursor.tag;
+          if (
+            n > 0 &&
+            where === 'payload' &&
+            !f.spareTags?.includes(tag) &&
+            (!f.onlyTags || f.onlyTags.includes(tag)) &&
+            ++this.eligible % n === 0
+          ) {
+            flip(from + Math.floor(this.proxy.random() * (to - from)));
+          }
+        }
+      },
+      (header, from, to) => {
+        if (n > 0 && where === 'header' && header % n === n - 1 && header !== this.lastHeaderCorrupted) {
+          this.lastHeaderCorrupted = header;
           flip(from + Math.floor(this.proxy.random() * (to - from)));
         }
-      }
-    }, (header, from, to) => {
-      if (n > 0 && where === 'header' && header % n === n - 1 && header !== this.lastHeaderCorrupted) {
-        this.lastHeaderCorrupted = header;
-        flip(from + Math.floor(this.proxy.random() * (to - from)));
-      }
-    });
+      },
+    );
     this.stats.frames += this.cursor.frames - framesBefore;
     // Anywhere (or a stream the cursor cannot follow): never in the hello, which would only make
     // the handshake fail and the dialer retry.
@@ -185,7 +215,11 @@ class Pipe {
 /** A proxied connection: the dialer's socket, the upstream socket to the target host, two pipes. */
 class Conn {
   pipes: Pipe[] = [];
-  constructor(readonly down: net.Socket, readonly up: net.Socket, readonly link: Link) {}
+  constructor(
+    readonly down: net.Socket,
+    readonly up: net.Socket,
+    readonly link: Link,
+  ) {}
   reset(): void {
     for (const s of [this.down, this.up]) if (!s.destroyed) s.resetAndDestroy();
   }
@@ -202,7 +236,10 @@ export class FaultProxy {
   /** Connections accepted so far (a job's mesh is up when it has grown by pairs × streams). */
   accepted = 0;
 
-  private constructor(private targets: string[], seed: number) {
+  private constructor(
+    private targets: string[],
+    seed: number,
+  ) {
     this.seed = seed >>> 0 || 1;
   }
 
@@ -224,7 +261,11 @@ export class FaultProxy {
   /** Deterministic for a seed: xorshift32 in [0, 1). */
   random(): number {
     let s = this.seed;
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     this.seed = s;
     return s / 2 ** 32;
   }
@@ -252,7 +293,10 @@ export class FaultProxy {
     const ms = Array.isArray(match) ? match : [match];
     let n = 0;
     for (const c of [...this.conns])
-      if (c.pipes.some((p) => ms.some((m) => matches(m, p.link)))) { c.reset(); n++; }
+      if (c.pipes.some((p) => ms.some((m) => matches(m, p.link)))) {
+        c.reset();
+        n++;
+      }
     return n;
   }
 
@@ -312,7 +356,7 @@ export class FaultProxy {
 
   private connect(to: number, down: net.Socket, link: Link, first: Buffer): void {
     const [host, port] = [this.targets[to].replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(this.targets[to])![1])];
-    const up = net.connect({ host, port, allowHalfOpen: true });  // each direction ends on its own
+    const up = net.connect({ host, port, allowHalfOpen: true }); // each direction ends on its own
     up.setNoDelay(true);
     const c = new Conn(down, up, link);
     const fwd = new Pipe(this, down, up, link);

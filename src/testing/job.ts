@@ -14,15 +14,25 @@ export interface JobHosts {
   spawn(i: number, cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
 }
 
-export interface RankOut { rank: number; code: number | null; out: string }
+export interface RankOut {
+  rank: number;
+  code: number | null;
+  out: string;
+}
 
 let port = 29600 + (process.pid % 300);
 
 /** `env` may differ per host (a function of the host index); `beforeCleanup` sees each host's
  *  run directory (coordinator logs) before it is removed. */
-export async function runJob(net: JobHosts, perHost: number[], cmd: string, args: string[],
-  env: NodeJS.ProcessEnv | ((host: number) => NodeJS.ProcessEnv) = {}, timeoutMs = 120_000,
-  beforeCleanup?: (dirs: string[]) => Promise<void> | void): Promise<RankOut[]> {
+export async function runJob(
+  net: JobHosts,
+  perHost: number[],
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv | ((host: number) => NodeJS.ProcessEnv) = {},
+  timeoutMs = 120_000,
+  beforeCleanup?: (dirs: string[]) => Promise<void> | void,
+): Promise<RankOut[]> {
   const envOf = typeof env === 'function' ? env : () => env;
   const world = perHost.reduce((a, b) => a + b, 0);
   const job = `mh${process.pid}x${port}`;
@@ -34,16 +44,28 @@ export async function runJob(net: JobHosts, perHost: number[], cmd: string, args
     for (let l = 0; l < n; l++, rank++) {
       const r = rank;
       const p = net.spawn(h, cmd, args, {
-        ONET_RUN_DIR: dirs[h], ONET_JOB_ID: job, ONET_BOOTSTRAP: bootstrap, WORLD_SIZE: String(world), RANK: String(r),
-        LOCAL_RANK: String(l), LOCAL_WORLD_SIZE: String(n), ONET_CONNECT_TIMEOUT: '30', ...envOf(h),
+        ONET_RUN_DIR: dirs[h],
+        ONET_JOB_ID: job,
+        ONET_BOOTSTRAP: bootstrap,
+        WORLD_SIZE: String(world),
+        RANK: String(r),
+        LOCAL_RANK: String(l),
+        LOCAL_WORLD_SIZE: String(n),
+        ONET_CONNECT_TIMEOUT: '30',
+        ...envOf(h),
       });
-      runs.push(new Promise((resolve) => {
-        let out = '';
-        p.stdout!.on('data', (d) => (out += d));
-        p.stderr!.on('data', (d) => (out += d));
-        const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-        p.on('close', (code) => { clearTimeout(t); resolve({ rank: r, code, out }); });
-      }));
+      runs.push(
+        new Promise((resolve) => {
+          let out = '';
+          p.stdout!.on('data', (d) => (out += d));
+          p.stderr!.on('data', (d) => (out += d));
+          const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+          p.on('close', (code) => {
+            clearTimeout(t);
+            resolve({ rank: r, code, out });
+          });
+        }),
+      );
     }
   });
   const res = await Promise.all(runs);

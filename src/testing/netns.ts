@@ -3,10 +3,20 @@
 // addresses 10.<net>.0.<i+1>/24, and optional tc netem/tbf shaping on every host's egress.
 // Everything created is named after this process's pid, removed by destroy(), on process
 // exit, and — for namespaces left by a killed test — by the next harness that starts.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 
-export interface Shape { rate?: string; delay?: string; loss?: string; corrupt?: string; reorder?: string }
-export interface NetHost { index: number; ns: string; ip: string }
+export interface Shape {
+  rate?: string;
+  delay?: string;
+  loss?: string;
+  corrupt?: string;
+  reorder?: string;
+}
+export interface NetHost {
+  index: number;
+  ns: string;
+  ip: string;
+}
 export interface Net {
   hosts: NetHost[];
   /** Spawn a process inside host i's namespace. */
@@ -34,7 +44,12 @@ export function netnsUnavailable(): string {
 }
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e: any) { return e.code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: any) {
+    return e.code === 'EPERM';
+  }
 }
 
 /** Remove namespaces left by harnesses whose process is gone. */
@@ -43,7 +58,12 @@ export function cleanStale(): number {
   for (const line of ip('netns', 'list').split('\n')) {
     const m = new RegExp(`^(${PREFIX}(\\d+)-\\w+)`).exec(line.trim());
     if (m && !alive(Number(m[2]))) {
-      try { ip('netns', 'del', m[1]); n++; } catch { /* raced with another cleaner */ }
+      try {
+        ip('netns', 'del', m[1]);
+        n++;
+      } catch {
+        /* raced with another cleaner */
+      }
     }
   }
   return n;
@@ -57,12 +77,18 @@ export function netemUnavailable(): string {
   try {
     ip('netns', 'add', ns);
     ip('-n', ns, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1');
-    execFileSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'p0', 'root', 'netem', 'delay', '1ms'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'p0', 'root', 'netem', 'delay', '1ms'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     netemWhy = '';
   } catch (e: any) {
     netemWhy = `tc netem is unavailable in this kernel (${String(e.stderr ?? e.message).trim()})`;
   } finally {
-    try { ip('netns', 'del', ns); } catch { /* never made */ }
+    try {
+      ip('netns', 'del', ns);
+    } catch {
+      /* never made */
+    }
   }
   return netemWhy;
 }
@@ -76,20 +102,24 @@ export function netemArgs(s: Shape): string[] {
   if (s.corrupt) a.push('corrupt', s.corrupt);
   if (s.reorder) a.push('reorder', s.reorder);
   if (s.rate) a.push('rate', s.rate);
-  if (s.reorder && !s.delay) a.push('delay', '1ms');  // netem reorders only delayed packets
+  if (s.reorder && !s.delay) a.push('delay', '1ms'); // netem reorders only delayed packets
   return a;
 }
 
 export function createNet(nhosts: number, shape: Shape = {}): Net {
   cleanStale();
   const tag = `${PREFIX}${process.pid}`;
-  const net = 100 + (process.pid + seq++) % 100;  // 10.100-199.0.x: different harnesses don't collide
+  const net = 100 + ((process.pid + seq++) % 100); // 10.100-199.0.x: different harnesses don't collide
   const hub = `${tag}-hub${seq}`;
   const hosts: NetHost[] = [];
   const made: string[] = [];
   const destroy = () => {
     for (const ns of made.splice(0)) {
-      try { ip('netns', 'del', ns); } catch { /* already gone */ }
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        /* already gone */
+      }
     }
     process.removeListener('exit', destroy);
   };
@@ -103,7 +133,8 @@ export function createNet(nhosts: number, shape: Shape = {}): Net {
       const ns = `${tag}-s${seq}h${i}`;
       ip('netns', 'add', ns);
       made.push(ns);
-      const a = `${PREFIX}${process.pid % 100000}a${i}`.slice(0, 15), b = `${PREFIX}${process.pid % 100000}b${i}`.slice(0, 15);
+      const a = `${PREFIX}${process.pid % 100000}a${i}`.slice(0, 15),
+        b = `${PREFIX}${process.pid % 100000}b${i}`.slice(0, 15);
       ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b);
       ip('link', 'set', a, 'netns', ns);
       ip('link', 'set', b, 'netns', hub);
@@ -121,22 +152,33 @@ export function createNet(nhosts: number, shape: Shape = {}): Net {
   }
   const shapeHost = (i: number, s: Shape) => {
     const ns = hosts[i].ns;
-    try { execFileSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { stdio: 'ignore' }); } catch { /* none yet */ }
+    try {
+      execFileSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { stdio: 'ignore' });
+    } catch {
+      /* none yet */
+    }
     const netem = Boolean(s.delay || s.loss || s.corrupt || s.reorder);
     if (!netem && !s.rate) return;
     // Rate alone: a token bucket (tbf). Delay, loss, corruption, reordering need sch_netem.
     const q = netem ? netemArgs(s) : ['tbf', 'rate', s.rate!, 'burst', '256kb', 'latency', '50ms'];
     try {
-      execFileSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', ...q], { stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', ...q], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (e: any) {
-      throw new Error(`tc qdisc ${q.join(' ')} failed: ${String(e.stderr ?? e.message).trim()}${netem ? ' (this kernel may lack sch_netem; see netemUnavailable())' : ''}`);
+      throw new Error(
+        `tc qdisc ${q.join(' ')} failed: ${String(e.stderr ?? e.message).trim()}${netem ? ' (this kernel may lack sch_netem; see netemUnavailable())' : ''}`,
+      );
     }
   };
   for (let i = 0; i < nhosts; i++) shapeHost(i, shape);
   return {
     hosts,
     spawn: (i, cmd, args, env = {}) =>
-      spawn('ip', ['netns', 'exec', hosts[i].ns, cmd, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      spawn('ip', ['netns', 'exec', hosts[i].ns, cmd, ...args], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
     shape: shapeHost,
     link: (i, up) => ip('-n', hosts[i].ns, 'link', 'set', 'eth0', up ? 'up' : 'down'),
     destroy,

@@ -5,19 +5,28 @@
 // Byte layouts: native/transport/tcp/frame.h (docs/transport.md has the tables); little-endian.
 export const HELLO_BYTES = 32;
 export const FRAME_HEADER_BYTES = 56;
-const MAC_BYTES = 16;  // AES-GCM tag after the header of a sealed (encrypted) frame
-const HELLO_MAGIC = 0x31484e4f;  // "ONH1"
-const FRAME_MAGIC = 0x31464e4f;  // "ONF1"
+const MAC_BYTES = 16; // AES-GCM tag after the header of a sealed (encrypted) frame
+const HELLO_MAGIC = 0x31484e4f; // "ONH1"
+const FRAME_MAGIC = 0x31464e4f; // "ONF1"
 const KIND_DATA = 1;
 const FLAG_SEALED = 2;
 
-export interface HelloInfo { kind: number; rank: number; stream: number; streams: number; reasonLen: number }
+export interface HelloInfo {
+  kind: number;
+  rank: number;
+  stream: number;
+  streams: number;
+  reasonLen: number;
+}
 
 /** The fields of a transport hello the proxy needs (who dials, which stream), or undefined. */
 export function parseHello(b: Buffer): HelloInfo | undefined {
   if (b.length < HELLO_BYTES || b.readUInt32LE(0) !== HELLO_MAGIC) return undefined;
   return {
-    kind: b[6], rank: b.readInt32LE(12), stream: b.readUInt16LE(20), streams: b.readUInt16LE(22),
+    kind: b[6],
+    rank: b.readInt32LE(12),
+    stream: b.readUInt16LE(20),
+    streams: b.readUInt16LE(22),
     reasonLen: b.readUInt32LE(24),
   };
 }
@@ -40,12 +49,15 @@ export class WireCursor {
   private got = 0;
   private need = HELLO_BYTES;
   private inHello = true;
-  private skip = 0;         // reject reason text still to pass
+  private skip = 0; // reject reason text still to pass
   private payloadLeft = 0;
-  private frame = -1;       // number of the data frame whose payload is passing, -1: none counted
+  private frame = -1; // number of the data frame whose payload is passing, -1: none counted
 
-  scan(chunk: Buffer, onPayload: (frame: number, from: number, to: number) => void,
-    onHeader?: (header: number, from: number, to: number) => void): void {
+  scan(
+    chunk: Buffer,
+    onPayload: (frame: number, from: number, to: number) => void,
+    onHeader?: (header: number, from: number, to: number) => void,
+  ): void {
     let i = 0;
     while (i < chunk.length && !this.lost) {
       if (this.skip) {
@@ -72,16 +84,25 @@ export class WireCursor {
     const h = this.head;
     if (this.inHello) {
       const hello = parseHello(h);
-      if (!hello) { this.lost = true; return; }
+      if (!hello) {
+        this.lost = true;
+        return;
+      }
       this.inHello = false;
       this.skip = hello.reasonLen;
       this.got = 0;
       this.need = FRAME_HEADER_BYTES;
       return;
     }
-    if (h.readUInt32LE(0) !== FRAME_MAGIC) { this.lost = true; return; }
+    if (h.readUInt32LE(0) !== FRAME_MAGIC) {
+      this.lost = true;
+      return;
+    }
     const sealed = (h[5] & FLAG_SEALED) !== 0;
-    if (sealed && this.need === FRAME_HEADER_BYTES) { this.need += MAC_BYTES; return; }  // the tag follows
+    if (sealed && this.need === FRAME_HEADER_BYTES) {
+      this.need += MAC_BYTES;
+      return;
+    } // the tag follows
     const length = h.readUInt32LE(12);
     this.tag = h.readBigUInt64LE(16);
     this.headers++;

@@ -2,7 +2,8 @@
 // namespaces) and test/faults_proxy.test.ts (the fault proxy between loopback hosts).
 import { expect } from 'vitest';
 
-const RELAYED = /^allreduce #\d+: host (\d+) \(ranks (\d+)\) aborted it: .*checksum mismatch in a message from host \d+ /;
+const RELAYED =
+  /^allreduce #\d+: host (\d+) \(ranks (\d+)\) aborted it: .*checksum mismatch in a message from host \d+ /;
 
 /**
  * Checks a corrupted-frames run (fault_worker.mjs, one rank per host, rank = host): no result
@@ -12,11 +13,15 @@ const RELAYED = /^allreduce #\d+: host (\d+) \(ranks (\d+)\) aborted it: .*check
  * aborting host's error to each notified host's error.
  */
 export function checkCorrupted(res: any[], hosts: number, iters: number): { local: number; relayed: number } {
-  let local = 0, relayed = 0;
+  let local = 0,
+    relayed = 0;
   const delays: number[] = [];
   const byRank = new Map<number, any>(res.map((r) => [r.rank, r]));
   for (const r of res) {
-    const first = (r.errors ?? []).slice(0, 3).map((e: any) => `[#${e.i + 1}: ${e.message.slice(0, 170)}]`).join(' ');
+    const first = (r.errors ?? [])
+      .slice(0, 3)
+      .map((e: any) => `[#${e.i + 1}: ${e.message.slice(0, 170)}]`)
+      .join(' ');
     console.log(`corrupted frames, ${hosts} hosts, rank ${r.rank}: ${r.ok} exact, ${r.errors?.length} failed ${first}`);
   }
   for (const r of res) {
@@ -29,7 +34,7 @@ export function checkCorrupted(res: any[], hosts: number, iters: number): { loca
       if (m) {
         relayed++;
         const from = Number(m[1]);
-        expect(Number(m[2])).toBe(from);  // one rank per host
+        expect(Number(m[2])).toBe(from); // one rank per host
         expect(from).not.toBe(r.rank);
         expect(e.ranks).toContain(from);
         const origin = byRank.get(from)?.errors.find((x: any) => x.i === e.i);
@@ -50,7 +55,9 @@ export function checkCorrupted(res: any[], hosts: number, iters: number): { loca
   const spread = sorted.length
     ? `min ${sorted[0]} ms, median ${sorted[sorted.length >> 1]} ms, max ${sorted.at(-1)} ms (n=${sorted.length})`
     : 'none';
-  console.log(`${hosts} hosts: ${local} local checksum errors, ${relayed} failures by abort notice; ` +
-    `from the aborting host's error to the notified host's error: ${spread}`);
+  console.log(
+    `${hosts} hosts: ${local} local checksum errors, ${relayed} failures by abort notice; ` +
+      `from the aborting host's error to the notified host's error: ${spread}`,
+  );
   return { local, relayed };
 }

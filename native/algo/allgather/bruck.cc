@@ -26,8 +26,8 @@ Status allgather_bruck(net::Comm& c, void* out, const std::vector<size_t>& count
   for (int d = 1; d < P; d <<= 1, ++step) {
     const int n = std::min(d, P - d);
     const int to = detail::mod(long(me) - d, P), from = (me + d) % P;
-    Status s = detail::sendrecv(c, to, rot.data(), pos[n], from, rot.data() + pos[d], pos[d + n] - pos[d],
-                                c.tag + step);
+    Status s =
+        detail::sendrecv(c, to, rot.data(), pos[n], from, rot.data() + pos[d], pos[d + n] - pos[d], c.tag + step);
     if (!s.ok()) return detail::at("bruck allgather step " + std::to_string(step), s);
   }
   for (int q = 1; q < P; ++q) {

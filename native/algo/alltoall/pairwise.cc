@@ -7,8 +7,9 @@
 
 namespace onet::algo {
 
-Status alltoall_pairwise(net::Comm& c, const void* send, const std::vector<size_t>& sbytes, const std::vector<size_t>& sdispl,
-                         void* recv, const std::vector<size_t>& rbytes, const std::vector<size_t>& rdispl, const Options&) {
+Status alltoall_pairwise(net::Comm& c, const void* send, const std::vector<size_t>& sbytes,
+                         const std::vector<size_t>& sdispl, void* recv, const std::vector<size_t>& rbytes,
+                         const std::vector<size_t>& rdispl, const Options&) {
   const int P = c.size, me = c.rank;
   const char* s = static_cast<const char*>(send);
   char* r = static_cast<char*>(recv);

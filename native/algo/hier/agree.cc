@@ -15,9 +15,11 @@ Status wait_joined(CrossJob& j, std::vector<std::unique_ptr<net::Request>>& rq) 
       if (st.code == Code::kTimeout && net::now_ms() >= c.deadline_ms) {
         std::string missing;
         for (int h = 0; h < c.size; h++)
-          if (h != c.rank) missing += (missing.empty() ? "" : "; ") + std::string("host ") + std::to_string(j.host_ids[h]) +
-                                      " (ranks " + ranks_of(j.host_members[h], j) + ")";
-        return {Code::kTimeout, label(j) + " in group " + std::to_string(j.group) + ": timed out waiting for " + missing +
+          if (h != c.rank)
+            missing += (missing.empty() ? "" : "; ") + std::string("host ") + std::to_string(j.host_ids[h]) +
+                       " (ranks " + ranks_of(j.host_members[h], j) + ")";
+        return {Code::kTimeout, label(j) + " in group " + std::to_string(j.group) + ": timed out waiting for " +
+                                    missing +
                                     " to join — check that every rank makes the same calls, or raise ONET_TIMEOUT"};
       }
       return {st.code, label(j) + ": " + st.msg};
@@ -33,22 +35,39 @@ Status compare(const CrossJob& j, const Hdr& mine, const Hdr* theirs) {
     if (h == c.rank) continue;
     const Hdr& t = theirs[h];
     if (t.bad && !mine.bad)
-      return {Code(t.bad), label(j) + ": ranks " + ranks_of(j.host_members[h], j) + " (host " + std::to_string(j.host_ids[h]) +
-                               ") made an invalid call (their error names it: a buffer past the arena, a bad count list); "
-                               "every rank of the collective fails instead of waiting"};
-    std::string a = "ranks " + ranks_of(j.host_members[c.rank], j) + " (host " + std::to_string(j.host_ids[c.rank]) + ")";
+      return {Code(t.bad),
+              label(j) + ": ranks " + ranks_of(j.host_members[h], j) + " (host " + std::to_string(j.host_ids[h]) +
+                  ") made an invalid call (their error names it: a buffer past the arena, a bad count list); "
+                  "every rank of the collective fails instead of waiting"};
+    std::string a =
+        "ranks " + ranks_of(j.host_members[c.rank], j) + " (host " + std::to_string(j.host_ids[c.rank]) + ")";
     std::string b = "ranks " + ranks_of(j.host_members[h], j) + " (host " + std::to_string(j.host_ids[h]) + ")";
     std::ostringstream o;
-    if (t.seq != mine.seq) o << label(j) << ": " << b << " are at sequence " << t.seq << " while " << a << " are at " << mine.seq;
-    else if (t.coll != mine.coll) o << "#" << j.seq << ": " << a << " called " << coll_name(Coll(mine.coll)) << ", " << b << " called " << coll_name(Coll(t.coll));
-    else if (t.dtype != mine.dtype) o << label(j) << ": dtype differs: " << a << " have " << dtype_name(DType(mine.dtype)) << ", " << b << " have " << dtype_name(DType(t.dtype));
-    else if (t.redop != mine.redop) o << label(j) << ": reduce op differs: " << a << " have " << redop_name(RedOp(mine.redop)) << ", " << b << " have " << redop_name(RedOp(t.redop));
-    else if (t.root != mine.root) o << label(j) << ": root differs: " << a << " have " << mine.root << ", " << b << " have " << t.root;
-    else if (t.count != mine.count) o << label(j) << ": count differs: " << a << " have " << mine.count << ", " << b << " have " << t.count;
-    else if (t.counts_hash != mine.counts_hash) o << label(j) << ": per-rank counts differ between " << a << " and " << b;
-    else if (t.scale != mine.scale) o << label(j) << ": premul_sum factor differs: " << a << " have " << mine.scale << ", " << b << " have " << t.scale;
-    else if (t.rules_hash != mine.rules_hash) o << label(j) << ": the hosts of " << a << " and " << b << " chose algorithms by different rules (set ONET_ALGO and ONET_TOPO_FILE identically on every host)";
-    if (!o.str().empty()) return {Code::kMismatch, o.str() + " — every rank must make the same collective call in the same order"};
+    if (t.seq != mine.seq)
+      o << label(j) << ": " << b << " are at sequence " << t.seq << " while " << a << " are at " << mine.seq;
+    else if (t.coll != mine.coll)
+      o << "#" << j.seq << ": " << a << " called " << coll_name(Coll(mine.coll)) << ", " << b << " called "
+        << coll_name(Coll(t.coll));
+    else if (t.dtype != mine.dtype)
+      o << label(j) << ": dtype differs: " << a << " have " << dtype_name(DType(mine.dtype)) << ", " << b << " have "
+        << dtype_name(DType(t.dtype));
+    else if (t.redop != mine.redop)
+      o << label(j) << ": reduce op differs: " << a << " have " << redop_name(RedOp(mine.redop)) << ", " << b
+        << " have " << redop_name(RedOp(t.redop));
+    else if (t.root != mine.root)
+      o << label(j) << ": root differs: " << a << " have " << mine.root << ", " << b << " have " << t.root;
+    else if (t.count != mine.count)
+      o << label(j) << ": count differs: " << a << " have " << mine.count << ", " << b << " have " << t.count;
+    else if (t.counts_hash != mine.counts_hash)
+      o << label(j) << ": per-rank counts differ between " << a << " and " << b;
+    else if (t.scale != mine.scale)
+      o << label(j) << ": premul_sum factor differs: " << a << " have " << mine.scale << ", " << b << " have "
+        << t.scale;
+    else if (t.rules_hash != mine.rules_hash)
+      o << label(j) << ": the hosts of " << a << " and " << b
+        << " chose algorithms by different rules (set ONET_ALGO and ONET_TOPO_FILE identically on every host)";
+    if (!o.str().empty())
+      return {Code::kMismatch, o.str() + " — every rank must make the same collective call in the same order"};
   }
   return Status::Ok();
 }

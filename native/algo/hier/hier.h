@@ -22,13 +22,13 @@
 
 namespace onet {
 
-struct CrossPart {       // one local member of the group
+struct CrossPart {  // one local member of the group
   shm::Slot* slot;
-  char* data;            // its arena's data region
+  char* data;  // its arena's data region
   size_t data_bytes;
-  int rank;              // global rank
-  int grank;             // rank in the group
-  uint32_t idx;          // slot index
+  int rank;      // global rank
+  int grank;     // rank in the group
+  uint32_t idx;  // slot index
 };
 
 // Size-range algorithm choice (UCC style: data, overridable): the first entry whose coll
@@ -45,19 +45,19 @@ struct CrossJob {
   Coll coll;
   DType dt;
   RedOp op;
-  int root = 0;          // group rank
+  int root = 0;  // group rank
   uint64_t count = 0;
   double scale = 1.0;
   uint64_t seq = 0;
   uint32_t group = 0;
-  int P = 0;             // group size
-  std::vector<CrossPart> local;               // in group-rank order
-  std::vector<std::vector<int>> host_members; // group ranks per participating host, host order
-  std::vector<int> host_ids;                  // device index of each participating host
-  net::Comm comm;                             // over participating hosts; comm.rank = this host
+  int P = 0;                                   // group size
+  std::vector<CrossPart> local;                // in group-rank order
+  std::vector<std::vector<int>> host_members;  // group ranks per participating host, host order
+  std::vector<int> host_ids;                   // device index of each participating host
+  net::Comm comm;                              // over participating hosts; comm.rank = this host
   std::vector<AlgoRule> rules;
-  std::string chosen;                         // filled: "allreduce:ring" (for explain/trace)
-  std::vector<std::vector<char>> scratch;     // staging; see stage() in util.cc
+  std::string chosen;                      // filled: "allreduce:ring" (for explain/trace)
+  std::vector<std::vector<char>> scratch;  // staging; see stage() in util.cc
   // Fusion (algo/hier/fuse.cc): small allreduces queued right behind this one that this
   // host offers to run inside its exchange, and how many of them (a prefix) all hosts agreed on.
   std::vector<CrossJob*> fuse_offer;

@@ -27,9 +27,9 @@ struct Hdr {  // what every host must agree on; compared field by field
   uint32_t reserved;
 };
 
-std::string label(const CrossJob& j);                 // "allreduce #7"
-RedOp local_op(RedOp op);  // what the local fold applies (avg → sum)
-RedOp inter_op(RedOp op);  // what hosts combine with (avg, premul_sum → sum)
+std::string label(const CrossJob& j);  // "allreduce #7"
+RedOp local_op(RedOp op);              // what the local fold applies (avg → sum)
+RedOp inter_op(RedOp op);              // what hosts combine with (avg, premul_sum → sum)
 uint64_t fnv(const std::vector<uint64_t>& v);
 uint64_t hash_rules(const std::vector<AlgoRule>& rules);
 std::string ranks_of(const std::vector<int>& granks, const CrossJob& j);
@@ -43,7 +43,8 @@ const AlgoRule* pick(CrossJob& j, Coll c, uint64_t bytes);
 Status inter_allreduce(CrossJob& j, void* buf, uint64_t n, RedOp op);
 Status inter_allgatherv(CrossJob& j, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs);
 Status inter_broadcast(CrossJob& j, void* buf, uint64_t bytes, int root_host);
-Status inter_reduce_scatter(CrossJob& j, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs, RedOp op);
+Status inter_reduce_scatter(CrossJob& j, void* buf, const std::vector<size_t>& counts,
+                            const std::vector<size_t>& displs, RedOp op);
 Status fold(const CrossJob& j, char* dst, const std::vector<const char*>& ins, uint64_t n);
 Status finish_avg(const CrossJob& j, char* buf, uint64_t n);
 bool contiguous(const CrossJob& j);

@@ -28,7 +28,6 @@ Status run_broadcast(CrossJob& j) {
   return Status::Ok();
 }
 
-
 Status run_allgather(CrossJob& j) {
   size_t es = dtype_size(j.dt);
   std::vector<uint64_t> rc, rdispl;
@@ -66,7 +65,6 @@ Status run_allgather(CrossJob& j) {
   return Status::Ok();
 }
 
-
 // gather/scatter: the root's host exchanges one packed block (its members back to back)
 // with every other host directly — H-1 messages, each host's data crossing the network once.
 Status run_gather_scatter(CrossJob& j) {
@@ -102,11 +100,13 @@ Status run_gather_scatter(CrossJob& j) {
     for (int h = 0; h < H; h++) {
       if (h == me) continue;
       char* blk = s + hd[h] * es;
-      rq.push_back(gather ? j.comm.pairs[h]->irecv(blk, hc[h] * es, tag) : j.comm.pairs[h]->isend(blk, hc[h] * es, tag));
+      rq.push_back(gather ? j.comm.pairs[h]->irecv(blk, hc[h] * es, tag)
+                          : j.comm.pairs[h]->isend(blk, hc[h] * es, tag));
     }
   } else {
     char* blk = s + hd[me] * es;
-    rq.push_back(gather ? j.comm.pairs[rh]->isend(blk, hc[me] * es, tag) : j.comm.pairs[rh]->irecv(blk, hc[me] * es, tag));
+    rq.push_back(gather ? j.comm.pairs[rh]->isend(blk, hc[me] * es, tag)
+                        : j.comm.pairs[rh]->irecv(blk, hc[me] * es, tag));
   }
   for (auto& r : rq)
     if (!(st = r->wait(j.comm.deadline_ms)).ok()) return st;
@@ -133,15 +133,20 @@ Status run_alltoall(CrossJob& j) {
   const int H = int(j.host_members.size()), me = j.comm.rank, P = j.P;
   Status st;
   // Per local member: send counts/displs and recv counts/displs indexed by group rank.
-  struct V { std::vector<uint64_t> sc, sd, rc, rd; char *in, *out; };
+  struct V {
+    std::vector<uint64_t> sc, sd, rc, rd;
+    char *in, *out;
+  };
   std::vector<V> v(j.local.size());
   for (size_t li = 0; li < j.local.size(); li++) {
     const CrossPart& p = j.local[li];
     V& x = v[li];
     if (j.coll == Coll::alltoall) {
       for (int r = 0; r < P; r++) {
-        x.sc.push_back(j.count); x.sd.push_back(r * j.count);
-        x.rc.push_back(j.count); x.rd.push_back(r * j.count);
+        x.sc.push_back(j.count);
+        x.sd.push_back(r * j.count);
+        x.rc.push_back(j.count);
+        x.rd.push_back(r * j.count);
       }
     } else {
       char* a;
@@ -205,6 +210,5 @@ Status run_barrier(CrossJob& j) {
   algo::Options o;
   return algo::barrier_dissemination(j.comm, o);
 }
-
 
 }  // namespace onet::cross

@@ -48,7 +48,8 @@ Status run_allreduce_oneshot(CrossJob& j, const Hdr& mine) {
     dq.push_back(c.pairs[h]->isend(all + c.rank * blk, blk, dtag));
   }
   // Headers first: a host that called something else fails here, not in a data mismatch.
-  if (!(st = wait_joined(j, hq)).ok() || !(st = compare(j, mine, hdrs)).ok() || !(st = wait_joined(j, dq)).ok()) return st;
+  if (!(st = wait_joined(j, hq)).ok() || !(st = compare(j, mine, hdrs)).ok() || !(st = wait_joined(j, dq)).ok())
+    return st;
   if (nb) {
     std::vector<const void*> v(H);
     for (int h = 0; h < H; h++) v[h] = vec(h);

@@ -58,7 +58,6 @@ Status run_reduce(CrossJob& j) {
   return st;
 }
 
-
 Status run_reduce_scatter(CrossJob& j) {
   size_t es = dtype_size(j.dt);
   std::vector<uint64_t> rc, rd;
@@ -96,6 +95,5 @@ Status run_reduce_scatter(CrossJob& j) {
   }
   return Status::Ok();
 }
-
 
 }  // namespace onet::cross

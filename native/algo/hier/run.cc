@@ -8,7 +8,6 @@
 #include <cstring>
 #include <sstream>
 
-
 #include "algo/hier/internal.h"
 
 namespace onet {
@@ -27,10 +26,12 @@ Status run_cross(CrossJob& j) {
   if (local.ok()) local = check_local(j);
   Status st;
   bool vvar = j.coll == Coll::allgatherv || j.coll == Coll::reduce_scatterv || j.coll == Coll::alltoallv;
-  Hdr h{uint32_t(j.coll), uint32_t(j.dt), uint32_t(j.op), j.root, vvar ? 0 : j.count, j.seq, j.scale,
-        j.coll == Coll::alltoallv ? 0 : fnv(rc), hash_rules(j.rules)};
+  Hdr h{uint32_t(j.coll),   uint32_t(j.dt), uint32_t(j.op), j.root,
+        vvar ? 0 : j.count, j.seq,          j.scale,        j.coll == Coll::alltoallv ? 0 : fnv(rc),
+        hash_rules(j.rules)};
   if (j.coll == Coll::barrier) h.dtype = h.redop = 0, h.count = 0, h.counts_hash = 0, h.scale = 0;
-  if (j.coll != Coll::allreduce && j.coll != Coll::reduce && j.coll != Coll::reduce_scatter && j.coll != Coll::reduce_scatterv)
+  if (j.coll != Coll::allreduce && j.coll != Coll::reduce && j.coll != Coll::reduce_scatter &&
+      j.coll != Coll::reduce_scatterv)
     h.redop = 0, h.scale = 0;
   h.bad = local.ok() ? 0 : uint32_t(local.code);
   if (!local.ok()) {
@@ -53,8 +54,10 @@ Status run_cross(CrossJob& j) {
       case Coll::alltoall:
       case Coll::alltoallv: st = run_alltoall(j); break;
       default:
-        st = {Code::kUnsupported, label(j) + ": " + coll_name(j.coll) +
-                                      " across hosts is not supported yet; keep these ranks on one host or use allgather/broadcast instead"};
+        st = {
+            Code::kUnsupported,
+            label(j) + ": " + coll_name(j.coll) +
+                " across hosts is not supported yet; keep these ranks on one host or use allgather/broadcast instead"};
     }
   }
   if (st.ok()) recycle(j);

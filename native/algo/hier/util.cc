@@ -61,24 +61,24 @@ void recycle(CrossJob& j) {
   j.scratch.clear();
   std::sort(t_spare.begin(), t_spare.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
   size_t total = 0, keep = 0;
-  while (keep < t_spare.size() && keep < kSpareMax && total + t_spare[keep].size() <= kSpareBytes) total += t_spare[keep++].size();
+  while (keep < t_spare.size() && keep < kSpareMax && total + t_spare[keep].size() <= kSpareBytes)
+    total += t_spare[keep++].size();
   t_spare.resize(keep);
 }
 
 std::string label(const CrossJob& j) { return std::string(coll_name(j.coll)) + " #" + std::to_string(j.seq); }
 
-
 // Resolve a byte range inside a local member's arena, or explain why it does not fit.
 Status at(const CrossJob& j, const CrossPart& p, uint64_t off, uint64_t elems, const char* what, char** out) {
   size_t es = dtype_size(j.dt);
   if (off > p.data_bytes || elems > (p.data_bytes - off) / (es ? es : 1))
-    return {Code::kInvalid, label(j) + ": rank " + std::to_string(p.rank) + " " + what + " [" + std::to_string(off) + ", +" +
-                                std::to_string(elems) + " elements) runs past its arena of " + std::to_string(p.data_bytes) +
+    return {Code::kInvalid, label(j) + ": rank " + std::to_string(p.rank) + " " + what + " [" + std::to_string(off) +
+                                ", +" + std::to_string(elems) + " elements) runs past its arena of " +
+                                std::to_string(p.data_bytes) +
                                 " bytes; allocate the tensor in the arena or raise ONET_ARENA_BYTES"};
   *out = p.data + off;
   return Status::Ok();
 }
-
 
 // The op the local fold applies and the op the hosts combine with: avg is summed and divided
 // once at the end; premul_sum multiplies locally and sums across hosts.
@@ -105,7 +105,6 @@ bool contiguous(const CrossJob& j) {
   return true;
 }
 
-
 // Per-rank counts of a v-collective, read from the first local member's aux area.
 Status rank_counts(const CrossJob& j, std::vector<uint64_t>* counts) {
   counts->assign(j.P, j.count);
@@ -127,7 +126,6 @@ Status rank_layout(const CrossJob& j, std::vector<uint64_t>* c, std::vector<uint
   for (int g = 0; st.ok() && g < j.P; g++) (*d)[g + 1] = (*d)[g] + (*c)[g];
   return st;
 }
-
 
 // The range checks each collective's run_* would make, done before the header round so that a
 // host whose ranks passed bad buffers tells the others (Hdr::bad) instead of leaving them to
@@ -167,6 +165,5 @@ int host_of(const CrossJob& j, int grank) {
       if (g == grank) return int(h);
   return 0;
 }
-
 
 }  // namespace onet::cross

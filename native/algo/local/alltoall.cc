@@ -19,8 +19,10 @@ Status plan_alltoall_family(const Matched& m, Plan* plan) {
     if (m.coll == Coll::alltoall) {
       if (m.count && uint64_t(P) > UINT64_MAX / m.count) return {Code::kInvalid, "alltoall: count overflows"};
       for (int r = 0; r < P; r++) {
-        sc[g].push_back(m.count); sd[g].push_back(r * m.count);
-        rc[g].push_back(m.count); rd[g].push_back(r * m.count);
+        sc[g].push_back(m.count);
+        sd[g].push_back(r * m.count);
+        rc[g].push_back(m.count);
+        rd[g].push_back(r * m.count);
       }
     } else {
       std::vector<uint64_t> a;
@@ -31,8 +33,10 @@ Status plan_alltoall_family(const Matched& m, Plan* plan) {
       rd[g].assign(a.begin() + 3 * P, a.end());
     }
     for (int r = 0; r < P; r++) {
-      if (sd[g][r] > UINT64_MAX / 2 || sc[g][r] > UINT64_MAX / 2 || rd[g][r] > UINT64_MAX / 2 || rc[g][r] > UINT64_MAX / 2)
-        return {Code::kInvalid, "alltoallv #" + std::to_string(m.seq) + ": " + who(m, g) + " counts/displacements overflow"};
+      if (sd[g][r] > UINT64_MAX / 2 || sc[g][r] > UINT64_MAX / 2 || rd[g][r] > UINT64_MAX / 2 ||
+          rc[g][r] > UINT64_MAX / 2)
+        return {Code::kInvalid,
+                "alltoallv #" + std::to_string(m.seq) + ": " + who(m, g) + " counts/displacements overflow"};
       in_elems[g] = std::max(in_elems[g], sd[g][r] + sc[g][r]);
       out_elems[g] = std::max(out_elems[g], rd[g][r] + rc[g][r]);
     }

@@ -14,8 +14,8 @@ Status counts_v(const Matched& m, std::vector<uint64_t>* counts) {
     if (!st.ok()) return st;
     if (g == 0) *counts = c;
     else if (c != *counts)
-      return {Code::kMismatch, "allgatherv #" + std::to_string(m.seq) + ": counts differ between " + who(m, 0) +
-                                   " and " + who(m, g)};
+      return {Code::kMismatch,
+              "allgatherv #" + std::to_string(m.seq) + ": counts differ between " + who(m, 0) + " and " + who(m, g)};
   }
   for (int g = 0; g < P; g++)
     if (m.parts[g].slot->count != (*counts)[g])

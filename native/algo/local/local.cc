@@ -17,13 +17,13 @@ Status resolve(const Matched& m, int g, Range r, const char* what, char** out) {
   size_t es = dtype_size(m.dt);
   std::string head = std::string(coll_name(m.coll)) + " #" + std::to_string(m.seq) + ": " + who(m, g) + " ";
   if (r.off % es)
-    return {Code::kInvalid, head + what + " offset " + std::to_string(r.off) + " is not a multiple of the element size " +
-                                std::to_string(es)};
+    return {Code::kInvalid, head + what + " offset " + std::to_string(r.off) +
+                                " is not a multiple of the element size " + std::to_string(es)};
   // Overflow-safe: elems*es could wrap for a hostile count.
   if (r.elems > p.data_bytes / es || r.off > p.data_bytes || r.elems * es > p.data_bytes - r.off)
-    return {Code::kInvalid, head + what + " of " + std::to_string(r.elems) + " " + dtype_name(m.dt) +
-                                " at offset " + std::to_string(r.off) + " runs past its arena (" +
-                                std::to_string(p.data_bytes) + " bytes): raise ONET_ARENA_BYTES or send less"};
+    return {Code::kInvalid, head + what + " of " + std::to_string(r.elems) + " " + dtype_name(m.dt) + " at offset " +
+                                std::to_string(r.off) + " runs past its arena (" + std::to_string(p.data_bytes) +
+                                " bytes): raise ONET_ARENA_BYTES or send less"};
   *out = p.data + r.off;
   return Status::Ok();
 }
@@ -45,14 +45,18 @@ Status build_plan(const Matched& m, Plan* plan) {
   plan->divisor = int(m.parts.size());
   plan->steps.clear();
   switch (m.coll) {
-    case Coll::allreduce: case Coll::reduce: case Coll::reduce_scatter: case Coll::reduce_scatterv:
-      return plan_reduce_family(m, plan);
-    case Coll::broadcast: case Coll::allgather: case Coll::allgatherv: case Coll::gather: case Coll::scatter:
-      return plan_gather_family(m, plan);
-    case Coll::alltoall: case Coll::alltoallv:
-      return plan_alltoall_family(m, plan);
-    case Coll::barrier:
-      return Status::Ok();
+    case Coll::allreduce:
+    case Coll::reduce:
+    case Coll::reduce_scatter:
+    case Coll::reduce_scatterv: return plan_reduce_family(m, plan);
+    case Coll::broadcast:
+    case Coll::allgather:
+    case Coll::allgatherv:
+    case Coll::gather:
+    case Coll::scatter: return plan_gather_family(m, plan);
+    case Coll::alltoall:
+    case Coll::alltoallv: return plan_alltoall_family(m, plan);
+    case Coll::barrier: return Status::Ok();
     default:
       return {Code::kInvalid, std::string("collective ") + coll_name(m.coll) + " cannot be planned as a group op"};
   }

@@ -17,11 +17,11 @@
 
 namespace onet::local {
 
-struct Part {             // one participant, indexed by group rank
+struct Part {  // one participant, indexed by group rank
   shm::Slot* slot;
-  char* data;             // start of its data region
+  char* data;  // start of its data region
   size_t data_bytes;
-  int rank;               // global rank, for messages
+  int rank;  // global rank, for messages
 };
 
 struct Matched {
@@ -40,14 +40,16 @@ struct Matched {
 Status build_plan(const Matched& m, Plan* plan);
 
 // Helpers shared by the collective files.
-struct Range { uint64_t off, elems; };
+struct Range {
+  uint64_t off, elems;
+};
 Status resolve(const Matched& m, int g, Range r, const char* what, char** out);
 Status read_counts(const Matched& m, int g, uint64_t at, size_t n, std::vector<uint64_t>* out);
 std::string who(const Matched& m, int g);  // "rank 3"
 bool overlap(Range a, Range b, size_t es);
 
-Status plan_reduce_family(const Matched& m, Plan* plan);   // reduce_family.cc
-Status plan_gather_family(const Matched& m, Plan* plan);   // gather_family.cc
-Status plan_alltoall_family(const Matched& m, Plan* plan); // alltoall.cc
+Status plan_reduce_family(const Matched& m, Plan* plan);    // reduce_family.cc
+Status plan_gather_family(const Matched& m, Plan* plan);    // gather_family.cc
+Status plan_alltoall_family(const Matched& m, Plan* plan);  // alltoall.cc
 
 }  // namespace onet::local

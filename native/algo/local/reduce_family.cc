@@ -48,12 +48,15 @@ Status plan_reduce_family(const Matched& m, Plan* plan) {
       if (!st.ok()) return st;
       if (g == 0) c0 = c;
       else if (c != c0)
-        return {Code::kMismatch, std::string("reduce_scatterv #") + std::to_string(m.seq) +
-                                     ": counts differ between " + who(m, 0) + " and " + who(m, g)};
+        return {Code::kMismatch, std::string("reduce_scatterv #") + std::to_string(m.seq) + ": counts differ between " +
+                                     who(m, 0) + " and " + who(m, g)};
     }
     counts = c0;
     in_elems = 0;
-    for (int j = 0; j < P; j++) { displs[j] = in_elems; in_elems += counts[j]; }
+    for (int j = 0; j < P; j++) {
+      displs[j] = in_elems;
+      in_elems += counts[j];
+    }
   } else if (m.coll == Coll::reduce_scatter) {
     for (int j = 0; j < P; j++) displs[j] = j * m.count;
   }

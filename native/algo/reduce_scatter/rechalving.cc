@@ -51,8 +51,9 @@ Status reduce_scatter_rechalving(net::Comm& c, void* buf, const std::vector<size
     bounds.push_back(total);
     s = detail::halving(c, f, nr, work, tmp.data(), bounds, dt, op, c.tag + 2, what);
     if (s.ok() && me < 2 * f.rem) {  // hand the even neighbour its block
-      s = detail::at(what + " unfold to " + std::to_string(me - 1),
-                     c.pairs[me - 1]->isend(work + pref[me - 1] * es, counts[me - 1] * es, c.tag + 1)->wait(c.deadline_ms));
+      s = detail::at(
+          what + " unfold to " + std::to_string(me - 1),
+          c.pairs[me - 1]->isend(work + pref[me - 1] * es, counts[me - 1] * es, c.tag + 1)->wait(c.deadline_ms));
     }
     if (!s.ok()) return s;
   }

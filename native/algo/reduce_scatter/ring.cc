@@ -5,8 +5,8 @@
 
 namespace onet::algo {
 
-Status reduce_scatter_ring(net::Comm& c, void* buf, const std::vector<size_t>& counts, const std::vector<size_t>& displs,
-                           DType dt, RedOp op, const Options& o) {
+Status reduce_scatter_ring(net::Comm& c, void* buf, const std::vector<size_t>& counts,
+                           const std::vector<size_t>& displs, DType dt, RedOp op, const Options& o) {
   const int P = c.size;
   if (P == 1) return Status::Ok();
   detail::Ring r;

@@ -42,15 +42,24 @@ struct BF16 {  // the CPU's integer rounding, so even NaN handling matches
   }
 };
 
-template <DType D> struct Traits;
-template <> struct Traits<DType::f32> : Plain<float, float> {};
-template <> struct Traits<DType::f64> : Plain<double, double> {};
-template <> struct Traits<DType::f16> : F16 {};
-template <> struct Traits<DType::bf16> : BF16 {};
-template <> struct Traits<DType::i8> : Plain<int8_t, int8_t> {};
-template <> struct Traits<DType::u8> : Plain<uint8_t, uint8_t> {};
-template <> struct Traits<DType::i32> : Plain<int32_t, int32_t> {};
-template <> struct Traits<DType::i64> : Plain<int64_t, int64_t> {};
+template <DType D>
+struct Traits;
+template <>
+struct Traits<DType::f32> : Plain<float, float> {};
+template <>
+struct Traits<DType::f64> : Plain<double, double> {};
+template <>
+struct Traits<DType::f16> : F16 {};
+template <>
+struct Traits<DType::bf16> : BF16 {};
+template <>
+struct Traits<DType::i8> : Plain<int8_t, int8_t> {};
+template <>
+struct Traits<DType::u8> : Plain<uint8_t, uint8_t> {};
+template <>
+struct Traits<DType::i32> : Plain<int32_t, int32_t> {};
+template <>
+struct Traits<DType::i64> : Plain<int64_t, int64_t> {};
 
 // ---- arithmetic: integers wrap (done unsigned), floats round each step ------------------
 template <class A>
@@ -112,12 +121,13 @@ __device__ __forceinline__ A max_nan(A a, A b) {
 }
 
 // ---- ops: one functor per name in ONET_REDUCE_OPS (reduce/kernels.h) --------------------
-#define ONET_CUDA_OP(NAME, EXPR, PREMUL, AVG, BITWISE)                      \
-  template <class A> struct Op_##NAME {                                      \
-    static constexpr bool kPremul = PREMUL;                                  \
-    static constexpr bool kAvg = AVG;                                        \
-    static constexpr bool kBitwise = BITWISE;                                \
-    static __device__ __forceinline__ A fold(A a, A b) { return EXPR; }      \
+#define ONET_CUDA_OP(NAME, EXPR, PREMUL, AVG, BITWISE)                  \
+  template <class A>                                                    \
+  struct Op_##NAME {                                                    \
+    static constexpr bool kPremul = PREMUL;                             \
+    static constexpr bool kAvg = AVG;                                   \
+    static constexpr bool kBitwise = BITWISE;                           \
+    static __device__ __forceinline__ A fold(A a, A b) { return EXPR; } \
   };
 ONET_CUDA_OP(sum, add(a, b), false, false, false)
 ONET_CUDA_OP(prod, mul(a, b), false, false, false)
@@ -125,7 +135,7 @@ ONET_CUDA_OP(min, min_nan(a, b), false, false, false)
 ONET_CUDA_OP(max, max_nan(a, b), false, false, false)
 ONET_CUDA_OP(avg, add(a, b), false, true, false)
 ONET_CUDA_OP(premul_sum, add(a, b), true, false, false)
-ONET_CUDA_OP(band, A(a & b), false, false, true)
+ONET_CUDA_OP(band, A(a& b), false, false, true)
 ONET_CUDA_OP(bor, A(a | b), false, false, true)
 ONET_CUDA_OP(bxor, A(a ^ b), false, false, true)
 #undef ONET_CUDA_OP

@@ -62,8 +62,8 @@ __global__ void __launch_bounds__(kThreads) reduce_kernel(const Params p) {
 #pragma unroll
         for (int g = 0; g < kGroup; ++g)
           if (j0 + g < p.k && v0 + u * stride < p.nvec)
-            raw[u][g].u = __ldcs(reinterpret_cast<const uint4*>(static_cast<const S*>(p.in[j0 + g]) + p.head) +
-                                 v0 + u * stride);
+            raw[u][g].u =
+                __ldcs(reinterpret_cast<const uint4*>(static_cast<const S*>(p.in[j0 + g]) + p.head) + v0 + u * stride);
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u)
 #pragma unroll

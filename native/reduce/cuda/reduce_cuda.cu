@@ -65,8 +65,8 @@ int sm_count() {
   return n;
 }
 
-Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n,
-              double scale, int divisor, void* stream) {
+Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n, double scale, int divisor,
+              void* stream) {
   Status st = validate(op, dt, out, inputs, k, n, scale, divisor);
   if (!st.ok()) return st;
   if (k > kMaxInputs)

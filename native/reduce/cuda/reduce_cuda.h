@@ -34,7 +34,7 @@ const char* unavailable_reason();
 // launch fails. Errors inside the kernel surface at the next synchronisation of the stream.
 // Fastest when out and every input share their address modulo 16 bytes (16-byte loads);
 // otherwise the kernel falls back to element-wide loads.
-Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n,
-              double scale, int divisor, void* stream);
+Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n, double scale, int divisor,
+              void* stream);
 
 }  // namespace onet::reduce::cuda

@@ -59,20 +59,19 @@ std::string refusal(const Hello& h, const MeshOptions& o, int me, int size) {
   if (h.rank <= me || h.rank >= size)
     return "host " + std::to_string(h.rank) + " must not connect to " + host + " (higher ranks connect to lower ones)";
   if (h.streams != o.streams)
-    return "streams per peer mismatch: the connecting side uses " + std::to_string(h.streams) + ", " + host +
-           " uses " + std::to_string(o.streams) + " (set the same ONET_TCP_STREAMS on every host)";
+    return "streams per peer mismatch: the connecting side uses " + std::to_string(h.streams) + ", " + host + " uses " +
+           std::to_string(o.streams) + " (set the same ONET_TCP_STREAMS on every host)";
   if (h.stream >= h.streams) return "stream index " + std::to_string(h.stream) + " out of range";
   bool theirs = h.reserved & kHelloEncrypted, ours = bool(o.secure);
   if (theirs != ours)
-    return std::string("data encryption mismatch: the connecting side has it ") + (theirs ? "on" : "off") + ", " + host +
-           " has it " + (ours ? "on" : "off") + " (set ONET_TLS_CERT/ONET_TLS_KEY/ONET_TLS_CA and ONET_TLS_DATA alike on every host)";
+    return std::string("data encryption mismatch: the connecting side has it ") + (theirs ? "on" : "off") + ", " +
+           host + " has it " + (ours ? "on" : "off") +
+           " (set ONET_TLS_CERT/ONET_TLS_KEY/ONET_TLS_CA and ONET_TLS_DATA alike on every host)";
   return "";
 }
 
 // Best effort: a fresh socket's send buffer always takes a few hundred bytes at once.
-bool send_now(int fd, const void* p, size_t n) {
-  return ::send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(n);
-}
+bool send_now(int fd, const void* p, size_t n) { return ::send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) == ssize_t(n); }
 
 struct Out {  // one socket this rank opens to a lower rank
   int peer = 0, stream = 0;
@@ -133,7 +132,10 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
     for (auto& in : ins) ::close(in->fd);
     for (auto& v : *fds)
       for (int& fd : v)
-        if (fd >= 0) { ::close(fd); fd = -1; }
+        if (fd >= 0) {
+          ::close(fd);
+          fd = -1;
+        }
   };
   auto retry = [&](Out& out, const std::string& why) {
     if (out.fd >= 0) ::close(out.fd);
@@ -182,9 +184,15 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
     int64_t wake = deadline_ms;
     for (auto& out : outs) {
       if (out->st != Out::kIdle) continue;
-      if (out->retry_at > now) { wake = std::min(wake, out->retry_at); continue; }
+      if (out->retry_at > now) {
+        wake = std::min(wake, out->retry_at);
+        continue;
+      }
       out->fd = socket(out->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (out->fd < 0) { retry(*out, "socket(): " + errno_string(errno)); continue; }
+      if (out->fd < 0) {
+        retry(*out, "socket(): " + errno_string(errno));
+        continue;
+      }
       tune_socket(out->fd, o.socket_buffer);
       if (::connect(out->fd, reinterpret_cast<sockaddr*>(&out->addr.ss), out->addr.len) == 0) {
         sent_hello(*out);
@@ -248,7 +256,10 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
         size_t want = sizeof(Hello);
         if (out.got >= sizeof(Hello)) want += std::min(reinterpret_cast<Hello*>(out.buf)->reason_len, kMaxReasonLen);
         ssize_t r = ::recv(out.fd, out.buf + out.got, want - out.got, MSG_DONTWAIT);
-        if (r == 0) { retry(out, "closed during the handshake"); continue; }
+        if (r == 0) {
+          retry(out, "closed during the handshake");
+          continue;
+        }
         if (r < 0) {
           if (errno != EAGAIN && errno != EINTR) retry(out, errno_string(errno));
           continue;
@@ -258,7 +269,10 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
         Hello h;
         std::memcpy(&h, out.buf, sizeof h);
         std::string where = "host " + std::to_string(out.peer) + " at " + out.where;
-        if (h.magic != kHelloMagic) { retry(out, "the answer is not an OpenNetworks handshake"); continue; }
+        if (h.magic != kHelloMagic) {
+          retry(out, "the answer is not an OpenNetworks handshake");
+          continue;
+        }
         if (h.kind == kReject) {
           if (out.got < sizeof(Hello) + std::min(h.reason_len, kMaxReasonLen)) continue;
           std::string reason(out.buf + sizeof(Hello), out.got - sizeof(Hello));
@@ -285,7 +299,10 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
       }
       In& in = *static_cast<In*>(who[i]);
       ssize_t r = ::recv(in.fd, in.buf + in.got, sizeof(Hello) - in.got, MSG_DONTWAIT);
-      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) { finished_ins.push_back(&in); continue; }
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        finished_ins.push_back(&in);
+        continue;
+      }
       if (r < 0) continue;
       in.got += size_t(r);
       if (in.got < sizeof(Hello)) continue;
@@ -303,7 +320,10 @@ Status mesh_connect(int listen_fd, const MeshOptions& o, int rank, const std::ve
         continue;
       }
       Hello ok = make_hello(o, kAccept, rank, size, h.stream, 0);
-      if (!send_now(in.fd, &ok, sizeof ok)) { finished_ins.push_back(&in); continue; }
+      if (!send_now(in.fd, &ok, sizeof ok)) {
+        finished_ins.push_back(&in);
+        continue;
+      }
       if (o.secure) {  // blocking is safe: a connecting side is only ever busy with a handshake that
         // is already under way (as connector) or with a higher rank (as acceptor): no cycle
         Status ts = o.secure(in.fd, true, h.rank, h.stream, secure_deadline());

@@ -17,7 +17,7 @@ struct MeshOptions {
   uint8_t backend = kBackendTcp;
   uint16_t version = kProtocolVersion;
   uint32_t job_hash = 0;
-  int streams = 1;          // sockets per peer
+  int streams = 1;           // sockets per peer
   size_t socket_buffer = 0;  // for tune_socket
   // Set: runs on every socket right after the hello exchange (tcp: the TLS 1.3 handshake that
   // gives the socket its frame keys, tcp/tls.h); the hello says so (Hello::reserved bit 0), so

@@ -34,8 +34,9 @@ Status parse_int(const std::string& key, const std::string& v, T* out, long doub
   char* end = nullptr;
   long double x = std::strtold(v.c_str(), &end);
   if (v.empty() || errno || *end || !(x >= lo && x <= hi) || x != std::floor(x))
-    return bad(key, v, ("an integer from " + std::to_string((long long)lo) + " to " +
-                        std::to_string((unsigned long long)hi)).c_str());
+    return bad(
+        key, v,
+        ("an integer from " + std::to_string((long long)lo) + " to " + std::to_string((unsigned long long)hi)).c_str());
   *out = T(x);
   return Status::Ok();
 }

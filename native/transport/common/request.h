@@ -40,8 +40,9 @@ class ReqState {
     while (!done_.load(std::memory_order_relaxed)) {
       int64_t left = deadline_ms - now_ms();
       if (left <= 0)
-        return {Code::kTimeout, describe() + ": still pending at the deadline (the peer is slow, stuck, or has "
-                                             "not posted the matching operation)"};
+        return {Code::kTimeout, describe() +
+                                    ": still pending at the deadline (the peer is slow, stuck, or has "
+                                    "not posted the matching operation)"};
       cv_.wait_for(g, std::chrono::milliseconds(left));
     }
     return st_;

@@ -51,9 +51,7 @@ class MemDevice final : public Device {
   }
   int rank() const override { return rank_; }
   int size() const override { return hub_->size; }
-  Pair* pair(int peer) override {
-    return peer >= 0 && peer < hub_->size ? pairs_[peer].get() : nullptr;
-  }
+  Pair* pair(int peer) override { return peer >= 0 && peer < hub_->size ? pairs_[peer].get() : nullptr; }
   LinkStats stats(int peer) const override {
     LinkStats s;
     if (peer < 0 || peer >= hub_->size || peer == rank_) return s;

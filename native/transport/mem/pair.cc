@@ -14,7 +14,10 @@ MemRequest::~MemRequest() {
   if (!queued) return;
   auto& q = (is_send ? ch_->sends : ch_->recvs)[tag];
   for (auto it = q.begin(); it != q.end(); ++it) {
-    if (*it == this) { q.erase(it); break; }
+    if (*it == this) {
+      q.erase(it);
+      break;
+    }
   }
 }
 
@@ -29,9 +32,8 @@ Status MemRequest::wait(int64_t deadline_ms) {
   while (!done) {
     if (ch_->cv.wait_until(lk, until) == std::cv_status::timeout && !done) {
       return {Code::kTimeout, std::string(is_send ? "send to" : "receive from") + " peer " +
-                                  std::to_string(is_send ? ch_->dst : ch_->src) + " (tag " +
-                                  std::to_string(tag) + ", " + std::to_string(bytes) +
-                                  " bytes) did not complete before the deadline"};
+                                  std::to_string(is_send ? ch_->dst : ch_->src) + " (tag " + std::to_string(tag) +
+                                  ", " + std::to_string(bytes) + " bytes) did not complete before the deadline"};
     }
   }
   return status;
@@ -59,8 +61,8 @@ void Channel::post(MemRequest* r) {
   MemRequest* s = r->is_send ? r : o;
   MemRequest* d = r->is_send ? o : r;
   if (s->bytes != d->bytes) {
-    Status m{Code::kMismatch, "message from peer " + std::to_string(src) + " to " + std::to_string(dst) +
-                                  " with tag " + std::to_string(r->tag) + " is " + std::to_string(s->bytes) +
+    Status m{Code::kMismatch, "message from peer " + std::to_string(src) + " to " + std::to_string(dst) + " with tag " +
+                                  std::to_string(r->tag) + " is " + std::to_string(s->bytes) +
                                   " bytes but the receive was posted for " + std::to_string(d->bytes)};
     s->status = m;
     d->status = m;

@@ -18,7 +18,10 @@ FrameCipher::FrameCipher(const uint8_t key[kKeyBytes], bool encrypt) {
   // The key schedule is set once; every frame only sets a new IV.
   bool good = encrypt ? EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), nullptr, key, nullptr) == 1
                       : EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), nullptr, key, nullptr) == 1;
-  if (!good) { EVP_CIPHER_CTX_free(c); return; }
+  if (!good) {
+    EVP_CIPHER_CTX_free(c);
+    return;
+  }
   ctx_ = c;
 }
 
@@ -39,7 +42,8 @@ bool FrameCipher::seal(const FrameHeader& h, const char* in, char* out, size_t n
   int len = 0;
   if (EVP_EncryptInit_ex(C(ctx_), nullptr, nullptr, nullptr, nonce) != 1) return false;
   if (EVP_EncryptUpdate(C(ctx_), nullptr, &len, reinterpret_cast<const uint8_t*>(&h), sizeof h) != 1) return false;
-  if (n && EVP_EncryptUpdate(C(ctx_), reinterpret_cast<uint8_t*>(out), &len, reinterpret_cast<const uint8_t*>(in), int(n)) != 1)
+  if (n && EVP_EncryptUpdate(C(ctx_), reinterpret_cast<uint8_t*>(out), &len, reinterpret_cast<const uint8_t*>(in),
+                             int(n)) != 1)
     return false;
   uint8_t tail[16];  // GCM writes nothing here; a real buffer keeps n == 0 frames simple
   if (EVP_EncryptFinal_ex(C(ctx_), tail, &len) != 1) return false;

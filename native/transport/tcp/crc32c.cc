@@ -32,7 +32,10 @@ const Tables& tables() {
 __attribute__((target("sse4.2"))) uint32_t crc_sse42(uint32_t crc, const void* data, size_t n) {
   const unsigned char* p = static_cast<const unsigned char*>(data);
   uint64_t c = ~crc;
-  while (n && (reinterpret_cast<uintptr_t>(p) & 7)) { c = _mm_crc32_u8(uint32_t(c), *p++); n--; }
+  while (n && (reinterpret_cast<uintptr_t>(p) & 7)) {
+    c = _mm_crc32_u8(uint32_t(c), *p++);
+    n--;
+  }
   while (n >= 8) {
     uint64_t v;
     std::memcpy(&v, p, 8);

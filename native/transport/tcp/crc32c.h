@@ -10,6 +10,6 @@ namespace onet::net::tcp {
 // Continue a CRC: crc32c(crc32c(0, a, n), b, m) == crc32c(0, a‖b, n + m). Start with 0.
 uint32_t crc32c(uint32_t crc, const void* data, size_t bytes);
 uint32_t crc32c_table(uint32_t crc, const void* data, size_t bytes);  // the fallback, for tests
-bool crc32c_hw();  // true when the SSE4.2 path is in use
+bool crc32c_hw();                                                     // true when the SSE4.2 path is in use
 
 }  // namespace onet::net::tcp

@@ -21,11 +21,14 @@ namespace onet::net::tcp {
 
 Status TcpDevice::init() {
   if (opts_.streams < 1 || opts_.streams > 64)
-    return {Code::kInvalid, "tcp: streams per peer must be 1..64 (ONET_TCP_STREAMS), got " + std::to_string(opts_.streams)};
+    return {Code::kInvalid,
+            "tcp: streams per peer must be 1..64 (ONET_TCP_STREAMS), got " + std::to_string(opts_.streams)};
   if (opts_.test_corrupt_every_n_frames < 0) return {Code::kInvalid, "tcp: test_corrupt_every_n_frames must be >= 0"};
   int tls_set = !opts_.tls_cert.empty() + !opts_.tls_key.empty() + !opts_.tls_ca.empty();
   if (tls_set && tls_set != 3)
-    return {Code::kInvalid, "tcp: data encryption needs all of ONET_TLS_CERT, ONET_TLS_KEY and ONET_TLS_CA (PEM files); set all three or none"};
+    return {Code::kInvalid,
+            "tcp: data encryption needs all of ONET_TLS_CERT, ONET_TLS_KEY and ONET_TLS_CA (PEM files); set all three "
+            "or none"};
   if (tls_set) {
     Status st = tls_context(opts_.tls_cert, opts_.tls_key, opts_.tls_ca, &tls_);
     if (!st.ok()) return st;
@@ -56,7 +59,8 @@ Status TcpDevice::connect(int rank, const std::vector<std::string>& addrs, int64
   }
   if (addrs.empty()) return {Code::kInvalid, "tcp: connect() needs every host's address (got none)"};
   if (rank < 0 || rank >= int(addrs.size()))
-    return {Code::kInvalid, "tcp: rank " + std::to_string(rank) + " outside a world of " + std::to_string(addrs.size())};
+    return {Code::kInvalid,
+            "tcp: rank " + std::to_string(rank) + " outside a world of " + std::to_string(addrs.size())};
   MeshOptions mo;
   mo.backend = kBackendTcp;
   mo.version = opts_.test_protocol_version ? opts_.test_protocol_version : kProtocolVersion;
@@ -116,8 +120,7 @@ void TcpDevice::progress() {
     for (int i = 0; i < n; i++) {
       if (!evs[i].data.ptr) {
         uint64_t v;
-        while (read(wake_fd_, &v, sizeof v) > 0) {
-        }
+        while (read(wake_fd_, &v, sizeof v) > 0) {}
         continue;
       }
       Stream* s = static_cast<Stream*>(evs[i].data.ptr);
@@ -150,8 +153,7 @@ void TcpDevice::close() {
   stop_.store(true, std::memory_order_release);
   if (wake_fd_ >= 0) {
     uint64_t one = 1;
-    if (write(wake_fd_, &one, sizeof one) < 0) {
-    }
+    if (write(wake_fd_, &one, sizeof one) < 0) {}
   }
   if (thread_.joinable()) thread_.join();
   // The progress thread is gone: no socket is read any more, so failing requests here is safe.

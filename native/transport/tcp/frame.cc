@@ -13,8 +13,8 @@ std::string check_header(const FrameHeader& h) {
   if (h.kind != kFrameData && h.kind != kFrameHeartbeat) return "unknown frame kind " + std::to_string(h.kind);
   if (h.length > kMaxFramePayload) return "frame length " + std::to_string(h.length) + " over the 1 MiB limit";
   if (h.offset > h.msg_bytes || h.length > h.msg_bytes - h.offset)
-    return "frame chunk [" + std::to_string(h.offset) + ", +" + std::to_string(h.length) +
-           ") outside a message of " + std::to_string(h.msg_bytes) + " bytes";
+    return "frame chunk [" + std::to_string(h.offset) + ", +" + std::to_string(h.length) + ") outside a message of " +
+           std::to_string(h.msg_bytes) + " bytes";
   return "";
 }
 

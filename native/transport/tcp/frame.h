@@ -15,7 +15,7 @@ namespace onet::net::tcp {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire is little-endian; add byte swaps");
 
-constexpr uint32_t kFrameMagic = 0x31464E4F;  // "ONF1"
+constexpr uint32_t kFrameMagic = 0x31464E4F;   // "ONF1"
 constexpr size_t kMaxFramePayload = 1u << 20;  // large messages are cut into 1 MiB chunks
 
 enum FrameKind : uint8_t { kFrameData = 1, kFrameHeartbeat = 2 };  // heartbeat: no payload, liveness only

@@ -25,7 +25,9 @@
 namespace onet::net::tcp {
 
 TcpPair::TcpPair(TcpDevice* dev, int peer, std::string addr, std::vector<int> fds, const std::vector<StreamKeys>& keys)
-    : dev_(dev), peer_(peer), name_(std::make_shared<const std::string>("host " + std::to_string(peer) + " (" + addr + ")")),
+    : dev_(dev),
+      peer_(peer),
+      name_(std::make_shared<const std::string>("host " + std::to_string(peer) + " (" + addr + ")")),
       live_(dev->opts().heartbeat_ms, now_ms()) {
   for (size_t i = 0; i < fds.size(); i++) {
     auto s = std::make_unique<Stream>();

@@ -67,7 +67,7 @@ struct Stream {
   uint32_t zc_next = 0;
   std::unordered_map<uint32_t, OutFrame*> zc_ids;
   std::unordered_map<OutFrame*, std::unique_ptr<OutFrame>> zc_hold;  // written, awaiting completion
-  std::unique_ptr<FrameCipher> tx_aead, rx_aead;  // encrypted link only (TcpOptions::tls_*)
+  std::unique_ptr<FrameCipher> tx_aead, rx_aead;                     // encrypted link only (TcpOptions::tls_*)
   std::string tx_error;  // set when a write failed; the progress thread reports it
   bool closed = false;   // the pair failed: complete new frames at once instead of queueing
   // Receive side, progress thread only.
@@ -80,7 +80,7 @@ struct Stream {
   uint32_t crc = 0;
   uint32_t rx_frame_seq = 0;
   uint8_t rx_mac[kMacBytes];  // encrypted link: the tag read after the header
-  bool rx_auth_ok = true;      // encrypted link: the last payload opened cleanly
+  bool rx_auth_ok = true;     // encrypted link: the last payload opened cleanly
 };
 
 class TcpPair final : public Pair {
@@ -123,7 +123,7 @@ class TcpPair final : public Pair {
   std::string begin_chunk(Stream& s);  // under mu_; "" or a protocol error
   void finish_chunk(Stream& s);
   void match(uint64_t seq, InMsg& m, std::shared_ptr<RecvState> r);  // under mu_
-  void finalize(uint64_t seq, InMsg& m);                               // under mu_
+  void finalize(uint64_t seq, InMsg& m);                             // under mu_
   void set_out_interest(Stream& s, bool on);
   bool seal(Stream& s, OutFrame& f);  // under s.smu (pair_send.cc)
 
@@ -139,12 +139,12 @@ class TcpPair final : public Pair {
   mutable std::mutex mu_;  // receive matching
   std::unordered_map<uint64_t, InMsg> msgs_;
   std::unordered_map<uint64_t, TagQ> tags_;
-  uint64_t next_elig_ = 0;  // lowest msg_seq whose first chunk has not arrived yet
+  uint64_t next_elig_ = 0;   // lowest msg_seq whose first chunk has not arrived yet
   CancelledTags cancelled_;  // tag ranges given up (cancel()), under mu_
   const TagRange* cancelled(uint64_t tag) const { return cancelled_.find(tag); }  // under mu_
   Status broken_;
   bool failed_ = false;  // progress thread's view of broken_
-  Liveness live_;  // progress thread only
+  Liveness live_;        // progress thread only
 
   std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0},
       checksum_failures_{0};

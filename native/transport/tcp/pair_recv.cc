@@ -132,18 +132,20 @@ void TcpPair::finish_chunk(Stream& s) {
     checksum_failures_.fetch_add(1, std::memory_order_relaxed);
     if (s.dest_is_user) std::memset(s.dest, 0, h.length);
     if (m.failed.ok())
-      m.failed = {Code::kInternal, "authentication failed in a message from " + name() + ", tag " + std::to_string(h.tag) +
-                                       ", bytes [" + std::to_string(h.offset) + ", " + std::to_string(h.offset + h.length) +
-                                       ") of " + std::to_string(h.msg_bytes) + ": the AES-GCM tag does not match; the message was "
+      m.failed = {Code::kInternal, "authentication failed in a message from " + name() + ", tag " +
+                                       std::to_string(h.tag) + ", bytes [" + std::to_string(h.offset) + ", " +
+                                       std::to_string(h.offset + h.length) + ") of " + std::to_string(h.msg_bytes) +
+                                       ": the AES-GCM tag does not match; the message was "
                                        "dropped (tampered with on the network, or a faulty NIC, cable or memory)"};
   } else if (verify && s.crc != h.payload_crc) {
     checksum_failures_.fetch_add(1, std::memory_order_relaxed);
     if (s.dest_is_user) std::memset(s.dest, 0, h.length);  // the bad bytes never stay visible
     if (m.failed.ok())
       m.failed = {Code::kInternal, "checksum mismatch in a message from " + name() + ", tag " + std::to_string(h.tag) +
-                                       ", bytes [" + std::to_string(h.offset) + ", " + std::to_string(h.offset + h.length) +
-                                       ") of " + std::to_string(h.msg_bytes) + ": CRC32C " + hex32(s.crc) + ", sender's " +
-                                       hex32(h.payload_crc) + "; the message was dropped (faulty NIC, cable or memory?)"};
+                                       ", bytes [" + std::to_string(h.offset) + ", " +
+                                       std::to_string(h.offset + h.length) + ") of " + std::to_string(h.msg_bytes) +
+                                       ": CRC32C " + hex32(s.crc) + ", sender's " + hex32(h.payload_crc) +
+                                       "; the message was dropped (faulty NIC, cable or memory?)"};
   }
   m.done_bytes += h.length;
   if (m.done_bytes == m.bytes) {
@@ -162,8 +164,7 @@ void TcpPair::on_readable(Stream& s) {
     if (!s.in_payload) {
       if (s.hdr_got < sizeof(FrameHeader))
         r = ::recv(s.fd, reinterpret_cast<char*>(&s.hdr) + s.hdr_got, sizeof(FrameHeader) - s.hdr_got, MSG_DONTWAIT);
-      else
-        r = ::recv(s.fd, s.rx_mac + (s.hdr_got - sizeof(FrameHeader)), head - s.hdr_got, MSG_DONTWAIT);
+      else r = ::recv(s.fd, s.rx_mac + (s.hdr_got - sizeof(FrameHeader)), head - s.hdr_got, MSG_DONTWAIT);
     } else {
       size_t want = std::min<size_t>(s.hdr.length - s.pay_got, budget);
       to = s.dest ? s.dest + s.pay_got : t_discard;
@@ -182,8 +183,8 @@ void TcpPair::on_readable(Stream& s) {
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      fail({Code::kAborted, name() + ": connection lost on stream " + std::to_string(s.index) + " (" +
-                                errno_string(errno) + ")"});
+      fail({Code::kAborted,
+            name() + ": connection lost on stream " + std::to_string(s.index) + " (" + errno_string(errno) + ")"});
       return;
     }
     budget -= std::min(budget, size_t(r));
@@ -198,9 +199,11 @@ void TcpPair::on_readable(Stream& s) {
       if (bad.empty() && s.rx_aead && !s.rx_aead->open_begin(s.hdr)) bad = "decryption failed to start (OpenSSL)";
       if (bad.empty() && s.rx_aead && s.hdr.kind == kFrameHeartbeat && !s.rx_aead->open_finish(s.rx_mac))
         bad = "heartbeat frame failed authentication";
-      if (bad.empty() && s.hdr.stream != s.index) bad = "frame for stream " + std::to_string(s.hdr.stream) + " arrived on stream " + std::to_string(s.index);
+      if (bad.empty() && s.hdr.stream != s.index)
+        bad = "frame for stream " + std::to_string(s.hdr.stream) + " arrived on stream " + std::to_string(s.index);
       if (bad.empty() && s.hdr.frame_seq != s.rx_frame_seq)
-        bad = "frame " + std::to_string(s.hdr.frame_seq) + " arrived where frame " + std::to_string(s.rx_frame_seq) + " was due";
+        bad = "frame " + std::to_string(s.hdr.frame_seq) + " arrived where frame " + std::to_string(s.rx_frame_seq) +
+              " was due";
       if (bad.empty() && s.hdr.kind == kFrameHeartbeat) {
         s.rx_frame_seq++;  // liveness only: live_ heard it above
         continue;

@@ -143,8 +143,7 @@ bool TcpPair::flush(Stream& s) {
       bool sealed = f->hdr.flags & kFlagSealed;
       if (niov + 2 + sealed > kMaxIov || (nfr && (zc || f->zerocopy))) break;  // a zerocopy frame goes alone
       size_t off = f->sent, head = sizeof(FrameHeader);
-      if (off < sizeof(FrameHeader))
-        iov[niov++] = {reinterpret_cast<char*>(&f->hdr) + off, sizeof(FrameHeader) - off};
+      if (off < sizeof(FrameHeader)) iov[niov++] = {reinterpret_cast<char*>(&f->hdr) + off, sizeof(FrameHeader) - off};
       if (sealed) {  // encrypted link: header, GCM tag, ciphertext
         if (!f->sealed && !seal(s, *f)) {
           s.tx_error = "encrypting a frame on stream " + std::to_string(s.index) + " failed (OpenSSL)";

@@ -44,8 +44,7 @@ std::string ssl_error() {
     const char* r = ERR_reason_error_string(e);
     out = r ? r : b;
   }
-  while ((last = ERR_get_error()) != 0) {
-  }
+  while ((last = ERR_get_error()) != 0) {}
   return out;
 }
 
@@ -78,8 +77,7 @@ class SigpipeGuard {
   ~SigpipeGuard() {
     if (!was_pending_) {
       timespec zero{0, 0};
-      while (sigtimedwait(&set_, nullptr, &zero) > 0) {
-      }
+      while (sigtimedwait(&set_, nullptr, &zero) > 0) {}
     }
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
@@ -106,9 +104,12 @@ std::string drive(SSL* ssl, int fd, int64_t deadline_ms, Op op) {
       return "its certificate failed verification: " + std::string(X509_verify_cert_error_string(v)) +
              " (is it issued by the CA in ONET_TLS_CA?)";
     if (why.find("alert") != std::string::npos)
-      return "the peer refused our certificate or the handshake (" + why + "; is ONET_TLS_CERT issued by the CA it trusts?)";
+      return "the peer refused our certificate or the handshake (" + why +
+             "; is ONET_TLS_CERT issued by the CA it trusts?)";
     if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
-      return why.empty() ? "the connection closed during the TLS handshake (the peer refused our certificate, or has no data encryption)" : why;
+      return why.empty() ? "the connection closed during the TLS handshake (the peer refused our certificate, or has "
+                           "no data encryption)"
+                         : why;
     return why.empty() ? "TLS error " + std::to_string(e) : why;
   }
 }
@@ -129,8 +130,10 @@ Status tls_context(const std::string& cert, const std::string& key, const std::s
     return Status{Code::kInvalid, std::string("tls: ") + var + "=" + path + ": " + why + " (a PEM file is expected)"};
   };
   if (SSL_CTX_use_certificate_chain_file(c->ctx, cert.c_str()) != 1) return bad("ONET_TLS_CERT", cert, ssl_error());
-  if (SSL_CTX_use_PrivateKey_file(c->ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) return bad("ONET_TLS_KEY", key, ssl_error());
-  if (SSL_CTX_check_private_key(c->ctx) != 1) return bad("ONET_TLS_KEY", key, "does not match ONET_TLS_CERT: " + ssl_error());
+  if (SSL_CTX_use_PrivateKey_file(c->ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
+    return bad("ONET_TLS_KEY", key, ssl_error());
+  if (SSL_CTX_check_private_key(c->ctx) != 1)
+    return bad("ONET_TLS_KEY", key, "does not match ONET_TLS_CERT: " + ssl_error());
   if (SSL_CTX_load_verify_locations(c->ctx, ca.c_str(), nullptr) != 1) return bad("ONET_TLS_CA", ca, ssl_error());
   *out = std::move(c);
   return Status::Ok();
@@ -141,12 +144,14 @@ Status tls_secure(TlsContext* ctx, int fd, bool server, int stream, int64_t dead
   std::unique_ptr<SSL, void (*)(SSL*)> ssl(SSL_new(ctx->ctx), SSL_free);
   if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) return {Code::kInternal, "tls: SSL_new: " + ssl_error()};
   // read_ahead stays off: OpenSSL reads exactly the TLS records, never our frames behind them.
-  std::string why = drive(ssl.get(), fd, deadline_ms, [&] { return server ? SSL_accept(ssl.get()) : SSL_connect(ssl.get()); });
+  std::string why =
+      drive(ssl.get(), fd, deadline_ms, [&] { return server ? SSL_accept(ssl.get()) : SSL_connect(ssl.get()); });
   // TLS 1.3: the connecting side finishes before the accepting side has checked its
   // certificate, so it waits for the accepting side's one-byte confirmation.
   char ok = 1;
   if (why.empty())
-    why = drive(ssl.get(), fd, deadline_ms, [&] { return server ? SSL_write(ssl.get(), &ok, 1) : SSL_read(ssl.get(), &ok, 1); });
+    why = drive(ssl.get(), fd, deadline_ms,
+                [&] { return server ? SSL_write(ssl.get(), &ok, 1) : SSL_read(ssl.get(), &ok, 1); });
   if (!why.empty()) return {Code::kMismatch, why};
   if (SSL_version(ssl.get()) != TLS1_3_VERSION) return {Code::kMismatch, "the peer did not negotiate TLS 1.3"};
   // Per direction and per stream: (label, context) never repeats within one session.
@@ -169,11 +174,14 @@ void TlsContextDeleter::operator()(TlsContext* c) const { delete c; }
 bool tls_available() { return false; }
 
 Status tls_context(const std::string&, const std::string&, const std::string&, TlsContextPtr*) {
-  return {Code::kUnsupported,
-          "tcp: data encryption (ONET_TLS_CERT/ONET_TLS_KEY/ONET_TLS_CA) needs a build with OpenSSL 3: install libssl-dev "
-          "and rebuild (npm run build:native), or set ONET_TLS_DATA=0 to encrypt only the rendezvous"};
+  return {
+      Code::kUnsupported,
+      "tcp: data encryption (ONET_TLS_CERT/ONET_TLS_KEY/ONET_TLS_CA) needs a build with OpenSSL 3: install libssl-dev "
+      "and rebuild (npm run build:native), or set ONET_TLS_DATA=0 to encrypt only the rendezvous"};
 }
-Status tls_secure(TlsContext*, int, bool, int, int64_t, StreamKeys*) { return {Code::kUnsupported, "built without OpenSSL"}; }
+Status tls_secure(TlsContext*, int, bool, int, int64_t, StreamKeys*) {
+  return {Code::kUnsupported, "built without OpenSSL"};
+}
 
 #endif
 

@@ -16,7 +16,9 @@ namespace onet::net::tcp {
 bool tls_available();  // false when built without OpenSSL
 
 class TlsContext;  // an SSL_CTX with this host's certificate, key and the CA
-struct TlsContextDeleter { void operator()(TlsContext*) const; };
+struct TlsContextDeleter {
+  void operator()(TlsContext*) const;
+};
 using TlsContextPtr = std::unique_ptr<TlsContext, TlsContextDeleter>;
 
 // Loads the PEM files. kUnsupported without OpenSSL; kInvalid naming the file and why.

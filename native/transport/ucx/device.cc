@@ -28,10 +28,19 @@ bool io_all(int fd, void* buf, size_t n, bool out, int64_t deadline_ms, std::str
       n -= size_t(r);
       continue;
     }
-    if (r == 0) { *err = "closed the side channel"; return false; }
-    if (errno != EAGAIN && errno != EINTR) { *err = errno_string(errno); return false; }
+    if (r == 0) {
+      *err = "closed the side channel";
+      return false;
+    }
+    if (errno != EAGAIN && errno != EINTR) {
+      *err = errno_string(errno);
+      return false;
+    }
     int64_t left = deadline_ms - now_ms();
-    if (left <= 0) { *err = "timed out swapping UCX worker addresses"; return false; }
+    if (left <= 0) {
+      *err = "timed out swapping UCX worker addresses";
+      return false;
+    }
     pollfd pf{fd, short(out ? POLLOUT : POLLIN), 0};
     ::poll(&pf, 1, int(left));
   }
@@ -125,7 +134,8 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
   for (int p = 0; p < size && bad < 0; p++) {  // all writes first: addresses fit in socket buffers
     if (p == rank) continue;
     uint32_t len = uint32_t(mine[p].size());
-    if (!io_all(fds[p][0], &len, 4, true, deadline_ms, &err) || !io_all(fds[p][0], mine[p].data(), len, true, deadline_ms, &err))
+    if (!io_all(fds[p][0], &len, 4, true, deadline_ms, &err) ||
+        !io_all(fds[p][0], mine[p].data(), len, true, deadline_ms, &err))
       bad = p;
   }
   for (int p = 0; p < size && bad < 0; p++) {
@@ -139,7 +149,8 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
     theirs[p].resize(len);
     if (!io_all(fds[p][0], theirs[p].data(), len, false, deadline_ms, &err)) bad = p;
   }
-  if (bad >= 0) return fail_all({Code::kAborted, "ucx connect: host " + std::to_string(bad) + " at " + addrs[bad] + ": " + err});
+  if (bad >= 0)
+    return fail_all({Code::kAborted, "ucx connect: host " + std::to_string(bad) + " at " + addrs[bad] + ": " + err});
 
   std::lock_guard<std::mutex> g(close_mu_);
   if (closed_) return fail_all({Code::kClosed, "ucx: device closed during connect()"});
@@ -150,7 +161,8 @@ Status UcxDevice::connect(int rank, const std::vector<std::string>& addrs, int64
     if (p == rank) continue;
     UcxPair* pair = pairs_[p].get();
     ucp_ep_params_t ep{};
-    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    ep.field_mask =
+        UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
     ep.address = reinterpret_cast<const ucp_address_t*>(theirs[p].data());
     ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
     ep.err_handler.cb = ep_error;
@@ -192,8 +204,7 @@ void UcxDevice::enqueue(Op* op) {
 
 void UcxDevice::wake() {
   uint64_t one = 1;
-  if (wake_fd_ >= 0 && write(wake_fd_, &one, sizeof one) < 0) {
-  }
+  if (wake_fd_ >= 0 && write(wake_fd_, &one, sizeof one) < 0) {}
 }
 
 void UcxDevice::run_queue() {
@@ -247,8 +258,7 @@ void UcxDevice::progress() {
       void* who = evs[i].data.ptr;
       if (!who) {
         uint64_t v;
-        while (read(wake_fd_, &v, sizeof v) > 0) {
-        }
+        while (read(wake_fd_, &v, sizeof v) > 0) {}
       } else if (who != this) {
         static_cast<UcxPair*>(who)->on_side_channel();
       }
@@ -278,8 +288,7 @@ void UcxDevice::close() {
   }
   if (wake_fd_ >= 0) {
     uint64_t one = 1;
-    if (write(wake_fd_, &one, sizeof one) < 0) {
-    }
+    if (write(wake_fd_, &one, sizeof one) < 0) {}
   }
   if (thread_.joinable()) thread_.join();
   teardown();
@@ -300,8 +309,7 @@ void UcxDevice::teardown() {
       ucp_request_free(r);
     }
     p->fail({Code::kClosed, "ucx: device of host " + std::to_string(rank_) + " closed"});
-    while (!p->inflight_.empty() && ucp_worker_progress(p->worker_)) {
-    }
+    while (!p->inflight_.empty() && ucp_worker_progress(p->worker_)) {}
     for (Op* op : p->inflight_) {  // UCX never completed them: report and forget
       op->st->complete({Code::kClosed, "ucx: device closed"});
       delete op;

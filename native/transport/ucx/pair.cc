@@ -42,7 +42,9 @@ Status UcxPair::broken() const {
 std::unique_ptr<Request> UcxPair::isend(const void* buf, size_t bytes, uint64_t tag) {
   return submit(true, const_cast<void*>(buf), bytes, tag);
 }
-std::unique_ptr<Request> UcxPair::irecv(void* buf, size_t bytes, uint64_t tag) { return submit(false, buf, bytes, tag); }
+std::unique_ptr<Request> UcxPair::irecv(void* buf, size_t bytes, uint64_t tag) {
+  return submit(false, buf, bytes, tag);
+}
 
 std::unique_ptr<Request> UcxPair::submit(bool send, void* buf, size_t bytes, uint64_t tag) {
   auto st = std::make_shared<ReqState>(send ? "send" : "recv", bytes, tag, name_);
@@ -107,7 +109,8 @@ void UcxPair::done(Op* op, ucs_status_t s, size_t len) {
     return;
   }
   if (s == UCS_ERR_MESSAGE_TRUNCATED) {
-    op->st->complete({Code::kMismatch, op->st->describe() + ": the peer sent more bytes with this tag (sizes must match exactly)"});
+    op->st->complete(
+        {Code::kMismatch, op->st->describe() + ": the peer sent more bytes with this tag (sizes must match exactly)"});
     return;
   }
   if (s != UCS_OK) {

@@ -1,6 +1,7 @@
 """`python -m opennetworks.bench` (and `onet bench --framework torch`): torch.distributed over
 opennetworks next to gloo (and MPI through mpi4py when installed), n ranks on this host.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,8 @@ import json
 import os
 import sys
 
-from . import _launch
+from . import _launch, _report
 from . import _metrics as M
-from . import _report
 
 
 def parse_args(argv=None):
@@ -20,11 +20,18 @@ def parse_args(argv=None):
     ap.add_argument("--ops", default="all", help=f"all or a list of {','.join(M.OPS)}")
     ap.add_argument("--compare", default="gloo", help="reference torch backends, e.g. gloo")
     ap.add_argument("--no-mpi", action="store_true", help="skip the MPI column even when mpi4py is there")
-    ap.add_argument("--no-arena", action="store_true",
-                    help="skip the opennetworks+arena column (tensors from opennetworks.torch.zeros)")
+    ap.add_argument(
+        "--no-arena",
+        action="store_true",
+        help="skip the opennetworks+arena column (tensors from opennetworks.torch.zeros)",
+    )
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions per size in each run")
-    ap.add_argument("--rounds", type=int, default=1,
-                    help="run every backend this many times, interleaved (load drifts between runs)")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every backend this many times, interleaved (load drifts between runs)",
+    )
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the iteration counts")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per run of one backend")
     ap.add_argument("--json", action="store_true", help="print the machine-readable result")
@@ -51,8 +58,16 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    rank_args = ["--ops", ",".join(a.ops_list), "--sizes", ",".join(map(str, a.sizes_list)),
-                 "--reps", str(a.reps), "--scale", str(a.scale)]
+    rank_args = [
+        "--ops",
+        ",".join(a.ops_list),
+        "--sizes",
+        ",".join(map(str, a.sizes_list)),
+        "--reps",
+        str(a.reps),
+        "--scale",
+        str(a.scale),
+    ]
     arena_bytes = max(256 << 20, 3 * max(a.sizes_list) + (16 << 20))
     mpi_ok, mpi_why = _launch.mpi_status()
     use_mpi = mpi_ok and not a.no_mpi
@@ -82,16 +97,32 @@ def main(argv=None) -> int:
     backends = [b for b in ours + refs if any(r["backend"] == b for r in results)]
     wrong = sum(r["wrong"] for r in results)
     if a.json:
-        print(json.dumps({"framework": "torch", "nprocs": a.nprocs_list, "ops": a.ops_list,
-                          "sizes": a.sizes_list, "backends": backends, "reps": a.reps, "rounds": a.rounds,
-                          "dtype": "float32",
-                          "machine": {"cpus": os.cpu_count(), "loadavg": list(os.getloadavg())},
-                          "results": results, "ratios": rat, "skipped": skipped, "errors": errors},
-                         indent=1))
+        print(
+            json.dumps(
+                {
+                    "framework": "torch",
+                    "nprocs": a.nprocs_list,
+                    "ops": a.ops_list,
+                    "sizes": a.sizes_list,
+                    "backends": backends,
+                    "reps": a.reps,
+                    "rounds": a.rounds,
+                    "dtype": "float32",
+                    "machine": {"cpus": os.cpu_count(), "loadavg": list(os.getloadavg())},
+                    "results": results,
+                    "ratios": rat,
+                    "skipped": skipped,
+                    "errors": errors,
+                },
+                indent=1,
+            )
+        )
     else:
-        print(f"# onet bench --framework torch: torch.distributed, {', '.join(backends)}; "
-              f"n={a.nprocs}, {a.reps} reps x {a.rounds} round(s); {os.cpu_count()} CPUs, load "
-              f"{os.getloadavg()[0]:.1f}")
+        print(
+            f"# onet bench --framework torch: torch.distributed, {', '.join(backends)}; "
+            f"n={a.nprocs}, {a.reps} reps x {a.rounds} round(s); {os.cpu_count()} CPUs, load "
+            f"{os.getloadavg()[0]:.1f}"
+        )
         for k, v in skipped.items():
             print(f"# {k} skipped: {v}")
         print(_report.tables(results, rat, backends))

@@ -1,4 +1,5 @@
 """Start the ranks of one benchmark run (torch ranks as torchrun would, MPI ranks with mpirun)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -51,8 +52,9 @@ def _wait_all(procs, deadline) -> list[int]:
 def _read_rows(out: Path, logs: list[Path], rcs: list[int], what: str) -> list[dict]:
     if all(rc == 0 for rc in rcs) and out.exists():
         return json.loads(out.read_text())
-    tails = "\n".join(f"--- {p.name} (exit {rc}) ---\n{p.read_text(errors='replace')[-3000:]}"
-                      for p, rc in zip(logs, rcs))
+    tails = "\n".join(
+        f"--- {p.name} (exit {rc}) ---\n{p.read_text(errors='replace')[-3000:]}" for p, rc in zip(logs, rcs)
+    )
     raise RunError(f"{what} failed (exit codes {rcs}):\n{tails}")
 
 
@@ -60,8 +62,16 @@ def run_torch(backend: str, n: int, rank_args: list[str], arena_bytes: int, time
     tmp = Path(tempfile.mkdtemp(prefix="onet-bench-"))
     job = f"bench-{os.getpid()}-{next(_counter)}"
     out = tmp / "rows.json"
-    env = _env({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": str(n),
-                "LOCAL_WORLD_SIZE": str(n), "ONET_JOB_ID": job, "ONET_RUN_DIR": str(tmp / "run")})
+    env = _env(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(_free_port()),
+            "WORLD_SIZE": str(n),
+            "LOCAL_WORLD_SIZE": str(n),
+            "ONET_JOB_ID": job,
+            "ONET_RUN_DIR": str(tmp / "run"),
+        }
+    )
     env.setdefault("ONET_ARENA_BYTES", str(arena_bytes))
     procs, logs = [], []
     try:
@@ -69,10 +79,23 @@ def run_torch(backend: str, n: int, rank_args: list[str], arena_bytes: int, time
             log = tmp / f"rank{r}.log"
             logs.append(log)
             with open(log, "wb") as f:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "opennetworks.bench._torch_rank", "--backend", backend,
-                     "--out", str(out), *rank_args],
-                    env=dict(env, RANK=str(r), LOCAL_RANK=str(r)), stdout=f, stderr=subprocess.STDOUT))
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "opennetworks.bench._torch_rank",
+                            "--backend",
+                            backend,
+                            "--out",
+                            str(out),
+                            *rank_args,
+                        ],
+                        env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
+                        stdout=f,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         rcs = _wait_all(procs, time.monotonic() + timeout_s)
         return _read_rows(out, logs, rcs, f"{backend} at n={n}")
     finally:
@@ -95,9 +118,23 @@ def run_mpi(n: int, rank_args: list[str], timeout_s: float) -> list[dict]:
     try:
         with open(log, "wb") as f:
             p = subprocess.Popen(
-                ["mpirun", "--oversubscribe", "--allow-run-as-root", "-n", str(n), sys.executable, "-m",
-                 "opennetworks.bench._mpi_rank", "--out", str(out), *rank_args],
-                env=_env({}), stdout=f, stderr=subprocess.STDOUT)
+                [
+                    "mpirun",
+                    "--oversubscribe",
+                    "--allow-run-as-root",
+                    "-n",
+                    str(n),
+                    sys.executable,
+                    "-m",
+                    "opennetworks.bench._mpi_rank",
+                    "--out",
+                    str(out),
+                    *rank_args,
+                ],
+                env=_env({}),
+                stdout=f,
+                stderr=subprocess.STDOUT,
+            )
             rcs = _wait_all([p], time.monotonic() + timeout_s)
         return _read_rows(out, [log], rcs, f"mpi at n={n}")
     finally:

@@ -4,6 +4,7 @@ Sizes follow nccl-tests: all_reduce/broadcast move ``size`` bytes per rank; all_
 the gathered output, reduce_scatter's the input (each rank's block is size/n). busbw = algbw ×
 2(n-1)/n (all_reduce), (n-1)/n (all_gather, reduce_scatter), 1 (broadcast).
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,19 @@ OPS = ("all_reduce", "all_gather", "broadcast", "reduce_scatter")
 DEFAULT_SIZES = "8,64KiB,1MiB,16MiB,64MiB"
 ELEM = 4  # float32
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1000, "kib": 1 << 10, "m": 1 << 20, "mb": 1000 ** 2,
-          "mib": 1 << 20, "g": 1 << 30, "gb": 1000 ** 3, "gib": 1 << 30}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1000,
+    "kib": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1000**2,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1000**3,
+    "gib": 1 << 30,
+}
 
 
 def parse_size(text: str) -> int:

@@ -1,4 +1,5 @@
 """One MPI rank of the benchmark (mpi4py over numpy float32); launched by mpirun from _launch.py."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,20 @@ def measure(comm, op, size, reps, scale, first):
     if want is None:
         want = np.repeat(np.arange(1, n + 1, dtype=np.float32), cout // n)
     wrong = comm.allreduce(int((y != want).sum()))
-    return {"op": op, "size": size, "bytes": M.moved_bytes(op, size, n), "count_in": cin,
-            "count_out": cout, "iters": iters, "reps": reps, "times_us": [t * 1e6 for t in times],
-            "wrong": wrong, "backend": "mpi", "variant": "plain", "n": n}
+    return {
+        "op": op,
+        "size": size,
+        "bytes": M.moved_bytes(op, size, n),
+        "count_in": cin,
+        "count_out": cout,
+        "iters": iters,
+        "reps": reps,
+        "times_us": [t * 1e6 for t in times],
+        "wrong": wrong,
+        "backend": "mpi",
+        "variant": "plain",
+        "n": n,
+    }
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,8 @@
 """One torch.distributed rank of the benchmark; launched by _launch.py with torchrun-style env.
 
-    python -m opennetworks.bench._torch_rank --backend gloo --ops all_reduce --sizes 8,1MiB --out r.json
+python -m opennetworks.bench._torch_rank --backend gloo --ops all_reduce --sizes 8,1MiB --out r.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ def _buffers(op: str, size: int, n: int, variant: str):
     cin, cout = M.counts(op, size, n)
     if variant == "arena":
         import opennetworks.torch as ot
+
         alloc = ot.zeros
     else:
         alloc = torch.zeros
@@ -79,9 +81,17 @@ def measure(op, size, variant, rank, n, reps, scale, first):
     iters = M.iterations(size, scale)
     times_us = time_calls(op, x, y, M.warmup(size, first, scale), iters, reps)
     cin, cout = M.counts(op, size, n)
-    return {"op": op, "size": size, "bytes": M.moved_bytes(op, size, n), "count_in": cin,
-            "count_out": cout, "iters": iters, "reps": reps, "times_us": times_us,
-            "wrong": count_wrong(op, x, y, rank, n)}
+    return {
+        "op": op,
+        "size": size,
+        "bytes": M.moved_bytes(op, size, n),
+        "count_in": cin,
+        "count_out": cout,
+        "iters": iters,
+        "reps": reps,
+        "times_us": times_us,
+        "wrong": count_wrong(op, x, y, rank, n),
+    }
 
 
 def main(argv=None) -> int:

@@ -8,6 +8,7 @@
 accelerate finds an initialised process group and adopts it; Trainer wraps the model in DDP
 over it. See docs/jax.md (HuggingFace section) and examples/hf/trainer.py.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -27,6 +28,7 @@ def init(backend: str = "opennetworks", timeout: datetime.timedelta | None = Non
     Call it before building TrainingArguments.
     """
     import torch.distributed as dist
+
     import opennetworks.torch  # noqa: F401  (registers "opennetworks")
 
     if guard:

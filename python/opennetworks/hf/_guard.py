@@ -1,5 +1,6 @@
 """Refuse the silent trap: accelerate decided on no distribution (every rank would train alone
 on its own shard) although the job has several ranks."""
+
 from __future__ import annotations
 
 import functools
@@ -30,7 +31,8 @@ def check(args) -> None:
             f"accelerate set distributed_type={kind} with {getattr(state, 'num_processes', 1)} process(es) "
             f"although WORLD_SIZE={world}: every rank would train alone on its own data. On a CPU host "
             "pass use_cpu=True to TrainingArguments (and call opennetworks.hf.init() before building "
-            "them); leave ddp_backend unset")
+            "them); leave ddp_backend unset"
+        )
 
 
 def install() -> None:
@@ -39,6 +41,7 @@ def install() -> None:
     if _installed:
         return
     from transformers import TrainingArguments
+
     original = TrainingArguments.__post_init__
 
     @functools.wraps(original)

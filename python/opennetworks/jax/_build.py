@@ -4,6 +4,7 @@ The library is small (one C++ file and native/common/proc_alive.cc, against jax'
 native/shm/layout.h): cmake when it is on PATH, else the C++ compiler directly. Concurrent ranks share one build via a
 file lock.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -24,8 +25,11 @@ LAYOUT = _REPO / "native" / "shm" / "layout.h"
 # Compiled in too: is the coordinator alive (pid + start time; a zombie is not).
 PROC_ALIVE = (_REPO / "native" / "common" / "proc_alive.cc", _REPO / "native" / "common" / "proc_alive.h")
 # The generated headers it includes (spec/enums.json, spec/layout.json, spec/errors.json): part of the cache key.
-GENERATED = (_REPO / "native" / "common" / "gen" / "enums.h", _REPO / "native" / "common" / "gen" / "layout.h",
-             _REPO / "native" / "common" / "gen" / "errors.h")
+GENERATED = (
+    _REPO / "native" / "common" / "gen" / "enums.h",
+    _REPO / "native" / "common" / "gen" / "layout.h",
+    _REPO / "native" / "common" / "gen" / "errors.h",
+)
 LIB_NAME = "libonet_jax.so"
 
 
@@ -39,6 +43,7 @@ def build_root() -> Path:
 
 def _key(include_dir: str) -> str:
     import jax
+
     h = hashlib.sha256()
     for p in (SOURCE, SRC_DIR / "CMakeLists.txt", LAYOUT, *GENERATED, *PROC_ALIVE):
         h.update(p.read_bytes())
@@ -52,31 +57,55 @@ def _run(cmd: list[str], cwd: str) -> None:
     if r.returncode != 0:
         raise UnsupportedError(
             f"building the opennetworks.jax FFI library failed ({' '.join(cmd[:3])} ...):\n"
-            f"{(r.stdout + r.stderr)[-3000:]}\nset ONET_JAX_IMPL=callback to use the portable path")
+            f"{(r.stdout + r.stderr)[-3000:]}\nset ONET_JAX_IMPL=callback to use the portable path"
+        )
 
 
 def _compile(include_dir: str, tmp: str) -> Path:
     if shutil.which("cmake"):
-        _run(["cmake", "-S", str(SRC_DIR), "-B", tmp, f"-DJAX_INCLUDE_DIR={include_dir}",
-              "-DCMAKE_BUILD_TYPE=Release"], tmp)
+        _run(
+            ["cmake", "-S", str(SRC_DIR), "-B", tmp, f"-DJAX_INCLUDE_DIR={include_dir}", "-DCMAKE_BUILD_TYPE=Release"],
+            tmp,
+        )
         _run(["cmake", "--build", tmp], tmp)
         return Path(tmp) / LIB_NAME
     cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if not cxx:
-        raise UnsupportedError("no C++ compiler (c++, g++, clang++) or cmake found to build the "
-                               "opennetworks.jax FFI library; install one or set ONET_JAX_IMPL=callback")
+        raise UnsupportedError(
+            "no C++ compiler (c++, g++, clang++) or cmake found to build the "
+            "opennetworks.jax FFI library; install one or set ONET_JAX_IMPL=callback"
+        )
     out = Path(tmp) / LIB_NAME
-    _run([cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-isystem", include_dir,
-          "-I", str(_REPO / "native"), str(SOURCE), str(PROC_ALIVE[0]), "-o", str(out)], tmp)
+    _run(
+        [
+            cxx,
+            "-O2",
+            "-std=c++17",
+            "-shared",
+            "-fPIC",
+            "-isystem",
+            include_dir,
+            "-I",
+            str(_REPO / "native"),
+            str(SOURCE),
+            str(PROC_ALIVE[0]),
+            "-o",
+            str(out),
+        ],
+        tmp,
+    )
     return out
 
 
 def library_path() -> Path:
     """Path of the built library, building it when this version has not been built yet."""
     if not SOURCE.exists():
-        raise UnsupportedError(f"the opennetworks.jax FFI source {SOURCE} is missing (the package is "
-                               "installed without the repository); set ONET_JAX_IMPL=callback")
+        raise UnsupportedError(
+            f"the opennetworks.jax FFI source {SOURCE} is missing (the package is "
+            "installed without the repository); set ONET_JAX_IMPL=callback"
+        )
     import jax
+
     include_dir = jax.ffi.include_dir()
     root = build_root()
     target = root / _key(include_dir) / LIB_NAME

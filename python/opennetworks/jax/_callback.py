@@ -4,6 +4,7 @@ Each device lane has its own `Communicator` (its own group, so its own sequence 
 callbacks of different lanes run concurrently on XLA's threads and share the thread-safe
 engine.
 """
+
 from __future__ import annotations
 
 import threading
@@ -66,8 +67,10 @@ class CallbackPath:
 
     def collective(self, x, lane, coll: int, redop: int, root: int, out_shape: tuple):
         import functools
+
         import jax
         from jax.experimental import io_callback
+
         fn = functools.partial(self.host, coll, redop, root, tuple(out_shape))
         return io_callback(fn, jax.ShapeDtypeStruct(tuple(out_shape), x.dtype), x, lane, ordered=True)
 
@@ -75,6 +78,6 @@ class CallbackPath:
         import jax
         import jax.numpy as jnp
         from jax.experimental import io_callback
+
         fn = lambda x, lane: self.host(BARRIER, 0, 0, (0,), x, lane)  # noqa: E731
-        return io_callback(fn, jax.ShapeDtypeStruct((0,), jnp.uint8), jnp.zeros((0,), jnp.uint8), lane,
-                           ordered=True)
+        return io_callback(fn, jax.ShapeDtypeStruct((0,), jnp.uint8), jnp.zeros((0,), jnp.uint8), lane, ordered=True)

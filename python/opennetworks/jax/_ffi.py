@@ -5,6 +5,7 @@ Each device lane gets one slot and one data block taken from the Python client's
 (`reserve`), so the two posters in one process never share a slot or bytes, and the engine
 bumps ``post_count`` through the library's atomic counter once it is attached.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -25,11 +26,25 @@ def _load():
     global _lib
     if _lib is None:
         import jax
+
         lib = ctypes.CDLL(str(_build.library_path()))
-        lib.onet_jax_attach.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                                        ctypes.c_double, ctypes.c_double]
-        lib.onet_jax_set_lane.argtypes = [ctypes.c_int, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint64,
-                                          ctypes.c_uint32, ctypes.c_int, ctypes.c_int]
+        lib.onet_jax_attach.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_double,
+            ctypes.c_double,
+        ]
+        lib.onet_jax_set_lane.argtypes = [
+            ctypes.c_int,
+            ctypes.c_uint32,
+            ctypes.c_uint64,
+            ctypes.c_uint64,
+            ctypes.c_uint32,
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
         lib.onet_jax_bump_post_count.argtypes = []
         lib.onet_jax_bump_post_count.restype = None
         i32p = ctypes.POINTER(ctypes.c_int32)
@@ -55,7 +70,7 @@ def take_error() -> tuple[int, str, list[int]] | None:
     msg = ctypes.create_string_buffer(4096)
     if not _lib.onet_jax_take_error(ctypes.byref(code), ranks, 64, ctypes.byref(nranks), msg, len(msg)):
         return None
-    return code.value, msg.value.decode("utf-8", "replace"), list(ranks[:nranks.value])
+    return code.value, msg.value.decode("utf-8", "replace"), list(ranks[: nranks.value])
 
 
 def reserve(engine, nbytes: int) -> tuple[int, int]:
@@ -83,8 +98,14 @@ class FfiPath:
         self._arena_word = ctypes.c_char.from_buffer(arena.mm)
         self._ctl_word = ctypes.c_char.from_buffer(arena.ctl)
         spin = _env.float_setting("ONET_SPIN_US", 50.0)
-        self.lib.onet_jax_attach(ctypes.addressof(self._arena_word), ctypes.addressof(self._ctl_word),
-                                 client.rank, client.coord_pid, spin, timeout_s)
+        self.lib.onet_jax_attach(
+            ctypes.addressof(self._arena_word),
+            ctypes.addressof(self._ctl_word),
+            client.rank,
+            client.coord_pid,
+            spin,
+            timeout_s,
+        )
         client.engine.bump_post_count = self.lib.onet_jax_bump_post_count
         self.block = _env.value("ONET_JAX_FFI_BYTES")
         if self.block < 64:
@@ -155,5 +176,6 @@ def barrier(lane):
     """A barrier with a JAX effect, so that jit never drops it although nothing uses its result."""
     import jax
     import jax.numpy as jnp
+
     call = jax.ffi.ffi_call(TARGET, jax.ShapeDtypeStruct((0,), jnp.uint8), has_side_effect=True)
     return call(jnp.zeros((0,), jnp.uint8), lane, coll=np.int64(COLLS["barrier"]), redop=np.int64(0), root=np.int64(0))

@@ -1,6 +1,7 @@
 """Collectives on jax arrays: eager, under jit / scan / fori_loop, differentiable (custom_vjp),
 and per device lane under shard_map. The wire work goes to the FFI or the io_callback path.
 """
+
 from __future__ import annotations
 
 import functools
@@ -168,6 +169,7 @@ _all_to_all.defvjp(_all_to_all_fwd, _all_to_all_bwd)
 
 def _tracing() -> bool:
     from jax._src import core  # no public "are we tracing" in jax 0.10
+
     return not core.trace_ctx.is_top_level()
 
 
@@ -235,8 +237,13 @@ def _all_to_all_shaped(x):
     return _all_to_all(x)
 
 
-_SHAPED = {"allreduce": _allreduce_shaped, "broadcast": _broadcast_shaped, "allgather": _allgather_shaped,
-           "reduce_scatter": _reduce_scatter_shaped, "all_to_all": _all_to_all_shaped}
+_SHAPED = {
+    "allreduce": _allreduce_shaped,
+    "broadcast": _broadcast_shaped,
+    "allgather": _allgather_shaped,
+    "reduce_scatter": _reduce_scatter_shaped,
+    "all_to_all": _all_to_all_shaped,
+}
 
 
 def allreduce(x, op: str = "sum"):
@@ -263,8 +270,9 @@ def allgather(x, axis: int = 0, tiled: bool = False):
     if tiled and nd == 0:
         raise InvalidArgumentError("allgather(tiled=True) needs an array with at least one dimension")
     if not isinstance(axis, int) or not lo <= axis <= hi:
-        raise InvalidArgumentError(f"allgather axis {axis!r} is out of range [{lo}, {hi}] for an array of "
-                                   f"{nd} dimensions (tiled={tiled})")
+        raise InvalidArgumentError(
+            f"allgather axis {axis!r} is out of range [{lo}, {hi}] for an array of {nd} dimensions (tiled={tiled})"
+        )
     return _run("allgather", x, axis % (nd if tiled else nd + 1), bool(tiled))
 
 
@@ -276,8 +284,10 @@ def reduce_scatter(x, op: str = "sum", tiled: bool = False):
     shape = jnp.shape(x)
     if not shape or (shape[0] % P if tiled else shape[0] != P):
         want = "a multiple of" if tiled else "equal to"
-        raise InvalidArgumentError(f"reduce_scatter needs a leading dimension {want} the world size {P}; got "
-                                   f"shape {tuple(shape)}" + ("" if tiled else " (tiled=True splits it evenly)"))
+        raise InvalidArgumentError(
+            f"reduce_scatter needs a leading dimension {want} the world size {P}; got "
+            f"shape {tuple(shape)}" + ("" if tiled else " (tiled=True splits it evenly)")
+        )
     return _run("reduce_scatter", x, _op(op), bool(tiled))
 
 
@@ -287,8 +297,9 @@ def all_to_all(x):
     P = _state.get().world
     shape = jnp.shape(x)
     if not shape or shape[0] % P:
-        raise InvalidArgumentError(f"all_to_all needs a leading dimension divisible by the world size {P}; "
-                                   f"got shape {tuple(shape)}")
+        raise InvalidArgumentError(
+            f"all_to_all needs a leading dimension divisible by the world size {P}; got shape {tuple(shape)}"
+        )
     return _run("all_to_all", x)
 
 
@@ -319,4 +330,5 @@ def _barrier_jit(impl: str):
         lane, n = _lane()
         st.ensure_lanes(n)
         return st.path().barrier(lane)
+
     return jax.jit(f)

@@ -1,4 +1,5 @@
 """This process's JAX-side state: the client, the chosen path and the device lanes it set up."""
+
 from __future__ import annotations
 
 import atexit
@@ -15,7 +16,7 @@ GROUP_FFI = 0xA1A40100
 IMPLS = ("auto", "ffi", "callback")
 
 _lock = threading.Lock()
-_state: "State | None" = None
+_state: State | None = None
 
 
 class State:
@@ -32,23 +33,29 @@ class State:
 
     def set_impl(self, impl: str) -> None:
         if impl not in IMPLS:
-            raise InvalidArgumentError(f"opennetworks.jax path {impl!r} is unknown; use one of {', '.join(IMPLS)} "
-                                       "(ONET_JAX_IMPL)")
+            raise InvalidArgumentError(
+                f"opennetworks.jax path {impl!r} is unknown; use one of {', '.join(IMPLS)} (ONET_JAX_IMPL)"
+            )
         if impl in ("auto", "ffi") and self.ffi is None:
             try:
                 from ._ffi import FfiPath
+
                 timeout = _env.float_setting("ONET_TIMEOUT", None) or 300.0
                 self.ffi = FfiPath(self.client, timeout)
             except Exception as e:  # noqa: BLE001 - auto falls back to the portable path
                 if impl == "ffi":
                     raise
                 self.ffi_error = f"{type(e).__name__}: {e}"
-                warnings.warn(f"opennetworks.jax: the FFI fast path is unavailable ({self.ffi_error}); "
-                              "using io_callback", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"opennetworks.jax: the FFI fast path is unavailable ({self.ffi_error}); using io_callback",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         if impl == "callback" or self.ffi is None:
             self.impl = "callback"
             if self.callback is None:
                 from ._callback import CallbackPath
+
                 self.callback = CallbackPath(self.client)
         else:
             self.impl = "ffi"
@@ -70,16 +77,16 @@ class State:
             self.ffi.detach()
 
 
-def initialize(rank: int | None = None, world: int | None = None, job: str | None = None,
-               impl: str | None = None) -> State:
+def initialize(
+    rank: int | None = None, world: int | None = None, job: str | None = None, impl: str | None = None
+) -> State:
     """Register this process with the local coordinator (same environment as torchrun / `onet run`:
     RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, ONET_JOB_ID or MASTER_ADDR/PORT)."""
     global _state
     with _lock:
         if _state is not None and not _state.client.closed:
             if rank is not None and rank != _state.rank:
-                raise InvalidArgumentError(f"opennetworks.jax is already initialised as rank {_state.rank}, "
-                                           f"not {rank}")
+                raise InvalidArgumentError(f"opennetworks.jax is already initialised as rank {_state.rank}, not {rank}")
             if impl is not None and impl != "auto" and impl != _state.impl:
                 _state.set_impl(impl)
             return _state

@@ -6,6 +6,7 @@
 Tensors from ``opennetworks.torch.empty``/``zeros``/``to_arena`` live in shared memory: the
 collectives read and write them in place, with no copy in or out.
 """
+
 import torch
 import torch.distributed as dist
 

@@ -6,6 +6,7 @@
 Each tensor owns one block of the arena's data region; the block returns to the allocator when
 the last tensor (or view) sharing its storage is garbage collected.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -37,7 +38,8 @@ def _client():
     if c is None or c.closed:
         raise InvalidArgumentError(
             "opennetworks.torch.empty needs this process registered with the coordinator: call "
-            "dist.init_process_group('opennetworks') (or opennetworks.init()) first")
+            "dist.init_process_group('opennetworks') (or opennetworks.init()) first"
+        )
     return c
 
 
@@ -67,7 +69,8 @@ def empty(*size, dtype: torch.dtype | None = None) -> torch.Tensor:
         raise InvalidArgumentError(
             f"opennetworks.torch.empty: no free block of {nbytes} bytes in the arena (data region "
             f"{arena.data_bytes} bytes, largest free block {arena.alloc.largest_free()}): free "
-            "arena tensors you no longer need, or raise ONET_ARENA_BYTES before the coordinator starts")
+            "arena tensors you no longer need, or raise ONET_ARENA_BYTES before the coordinator starts"
+        )
     block = _block_type(nbytes).from_buffer(arena.mm, DATA_OFFSET + off)
     weakref.finalize(block, arena.alloc.free_later, off)
     with warnings.catch_warnings():

@@ -1,4 +1,5 @@
 """all_to_all (list) and all_to_all_single, even and uneven."""
+
 from __future__ import annotations
 
 import torch
@@ -8,8 +9,7 @@ from ._common import ALLTOALL, ALLTOALLV, _align
 
 class AllToAll:
     # ---- all-to-all ------------------------------------------------------------------------
-    def _alltoallv(self, outs_flat, ins_flat, send_counts, recv_counts, dtype, code, result, what,
-                   epilogue=None):
+    def _alltoallv(self, outs_flat, ins_flat, send_counts, recv_counts, dtype, code, result, what, epilogue=None):
         P = self._size
         es = torch.empty((), dtype=dtype).element_size()
         sin, sout = sum(send_counts), sum(recv_counts)
@@ -32,11 +32,13 @@ class AllToAll:
             sd = [sum(send_counts[:i]) for i in range(P)]
             rd = [sum(recv_counts[:i]) for i in range(P)]
             self._view(aux_off, 4 * P, torch.int64).copy_(
-                torch.tensor(send_counts + sd + recv_counts + rd, dtype=torch.int64))
+                torch.tensor(send_counts + sd + recv_counts + rd, dtype=torch.int64)
+            )
 
         def fin(op):
             for t, v in places:
                 t.copy_(v)
+
         op = self._post(coll, code, 0, 0, count, off, out_off, aux_off, (off,), fin)
         return self._work([op], result, epilogue)
 
@@ -44,8 +46,16 @@ class AllToAll:
         codes = self._validate(ALLTOALL, list(output_tensors) + list(input_tensors), "all_to_all")
         ins = [self._real(t) for t in input_tensors]
         outs = [self._real(t) for t in output_tensors]
-        return self._alltoallv(outs, ins, [t.numel() for t in ins], [t.numel() for t in outs],
-                               ins[0].dtype, codes[0][0], output_tensors, "all_to_all")
+        return self._alltoallv(
+            outs,
+            ins,
+            [t.numel() for t in ins],
+            [t.numel() for t in outs],
+            ins[0].dtype,
+            codes[0][0],
+            output_tensors,
+            "all_to_all",
+        )
 
     def all_to_all_single(self, output, input, output_split_sizes, input_split_sizes, opts=None):
         (code, _), _c = self._validate(ALLTOALL, [input, output], "all_to_all_single")

@@ -1,4 +1,5 @@
 """The coalescing manager: works issued between _start_coalescing and _end_coalescing."""
+
 from __future__ import annotations
 
 from ._work import ListWork

@@ -1,4 +1,5 @@
 """Constants shared by the ProcessGroupOnet mixins: protocol collective codes, fast-path tables."""
+
 from __future__ import annotations
 
 import datetime
@@ -14,13 +15,21 @@ ALLREDUCE, REDUCE, BROADCAST = COLLS["allreduce"], COLLS["reduce"], COLLS["broad
 ALLGATHER, ALLGATHERV = COLLS["allgather"], COLLS["allgatherv"]
 REDUCE_SCATTER, REDUCE_SCATTERV = COLLS["reduce_scatter"], COLLS["reduce_scatterv"]
 ALLTOALL, ALLTOALLV = COLLS["alltoall"], COLLS["alltoallv"]
-GATHER, SCATTER, BARRIER, SEND, RECV = (COLLS["gather"], COLLS["scatter"], COLLS["barrier"],
-                                        COLLS["send"], COLLS["recv"])
+GATHER, SCATTER, BARRIER, SEND, RECV = (
+    COLLS["gather"],
+    COLLS["scatter"],
+    COLLS["barrier"],
+    COLLS["send"],
+    COLLS["recv"],
+)
 _STRIDED = torch.strided
 _FAST_CODES = {dt: c for dt, (c, k) in DTYPE_CODES.items() if k == 1 and dt is not torch.bool}
-_FAST_OPS = {(getattr(dist.ReduceOp.RedOpType, name), dt): code
-             for name, code in TORCH_REDOPS.items() if name in ("SUM", "PRODUCT", "MIN", "MAX", "AVG")
-             for dt in _FAST_CODES}
+_FAST_OPS = {
+    (getattr(dist.ReduceOp.RedOpType, name), dt): code
+    for name, code in TORCH_REDOPS.items()
+    if name in ("SUM", "PRODUCT", "MIN", "MAX", "AVG")
+    for dt in _FAST_CODES
+}
 _POISON_DTYPE = 0xFFFF  # posted when a rank's own arguments are invalid, so its peers fail fast
 _DEFAULT_PG_TIMEOUT = datetime.timedelta(minutes=30)
 

@@ -3,6 +3,7 @@
 bool travels as u8 and reduces like gloo: SUM and MAX are logical or, PRODUCT and MIN logical
 and. Complex tensors travel as their real pairs (f32/f64), for the ops torch allows on them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,8 @@ def dtype_code(dtype: torch.dtype) -> tuple[int, int]:
     code = DTYPE_CODES.get(dtype)
     if code is None:
         raise UnsupportedError(
-            f"dtype {dtype} is not supported by the opennetworks backend (as with gloo); use one of "
-            f"{_SUPPORTED}")
+            f"dtype {dtype} is not supported by the opennetworks backend (as with gloo); use one of {_SUPPORTED}"
+        )
     return code
 
 

@@ -1,11 +1,12 @@
 """allreduce, reduce, broadcast and allreduce_coalesced: elementwise, chunked when large."""
+
 from __future__ import annotations
 
 import torch
 import torch.distributed as dist
 
 from .._errors import OnetError
-from ._common import ALLREDUCE, BROADCAST, REDUCE, _FAST_CODES, _FAST_OPS, _STRIDED
+from ._common import _FAST_CODES, _FAST_OPS, _STRIDED, ALLREDUCE, BROADCAST, REDUCE
 from ._dtypes import dtype_code, redop_code
 from ._work import Work
 
@@ -45,8 +46,8 @@ class Elementwise:
                 off = self._eng.alloc(m * es, what)
                 v = self._view(off, m, r.dtype)
                 if copy_in:
-                    v.copy_(flat[c0:c0 + m])
-                fin = (lambda op, d=flat[c0:c0 + m], v=v: d.copy_(v)) if copy_out else None
+                    v.copy_(flat[c0 : c0 + m])
+                fin = (lambda op, d=flat[c0 : c0 + m], v=v: d.copy_(v)) if copy_out else None
                 ops.append(self._post(coll, code, redop, root, m, off, off, 0, (off,), fin, scale))
                 # Copy finished pieces out while later ones are reduced. With a depth, wait for the
                 # piece `depth` back: its output is still in cache, and the staging blocks recycle.
@@ -62,8 +63,11 @@ class Elementwise:
     def allreduce(self, tensors, opts=None):
         if isinstance(tensors, torch.Tensor):
             tensors = [tensors]
-        op = opts.reduceOp if opts is not None and not isinstance(opts, dist.ReduceOp) else (
-            opts if opts is not None else dist.ReduceOp.SUM)
+        op = (
+            opts.reduceOp
+            if opts is not None and not isinstance(opts, dist.ReduceOp)
+            else (opts if opts is not None else dist.ReduceOp.SUM)
+        )
         if len(tensors) == 1:  # the hot path: one small dense CPU tensor, a plain reduce op
             t = tensors[0]
             redop = _FAST_OPS.get((getattr(op, "op", op), t.dtype))
@@ -88,8 +92,23 @@ class Elementwise:
                     eng = self._eng
                     s = self._client._seq.get(self._gid, 0) + 1
                     self._client._seq[self._gid] = s
-                    o = eng.post(s, ALLREDUCE, _FAST_CODES[t.dtype], redop, 0, n, off, off, 0, self._gid,
-                                 0, 1.0, None, fin, blocks)
+                    o = eng.post(
+                        s,
+                        ALLREDUCE,
+                        _FAST_CODES[t.dtype],
+                        redop,
+                        0,
+                        n,
+                        off,
+                        off,
+                        0,
+                        self._gid,
+                        0,
+                        1.0,
+                        None,
+                        fin,
+                        blocks,
+                    )
                     w = Work(eng, [o], tensors)
                     if self._coalescing is not None:
                         self._coalescing.append(w)
@@ -108,8 +127,7 @@ class Elementwise:
             tensors = [tensors]
         root = opts.rootRank if opts is not None else 0
         is_root = self._rank == root
-        return self._elementwise(BROADCAST, tensors, None, root, "broadcast", copy_in=is_root,
-                                 copy_out=not is_root)
+        return self._elementwise(BROADCAST, tensors, None, root, "broadcast", copy_in=is_root, copy_out=not is_root)
 
     def allreduce_coalesced(self, tensors, opts=None):
         """One allreduce per dtype over the tensors packed back to back."""
@@ -139,6 +157,7 @@ class Elementwise:
             def fin(op, places=places):
                 for r, v in places:
                     r.copy_(v)
+
             ops.append(self._post(ALLREDUCE, code, redop, 0, total, off, off, 0, (off,), fin, scale))
         return self._work(ops, tensors)
 

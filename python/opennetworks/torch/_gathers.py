@@ -1,4 +1,5 @@
 """allgather (list, into-tensor, coalesced, uneven) and gather."""
+
 from __future__ import annotations
 
 import torch
@@ -11,20 +12,25 @@ class Gathers:
     # ---- gathers ---------------------------------------------------------------------------
     def _gather_like(self, coll, inp, outs, what, root=0, out_here=True):
         """allgather/gather of ``inp`` into the list ``outs`` (group-rank order)."""
-        (code, _), = self._validate(coll, [inp], what)
+        ((code, _),) = self._validate(coll, [inp], what)
         r = self._real(inp)
         es = r.element_size()
         P = self._size
         counts = [self._real(o).numel() for o in outs] if outs else [r.numel()] * P
         if counts[self._rank] != r.numel() and outs:
-            self._poison(coll, InvalidArgumentError(
-                f"rank {self._rank}: {what}: output {self._rank} has {counts[self._rank]} elements but "
-                f"the input has {r.numel()}; every output must match its rank's input", [self._rank]))
+            self._poison(
+                coll,
+                InvalidArgumentError(
+                    f"rank {self._rank}: {what}: output {self._rank} has {counts[self._rank]} elements but "
+                    f"the input has {r.numel()}; every output must match its rank's input",
+                    [self._rank],
+                ),
+            )
         even = all(c == counts[0] for c in counts)
         total = sum(counts)
         aux_bytes = 0 if even else 8 * P
         off = self._eng.alloc(_align(total * es) + aux_bytes, what)
-        disp = sum(counts[:self._rank])
+        disp = sum(counts[: self._rank])
         v_in = self._view(off + disp * es, r.numel(), r.dtype).view(r.shape)
         v_in.copy_(r)
         aux_off = 0
@@ -45,6 +51,7 @@ class Gathers:
         def fin(op):
             for ro, v in places:
                 ro.copy_(v)
+
         count = r.numel()
         op = self._post(coll, code, 0, root, count, off + disp * es, off, aux_off, (off,), fin)
         return self._work([op], [outs] if outs else [])
@@ -62,9 +69,14 @@ class Gathers:
         ro = self._real(output)
         n, es, P = r.numel(), r.element_size(), self._size
         if ro.numel() != P * n:
-            self._poison(ALLGATHER, InvalidArgumentError(
-                f"rank {self._rank}: all_gather_into_tensor output has {ro.numel()} elements, expected "
-                f"group size {P} × input {n} = {P * n}"), [self._rank])
+            self._poison(
+                ALLGATHER,
+                InvalidArgumentError(
+                    f"rank {self._rank}: all_gather_into_tensor output has {ro.numel()} elements, expected "
+                    f"group size {P} × input {n} = {P * n}"
+                ),
+                [self._rank],
+            )
         if n and ro.dtype == r.dtype:
             oo, io = self._arena_off(ro), self._arena_off(r)
             if oo >= 0 or io >= 0:
@@ -84,7 +96,7 @@ class Gathers:
             if io >= 0 and (io == mine or io + n * es <= oo or io >= oo + P * n * es):
                 in_off = io
             else:
-                ro.view(-1)[self._rank * n:(self._rank + 1) * n].copy_(r.reshape(-1))
+                ro.view(-1)[self._rank * n : (self._rank + 1) * n].copy_(r.reshape(-1))
                 in_off = mine
             op = self._post(ALLGATHER, code, 0, 0, n, in_off, oo, 0, (), lambda _op: (r, ro))
             return self._work([op], [output])

@@ -1,4 +1,5 @@
 """barrier and point to point: buffered send, recv, recv from any source."""
+
 from __future__ import annotations
 
 from ._common import BARRIER, RECV, SEND
@@ -11,7 +12,7 @@ class PointToPoint:
 
     def send(self, tensors, dst, tag=0):
         t = tensors[0]
-        (code, _), = self._validate(SEND, [t], "send")
+        ((code, _),) = self._validate(SEND, [t], "send")
         r = self._real(t)
         n = r.numel()
         off = self._eng.alloc(n * r.element_size(), "send")
@@ -32,7 +33,7 @@ class PointToPoint:
 
     def _recv(self, tensors, src, tag):
         t = tensors[0]
-        (code, _), = self._validate(RECV, [t], "recv")
+        ((code, _),) = self._validate(RECV, [t], "recv")
         r = self._real(t)
         n = r.numel()
         off = self._eng.alloc(n * r.element_size(), "recv")
@@ -44,8 +45,8 @@ class PointToPoint:
                 r.copy_(v.view(r.shape))
             else:
                 r.view(-1)[:m].copy_(v[:m]) if r.is_contiguous() else r.copy_(v.view(r.shape))
-        return self._work([self._post(RECV, code, 0, src, n, off, off, 0, (off,), fin, tag=tag, p2p=True)],
-                          tensors)
+
+        return self._work([self._post(RECV, code, 0, src, n, off, off, 0, (off,), fin, tag=tag, p2p=True)], tensors)
 
     def recv(self, tensors, src, tag=0):
         return self._recv(tensors, src, tag)

@@ -3,6 +3,7 @@
 Every collective stages its inputs into this rank's shared-memory arena, posts one request per
 protocol collective, and returns a Work whose wait() copies results into the user's tensors.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -28,13 +29,15 @@ from ._scatters import Scatters
 from ._staging import Staging
 
 
-class ProcessGroupOnet(CudaPath, Elementwise, Gathers, Scatters, AllToAll, PointToPoint, Coalescing, Staging,
-                       dist.ProcessGroup):
+class ProcessGroupOnet(
+    CudaPath, Elementwise, Gathers, Scatters, AllToAll, PointToPoint, Coalescing, Staging, dist.ProcessGroup
+):
     """The mixins hold the collectives by family (CudaPath first: it sends CUDA tensors through pinned host
     memory to the others); this class holds identity and state."""
 
-    def __init__(self, store, rank: int, size: int, timeout: datetime.timedelta, group_id: int,
-                 global_ranks: list[int]):
+    def __init__(
+        self, store, rank: int, size: int, timeout: datetime.timedelta, group_id: int, global_ranks: list[int]
+    ):
         super().__init__(rank, size)
         self._store = store
         self._rank = rank
@@ -140,6 +143,11 @@ def _job_id(store, rank: int) -> str:
 def create(opts, backend_options=None) -> ProcessGroupOnet:
     # Hashed group names (new_group(use_local_synchronization=True)) must map to the same id in
     # every process: str hash() is salted per process, crc32 is not.
-    group_id = int(opts.group_id or 0) if str(opts.group_id).isdigit() else (zlib.crc32(str(opts.group_id).encode()) & 0x7FFFFFFF) or 1
-    return ProcessGroupOnet(opts.store, opts.group_rank, opts.group_size, opts.timeout, group_id,
-                            list(opts.global_ranks_in_group))
+    group_id = (
+        int(opts.group_id or 0)
+        if str(opts.group_id).isdigit()
+        else (zlib.crc32(str(opts.group_id).encode()) & 0x7FFFFFFF) or 1
+    )
+    return ProcessGroupOnet(
+        opts.store, opts.group_rank, opts.group_size, opts.timeout, group_id, list(opts.global_ranks_in_group)
+    )

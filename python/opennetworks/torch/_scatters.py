@@ -1,4 +1,5 @@
 """reduce_scatter (list, tensor, coalesced, uneven) and scatter."""
+
 from __future__ import annotations
 
 import torch
@@ -12,7 +13,7 @@ from ._dtypes import redop_code
 class Scatters:
     # ---- scatters --------------------------------------------------------------------------
     def _scatter_like(self, coll, out, ins, redop_obj, what, root=0, have_inputs=True):
-        (code, _), = self._validate(coll, [out], what)
+        ((code, _),) = self._validate(coll, [out], what)
         try:
             redop, scale = redop_code(redop_obj, out.dtype) if redop_obj is not None else (0, 1.0)
         except OnetError as e:
@@ -23,9 +24,14 @@ class Scatters:
         counts = [self._real(i).numel() for i in ins] if have_inputs else [ro.numel()] * P
         even = all(c == counts[0] for c in counts)
         if counts[self._rank] != ro.numel():
-            self._poison(coll, InvalidArgumentError(
-                f"rank {self._rank}: {what}: input {self._rank} has {counts[self._rank]} elements but "
-                f"the output has {ro.numel()}", [self._rank]))
+            self._poison(
+                coll,
+                InvalidArgumentError(
+                    f"rank {self._rank}: {what}: input {self._rank} has {counts[self._rank]} elements but "
+                    f"the output has {ro.numel()}",
+                    [self._rank],
+                ),
+            )
         total = sum(counts)
         aux_bytes = 0 if even else 8 * P
         off = self._eng.alloc(_align(total * es) + aux_bytes, what)
@@ -42,10 +48,11 @@ class Scatters:
             coll = REDUCE_SCATTERV
             aux_off = off + _align(total * es)
             self._view(aux_off, P, torch.int64).copy_(torch.tensor(counts, dtype=torch.int64))
-        out_off = off + sum(counts[:self._rank]) * es
+        out_off = off + sum(counts[: self._rank]) * es
         v_out = self._view(out_off, ro.numel(), ro.dtype).view(ro.shape)
-        op = self._post(coll, code, redop, root, ro.numel(), off, out_off, aux_off, (off,),
-                        lambda op: ro.copy_(v_out), scale)
+        op = self._post(
+            coll, code, redop, root, ro.numel(), off, out_off, aux_off, (off,), lambda op: ro.copy_(v_out), scale
+        )
         return self._work([op], [out])
 
     def reduce_scatter(self, output_tensors, input_lists, opts=None):
@@ -58,15 +65,20 @@ class Scatters:
         (code, _), _c = self._validate(REDUCE_SCATTER, [output, input], "reduce_scatter_tensor")
         ri = self._real(input)
         if ri.numel() != P * self._real(output).numel():
-            self._poison(REDUCE_SCATTER, InvalidArgumentError(
-                f"rank {self._rank}: reduce_scatter_tensor input has {ri.numel()} elements, expected group "
-                f"size {P} × output {self._real(output).numel()}"), [self._rank])
+            self._poison(
+                REDUCE_SCATTER,
+                InvalidArgumentError(
+                    f"rank {self._rank}: reduce_scatter_tensor input has {ri.numel()} elements, expected group "
+                    f"size {P} × output {self._real(output).numel()}"
+                ),
+                [self._rank],
+            )
         ro = self._real(output)
         if ro.numel() and ro.dtype == ri.dtype:  # one staging copy (or none from the arena)
-            return self._reduce_scatter_arena(code, ri, ro, self._arena_off(ri), self._arena_off(ro), op,
-                                              output)
-        chunks = list(input.reshape(-1).chunk(P)) if input.is_contiguous() else list(
-            input.contiguous().reshape(-1).chunk(P))
+            return self._reduce_scatter_arena(code, ri, ro, self._arena_off(ri), self._arena_off(ro), op, output)
+        chunks = (
+            list(input.reshape(-1).chunk(P)) if input.is_contiguous() else list(input.contiguous().reshape(-1).chunk(P))
+        )
         return self._scatter_like(REDUCE_SCATTER, output, chunks, op, "reduce_scatter_tensor")
 
     def _reduce_scatter_arena(self, code, ri, ro, io, oo, redop_obj, output):
@@ -92,7 +104,7 @@ class Scatters:
             if io >= 0:  # the input is the user's: the output goes to its own block
                 out_off = self._eng.alloc(m * es, what)
                 blocks.append(out_off)
-            else:        # our staging copy: reduce into this rank's block of it
+            else:  # our staging copy: reduce into this rank's block of it
                 out_off = mine
             v_out = self._view(out_off, m, ro.dtype).view(ro.shape)
             fin = lambda _op: (ri, ro.copy_(v_out))  # noqa: E731

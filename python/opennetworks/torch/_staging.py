@@ -1,4 +1,5 @@
 """Staging helpers every collective uses: arena views, argument checks, posting, Work."""
+
 from __future__ import annotations
 
 import torch
@@ -24,7 +25,7 @@ class Staging:
         v = self._views.get(key)
         if v is None:
             es = torch.empty((), dtype=dtype).element_size()
-            v = self._data[off:off + count * es].view(dtype)
+            v = self._data[off : off + count * es].view(dtype)
             if len(self._views) > 512:
                 self._views.clear()
             self._views[key] = v
@@ -32,17 +33,22 @@ class Staging:
 
     def _check(self, t: torch.Tensor, what: str) -> tuple[int, int]:
         if not isinstance(t, torch.Tensor):
-            raise InvalidArgumentError(f"rank {self._rank}: {what} expects tensors, got {type(t).__name__}",
-                                       [self._rank])
+            raise InvalidArgumentError(
+                f"rank {self._rank}: {what} expects tensors, got {type(t).__name__}", [self._rank]
+            )
         if t.device.type != "cpu":
             raise UnsupportedError(
                 f"rank {self._rank}: {what} got a tensor on {t.device}; the opennetworks backend handles "
                 "CPU tensors for now: move it with .cpu(), or run CUDA tensors through a separate group, "
                 "dist.new_group(backend='nccl') (a Python backend receives every device's tensors, so "
-                "'cpu:opennetworks,cuda:nccl' does not route them to NCCL)", [self._rank])
+                "'cpu:opennetworks,cuda:nccl' does not route them to NCCL)",
+                [self._rank],
+            )
         if t.is_sparse or t.layout != torch.strided:
-            raise UnsupportedError(f"rank {self._rank}: {what} got a {t.layout} tensor; pass a dense "
-                                   "(strided) tensor, e.g. t.to_dense()", [self._rank])
+            raise UnsupportedError(
+                f"rank {self._rank}: {what} got a {t.layout} tensor; pass a dense (strided) tensor, e.g. t.to_dense()",
+                [self._rank],
+            )
         return dtype_code(t.dtype)
 
     @staticmethod
@@ -57,18 +63,47 @@ class Staging:
         """Post the collective with an impossible dtype so peers fail fast, then raise ``err``."""
         s = self._client.next_seq(self._gid) if seq else 0
         try:
-            op = self._eng.post(s, coll, _POISON_DTYPE, 0, -1 if coll == RECV else 0, 0, 0, 0, 0,
-                                self._gid, 0, 1.0, describe(coll, s, self._gid, 0))
+            op = self._eng.post(
+                s,
+                coll,
+                _POISON_DTYPE,
+                0,
+                -1 if coll == RECV else 0,
+                0,
+                0,
+                0,
+                0,
+                self._gid,
+                0,
+                1.0,
+                describe(coll, s, self._gid, 0),
+            )
             self._eng.wait(op, raise_error=False, timeout_s=min(self._timeout_s, 5.0))
         except OnetError:
             pass
         raise err
 
-    def _post(self, coll, code, redop, root, count, in_off, out_off, aux_off, blocks, finish,
-              scale=1.0, tag=0, p2p=False):
+    def _post(
+        self, coll, code, redop, root, count, in_off, out_off, aux_off, blocks, finish, scale=1.0, tag=0, p2p=False
+    ):
         s = 0 if p2p else self._client.next_seq(self._gid)
-        return self._eng.post(s, coll, code, redop, root, count, in_off, out_off, aux_off, self._gid,
-                              tag & 0xFFFFFFFF, scale, None, finish, blocks)
+        return self._eng.post(
+            s,
+            coll,
+            code,
+            redop,
+            root,
+            count,
+            in_off,
+            out_off,
+            aux_off,
+            self._gid,
+            tag & 0xFFFFFFFF,
+            scale,
+            None,
+            finish,
+            blocks,
+        )
 
     def _work(self, ops, result, epilogue=None) -> Work:
         w = Work(self._eng, ops, result, epilogue)

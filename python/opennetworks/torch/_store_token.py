@@ -8,6 +8,7 @@ multi-host rendezvous and transport handshake) use it. ONET_STORE_TOKEN=0 turns 
 
 The token is never logged or put in a message; errors name the store and the key only.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -32,8 +33,10 @@ def enabled() -> bool:
         return True
     if raw in _OFF:
         return False
-    raise InvalidArgumentError(f"ONET_STORE_TOKEN={raw!r} is not 1 or 0; set ONET_STORE_TOKEN=1 to share a "
-                               "job token through the torch store, 0 to run without one")
+    raise InvalidArgumentError(
+        f"ONET_STORE_TOKEN={raw!r} is not 1 or 0; set ONET_STORE_TOKEN=1 to share a "
+        "job token through the torch store, 0 to run without one"
+    )
 
 
 def key(job: str) -> str:
@@ -72,7 +75,9 @@ def exchange(store, rank: int, world: int, job: str, timeout_s: float, mine: str
             f"in the torch store ({describe_store(store)}) within {timeout_s:.0f} s ({e}); check that "
             "rank 0 is running and uses the opennetworks backend with the same ONET_STORE_TOKEN and "
             "job id, raise ONET_CONNECT_TIMEOUT, export one ONET_JOB_TOKEN to every rank, or set "
-            "ONET_STORE_TOKEN=0 to run without a job token", [rank]) from None
+            "ONET_STORE_TOKEN=0 to run without a job token",
+            [rank],
+        ) from None
     token = store.get(k).decode()
     # The last of the world-1 readers removes the key (modulo: a re-init on the same store counts on).
     if world > 1 and store.add(k + "/read", 1) % (world - 1) == 0:
@@ -109,6 +114,7 @@ def outwait_previous(e: OnetError, job: str, wait_s: float = 6.0) -> bool:
     if not isinstance(e, AccessDeniedError) or _from_store is None:
         return False
     from .._client import _pid_alive  # noqa: PLC0415 (import cycle)
+
     pid_file = _env.job_dir(job) / "coord.pid"
     try:
         pid = int(pid_file.read_text().strip() or 0)
@@ -136,4 +142,6 @@ def explain_refusal(e: OnetError, job: str) -> OnetError:
         f"torch store (ONET_STORE_TOKEN=1), but the coordinator of job {job} holds another one: it was "
         "started with its own ONET_JOB_TOKEN, or an earlier job with the same job id is still winding "
         "down. Export one ONET_JOB_TOKEN to every rank and the coordinator, give this job its own "
-        "ONET_JOB_ID, or set ONET_STORE_TOKEN=0", e.ranks)
+        "ONET_JOB_ID, or set ONET_STORE_TOKEN=0",
+        e.ranks,
+    )

@@ -1,6 +1,7 @@
 """Work handles: wait() completes inline on the calling thread (cheapest for sync ops);
 get_future() hands the ops to the engine's progress thread, which completes the future.
 """
+
 from __future__ import annotations
 
 import threading
@@ -144,6 +145,5 @@ class ListWork(dist._Work):
         if self._fut is None:
             futs = [w.get_future() for w in self._works]
             result = self._result
-            self._fut = torch.futures.collect_all(futs).then(
-                lambda f: ([x.wait() for x in f.wait()], result)[1])
+            self._fut = torch.futures.collect_all(futs).then(lambda f: ([x.wait() for x in f.wait()], result)[1])
         return self._fut
