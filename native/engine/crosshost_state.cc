@@ -2,6 +2,7 @@
 // touches a group; the engine does that with what these return.
 #include "engine/crosshost_state.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <sstream>
@@ -24,17 +25,22 @@ Status CrossHostState::listen(const net::DeviceOptions& o, std::string* addr) {
 
 // A transport failure names a host ("host 1 (10.0.0.2:4000) is unreachable ..."); users think in
 // ranks, so name the ranks that lived there: "; ranks 2, 3 (host 1) are lost".
-std::string CrossHostState::lost_ranks(const std::string& msg, std::vector<int>* ranks) const {
-  size_t at = msg.find("host ");
-  if (at == std::string::npos || at + 5 >= msg.size() || !isdigit(uint8_t(msg[at + 5]))) return "";
-  int h = std::atoi(msg.c_str() + at + 5);
-  std::string list;
-  for (size_t r = 0; r < host_of_rank.size(); r++)
-    if (host_of_rank[r] == h) {
-      list += (list.empty() ? "" : ", ") + std::to_string(r);
-      if (ranks) ranks->push_back(int(r));
-    }
-  return list.empty() ? "" : "; ranks " + list + " (host " + std::to_string(h) + ") are lost";
+std::string CrossHostState::lost_ranks(Status& st) const {
+  std::vector<int> hosts = std::move(st.ranks);  // the transport names hosts (transport.h)
+  st.ranks.clear();
+  std::string out;
+  for (int h : hosts) {
+    std::string list;
+    for (size_t r = 0; r < host_of_rank.size(); r++)
+      if (host_of_rank[r] == h) {
+        list += (list.empty() ? "" : ", ") + std::to_string(r);
+        st.ranks.push_back(int(r));
+      }
+    if (!list.empty() && st.code == Code::kAborted)
+      out += "; ranks " + list + " (host " + std::to_string(h) + ") are lost";
+  }
+  std::sort(st.ranks.begin(), st.ranks.end());
+  return out;
 }
 
 std::string CrossHostState::links_json() const {

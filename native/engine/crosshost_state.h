@@ -34,8 +34,9 @@ struct CrossHostState {
 
   bool is_local(int rank) const { return host_of_rank.empty() || host_of_rank[rank] == my_host; }
   Status listen(const net::DeviceOptions& o, std::string* addr);
-  // "; ranks 4, 5 (host 2) are lost" for a transport error naming a host; those ranks go to *ranks.
-  std::string lost_ranks(const std::string& transport_msg, std::vector<int>* ranks = nullptr) const;
+  // A transport error names hosts in its ranks (transport.h): they become the global ranks of those
+  // hosts; for kAborted the returned text says so ("; ranks 4, 5 (host 2) are lost").
+  std::string lost_ranks(Status& transport_status) const;
   std::string links_json() const;  // per-peer LinkStats, for telemetry
 
   // ---- algorithm rules (the scheduler's table) and jobs kept after failure; under rules_mu ----

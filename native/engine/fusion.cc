@@ -16,8 +16,8 @@ uint64_t bytes_of(const CrossJob& j) { return j.count * dtype_size(j.dt); }
 Status member_error(const CrossJob& lead, const CrossJob& m, const Status& st, Status* notice) {
   std::string why = st.msg, lbl = cross::label(lead) + ": ";
   if (why.compare(0, lbl.size(), lbl) == 0) why.erase(0, lbl.size());
-  *notice = {st.code, cross::label(m) + ": fused with " + cross::label(lead) + ": " + why};
-  return {st.code, cross::label(m) + " (fused with " + cross::label(lead) + "): " + why};
+  *notice = {st.code, cross::label(m) + ": fused with " + cross::label(lead) + ": " + why, st.ranks};
+  return {st.code, cross::label(m) + " (fused with " + cross::label(lead) + "): " + why, st.ranks};
 }
 
 // Whether `c` reads what an earlier member writes (its input overlaps a member's output on the
@@ -87,7 +87,7 @@ void Engine::drain_cross(CrossQueue& q) {
   post_cmd([this, lead = std::move(lead), members = std::move(members), st, mst, mrelayed, relayed, t1]() mutable {
     auto finish = [&](CrossItem& it, const Status& s, bool rel) {
       Status out = s;
-      if (s.code == Code::kAborted && !rel) out.msg += xh_.lost_ranks(s.msg, &out.ranks);
+      if (!s.ok() && !rel) out.msg += xh_.lost_ranks(out);
       for (auto& p : it.job->local) complete(p.rank, p.idx, out);
       if (s.ok()) {
         stats_.arrivals = it.arr;  // the local ranks' posts

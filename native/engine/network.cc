@@ -192,7 +192,7 @@ bool Engine::poll_net() {
       continue;
     }
     if (!st.ok() && st.msg.find(n.label) == std::string::npos) st.msg = n.label + ": " + st.msg;
-    if (st.code == Code::kAborted) st.msg += xh_.lost_ranks(st.msg, &st.ranks);
+    if (!st.ok()) st.msg += xh_.lost_ranks(st);
     complete(n.rank, n.idx, st);
     if (st.code == Code::kTimeout) {  // still owned by the transport: keep until close()
       xh_.net_stale.push_back(std::move(n.req));

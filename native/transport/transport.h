@@ -13,8 +13,9 @@
 //  - Buffers handed to isend/irecv stay owned by the caller and must stay valid until the
 //    request completes (wait() returned or test() returned true).
 //  - Every wait has a deadline; a dead peer or broken link completes pending requests with
-//    kAborted naming the peer; a payload that fails its checksum is kInternal "checksum",
-//    never delivered.
+//    kAborted naming the peer, in the text and as data: Status::ranks holds the peer's rank in
+//    this device (its host index), which the engine maps to the host's global ranks; a payload that fails its checksum
+//    is kInternal "checksum", never delivered.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -3,165 +3,30 @@
 // (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, ONET_JOB_ID),
 // streams their output and the job's metrics as events, and at the end leaves no process,
 // socket or /dev/shm segment behind.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { rmdirSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { constants } from 'node:os';
 import { makeLogger } from '../coordinator/log.js';
 import { Coordinator } from '../coordinator/server.js';
 import { OnetError } from '../errors.js';
 import { clientAuth, generateToken } from '../security/auth.js';
 import { Control } from './control.js';
 import { buildMetrics, type JobMetrics } from './job_metrics.js';
-import { splitLines } from './lines.js';
-import { killGroup, release, track } from './reaper.js';
+import { checkOptions, exitNumber, freePort, rankEnv } from './launch_options.js';
+import type { JobEvents, JobExit, LaunchOptions, StopOptions } from './launch_types.js';
+import { exitInfo, type RankProc, recordExit, spawnRank } from './rank_process.js';
+import { killGroup, release } from './reaper.js';
 
-/** What {@link launch} starts. */
-export interface LaunchOptions {
-  /** Number of ranks (processes) to start on this host, at least 1. */
-  nprocs: number;
-  /** The command every rank runs, program first: `['python', 'train.py', '--lr', '0.1']`. */
-  cmd: string[];
-  /** Variables set on top of this process's environment, for the ranks and the coordinator (ONET_* settings apply to both). */
-  env?: NodeJS.ProcessEnv;
-  /** Working directory of the ranks (default: this process's). */
-  cwd?: string;
-  /** Job id, 1-64 characters of `[A-Za-z0-9_.-]` (default: a fresh `run-<pid>-<hex>`). Becomes ONET_JOB_ID. */
-  jobId?: string;
-  /** Stop the job (as {@link Job.stop} does) once it has run this long; the exit reason is then `timeout`. Default: no limit. */
-  timeoutMs?: number;
-  /** When a rank exits non-zero or is killed, stop the others (default true). */
-  failFast?: boolean;
-  /**
-   * With failFast, how long the other ranks get to finish on their own before they are sent
-   * SIGTERM (default 5000 ms): their pending collectives fail with EABORTED naming the dead
-   * rank, which they can still print.
-   */
-  failFastDelayMs?: number;
-  /** Between SIGTERM and SIGKILL when ranks are stopped by failFast or timeoutMs (default 5000 ms). */
-  graceMs?: number;
-  /** Interval of `metrics` events in ms (default 1000; 0 turns them off). Sampled only while someone listens. */
-  metricsIntervalMs?: number;
-  /** Where the coordinator's own log lines go (default: this process's stderr; level from ONET_LOG). */
-  coordinatorLog?: (line: string) => void;
-}
-
-/** One line a rank wrote, emitted as `job.on('log', e => …)`. */
-export interface LogEvent {
-  rank: number;
-  stream: 'stdout' | 'stderr';
-  /** The line without its trailing newline. */
-  line: string;
-}
-
-/** How one rank ended. */
-export interface RankExit {
-  rank: number;
-  /** Its process id (undefined when it could not be started). */
-  pid?: number;
-  /** Exit code, or null when a signal ended it. */
-  code: number | null;
-  /** The signal that ended it, or null. */
-  signal: NodeJS.Signals | null;
-  /** Why it could not be started (e.g. `spawn python ENOENT`); its code is then 127. */
-  error?: string;
-}
-
-/**
- * Why the job ended: `ok` (every rank exited 0), `failed` (a rank exited non-zero or was
- * killed on its own), `stopped` ({@link Job.stop} was called), `timeout` (timeoutMs passed).
- */
-export type ExitReason = 'ok' | 'failed' | 'stopped' | 'timeout';
-
-/** The job's exit summary: the `exit` event's payload and what {@link Job.wait} resolves to. */
-export interface JobExit {
-  job: string;
-  /**
-   * 0 when every rank exited 0; else the exit code of the first rank that failed on its own
-   * (128 + the signal number when a signal ended it), else that of the first rank that
-   * exited non-zero after being stopped.
-   */
-  code: number;
-  reason: ExitReason;
-  /** The first rank that failed on its own (not because it was stopped), if any. */
-  failed?: RankExit;
-  /** Every rank, in rank order. */
-  ranks: RankExit[];
-  /** Milliseconds from launch to the last rank's exit. */
-  durationMs: number;
-}
-
-/** Options of {@link Job.stop}. */
-export interface StopOptions {
-  /** Signal sent first (default SIGTERM). */
-  signal?: NodeJS.Signals;
-  /** Milliseconds to wait before SIGKILL (default 5000). */
-  graceMs?: number;
-}
-
-/** Events of a {@link Job}, for `job.on(name, listener)`. */
-export interface JobEvents {
-  /** A line a rank wrote to stdout or stderr. */
-  log: [LogEvent];
-  /** A {@link JobMetrics} sample, every `metricsIntervalMs`. */
-  metrics: [JobMetrics];
-  /** One rank's process exited (the job may still be running). */
-  rankExit: [RankExit];
-  /** The first rank that failed on its own; with failFast the others are stopped next. */
-  failed: [RankExit];
-  /** Every rank has exited and the coordinator has shut down. */
-  exit: [JobExit];
-}
-
-interface RankProc {
-  rank: number;
-  child: ChildProcess;
-  pid?: number;
-  exited: boolean;
-  closed: boolean;
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  error?: string;
-}
-
-const JOB_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** An exit as one number, shell style: the code, or 128 + the signal's number. */
-export function exitNumber(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  return 128 + ((signal && constants.signals[signal]) || 0);
-}
-
-function checkOptions(o: LaunchOptions): void {
-  const bad = (what: string) => {
-    throw new OnetError('EINVAL', `launch(): ${what}`);
-  };
-  if (!o || typeof o !== 'object') bad('pass an options object: launch({ nprocs: 4, cmd: ["node", "train.mjs"] })');
-  if (!Number.isInteger(o.nprocs) || o.nprocs < 1)
-    bad(`nprocs must be an integer ≥ 1, got ${JSON.stringify(o.nprocs)}`);
-  if (!Array.isArray(o.cmd) || o.cmd.length === 0 || !o.cmd.every((a) => typeof a === 'string') || !o.cmd[0])
-    bad(
-      `cmd must be a non-empty array of strings, program first (e.g. ["python", "train.py"]), got ${JSON.stringify(o.cmd)}`,
-    );
-  if (o.jobId !== undefined && !JOB_RE.test(o.jobId))
-    bad(`jobId ${JSON.stringify(o.jobId)} must be 1-64 characters of [A-Za-z0-9_.-]`);
-  for (const k of ['timeoutMs', 'failFastDelayMs', 'graceMs', 'metricsIntervalMs'] as const)
-    if (o[k] !== undefined && !(Number.isFinite(o[k]) && o[k]! >= 0))
-      bad(`${k} must be a number of milliseconds ≥ 0, got ${JSON.stringify(o[k])}`);
-}
+export { exitNumber } from './launch_options.js';
+export type {
+  ExitReason,
+  JobEvents,
+  JobExit,
+  LaunchOptions,
+  LogEvent,
+  RankExit,
+  StopOptions,
+} from './launch_types.js';
 
 /**
  * A running job: N rank processes and the coordinator that serves them.
@@ -236,53 +101,20 @@ export class Job extends EventEmitter<JobEvents> {
   }
 
   private spawnRank(r: number): void {
-    const n = this.nprocs,
-      [prog, ...args] = this.opts.cmd;
-    // detached: its own process group, so stop() reaches whatever the rank started too.
-    const child = spawn(prog, args, {
-      cwd: this.opts.cwd,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...this.env,
-        RANK: String(r),
-        WORLD_SIZE: String(n),
-        LOCAL_RANK: String(r),
-        LOCAL_WORLD_SIZE: String(n),
-        MASTER_ADDR: '127.0.0.1',
-        MASTER_PORT: String(this.masterPort),
-        PYTHONUNBUFFERED: '1',
+    const n = this.nprocs;
+    const p = spawnRank(this.opts.cmd, this.opts.cwd, rankEnv(this.env, r, n, this.masterPort), r, {
+      log: (e) => this.emit('log', e),
+      exit: (q, code, signal) => this.onExit(q, code, signal),
+      closed: () => {
+        if (this.procs.length === n && this.procs.every((q) => q.closed)) void this.finish();
       },
     });
-    const p: RankProc = { rank: r, child, pid: child.pid, exited: false, closed: false, code: null, signal: null };
     this.procs.push(p);
-    if (p.pid) track(p.pid);
-    splitLines(child.stdout!, (line) => this.emit('log', { rank: r, stream: 'stdout', line }));
-    splitLines(child.stderr!, (line) => this.emit('log', { rank: r, stream: 'stderr', line }));
-    child.on('error', (e) => {
-      p.error = e.message;
-      this.emit('log', { rank: r, stream: 'stderr', line: `onet: cannot start ${prog}: ${e.message}` });
-    });
-    child.on('exit', (code, signal) => this.onExit(p, code, signal));
-    child.on('close', (code, signal) => {
-      this.onExit(p, code, signal);
-      p.closed = true;
-      if (this.procs.length === n && this.procs.every((q) => q.closed)) void this.finish();
-    });
   }
 
   private onExit(p: RankProc, code: number | null, signal: NodeJS.Signals | null): void {
-    if (p.exited) return;
-    p.exited = true;
-    // A process that could not be started reports a negative errno; say 127 as a shell would.
-    p.code = p.error !== undefined || (code !== null && code < 0) ? 127 : code;
-    p.signal = signal;
-    // Whatever the rank left running in its group goes with it (and closes its pipes).
-    if (p.pid) {
-      killGroup(p.pid, 'SIGKILL');
-      release(p.pid);
-    }
-    const info = this.exitInfo(p);
+    if (!recordExit(p, code, signal)) return;
+    const info = exitInfo(p);
     this.emit('rankExit', info);
     if ((p.code === 0 && !p.signal) || this.failed || this.stopping) return;
     this.failed = p;
@@ -290,10 +122,6 @@ export class Job extends EventEmitter<JobEvents> {
     if (this.opts.failFast === false) return;
     const t = setTimeout(() => this.signalAll('SIGTERM', this.opts.graceMs ?? 5000), this.opts.failFastDelayMs ?? 5000);
     this.timers.push(t);
-  }
-
-  private exitInfo(p: RankProc): RankExit {
-    return { rank: p.rank, pid: p.pid, code: p.code, signal: p.signal, ...(p.error ? { error: p.error } : {}) };
   }
 
   private startTimers(): void {
@@ -349,7 +177,7 @@ export class Job extends EventEmitter<JobEvents> {
     } catch {
       /* not empty, or gone: leave it */
     }
-    const ranks = this.procs.map((p) => this.exitInfo(p));
+    const ranks = this.procs.map((p) => exitInfo(p));
     const firstBad = this.failed ?? this.procs.find((p) => p.code !== 0 || p.signal);
     const failed = this.failed ? ranks[this.failed.rank] : undefined;
     this.summary = {

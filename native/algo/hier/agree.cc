@@ -22,7 +22,7 @@ Status wait_joined(CrossJob& j, std::vector<std::unique_ptr<net::Request>>& rq) 
                                     missing +
                                     " to join — check that every rank makes the same calls, or raise ONET_TIMEOUT"};
       }
-      return {st.code, label(j) + ": " + st.msg};
+      return {st.code, label(j) + ": " + st.msg, st.ranks};
     }
   }
   return Status::Ok();

@@ -90,7 +90,9 @@ void TcpPair::on_event(Stream& s, uint32_t events) {
 
 // ---- failure ------------------------------------------------------------------------------
 
-void TcpPair::fail(const Status& st) {
+void TcpPair::fail(const Status& failure) {
+  Status st = failure;  // names the peer as data (transport.h): the engine maps hosts to ranks
+  if (st.ranks.empty()) st.ranks = {peer_};
   {
     std::lock_guard<std::mutex> g(mu_);
     if (failed_) return;

@@ -101,7 +101,7 @@ std::unique_ptr<Request> TcpPair::isend(const void* buf, size_t bytes, uint64_t 
   bool any_rejected = std::any_of(frames.begin(), frames.end(), [](auto& f) { return f != nullptr; });
   if (any_rejected) {
     std::lock_guard<std::mutex> g(mu_);
-    req->complete(broken_.ok() ? Status{Code::kAborted, name() + ": link failed"} : broken_);
+    req->complete(broken_.ok() ? Status{Code::kAborted, name() + ": link failed", {peer_}} : broken_);
   }
   for (Stream* s : touched) {
     bool ok;

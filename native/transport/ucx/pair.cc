@@ -115,7 +115,8 @@ void UcxPair::done(Op* op, ucs_status_t s, size_t len) {
   }
   if (s != UCS_OK) {
     Status b = broken();
-    op->st->complete(!b.ok() ? b : Status{Code::kAborted, op->st->describe() + ": UCX error: " + ucs_status_string(s)});
+    op->st->complete(
+        !b.ok() ? b : Status{Code::kAborted, op->st->describe() + ": UCX error: " + ucs_status_string(s), {peer_}});
     return;
   }
   if (op->send) {
@@ -160,7 +161,9 @@ void UcxPair::check_ep_error() {
                               "); the host, its link or its coordinator is gone"});
 }
 
-void UcxPair::fail(const Status& st) {
+void UcxPair::fail(const Status& failure) {
+  Status st = failure;  // names the peer as data (transport.h): the engine maps hosts to ranks
+  if (st.ranks.empty()) st.ranks = {peer_};
   if (failed_) return;
   failed_ = true;
   {
