@@ -35,7 +35,8 @@ const net = createNet(2, delay ? { rate, delay } : { rate });
 try {
   const perHost = [rph, rph];
   console.log(
-    `${n} async 1 KiB f32 allreduces, 2 hosts × ${rph} rank(s), ${rate}${delay ? `, +${delay} each way` : ''}, best round of ${repeat} × ${rounds}`,
+    `${n} async 1 KiB f32 allreduces, 2 hosts × ${rph} rank(s), ${rate}${delay ? `, +${delay} each way` : ''}, best ` +
+      `round of ${repeat} × ${rounds}`,
   );
   for (const fusion of ['64MiB', '0']) {
     let best = Infinity,
@@ -64,7 +65,8 @@ try {
       fused = res[0].fused;
     }
     console.log(
-      `ONET_FUSION_BYTES=${fusion.padEnd(6)} ${best.toFixed(1).padStart(8)} ms  ${((best * 1000) / n).toFixed(1).padStart(7)} µs/allreduce  fused ${fused}`,
+      `ONET_FUSION_BYTES=${fusion.padEnd(6)} ${best.toFixed(1).padStart(8)} ms  ` +
+        `${((best * 1000) / n).toFixed(1).padStart(7)} µs/allreduce  fused ${fused}`,
     );
   }
 } finally {

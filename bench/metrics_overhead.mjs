@@ -87,5 +87,6 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 2));
 console.log(
-  `8-byte allreduce, ${nprocs} ranks: telemetry off ${mOff.toFixed(2)} us, on${withTrace ? ' (+trace)' : ''} ${mOn.toFixed(2)} us: ${result.overheadPct >= 0 ? '+' : ''}${result.overheadPct.toFixed(1)}%`,
+  `8-byte allreduce, ${nprocs} ranks: telemetry off ${mOff.toFixed(2)} us, on${withTrace ? ' (+trace)' : ''} ` +
+    `${mOn.toFixed(2)} us: ${result.overheadPct >= 0 ? '+' : ''}${result.overheadPct.toFixed(1)}%`,
 );

@@ -42,8 +42,10 @@ const QUICK_PLAN = [
   ['all_reduce', 1 << 20],
 ];
 
-const USAGE = `usage: node bench/multihost.mjs [--hosts 3] [--ranks-per-host 2] [--rate 1gbit] [--backends opennetworks,gloo]
-       [--repeat 2] [--sizes 8,64KiB,...] [--quick] [--json FILE] [--explain] [--arena] [--tc-stats] [--no-probe] [--env K=V ...] [--timeout 240]`;
+const USAGE =
+  'usage: node bench/multihost.mjs [--hosts 3] [--ranks-per-host 2] [--rate 1gbit] [--backends opennetworks,gloo]\n' +
+  '       [--repeat 2] [--sizes 8,64KiB,...] [--quick] [--json FILE] [--explain] [--arena] [--tc-stats] [--no-probe] ' +
+  '[--env K=V ...] [--timeout 240]';
 
 function fail(msg) {
   console.error(`bench/multihost: ${msg}\n${USAGE}`);
@@ -391,11 +393,13 @@ async function main() {
       o.topoFile = join(tmpdir(), `onet-mhbench-${process.pid}-topo.json`);
       o.link = await probeLink(net, o.topoFile);
       console.error(
-        `# probed host 0 → host 1 with \`onet topo --probe\`: ${o.link.latencyUs} µs one-way, ${o.link.bandwidthGBs} GB/s; ONET_TOPO_FILE for opennetworks`,
+        `# probed host 0 → host 1 with \`onet topo --probe\`: ${o.link.latencyUs} µs one-way, ` +
+          `${o.link.bandwidthGBs} GB/s; ONET_TOPO_FILE for opennetworks`,
       );
     }
     console.error(
-      `# ${o.hosts} hosts × ${o.rph} rank(s), egress tbf ${o.rate} per host, ${o.repeat} round(s) of ${o.backends.join(' then ')}`,
+      `# ${o.hosts} hosts × ${o.rph} rank(s), egress tbf ${o.rate} per host, ${o.repeat} round(s) of ` +
+        `${o.backends.join(' then ')}`,
     );
     for (let r = 0; r < o.repeat; r++) {
       // Alternate the order each round so neither backend always runs on the warmer machine.
@@ -421,14 +425,17 @@ async function main() {
   const rows = summarize(o, runs);
   const wallS = (Date.now() - t0) / 1000;
   console.log(
-    `# onet multi-host bench: ${o.hosts} hosts (network namespaces) × ${o.rph} rank(s), each host's egress shaped to ${o.rate} (tc tbf), torch.distributed under torchrun, f32`,
+    `# onet multi-host bench: ${o.hosts} hosts (network namespaces) × ${o.rph} rank(s), each host's egress shaped ` +
+      `to ${o.rate} (tc tbf), torch.distributed under torchrun, f32`,
   );
   console.log(
-    `# time: median per-call over ${o.repeat} round(s) (range in brackets); busbw: nccl-tests factor for n=${o.hosts * o.rph} ranks; link%: per-host egress bytes/s over ${o.rate}`,
+    `# time: median per-call over ${o.repeat} round(s) (range in brackets); busbw: nccl-tests factor for ` +
+      `n=${o.hosts * o.rph} ranks; link%: per-host egress bytes/s over ${o.rate}`,
   );
   if (o.link)
     console.log(
-      `# opennetworks calibrated from \`onet topo --probe\` (ONET_TOPO_FILE): ${o.link.latencyUs} µs one-way, ${o.link.bandwidthGBs} GB/s`,
+      `# opennetworks calibrated from \`onet topo --probe\` (ONET_TOPO_FILE): ${o.link.latencyUs} µs one-way, ` +
+        `${o.link.bandwidthGBs} GB/s`,
     );
   console.log(formatTable(o, rows));
   const wrong = rows.flatMap((r) => o.backends.map((b) => r[b]?.wrong ?? 0)).reduce((a, b) => a + b, 0);

@@ -107,7 +107,8 @@ async function main() {
     if (r.missing || codes[i] !== 0) problems.push(`rank ${i} exited ${codes[i]} without a result`);
     else if (r.wrong.length || r.errors.length)
       problems.push(
-        `rank ${i}: ${r.wrong.length} wrong, ${r.errors.length} errors: ${JSON.stringify([...r.wrong, ...r.errors].slice(0, 3))}`,
+        `rank ${i}: ${r.wrong.length} wrong, ${r.errors.length} errors: ` +
+          `${JSON.stringify([...r.wrong, ...r.errors].slice(0, 3))}`,
       );
   });
   if (end.fds > base.fds) problems.push(`coordinator fds grew ${base.fds} → ${end.fds}`);
@@ -129,7 +130,8 @@ async function main() {
   console.log(
     json
       ? 'ONET_SOAK ' + JSON.stringify(verdict)
-      : `${problems.length ? 'FAIL' : 'OK'}: ${verdict.collectives.join('/')} collectives per rank; ${problems.join('; ') || 'no growth in fds, segments or RSS'}`,
+      : `${problems.length ? 'FAIL' : 'OK'}: ${verdict.collectives.join('/')} collectives per rank; ` +
+          `${problems.join('; ') || 'no growth in fds, segments or RSS'}`,
   );
   process.exit(problems.length ? 1 : 0);
 }

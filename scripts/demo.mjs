@@ -91,7 +91,8 @@ function weightsLine(a, b) {
   if (!differ) return `final weights: identical bit for bit (${a.length} parameters).`;
   return (
     `final weights: ${differ} of ${a.length} parameters differ, by at most ${maxDiff.toExponential(1)} ` +
-    `(largest weight ${maxAbs.toFixed(2)}).\nWhy: same data and seeds, but the backends add the ${n} ranks' gradients ` +
+    `(largest weight ${maxAbs.toFixed(2)}).\nWhy: same data and seeds, but the backends add the ${n} ranks' ` +
+    `gradients ` +
     'in a different order and float32\naddition is not associative, so the last bits differ and SGD carries them ' +
     'along: the same training, not the same bits.'
   );

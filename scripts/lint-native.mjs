@@ -4,7 +4,8 @@
 //  - a transport backend never borrows a sibling's folder (`transport/ucx/` never includes `transport/tcp/`;
 //    what two backends share goes to `transport/*.h` or `common/`);
 //  - in src/, only src/native/addon.ts loads the addon (build/Release/onet.node);
-//  - CMake and shell files, which no formatter covers, keep to 120 columns.
+//  - every source file keeps to 120 columns: CMake and shell files, which no formatter covers, and TS/JS, Python
+//    and C++, whose formatters leave long string literals and comments as they are (generated files excepted).
 // Used by scripts/lint.mjs; alone: `node scripts/lint-native.mjs` prints the findings and exits 1 if any.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -24,6 +25,8 @@ const BACKENDS = ['tcp', 'ucx', 'mem'];
 const MAX_COLUMNS = 120;
 const CPP = /\.(cc|h|cu|cuh|inc|cpp|hpp)$/;
 const UNFORMATTED = /(^|\/)(CMakeLists\.txt|[^/]+\.cmake|[^/]+\.sh)$|^\.ci\/run$/;
+const SOURCE = /\.(ts|mts|cts|js|mjs|cjs|py|pyi|cc|h|cu|cuh|inc|cpp|hpp)$/;
+const GENERATED = /^(native\/common\/gen|src\/gen|python\/opennetworks\/_gen)\//;
 
 /** Findings `{file, line, rule, message}` for the given repository-relative paths (others are ignored). */
 export function lintNative(root, files) {
@@ -43,7 +46,7 @@ export function lintNative(root, files) {
             });
         });
     }
-    if (UNFORMATTED.test(file)) {
+    if (UNFORMATTED.test(file) || (SOURCE.test(file) && !GENERATED.test(file))) {
       read(root, file)
         .split('\n')
         .forEach((text, i) => {
@@ -76,7 +79,9 @@ function includeFindings(file, text) {
         file,
         line: i + 1,
         rule: 'include-direction',
-        message: `native/${layer}/ includes "${m[1]}": ${layer}/ may include only ${[layer, ...allowed].map((d) => `${d}/`).join(' ')} (move the shared part down)`,
+        message:
+          `native/${layer}/ includes "${m[1]}": ${layer}/ may include only ` +
+          `${[layer, ...allowed].map((d) => `${d}/`).join(' ')} (move the shared part down)`,
       });
     if (
       layer === 'transport' &&
@@ -89,7 +94,9 @@ function includeFindings(file, text) {
         file,
         line: i + 1,
         rule: 'backend-borrow',
-        message: `transport/${parts[2]}/ includes "${m[1]}" from its sibling backend: move what both need to transport/ or common/`,
+        message:
+          `transport/${parts[2]}/ includes "${m[1]}" from its sibling backend: move what both need to ` +
+          `transport/ or common/`,
       });
   });
   return out;

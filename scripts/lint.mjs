@@ -7,7 +7,7 @@
 //   biome         TS/JS/CSS: format + lint + import order; JSON: parse (biome.json)
 //   ruff          Python: format + lint + import order           (python/pyproject.toml [tool.ruff], ruff.toml)
 //   clang-format  C++/CUDA in native/ and bindings/              (.clang-format)
-//   layers        include direction, backend isolation, addon surface, CMake line length (scripts/lint-native.mjs)
+//   layers        include direction, backend isolation, addon surface, line length (scripts/lint-native.mjs)
 // JSON is parsed, not reformatted: spec/*.json keep their one-entry-per-line tables. Markdown is prose: left alone.
 // Generated files (native/common/gen, src/gen, python/opennetworks/_gen) are left to `npm run gen`, which
 // --write runs last: README.md sections copied from the (now formatted) examples follow them.
@@ -138,7 +138,8 @@ for (const [name, tool] of Object.entries(TOOLS)) {
   } catch (e) {
     failed++;
     console.log(
-      `[${mode === 'check' ? 'lint' : 'format'}] ${name.padEnd(12)} ERROR  ${took()}\n  ${e.message.replace(/\n/g, '\n  ')}`,
+      `[${mode === 'check' ? 'lint' : 'format'}] ${name.padEnd(12)} ERROR  ${took()}\n  ` +
+        `${e.message.replace(/\n/g, '\n  ')}`,
     );
     continue;
   }

@@ -321,7 +321,8 @@ describe.skipIf(!!nsWhy)('several hosts (network namespaces)', () => {
         expect(e.at - t!).toBeLessThan(30_000); // long before ONET_TIMEOUT (60 s): never a hang
       }
       console.log(
-        `vanished host detected after ${res.map((r) => r.errors[0].at - t!).join(', ')} ms (${env.ONET_TRANSPORT ?? 'tcp'}, ONET_HEARTBEAT_MS=500)`,
+        `vanished host detected after ${res.map((r) => r.errors[0].at - t!).join(', ')} ms ` +
+          `(${env.ONET_TRANSPORT ?? 'tcp'}, ONET_HEARTBEAT_MS=500)`,
       );
     } finally {
       net.link(1, true);
@@ -362,7 +363,8 @@ describe.skipIf(!!nsWhy)('several hosts (network namespaces)', () => {
       expect(r.wrong).toEqual([]);
       for (const e of r.errors) expect(e.code).toMatch(/EABORTED|ETIMEDOUT/);
       console.log(
-        `flapping link, rank ${r.rank}: ${r.ok} exact, ${r.errors.length} failed clearly ${r.errors.map((e: any) => `[#${e.i} ${e.code}: ${e.message.slice(0, 200)}]`).join(' ')}`,
+        `flapping link, rank ${r.rank}: ${r.ok} exact, ${r.errors.length} failed clearly ` +
+          `${r.errors.map((e: any) => `[#${e.i} ${e.code}: ${e.message.slice(0, 200)}]`).join(' ')}`,
       );
     }
   }, 90_000);
@@ -389,7 +391,8 @@ describe.skipIf(!!nsWhy)('several hosts (network namespaces)', () => {
   // notice; its peer fails that collective as soon as the notice arrives, naming the host and the
   // reason, never at ONET_TIMEOUT. (With two symmetric hosts both usually see a bad frame in the
   // same collective; the three-host test below has hosts that see none.)
-  it('corrupted frames (transport test hook): every completed collective exact, every failure a checksum error or its abort notice', async () => {
+  it('corrupted frames (transport test hook): every completed collective ' +
+    'exact, every failure a checksum error or its abort notice', async () => {
     const { res } = await during(
       {
         ONET_TEST_CORRUPT: '7',
@@ -415,7 +418,8 @@ describe.skipIf(!!nsWhy)('several hosts (network namespaces)', () => {
     ['ucx', { ONET_TRANSPORT: 'ucx', UCX_TLS: 'tcp' }],
   ] as const) {
     it.skipIf(name === 'ucx' && !UCX)(
-      `a host that times out while the other is late (${name}): the late one fails by the abort notice, then carries on`,
+      `a host that times out while the other is late (${name}): the late one fails by the abort notice, then carries ` +
+        `on`,
       async () => {
         const { res } = await during(
           {
@@ -483,7 +487,8 @@ describe.skipIf(!!nsWhy)('three hosts (network namespaces)', () => {
   // Three hosts corrupting every 7th frame they send: in many collectives only some hosts receive
   // a bad frame. The others must fail through the abort notice (naming the host and "checksum
   // mismatch") within milliseconds, not at ONET_TIMEOUT (10 s, which would also blow the budget).
-  it('corrupted frames on some links: hosts that saw none fail at once by the abort notice; the next collectives are exact', async () => {
+  it('corrupted frames on some links: hosts that saw none fail at ' +
+    'once by the abort notice; the next collectives are exact', async () => {
     const go = join(tmpdir(), `onet-flt-go3-${process.pid}`);
     const iters = 60;
     const job = runJob(

@@ -234,7 +234,8 @@ describe('faults between loopback hosts, injected by the fault proxy (no root, n
   // A bit flipped in the payload of every 7th data frame each way, past TCP: the receiver's CRC32C
   // catches it (EINTERNAL naming the sending host), its abort notice fails the peer's collective
   // too, the bad bytes are never delivered, and the next collective runs.
-  it('corrupted payloads (every 7th data frame): no wrong result; each failure the checksum error or its notice', async () => {
+  it('corrupted payloads (every 7th data frame): no wrong result; ' +
+    'each failure the checksum error or its notice', async () => {
     const iters = 40;
     const { res } = await during(
       [1, 1],

@@ -48,7 +48,8 @@ describe.skipIf(!!why)('fusion of small cross-host allreduces', () => {
       const [a, b] = [byRank(on), byRank(off)];
       for (const [rk, r] of a) expect(r.digest, `rank ${rk}`).toBe(b.get(rk).digest);
       console.log(
-        `hosts ${perHost.join('+')}: fused collectives per rank's host, on: ${on.map((r) => r.fused).join(', ')}; off: ${off.map((r) => r.fused).join(', ')}`,
+        `hosts ${perHost.join('+')}: fused collectives per rank's host, on: ${on.map((r) => r.fused).join(', ')}; ` +
+          `off: ${off.map((r) => r.fused).join(', ')}`,
       );
       for (const r of on) expect(r.fused, `rank ${r.rank}: no allreduce was fused`).toBeGreaterThan(0);
       for (const r of off) expect(r.fused, `rank ${r.rank}: fused with ONET_FUSION_BYTES=0`).toBe(0);
@@ -81,7 +82,8 @@ describe.skipIf(!!why)('fusion of small cross-host allreduces', () => {
         .map((r) => r.out);
     expect(byRank(on)).toEqual(byRank(off));
     console.log(
-      `mismatch among fusable allreduces: fused ${on.map((r) => r.fused).join(', ')} (on), ${off.map((r) => r.fused).join(', ')} (off)`,
+      `mismatch among fusable allreduces: fused ${on.map((r) => r.fused).join(', ')} (on), ` +
+        `${off.map((r) => r.fused).join(', ')} (off)`,
     );
   }, 150_000);
 
@@ -92,7 +94,8 @@ describe.skipIf(!!why)('fusion of small cross-host allreduces', () => {
     [1, 1],
     [1, 1, 1],
   ])
-    it(`a fused exchange that fails fails all its members, on every host, with the checksum error, hosts ${perHost.join('+')}`, async () => {
+    it(`a fused exchange that fails fails all its members, on every host, with the checksum error, hosts ` +
+      `${perHost.join('+')}`, async () => {
       const env = {
         ONET_TEST_PERHOST: perHost.join(','),
         ONET_TIMEOUT: '10',
@@ -120,12 +123,16 @@ describe.skipIf(!!why)('fusion of small cross-host allreduces', () => {
         for (const e of r.errors) {
           expect(e.code, e.message).toBe('EINTERNAL');
           expect(e.message).toMatch(
-            /^allreduce #\d+( \(fused with allreduce #\d+\))?: (.*aborted it: )?(fused with allreduce #\d+: )?.*checksum mismatch/,
+            new RegExp(
+              /^allreduce #\d+( \(fused with allreduce #\d+\))?: /.source +
+                /(.*aborted it: )?(fused with allreduce #\d+: )?.*checksum mismatch/.source,
+            ),
           );
           if (/fused with/.test(e.message)) fusedErrors++;
         }
         console.log(
-          `corrupting every 7th frame, rank ${r.rank}: ${r.cases - r.errors.length} exact, ${r.errors.length} failed, fused ${r.fused}; ` +
+          `corrupting every 7th frame, rank ${r.rank}: ${r.cases - r.errors.length} exact, ${r.errors.length} ` +
+            `failed, fused ${r.fused}; ` +
             r.errors
               .filter((e: any) => /fused/.test(e.message))
               .slice(0, 2)

@@ -149,29 +149,32 @@ describe('launch()', () => {
     expect(exit.ranks[0]).toMatchObject({ code: 0, signal: null });
   });
 
-  it('stop() ends every rank and what it started (SIGKILL after the grace), the coordinator and its segments', async () => {
-    const job = await launch({ nprocs: 3, cmd: [process.execPath, WORKER, 'hang'], ...quiet });
-    const ready = await waitResults(job, 3, (r) => r.ready);
-    const paths = jobPaths(job.id);
-    expect(existsSync(paths.socket)).toBe(true);
-    const grandchildren = ready.map((r) => r.grandchild as number);
-    expect(grandchildren.every(alive)).toBe(true);
-    expect(job.running).toBe(true);
-    const exit = await job.stop({ graceMs: 1500 });
-    expect(exit.reason).toBe('stopped');
-    expect(exit.failed).toBeUndefined();
-    expect(exit.ranks[0]).toMatchObject({ signal: 'SIGTERM' });
-    expect(exit.ranks[1]).toMatchObject({ signal: 'SIGTERM' });
-    expect(exit.ranks[2]).toMatchObject({ signal: 'SIGKILL' }); // it ignored SIGTERM
-    expect(exit.code).toBe(128 + 15);
-    expect(job.running).toBe(false);
-    expect(await job.stop()).toBe(exit); // idempotent
-    expect(job.pids.filter(alive)).toEqual([]); // the ranks were waited for
-    expect(await gone(grandchildren)).toEqual([]);
-    expect(segments(job.id)).toEqual([]);
-    expect(existsSync(paths.socket)).toBe(false);
-    expect(existsSync(paths.dir)).toBe(false);
-  });
+  it(
+    'stop() ends every rank and what it started (SIGKILL ' + 'after the grace), the coordinator and its segments',
+    async () => {
+      const job = await launch({ nprocs: 3, cmd: [process.execPath, WORKER, 'hang'], ...quiet });
+      const ready = await waitResults(job, 3, (r) => r.ready);
+      const paths = jobPaths(job.id);
+      expect(existsSync(paths.socket)).toBe(true);
+      const grandchildren = ready.map((r) => r.grandchild as number);
+      expect(grandchildren.every(alive)).toBe(true);
+      expect(job.running).toBe(true);
+      const exit = await job.stop({ graceMs: 1500 });
+      expect(exit.reason).toBe('stopped');
+      expect(exit.failed).toBeUndefined();
+      expect(exit.ranks[0]).toMatchObject({ signal: 'SIGTERM' });
+      expect(exit.ranks[1]).toMatchObject({ signal: 'SIGTERM' });
+      expect(exit.ranks[2]).toMatchObject({ signal: 'SIGKILL' }); // it ignored SIGTERM
+      expect(exit.code).toBe(128 + 15);
+      expect(job.running).toBe(false);
+      expect(await job.stop()).toBe(exit); // idempotent
+      expect(job.pids.filter(alive)).toEqual([]); // the ranks were waited for
+      expect(await gone(grandchildren)).toEqual([]);
+      expect(segments(job.id)).toEqual([]);
+      expect(existsSync(paths.socket)).toBe(false);
+      expect(existsSync(paths.dir)).toBe(false);
+    },
+  );
 
   it('timeoutMs stops a job that runs too long', async () => {
     const job = await launch({

@@ -50,4 +50,24 @@ describe('lint-native', () => {
     const found = lint({ 'CMakeLists.txt': `set(A 1)\n# ${'x'.repeat(130)}\n` });
     expect(found).toMatchObject([{ file: 'CMakeLists.txt', line: 2, rule: 'line-length' }]);
   });
+
+  it('finds source lines over 120 columns, but not in generated files, JSON or Markdown', () => {
+    const long = `'${'x'.repeat(130)}'`;
+    const found = lint({
+      'src/api/long.ts': `export const a = 1;\nexport const b = ${long};\n`,
+      'python/opennetworks/long.py': `B = ${long}\n`,
+      'native/common/long.h': `#pragma once\n\n// ${'x'.repeat(130)}\n`,
+      'src/gen/long.ts': `export const b = ${long};\n`,
+      'python/opennetworks/_gen/long.py': `B = ${long}\n`,
+      'native/common/gen/long.h': `// ${'x'.repeat(130)}\n`,
+      'spec/long.json': `{"b": ${JSON.stringify('x'.repeat(130))}}\n`,
+      'notes/long.md': `${'x'.repeat(130)}\n`,
+      'src/api/short.ts': `export const c = '${'x'.repeat(100)}';\n`,
+    });
+    expect(found.map((f) => `${f.file}:${f.line} ${f.rule}`).sort()).toEqual([
+      'native/common/long.h:3 line-length',
+      'python/opennetworks/long.py:1 line-length',
+      'src/api/long.ts:2 line-length',
+    ]);
+  });
 });

@@ -191,7 +191,8 @@ function diff(dt: DT, op: Op, want: Uint8Array, got: Uint8Array, n: number): str
       for (let b = 0; b < size; b++) {
         if (want[i * size + b] !== got[i * size + b]) {
           out.push(
-            `[${i}] bytes differ (torch ${Array.from(want.subarray(i * size, (i + 1) * size))} got ${Array.from(got.subarray(i * size, (i + 1) * size))})`,
+            `[${i}] bytes differ (torch ${Array.from(want.subarray(i * size, (i + 1) * size))} got ` +
+              `${Array.from(got.subarray(i * size, (i + 1) * size))})`,
           );
           break;
         }

@@ -53,7 +53,8 @@ describe('protocol and environment', () => {
     expect(() => parseControl(Buffer.from(JSON.stringify({ v: 1, type: 'post', slot: 64 })))).toThrow(/slot/);
   });
   it('derives the job id from launchers and keeps it path-safe', () => {
-    expect(() => jobId({ ONET_JOB_ID: 'a/b c' })).toThrow(/ONET_JOB_ID="a\/b c" is not a valid job id/); // spec/jobid.json
+    // spec/jobid.json
+    expect(() => jobId({ ONET_JOB_ID: 'a/b c' })).toThrow(/ONET_JOB_ID="a\/b c" is not a valid job id/);
     expect(jobId({ TORCHELASTIC_RUN_ID: 'te' })).toBe('te');
     expect(jobId({ MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29500' })).toBe('10.0.0.1_29500');
     expect(jobId({})).toBe('default');

@@ -19,7 +19,8 @@ describe('soak (bounded)', () => {
     expect(line, r.stdout.slice(-2000) + r.stderr.slice(-2000)).toBeDefined();
     const v = JSON.parse(line!.slice(10));
     console.log(
-      `soak: ${v.collectives.join('/')} collectives per rank; coordinator rss ${v.base.rssMiB} → ${v.end.rssMiB} MiB, fds ${v.base.fds} → ${v.end.fds}, shm ${v.base.shm} → ${v.end.shm}`,
+      `soak: ${v.collectives.join('/')} collectives per rank; coordinator rss ${v.base.rssMiB} → ${v.end.rssMiB} ` +
+        `MiB, fds ${v.base.fds} → ${v.end.fds}, shm ${v.base.shm} → ${v.end.shm}`,
     );
     expect(v.problems).toEqual([]);
     expect(Math.min(...v.collectives)).toBeGreaterThan(100);

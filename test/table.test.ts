@@ -55,7 +55,8 @@ describe.each([1, 2, 3, 5])('allgatherTable, world %i', (world) => {
     expect(type.code).toBe('EMISMATCH');
     expect(type.ranks).toEqual([last]);
     expect(type.message).toContain(
-      `field 2: ${world > 2 ? `ranks ${[...Array(last).keys()].join(', ')}` : 'rank 0'} "score: Float64"; rank ${last} "score: Int32"`,
+      `field 2: ${world > 2 ? `ranks ${[...Array(last).keys()].join(', ')}` : 'rank 0'} "score: Float64"; rank ` +
+        `${last} "score: Int32"`,
     );
 
     const nullable = oneMessage('nullable-mismatch');

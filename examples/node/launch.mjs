@@ -14,7 +14,8 @@ job.on('metrics', (m) => {
     .map((r) => `${r.rank}:${r.state}${r.blockingOps ? ` (${r.blockingOps} waiting on it)` : ''}`)
     .join(' ');
   console.log(
-    `[metrics ${(m.elapsedMs / 1000).toFixed(1)} s] ${ranks}; pending ${m.pending.length}, oldest ${m.oldestPendingMs} ms`,
+    `[metrics ${(m.elapsedMs / 1000).toFixed(1)} s] ${ranks}; pending ${m.pending.length}, oldest ` +
+      `${m.oldestPendingMs} ms`,
   );
 });
 job.on('failed', (r) => console.log(`rank ${r.rank} failed (exit ${r.code ?? r.signal}); stopping the others`));

@@ -51,7 +51,8 @@ if (comm.rank === 0) {
   console.log(`${all.numRows} results from ${comm.world} ranks:`);
   for (const r of all)
     console.log(
-      `  rank ${r.rank}  ${r.task.padEnd(11)} accuracy ${r.accuracy?.toFixed(3) ?? 'skipped'}  loss ${r.loss.toFixed(2)}`,
+      `  rank ${r.rank}  ${r.task.padEnd(11)} accuracy ${r.accuracy?.toFixed(3) ?? 'skipped'}  loss ` +
+        `${r.loss.toFixed(2)}`,
     );
 }
 await comm.close();

@@ -51,7 +51,8 @@ export class Arena {
     }
     throw new OnetError(
       'EINVAL',
-      `a buffer of ${bytes} bytes does not fit in this rank's arena (${this.dataBytes} bytes, partly in use by pending ops); raise ONET_ARENA_BYTES`,
+      `a buffer of ${bytes} bytes does not fit in this rank's arena (${this.dataBytes} bytes, partly in use by ` +
+        `pending ops); raise ONET_ARENA_BYTES`,
     );
   }
 

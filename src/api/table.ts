@@ -57,7 +57,8 @@ export function schemaDifferences(tables: Table[]): { message: string; ranks: nu
     message:
       `allgatherTable: ${list(ranks)} passed a table whose schema differs from rank 0's — ${parts.join(' | ')}. ` +
       "Every rank must pass the same field names, types and nullability in the same order: build each rank's table " +
-      'against one Schema (a rank with no rows too: apache-arrow infers Null and nullability from the values otherwise).',
+      'against one Schema (a rank with no rows too: apache-arrow infers Null and nullability from the values ' +
+      'otherwise).',
   };
 }
 
@@ -88,7 +89,8 @@ export async function allgatherTable(comm: Comm, table: Table, o: AllgatherTable
   if (bad.length)
     throw new OnetError(
       'EINVAL',
-      `allgatherTable: ${list(bad)} did not pass a usable table${mine.error ? ` (rank ${comm.rank} ${mine.error})` : ' (see the error there)'}`,
+      `allgatherTable: ${list(bad)} did not pass a usable ` +
+        `table${mine.error ? ` (rank ${comm.rank} ${mine.error})` : ' (see the error there)'}`,
       bad,
     );
 

@@ -41,7 +41,8 @@ export function asTyped(x: TensorLike, what = 'tensor'): TypedArray {
   if (isVector(x)) return x.toArray() as TypedArray;
   throw new OnetError(
     'EINVAL',
-    `${what} must be a typed array (Float32Array, Float64Array, Int8Array, Uint8Array, Int32Array, BigInt64Array, Uint16Array with dtype f16/bf16) or an apache-arrow Vector, got ${Object.prototype.toString.call(x)}`,
+    `${what} must be a typed array (Float32Array, Float64Array, Int8Array, Uint8Array, Int32Array, BigInt64Array, ` +
+      `Uint16Array with dtype f16/bf16) or an apache-arrow Vector, got ${Object.prototype.toString.call(x)}`,
   );
 }
 

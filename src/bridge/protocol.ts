@@ -71,7 +71,8 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
   if (m.v !== PROTOCOL_VERSION)
     throw new OnetError(
       'EPROTO',
-      `protocol version ${JSON.stringify(m.v)} is not supported; this coordinator speaks v${PROTOCOL_VERSION} — upgrade the client or the coordinator so they match`,
+      `protocol version ${JSON.stringify(m.v)} is not supported; this coordinator speaks v${PROTOCOL_VERSION} — ` +
+        `upgrade the client or the coordinator so they match`,
     );
   const need = (k: string, ok: boolean, what: string) => {
     if (!ok)
@@ -130,7 +131,8 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
     default:
       throw new OnetError(
         'EINVAL',
-        `unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, abort)`,
+        `unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, ` +
+          `abort)`,
       );
   }
 }

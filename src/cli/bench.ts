@@ -32,12 +32,16 @@ export function sweep(min: number, max: number): number[] {
 }
 
 export function formatTable(rows: BenchRow[]): string {
-  const head = `${'size(B)'.padStart(12)} ${'count'.padStart(10)} ${'type'.padStart(5)} ${'redop'.padStart(5)} ${'time(us)'.padStart(10)} ${'algbw(GB/s)'.padStart(12)} ${'busbw(GB/s)'.padStart(12)} ${'#wrong'.padStart(7)}`;
+  const head =
+    `${'size(B)'.padStart(12)} ${'count'.padStart(10)} ${'type'.padStart(5)} ${'redop'.padStart(5)} ` +
+    `${'time(us)'.padStart(10)} ${'algbw(GB/s)'.padStart(12)} ${'busbw(GB/s)'.padStart(12)} ${'#wrong'.padStart(7)}`;
   return [
     head,
     ...rows.map(
       (r) =>
-        `${String(r.size).padStart(12)} ${String(r.count).padStart(10)} ${r.dtype.padStart(5)} ${r.redop.padStart(5)} ${r.timeUs.toFixed(1).padStart(10)} ${r.algbw.toFixed(2).padStart(12)} ${r.busbw.toFixed(2).padStart(12)} ${String(r.wrong).padStart(7)}`,
+        `${String(r.size).padStart(12)} ${String(r.count).padStart(10)} ${r.dtype.padStart(5)} ` +
+        `${r.redop.padStart(5)} ${r.timeUs.toFixed(1).padStart(10)} ${r.algbw.toFixed(2).padStart(12)} ` +
+        `${r.busbw.toFixed(2).padStart(12)} ${String(r.wrong).padStart(7)}`,
     ),
   ].join('\n');
 }
@@ -128,7 +132,8 @@ export async function bench(o: {
   } else {
     console.log(`# onet bench: ${nprocs} Node ranks, f32, data in the arena, SIMD ${native.simdIsa()}`);
     console.log(
-      `# limit: memcpy ${(memcpy1 / 1e9).toFixed(2)} GB/s (1 thread), ${(memcpy2 / 1e9).toFixed(2)} GB/s (2 threads), bytes copied per second`,
+      `# limit: memcpy ${(memcpy1 / 1e9).toFixed(2)} GB/s (1 thread), ${(memcpy2 / 1e9).toFixed(2)} GB/s (2 ` +
+        `threads), bytes copied per second`,
     );
     for (const op of ops) {
       console.log(`\n## ${op}`);

@@ -22,7 +22,8 @@ export async function dashboard(o: { job?: string; open?: boolean }): Promise<vo
     if (!url)
       throw new OnetError(
         'EINVAL',
-        `job ${job} runs without a dashboard: start it with ONET_METRICS_PORT=9464 (or ONET_DASHBOARD_PORT) set, e.g. ONET_METRICS_PORT=9464 onet run -n 4 -- ...`,
+        `job ${job} runs without a dashboard: start it with ONET_METRICS_PORT=9464 (or ONET_DASHBOARD_PORT) set, ` +
+          `e.g. ONET_METRICS_PORT=9464 onet run -n 4 -- ...`,
       );
     console.log(`onet dashboard: ${url}`);
     console.log(`onet metrics:   ${s.telemetry.metrics}`);

@@ -34,7 +34,10 @@ const posInt = (text: string | undefined, flag: string) => {
   return Number(text);
 };
 
-/** The topology explain reasons about: --simulate / --hosts shape with the file's link figures, else the file, else one host. */
+/**
+ * The topology explain reasons about: --simulate / --hosts shape with the file's link figures, else the file,
+ * else one host.
+ */
 export function explainTopology(o: ExplainOptions): Topology {
   const file = o.topo ?? setting('topoFile');
   const base = file ? loadTopology(file) : null;
@@ -48,7 +51,8 @@ export function explainTopology(o: ExplainOptions): Topology {
     t.name +=
       base && base.hosts.length > 1
         ? `, link figures from ${file}`
-        : `, assumed link ${DEFAULT_LINK.latencyUs} µs / ${DEFAULT_LINK.bandwidthGBs} GB/s (10 GbE); pass --topo for real ones`;
+        : `, assumed link ${DEFAULT_LINK.latencyUs} µs / ${DEFAULT_LINK.bandwidthGBs} GB/s (10 GbE); pass --topo ` +
+          `for real ones`;
     return t;
   }
   if (base) {
@@ -97,7 +101,8 @@ export async function explainCmd(o: ExplainOptions): Promise<number> {
   }
   console.log(explainText(op, bytes, topo, p, overrides));
   console.log(
-    `\nalgorithms: ${COLLECTIVES.map((c) => `${c} ${CATALOGUE[c].join('|')}`).join('; ')}; force one with ONET_ALGO=${op}:${CATALOGUE[op][0]}`,
+    `\nalgorithms: ${COLLECTIVES.map((c) => `${c} ${CATALOGUE[c].join('|')}`).join('; ')}; force one with ` +
+      `ONET_ALGO=${op}:${CATALOGUE[op][0]}`,
   );
   return 0;
 }

@@ -46,9 +46,15 @@ export function describePending(p: Pending, lastOps: LastOp[] = []): string {
   const age = (p.ageMs / 1000).toFixed(1);
   if (p.missing.length === 1) {
     const seen = lastSeen(p.missing[0], lastOps).replace(`rank ${p.missing[0]} `, '');
-    return `${who} in ${what} for rank ${p.missing[0]}, ${seen.startsWith('has') ? 'which ' + seen : seen} — waiting ${age} s`;
+    return (
+      `${who} in ${what} for rank ${p.missing[0]}, ${seen.startsWith('has') ? 'which ' + seen : seen} — ` +
+      `waiting ${age} s`
+    );
   }
-  return `${who} in ${what} for ranks ${rankRanges(p.missing)} — waiting ${age} s; ${p.missing.map((r) => lastSeen(r, lastOps)).join('; ')}`;
+  return (
+    `${who} in ${what} for ranks ${rankRanges(p.missing)} — waiting ${age} s; ` +
+    `${p.missing.map((r) => lastSeen(r, lastOps)).join('; ')}`
+  );
 }
 
 export async function status(o: { job?: string; json?: boolean }): Promise<void> {

@@ -36,7 +36,8 @@ export async function topo(o: TopoOptions): Promise<number> {
     const s = await startProbeServer(Number(o.probeServer), '0.0.0.0');
     const a = s.address() as { port: number };
     console.log(
-      `onet topo: probe server listening on port ${a.port}; probe it with \`onet topo --probe --peers ${os.hostname()}:${a.port}\``,
+      `onet topo: probe server listening on port ${a.port}; probe it with \`onet topo --probe --peers ` +
+        `${os.hostname()}:${a.port}\``,
     );
     await new Promise(() => {}); // until killed
   }

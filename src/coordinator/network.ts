@@ -76,7 +76,10 @@ export interface AlgoRule {
   algo: string;
   chunkBytes?: number;
 }
-/** The registry's one-shot limit (spec/algorithms.json): allreduces with (hosts − 1)·bytes up to it run in one round. */
+/**
+ * The registry's one-shot limit (spec/algorithms.json): allreduces with (hosts − 1)·bytes up to it run in one
+ * round.
+ */
 const ONESHOT_BYTES = ONESHOT_MAX_SENT_BYTES;
 const ENGINE_COLLS = new Set(['allreduce', 'allgather', 'broadcast', 'reduce_scatter']);
 
@@ -165,7 +168,8 @@ export async function startNetwork(
   if (!b)
     throw new OnetError(
       'EINVAL',
-      `world size ${o.world} but ${o.localRanks.length} rank(s) on this host, and no way to find the other hosts: set MASTER_ADDR and MASTER_PORT (torchrun does) or ONET_BOOTSTRAP=host:port`,
+      `world size ${o.world} but ${o.localRanks.length} rank(s) on this host, and no way to find the other hosts: ` +
+        `set MASTER_ADDR and MASTER_PORT (torchrun does) or ONET_BOOTSTRAP=host:port`,
     );
   const timeoutMs = Number(setting('connectTimeoutS', o.env)) * 1000;
   const sec = { token: String(setting('jobToken', o.env)) || undefined, tls: tlsFrom(o.env), verifier: o.verifier };
@@ -183,12 +187,14 @@ export async function startNetwork(
   if (sec.tls && !dataTls)
     o.log(
       'warn',
-      `the ${transport} data path between hosts is NOT encrypted (ONET_TLS_DATA=${setting('tlsData', o.env)}${transport === 'tcp' ? '' : '; only tcp can encrypt'})`,
+      `the ${transport} data path between hosts is NOT encrypted ` +
+        `(ONET_TLS_DATA=${setting('tlsData', o.env)}${transport === 'tcp' ? '' : '; only tcp can encrypt'})`,
     );
   const addr = engine.netListen(deviceOptions(transport, iface.address, o.job, o.env, dataTls));
   o.log(
     'info',
-    `${transport} transport listening on ${addr}${dataTls ? ' (encrypted: TLS 1.3 + AES-256-GCM)' : ''}; bootstrap ${b.host}:${b.port} (${b.source})`,
+    `${transport} transport listening on ${addr}${dataTls ? ' (encrypted: TLS 1.3 + AES-256-GCM)' : ''}; bootstrap ` +
+      `${b.host}:${b.port} (${b.source})`,
   );
   const told = advertisedAddress(addr, o.env);
   if (told !== addr)
@@ -217,7 +223,8 @@ export async function startNetwork(
     if (plan.explanation)
       o.log(
         'info',
-        `${plan.explanation}\n  allreduce below ${ONESHOT_BYTES / Math.max(1, hosts.length - 1)} B: one-shot exchange in the engine (header sent with the data, one round), before these rules`,
+        `${plan.explanation}\n  allreduce below ${ONESHOT_BYTES / Math.max(1, hosts.length - 1)} B: one-shot ` +
+          `exchange in the engine (header sent with the data, one round), before these rules`,
       );
   }
   if (rules.length) engine.setAlgoRules(rules);

@@ -65,9 +65,15 @@ export function checkHello(h: unknown, job: string, world: number): string {
   const o = h as Partial<Hello>;
   if (!o || typeof o !== 'object') return 'hello is not a JSON object';
   if (o.v !== RENDEZVOUS_VERSION)
-    return `speaks rendezvous version ${o.v}, this coordinator speaks ${RENDEZVOUS_VERSION}; run the same OpenNetworks version on every host`;
+    return (
+      `speaks rendezvous version ${o.v}, this coordinator speaks ${RENDEZVOUS_VERSION}; run the same ` +
+      `OpenNetworks version on every host`
+    );
   if (o.job !== job)
-    return `belongs to job ${o.job}, this bootstrap serves job ${job}; check ONET_JOB_ID / TORCHELASTIC_RUN_ID on every host`;
+    return (
+      `belongs to job ${o.job}, this bootstrap serves job ${job}; check ONET_JOB_ID / TORCHELASTIC_RUN_ID on ` +
+      `every host`
+    );
   if (
     !Array.isArray(o.ranks) ||
     !o.ranks.length ||
@@ -88,7 +94,8 @@ export function assemble(hellos: Hello[], world: number): HostEntry[] {
     if (o !== undefined && o !== i)
       throw new OnetError(
         'EINVAL',
-        `two coordinators (${hellos[o].hostname} and ${h.hostname}) gave the same data address ${h.addr}; is one of them a stale process?`,
+        `two coordinators (${hellos[o].hostname} and ${h.hostname}) gave the same data address ${h.addr}; is one of ` +
+          `them a stale process?`,
       );
     addrs.set(h.addr, i);
   });
@@ -99,7 +106,8 @@ export function assemble(hellos: Hello[], world: number): HostEntry[] {
       if (o !== undefined && o !== i)
         throw new OnetError(
           'EINVAL',
-          `rank ${r} is claimed by two hosts (${hellos[o].hostname} at ${hellos[o].addr} and ${h.hostname} at ${h.addr}); check RANK on both`,
+          `rank ${r} is claimed by two hosts (${hellos[o].hostname} at ${hellos[o].addr} and ${h.hostname} at ` +
+            `${h.addr}); check RANK on both`,
           [r],
         );
       owner.set(r, i);
@@ -208,7 +216,9 @@ export function serveBootstrap(
     const timer = setTimeout(() => {
       server.close();
       const missing = [...Array(world).keys()].filter((r) => !covered.has(r));
-      const msg = `bootstrap ${b.host}:${b.port}: no coordinator for rank(s) ${missing.join(', ')} arrived within ${timeoutMs / 1000} s; start them or raise ONET_CONNECT_TIMEOUT`;
+      const msg =
+        `bootstrap ${b.host}:${b.port}: no coordinator for rank(s) ${missing.join(', ')} arrived within ` +
+        `${timeoutMs / 1000} s; start them or raise ONET_CONNECT_TIMEOUT`;
       for (const x of hellos) x.sock.end(JSON.stringify({ error: msg }) + '\n');
       reject(new OnetError('ETIMEDOUT', msg, missing));
     }, timeoutMs);
@@ -218,7 +228,8 @@ export function serveBootstrap(
       reject(
         new OnetError(
           'EINVAL',
-          `cannot listen for the bootstrap on ${b.host}:${b.port} (from ${b.source}): ${e.message}; set ONET_BOOTSTRAP to a free host:port`,
+          `cannot listen for the bootstrap on ${b.host}:${b.port} (from ${b.source}): ${e.message}; set ` +
+            `ONET_BOOTSTRAP to a free host:port`,
         ),
       );
     });
@@ -270,7 +281,9 @@ export async function join(
             const { mac: got, ...rest } = m;
             if (typeof got !== 'string' || got !== mac(sec.token, ['hosts', job, JSON.stringify(rest), h.auth!.nonce]))
               m = {
-                error: `the bootstrap at ${b.host}:${b.port} could not prove it holds this job's ONET_JOB_TOKEN; refusing its host list`,
+                error:
+                  `the bootstrap at ${b.host}:${b.port} could not prove it holds this job's ONET_JOB_TOKEN; ` +
+                  `refusing its host list`,
               };
           }
           if (m.error)
@@ -291,6 +304,7 @@ export async function join(
   }
   throw new OnetError(
     'ETIMEDOUT',
-    `could not reach the bootstrap at ${b.host}:${b.port} (from ${b.source}) within ${timeoutMs / 1000} s (last error: ${last}); check that the host with rank 0 is up and that the address routes from here`,
+    `could not reach the bootstrap at ${b.host}:${b.port} (from ${b.source}) within ${timeoutMs / 1000} s (last ` +
+      `error: ${last}); check that the host with rank 0 is up and that the address routes from here`,
   );
 }

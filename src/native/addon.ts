@@ -57,7 +57,10 @@ export interface EngineStats {
     arenaHighWater: number;
   }[];
 }
-/** engine.drainTrace(): collectives since the last drain as Chrome-trace events (comma-separated JSON, µs of the engine's monotonic clock). */
+/**
+ * engine.drainTrace(): collectives since the last drain as Chrome-trace events (comma-separated JSON, µs of the
+ * engine's monotonic clock).
+ */
 export interface EngineTrace {
   events: string;
   count: number;

@@ -169,7 +169,10 @@ function inter(coll: Collective, algo: string, n: number, p: CostParams): Inter 
         bw: f * n * b + n * b,
         red: 0,
         chunk: blk,
-        formula: "P'=2^⌊log2P⌋: (α + n/Pβ) + log2P'·α + (P−1)/P·nβ + (α + nβ)  [fold in/out the P−P' extra hosts]",
+        formula: [
+          "P'=2^⌊log2P⌋: (α + n/Pβ) + log2P'·α + (P−1)/P·nβ + (α + nβ)",
+          "[fold in/out the P−P' extra hosts]",
+        ].join('  '),
       };
     case 'allgather_bruck':
       return {
@@ -230,7 +233,10 @@ function inter(coll: Collective, algo: string, n: number, p: CostParams): Inter 
         bw: (P - 1) * n * b,
         red: (P - 1) * n * g,
         chunk: 0,
-        formula: `α + (P−1)·nβ + (P−1)·nγ, while (P−1)·n ≤ ${ONESHOT_MAX_SENT_BYTES} B (the engine's one-shot exchange)`,
+        formula: [
+          `α + (P−1)·nβ + (P−1)·nγ, while (P−1)·n ≤ ${ONESHOT_MAX_SENT_BYTES} B`,
+          "(the engine's one-shot exchange)",
+        ].join(' '),
       };
   }
   throw new OnetError('EINVAL', `no cost model for ${coll}:${algo}`);

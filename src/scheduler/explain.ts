@@ -18,12 +18,15 @@ export function explain(
   const best = c.alternatives[0];
   const out: string[] = [];
   out.push(
-    `${coll} of ${fmtBytes(bytes)} (${BYTES_MEANING[coll]}) on ${p.P} host${p.P > 1 ? 's' : ''} × ${p.m} rank${p.m > 1 ? 's' : ''}/host = ${p.P * p.m} ranks`,
+    `${coll} of ${fmtBytes(bytes)} (${BYTES_MEANING[coll]}) on ${p.P} host${p.P > 1 ? 's' : ''} × ${p.m} ` +
+      `rank${p.m > 1 ? 's' : ''}/host = ${p.P * p.m} ranks`,
   );
   out.push(`topology: ${topo.name ?? 'unnamed'}`);
   if (p.P > 1)
     out.push(
-      `links: α = ${fmtUs(p.alphaUs)}, bandwidth ${fmtGBs(s.bandwidthGBs)} (slowest of ${s.links} link${s.links > 1 ? 's' : ''}; ${s.measured ? 'measured' : 'assumed, not measured'}); shared memory ${s.shmGBs} GB/s`,
+      `links: α = ${fmtUs(p.alphaUs)}, bandwidth ${fmtGBs(s.bandwidthGBs)} (slowest of ${s.links} ` +
+        `link${s.links > 1 ? 's' : ''}; ${s.measured ? 'measured' : 'assumed, not measured'}); shared memory ` +
+        `${s.shmGBs} GB/s`,
     );
   else out.push(`one host: only the shared-memory phases run; shared memory ${s.shmGBs} GB/s`);
   const share = c.cost.totalUs > 0 ? (x: number) => Math.round((100 * x) / c.cost.totalUs) : () => 0;
@@ -31,17 +34,22 @@ export function explain(
   if (c.forced) {
     const slower = best.totalUs > 0 ? c.cost.totalUs / best.totalUs : 1;
     out.push(
-      `chosen: ${c.algo}, chunk ${fmtBytes(c.chunkBytes)}: forced by ONET_ALGO (the model prefers ${best.algo}; ${c.algo} is predicted ${slower.toFixed(2)}× its time)`,
+      `chosen: ${c.algo}, chunk ${fmtBytes(c.chunkBytes)}: forced by ONET_ALGO (the model prefers ${best.algo}; ` +
+        `${c.algo} is predicted ${slower.toFixed(2)}× its time)`,
     );
   } else {
     const second = c.alternatives[1];
     const margin = second
-      ? `; next best ${second.algo} at ${fmtUs(second.totalUs)} (${(second.totalUs / Math.max(c.cost.totalUs, 1e-9)).toFixed(2)}×)`
+      ? `; next best ${second.algo} at ${fmtUs(second.totalUs)} ` +
+        `(${(second.totalUs / Math.max(c.cost.totalUs, 1e-9)).toFixed(2)}×)`
       : '';
     out.push(`chosen: ${c.algo}, chunk ${fmtBytes(c.chunkBytes)}: cheapest predicted time${margin}`);
   }
   out.push(
-    `predicted: ${fmtUs(c.cost.totalUs)} = latency ${fmtUs(c.cost.latencyUs)} (${share(c.cost.latencyUs)}%) + bandwidth ${fmtUs(c.cost.bandwidthUs)} (${share(c.cost.bandwidthUs)}%) + reduce ${fmtUs(c.cost.reduceUs)} (${share(c.cost.reduceUs)}%) + local ${fmtUs(c.cost.localUs)} (${share(c.cost.localUs)}%); ${p.P > 1 ? bound : 'local only'}`,
+    `predicted: ${fmtUs(c.cost.totalUs)} = latency ${fmtUs(c.cost.latencyUs)} (${share(c.cost.latencyUs)}%) + ` +
+      `bandwidth ${fmtUs(c.cost.bandwidthUs)} (${share(c.cost.bandwidthUs)}%) + reduce ${fmtUs(c.cost.reduceUs)} ` +
+      `(${share(c.cost.reduceUs)}%) + local ${fmtUs(c.cost.localUs)} (${share(c.cost.localUs)}%); ` +
+      `${p.P > 1 ? bound : 'local only'}`,
   );
   out.push(`model: ${c.cost.formula}`);
   if (c.oneshot) {

@@ -21,7 +21,8 @@ export function parseOverrides(text: string, what = 'ONET_ALGO'): Overrides {
     if (!(coll in CATALOGUE))
       throw new OnetError(
         'EINVAL',
-        `${what}: unknown collective ${JSON.stringify(coll)} in ${JSON.stringify(entry)}. Valid collectives: ${COLLECTIVES.join(', ')}`,
+        `${what}: unknown collective ${JSON.stringify(coll)} in ${JSON.stringify(entry)}. Valid collectives: ` +
+          `${COLLECTIVES.join(', ')}`,
       );
     const algos = CATALOGUE[coll as Collective] as readonly string[];
     if (!algos.includes(algo))

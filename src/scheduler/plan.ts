@@ -20,7 +20,8 @@ export function planFromEnv(topo: Topology, env: NodeJS.ProcessEnv = process.env
   let explanation: string | null = null;
   if (setting('explain', env)) {
     const lines = [
-      `scheduler: ${topo.name ?? 'topology'}; ${params.P} hosts × ${params.m} ranks, α ${fmtUs(params.alphaUs)}, ${(1 / (params.betaUs * 1e3)).toPrecision(3)} GB/s` +
+      `scheduler: ${topo.name ?? 'topology'}; ${params.P} hosts × ${params.m} ranks, α ${fmtUs(params.alphaUs)}, ` +
+        `${(1 / (params.betaUs * 1e3)).toPrecision(3)} GB/s` +
         (overrides.size ? `; ONET_ALGO forces ${[...overrides].map(([c, a]) => `${c}:${a}`).join(',')}` : ''),
     ];
     for (const coll of COLLECTIVES) {

@@ -51,7 +51,8 @@ export function sweepSizes(min = 8, max = 1 << 30): number[] {
 }
 
 export function formatSimulation(coll: Collective, p: CostParams, rows: SimRow[]): string {
-  const head = `${coll} predicted on ${p.P} hosts × ${p.m} ranks/host (${p.P * p.m} ranks) by the cost model, not measured`;
+  const head =
+    `${coll} predicted on ${p.P} hosts × ${p.m} ranks/host (${p.P * p.m} ranks) by the cost model, not ` + `measured`;
   return (
     head +
     '\n' +

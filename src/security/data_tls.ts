@@ -34,7 +34,8 @@ export function dataTlsFrom(env: NodeJS.ProcessEnv, transport: 'tcp' | 'ucx'): D
     if (mode === '1')
       throw new OnetError(
         'EINVAL',
-        `ONET_TLS_DATA=1: the ${transport} transport has no encryption; use ONET_TRANSPORT=tcp, or ONET_TLS_DATA=auto to run ${transport} unencrypted`,
+        `ONET_TLS_DATA=1: the ${transport} transport has no encryption; use ONET_TRANSPORT=tcp, or ` +
+          `ONET_TLS_DATA=auto to run ${transport} unencrypted`,
       );
     return undefined;
   }

@@ -37,7 +37,8 @@ export function parsePort(text: string, name: string): number | undefined {
   if (!/^\d+$/.test(text) || Number(text) > 65535)
     throw new OnetError(
       'EINVAL',
-      `${name}=${JSON.stringify(text)} is not a port: give 1-65535, 0 for any free port, or leave it unset to turn it off`,
+      `${name}=${JSON.stringify(text)} is not a port: give 1-65535, 0 for any free port, or leave it unset to turn ` +
+        `it off`,
     );
   return Number(text);
 }
@@ -91,7 +92,8 @@ export async function listen(
         reject(
           new OnetError(
             'EINVAL',
-            `telemetry server cannot listen on ${host}:${port}: ${e.code ?? e.message}; pick another ONET_METRICS_PORT / ONET_DASHBOARD_PORT`,
+            `telemetry server cannot listen on ${host}:${port}: ${e.code ?? e.message}; pick another ` +
+              `ONET_METRICS_PORT / ONET_DASHBOARD_PORT`,
           ),
         ),
       );

@@ -51,8 +51,10 @@ export class StragglerDetector {
         const st = s.ranks[r];
         this.say(
           'warn',
-          `straggler: rank ${r} arrived last (≥ ${s.window.gapNs / 1e6} ms after the others) at ${st.lateWindow} of the last ${n} collectives; ` +
-            `the other ranks have waited ${(st.lateNs / 1e9).toFixed(2)} s for it in total — check its host's load, its data loading or its GPU`,
+          `straggler: rank ${r} arrived last (≥ ${s.window.gapNs / 1e6} ms after the others) at ${st.lateWindow} ` +
+            `of the last ${n} collectives; ` +
+            `the other ranks have waited ${(st.lateNs / 1e9).toFixed(2)} s for it in total — check its host's ` +
+            `load, its data loading or its GPU`,
         );
       }
     for (const r of this.flagged)
@@ -83,7 +85,8 @@ export class StragglerDetector {
     if (state.slow && !old?.slow)
       this.say(
         'warn',
-        `slow link: to ${peer} measured ${(measuredBps / 1e9).toFixed(2)} GB/s, probed ${(probedBps / 1e9).toFixed(2)} GB/s — the link is congested or degraded`,
+        `slow link: to ${peer} measured ${(measuredBps / 1e9).toFixed(2)} GB/s, probed ` +
+          `${(probedBps / 1e9).toFixed(2)} GB/s — the link is congested or degraded`,
       );
     if (!state.slow && old?.slow)
       this.say('info', `slow link: ${peer} is back above ${SLOW_LINK_RATIO * 100}% of its probed bandwidth`);

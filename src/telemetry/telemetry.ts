@@ -352,7 +352,9 @@ export class Telemetry {
     if (this.tracer)
       this.h.log(
         'info',
-        `telemetry: trace of ${this.tracer.count} collective(s) written to ${this.tracer.path}${this.tracer.dropped ? ` (${this.tracer.dropped} more not traced: over 8192 a second)` : ''}`,
+        `telemetry: trace of ${this.tracer.count} collective(s) written to ` +
+          `${this.tracer.path}` +
+          `${this.tracer.dropped ? ` (${this.tracer.dropped} more not traced: over 8192 a second)` : ''}`,
       );
     this.sse.close();
     await closeAll(this.servers);

@@ -167,7 +167,9 @@ export function createNet(nhosts: number, shape: Shape = {}): Net {
       });
     } catch (e: any) {
       throw new Error(
-        `tc qdisc ${q.join(' ')} failed: ${String(e.stderr ?? e.message).trim()}${netem ? ' (this kernel may lack sch_netem; see netemUnavailable())' : ''}`,
+        `tc qdisc ${q.join(' ')} failed: ` +
+          `${String(e.stderr ?? e.message).trim()}` +
+          `${netem ? ' (this kernel may lack sch_netem; see netemUnavailable())' : ''}`,
       );
     }
   };

@@ -104,12 +104,14 @@ export async function chooseInterface(peers: string[], o: IfaceOptions = {}): Pr
     if (!n)
       throw new OnetError(
         'EINVAL',
-        `ONET_IFNAME=${want}: no such interface on ${os.hostname()}. Interfaces here: ${list}. Set ONET_IFNAME to one of them, or unset it to use the one that routes to the peers.`,
+        `ONET_IFNAME=${want}: no such interface on ${os.hostname()}. Interfaces here: ${list}. Set ONET_IFNAME to ` +
+          `one of them, or unset it to use the one that routes to the peers.`,
       );
     if (!nicUsable(n))
       throw new OnetError(
         'EINVAL',
-        `ONET_IFNAME=${want} is ${n.state}, not up. Interfaces here: ${list}. Bring it up (ip link set ${want} up) or choose another.`,
+        `ONET_IFNAME=${want} is ${n.state}, not up. Interfaces here: ${list}. Bring it up (ip link set ${want} up) ` +
+          `or choose another.`,
       );
     const address = addressOf(n);
     if (!address) throw new OnetError('EINVAL', `ONET_IFNAME=${want} has no IP address. Interfaces here: ${list}.`);
@@ -157,7 +159,8 @@ export async function chooseInterface(peers: string[], o: IfaceOptions = {}): Pr
   if (nic && !nicUsable(nic))
     throw new OnetError(
       'EINVAL',
-      `peers ${via.join(', ')} route via ${dev}, which is ${nic.state}. Interfaces here: ${list}. Bring it up or set ONET_IFNAME.`,
+      `peers ${via.join(', ')} route via ${dev}, which is ${nic.state}. Interfaces here: ${list}. Bring it up or set ` +
+        `ONET_IFNAME.`,
     );
   const address = addressOf(nic, src);
   const others = remote.slice(1).map(([d, e]) => `${e.peers.join(', ')} via ${d}`);
@@ -165,6 +168,8 @@ export async function chooseInterface(peers: string[], o: IfaceOptions = {}): Pr
   return {
     name: dev,
     address,
-    reason: `${dev} (${address}): routes to peers ${via.join(', ')}${others.length ? '; ' + others.join('; ') : ''} (ONET_IFNAME unset)`,
+    reason:
+      `${dev} (${address}): routes to peers ${via.join(', ')}${others.length ? '; ' + others.join('; ') : ''} ` +
+      `(ONET_IFNAME unset)`,
   };
 }

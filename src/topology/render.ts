@@ -56,7 +56,8 @@ export function renderHost(h: HostInfo, iface?: IfaceChoice): string {
 
 export function renderTopology(t: Topology, maxLinks = 40): string {
   const out = [
-    `topology: ${t.name ?? 'unnamed'} — ${t.hosts.length} host(s), ${t.hosts.reduce((s, h) => s + h.ranks, 0)} rank(s)`,
+    `topology: ${t.name ?? 'unnamed'} — ${t.hosts.length} host(s), ${t.hosts.reduce((s, h) => s + h.ranks, 0)} ` +
+      `rank(s)`,
   ];
   const hosts = t.hosts.length > maxLinks ? t.hosts.slice(0, maxLinks) : t.hosts;
   out.push(
@@ -84,7 +85,8 @@ export function renderTopology(t: Topology, maxLinks = 40): string {
   }
   if (t.defaultLink)
     out.push(
-      `every other host pair: ${fmtUs(t.defaultLink.latencyUs)}, ${gbs(t.defaultLink.bandwidthGBs)} (defaultLink, assumed)`,
+      `every other host pair: ${fmtUs(t.defaultLink.latencyUs)}, ${gbs(t.defaultLink.bandwidthGBs)} (defaultLink, ` +
+        `assumed)`,
     );
   return out.join('\n');
 }
@@ -125,8 +127,12 @@ export function renderSvg(t: Topology, maxHosts = 32): string {
     placed.push({ x: mx, y: my });
     lines.push(
       `<g><title>${esc(`${a} — ${b}: ${gbs(bw)}, ${fmtUs(lat)}${measured ? ', measured' : ''}`)}</title>` +
-        `<line x1="${p.x.toFixed(1)}" y1="${p.y.toFixed(1)}" x2="${q.x.toFixed(1)}" y2="${q.y.toFixed(1)}" stroke="${measured ? '#1f6feb' : '#888'}" stroke-width="${Math.max(1, Math.min(6, Math.log2(1 + bw * 8)))}"${implied ? ' stroke-dasharray="6 4"' : ''}/>` +
-        `<text x="${mx.toFixed(1)}" y="${(my - 4).toFixed(1)}" font-size="11" text-anchor="middle" fill="#333" stroke="white" stroke-width="3" paint-order="stroke">${esc(gbs(bw))}</text></g>`,
+        `<line x1="${p.x.toFixed(1)}" y1="${p.y.toFixed(1)}" x2="${q.x.toFixed(1)}" y2="${q.y.toFixed(1)}" ` +
+        `stroke="${measured ? '#1f6feb' : '#888'}" ` +
+        `stroke-width="${Math.max(1, Math.min(6, Math.log2(1 + bw * 8)))}"` +
+        `${implied ? ' stroke-dasharray="6 4"' : ''}/>` +
+        `<text x="${mx.toFixed(1)}" y="${(my - 4).toFixed(1)}" font-size="11" text-anchor="middle" fill="#333" ` +
+        `stroke="white" stroke-width="3" paint-order="stroke">${esc(gbs(bw))}</text></g>`,
     );
   };
   for (const l of t.links) edge(l.a, l.b, l.bandwidthGBs, l.latencyUs, l.measured, false);
@@ -141,8 +147,10 @@ export function renderSvg(t: Topology, maxHosts = 32): string {
     const p = pos.get(h.name)!;
     return (
       `<g><circle cx="${p.x.toFixed(1)}" cy="${p.y.toFixed(1)}" r="26" fill="#f6f8fa" stroke="#24292f"/>` +
-      `<text x="${p.x.toFixed(1)}" y="${(p.y - 2).toFixed(1)}" font-size="11" text-anchor="middle">${esc(h.name)}</text>` +
-      `<text x="${p.x.toFixed(1)}" y="${(p.y + 12).toFixed(1)}" font-size="10" text-anchor="middle" fill="#555">${h.ranks} rank${h.ranks > 1 ? 's' : ''}</text></g>`
+      `<text x="${p.x.toFixed(1)}" y="${(p.y - 2).toFixed(1)}" font-size="11" ` +
+      `text-anchor="middle">${esc(h.name)}</text>` +
+      `<text x="${p.x.toFixed(1)}" y="${(p.y + 12).toFixed(1)}" font-size="10" text-anchor="middle" ` +
+      `fill="#555">${h.ranks} rank${h.ranks > 1 ? 's' : ''}</text></g>`
     );
   });
   const notes = [
@@ -153,7 +161,8 @@ export function renderSvg(t: Topology, maxHosts = 32): string {
   if (t.defaultLink && shown.length > 12)
     notes.push(`every unlisted pair: ${esc(gbs(t.defaultLink.bandwidthGBs))}, ${esc(fmtUs(t.defaultLink.latencyUs))}`);
   return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n` +
+    `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
+    `viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n` +
     `<rect width="100%" height="100%" fill="white"/>\n` +
     notes.map((n, i) => `<text x="12" y="${20 + 16 * i}" font-size="13">${n}</text>`).join('\n') +
     '\n' +

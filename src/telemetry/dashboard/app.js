@@ -108,11 +108,17 @@
           : r.waitingS > 1
             ? 'var(--warn)'
             : 'var(--ok)';
-      h += `<line x1="${cx}" y1="${cy}" x2="${x}" y2="${y}" stroke="${color}" stroke-width="${r.waitingS > 1 || r.straggler ? 3 : 1.5}" data-rank="${r.rank}"/>`;
-      h += `<circle cx="${x}" cy="${y}" r="17" fill="#171d24" stroke="${color}" stroke-width="2"/><text x="${x}" y="${y}">${r.rank}</text>`;
+      h +=
+        `<line x1="${cx}" y1="${cy}" x2="${x}" y2="${y}" stroke="${color}" ` +
+        `stroke-width="${r.waitingS > 1 || r.straggler ? 3 : 1.5}" data-rank="${r.rank}"/>`;
+      h +=
+        `<circle cx="${x}" cy="${y}" r="17" fill="#171d24" stroke="${color}" stroke-width="2"/><text x="${x}" ` +
+        `y="${y}">${r.rank}</text>`;
     });
     h += `<rect x="${cx - 52}" y="${cy - 18}" width="104" height="36" rx="6" fill="#1f2630" stroke="#58a6ff"/>`;
-    h += `<text x="${cx}" y="${cy - 5}">coordinator</text><text x="${cx}" y="${cy + 9}" class="muted">${esc(s.topology.hosts[0].name)}</text>`;
+    h +=
+      `<text x="${cx}" y="${cy - 5}">coordinator</text><text x="${cx}" y="${cy + 9}" ` +
+      `class="muted">${esc(s.topology.hosts[0].name)}</text>`;
     svg.innerHTML = h;
     $('links').textContent = s.topology.links.length
       ? s.topology.links
@@ -124,30 +130,41 @@
       : 'single host: inter-host links appear here, coloured by load, when the job spans hosts';
   }
 
+  /** The ranks table's op cell: the pending op and whom it waits for, or a muted dash. */
+  function opCell(r) {
+    if (!r.op) return '<span class="muted">—</span>';
+    return esc(r.op) + (r.waitingFor.length ? ` (for ${r.waitingFor.join(', ')})` : '');
+  }
+
   function tables(s) {
     $('ranks').tBodies[0].innerHTML = s.ranks
       .map(
-        (r) => `<tr class="${r.straggler ? 'straggler' : ''} ${r.waitingS > 1 ? 'waiting' : ''}" data-rank="${r.rank}">
-      <td>${r.rank}${r.straggler ? ' ⚠' : ''}</td><td>${esc(r.state)}</td><td>${r.op ? esc(r.op) + (r.waitingFor.length ? ` (for ${r.waitingFor.join(', ')})` : '') : '<span class="muted">—</span>'}</td>
-      <td>${r.waitingS == null ? '' : r.waitingS.toFixed(1) + ' s'}</td><td>${r.lastOp ? esc(r.lastOp) : '<span class="muted">none yet</span>'}</td>
-      <td>${r.lastAgoS == null ? '' : r.lastAgoS.toFixed(1) + ' s ago'}</td><td>${(r.lateShare * 100).toFixed(0)}%</td></tr>`,
+        (r) =>
+          `<tr class="${r.straggler ? 'straggler' : ''} ${r.waitingS > 1 ? 'waiting' : ''}" data-rank="${r.rank}">\n` +
+          `      <td>${r.rank}${r.straggler ? ' ⚠' : ''}</td><td>${esc(r.state)}</td><td>${opCell(r)}</td>\n` +
+          `      <td>${r.waitingS == null ? '' : r.waitingS.toFixed(1) + ' s'}</td>` +
+          `<td>${r.lastOp ? esc(r.lastOp) : '<span class="muted">none yet</span>'}</td>\n` +
+          `      <td>${r.lastAgoS == null ? '' : r.lastAgoS.toFixed(1) + ' s ago'}</td>` +
+          `<td>${(r.lateShare * 100).toFixed(0)}%</td></tr>`,
       )
       .join('');
     const win = new Map(s.window.ops.map((o) => [o.op, o]));
     const ops = s.ops.length ? s.ops : s.window.ops.map((o) => ({ ...o, callsPerS: 0 }));
     $('ops').tBodies[0].innerHTML = ops
       .map(
-        (
-          o,
-        ) => `<tr data-op="${esc(o.op)}"><td>${esc(o.op)}</td><td>${fmt(o.callsPerS)}</td><td>${(o.busbw / 1e9).toFixed(3)}</td>
-      <td>${(o.algbw / 1e9).toFixed(3)}</td><td>${us(o.p50Us)}</td><td>${us(o.p95Us)}</td><td>${us(o.p99Us)}</td><td>${us(win.get(o.op)?.p99Us)}</td></tr>`,
+        (o) =>
+          `<tr data-op="${esc(o.op)}"><td>${esc(o.op)}</td><td>${fmt(o.callsPerS)}</td>` +
+          `<td>${(o.busbw / 1e9).toFixed(3)}</td>\n` +
+          `      <td>${(o.algbw / 1e9).toFixed(3)}</td><td>${us(o.p50Us)}</td><td>${us(o.p95Us)}</td>` +
+          `<td>${us(o.p99Us)}</td><td>${us(win.get(o.op)?.p99Us)}</td></tr>`,
       )
       .join('');
     $('errors').innerHTML = s.errors.length
       ? s.errors
           .map(
             (e) =>
-              `<li><b>${esc(e.code)}</b> rank ${e.ranks.join(', ')} · ${new Date(e.t).toLocaleTimeString()}<br><span class="muted">${esc(e.message)}</span></li>`,
+              `<li><b>${esc(e.code)}</b> rank ${e.ranks.join(', ')} · ` +
+              `${new Date(e.t).toLocaleTimeString()}<br><span class="muted">${esc(e.message)}</span></li>`,
           )
           .join('')
       : '<li class="muted">none</li>';
@@ -156,13 +173,16 @@
         .filter((r) => r.straggler)
         .map(
           (r) =>
-            `<div class="alert" data-straggler="${r.rank}">Straggler: rank ${r.rank} arrived last at ${(r.lateShare * 100).toFixed(0)}% of the last ${s.window.stragglerWindow?.filled ?? 0} collectives</div>`,
+            `<div class="alert" data-straggler="${r.rank}">Straggler: rank ${r.rank} arrived last at ` +
+            `${(r.lateShare * 100).toFixed(0)}% of the last ${s.window.stragglerWindow?.filled ?? 0} ` +
+            `collectives</div>`,
         ),
       ...s.links
         .filter((l) => l.slow)
         .map(
           (l) =>
-            `<div class="alert">Slow link to ${esc(l.peer)}: ${(l.measuredBps / 1e9).toFixed(2)} of ${(l.probedBps / 1e9).toFixed(2)} GB/s probed</div>`,
+            `<div class="alert">Slow link to ${esc(l.peer)}: ${(l.measuredBps / 1e9).toFixed(2)} of ` +
+            `${(l.probedBps / 1e9).toFixed(2)} GB/s probed</div>`,
         ),
     ].join('');
   }
