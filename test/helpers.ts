@@ -6,6 +6,26 @@ import { join } from 'node:path';
 export const ROOT = join(__dirname, '..');
 export const ONET = join(ROOT, 'bin', 'onet.js');
 
+/**
+ * A native test executable (`name`): `override` (an env var's value) if set, else where
+ * `npm run build:native` (cmake-js, ONET_BUILD_TESTS=ON) or a private build puts it. When only the
+ * configured cmake-js tree exists, the target is built first under the shared build lock.
+ * Returns the path and the places looked in (for a skip message).
+ */
+export function nativeTestBinary(name: string, override?: string): { bin?: string; looked: string[] } {
+  const looked = [override ?? '', join(ROOT, 'build/Release', name), join(ROOT, 'build', name)].filter((p) => p !== '');
+  let bin = looked.find((p) => existsSync(p));
+  if (bin === undefined && existsSync(join(ROOT, 'build/CMakeCache.txt'))) {
+    spawnSync('flock', ['/tmp/onet-build.lock', 'cmake', '--build', 'build', '--target', name], {
+      cwd: ROOT,
+      stdio: 'inherit',
+      timeout: 600_000,
+    });
+    bin = looked.find((p) => existsSync(p));
+  }
+  return { bin, looked };
+}
+
 /** Whether this build has the UCX backend (build/transport_test says so); UCX tests skip without it. */
 export function ucxAvailable(): boolean {
   const bin = join(ROOT, 'build', 'transport_test');

@@ -6,32 +6,10 @@
 // private build puts it (ONET_MATCHER_TEST_BIN overrides). When only the configured cmake-js tree
 // exists it builds the target under the shared build lock first.
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { nativeTestBinary } from './helpers';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const candidates = [
-  process.env.ONET_MATCHER_TEST_BIN ?? '',
-  path.join(root, 'build/Release/matcher_test'),
-  path.join(root, 'build/matcher_test'),
-].filter((p) => p !== '');
-
-function findBinary(): string | undefined {
-  let bin = candidates.find((p) => fs.existsSync(p));
-  if (bin === undefined && fs.existsSync(path.join(root, 'build/CMakeCache.txt'))) {
-    spawnSync('flock', ['/tmp/onet-build.lock', 'cmake', '--build', 'build', '--target', 'matcher_test'], {
-      cwd: root,
-      stdio: 'inherit',
-      timeout: 600_000,
-    });
-    bin = candidates.find((p) => fs.existsSync(p));
-  }
-  return bin;
-}
-
-const bin = findBinary();
+const { bin, looked: candidates } = nativeTestBinary('matcher_test', process.env.ONET_MATCHER_TEST_BIN);
 if (bin === undefined) {
   console.warn(`matcher.test: SKIPPED, no matcher_test executable in ${candidates.join(', ')} (npm run build:native)`);
 }
