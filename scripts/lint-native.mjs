@@ -17,9 +17,10 @@ export const MAY_INCLUDE = {
   common: [],
   shm: ['common'],
   reduce: ['common'],
+  codec: ['common'],
   transport: ['common', 'shm'],
-  algo: ['common', 'shm', 'reduce', 'transport'],
-  engine: ['common', 'shm', 'reduce', 'transport', 'algo'],
+  algo: ['common', 'shm', 'reduce', 'transport', 'codec'],
+  engine: ['common', 'shm', 'reduce', 'transport', 'algo', 'codec'],
 };
 const BACKENDS = ['tcp', 'ucx', 'mem'];
 const MAX_COLUMNS = 120;

@@ -15,7 +15,7 @@ const started = Date.now();
 const secs = (t0) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 /** Run one step quietly: a line when it starts, its time when it ends, its output only if it fails. */
-function step(title, cmd, args, { env, keep = () => false, drop = () => false } = {}) {
+function step(title, cmd, args, { env, keep = () => false, drop = () => false, optional = false } = {}) {
   const t0 = Date.now();
   process.stdout.write(`[setup] ${title} ...${verbose ? '\n' : ''}`);
   return new Promise((resolve) => {
@@ -37,6 +37,12 @@ function step(title, cmd, args, { env, keep = () => false, drop = () => false } 
     p.on('close', (code) => finish(code === 0 ? null : `exit ${code}`));
     function finish(err) {
       if (rest) lines.push(rest);
+      if (err && optional) {
+        // Optional parts (Ray, Lightning): say so and go on; the tests that need them skip.
+        console.log(` skipped (${err}) after ${secs(t0)}; their tests will skip`);
+        for (const l of lines.filter((x) => /^ERROR/.test(x)).slice(-3)) console.log(`          ${l.trim()}`);
+        return resolve();
+      }
       if (err) {
         console.log(` FAILED (${err}) after ${secs(t0)}\n[setup] ${cmd} ${args.join(' ')}:`);
         for (const l of lines.slice(-80)) console.log(`  ${l}`);
@@ -83,6 +89,16 @@ if (process.env.ONET_SKIP_VENV !== '1') {
       keep: (l) => /^(WARNING|ERROR|DEPRECATION)/.test(l),
     },
   );
+  if (!process.env.ONET_PY_EXTRAS) {
+    // Ray and Lightning are large and optional (opennetworks.ray, python/tests/test_ray.py, test_lightning.py):
+    // a failure to install them does not fail `npm install`.
+    await step(
+      `Python: pip install -e python[ray,lightning] into .venv (optional)${note}`,
+      venvPy,
+      ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', '-e', './python[ray,lightning]'],
+      { env, optional: true, drop: (l) => /^WARNING: Location '[^']*' is ignored/.test(l) },
+    );
+  }
 }
 const built = [
   process.env.ONET_SKIP_NATIVE !== '1' && 'addon build/Release/onet.node',

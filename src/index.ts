@@ -1,5 +1,6 @@
 // Public surface of the opennetworks Node package.
 export { Comm, type InitOptions, init, type ReduceOptions, type RootOptions } from './api/comm.js';
+export type { Compression, CompressionOptions } from './api/compression.js';
 export type { JobMetrics, PendingOp, RankMetrics, RankState } from './api/job_metrics.js';
 export {
   type ExitReason,

@@ -63,6 +63,9 @@ describe('onet bench --framework torch', () => {
     expect(vsGloo.length).toBe(2 * 2 * 2); // (onet, onet+arena) × ops × sizes
     for (const x of j.ratios) expect(x.busbw_ratio).toBeGreaterThan(0);
     if (j.skipped.mpi === undefined) expect(j.backends).toContain('mpi');
+    // The load the runs shared the cores with: sampled during every run, never asserted on as a timing.
+    expect(j.machine.load_during.samples).toBeGreaterThan(0);
+    expect(j.load_per_run.map((x: any) => x.backend)).toEqual(expect.arrayContaining(['opennetworks', 'gloo']));
   });
 
   it('rejects an unknown collective with a message naming the choices', async () => {

@@ -21,7 +21,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
          InstanceMethod("snapshot", &EngineWrap::Snapshot), InstanceMethod("close", &EngineWrap::Close),
          InstanceMethod("stats", &EngineWrap::Stats), InstanceMethod("drainTrace", &EngineWrap::DrainTrace),
          InstanceMethod("netListen", &EngineWrap::NetListen), InstanceMethod("netConnect", &EngineWrap::NetConnect),
-         InstanceMethod("setAlgoRules", &EngineWrap::SetAlgoRules), InstanceMethod("links", &EngineWrap::Links)});
+         InstanceMethod("setAlgoRules", &EngineWrap::SetAlgoRules), InstanceMethod("links", &EngineWrap::Links),
+         InstanceMethod("setCompression", &EngineWrap::SetCompression),
+         InstanceMethod("compression", &EngineWrap::Compression)});
   }
 
   EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
@@ -134,6 +136,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value NetConnect(const Napi::CallbackInfo& info) { return onet_node::NetConnect(info, engine_.get()); }
   Napi::Value SetAlgoRules(const Napi::CallbackInfo& info) { return onet_node::SetAlgoRules(info, engine_.get()); }
   Napi::Value Links(const Napi::CallbackInfo& info) { return onet_node::Links(info, engine_.get()); }
+  Napi::Value SetCompression(const Napi::CallbackInfo& info) { return onet_node::SetCompression(info, engine_.get()); }
+  Napi::Value Compression(const Napi::CallbackInfo& info) { return onet_node::Compression(info, engine_.get()); }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     if (!Alive(info.Env())) return info.Env().Undefined();

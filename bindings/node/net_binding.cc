@@ -113,4 +113,19 @@ Napi::Value Links(const Napi::CallbackInfo& info, onet::Engine* e) {
   return Napi::String::New(info.Env(), e->links_json());
 }
 
+Napi::Value SetCompression(const Napi::CallbackInfo& info, onet::Engine* e) {
+  Napi::Env env = info.Env();
+  if (!e) return fail(env, {onet::Code::kClosed, "engine is closed"});
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString())
+    return fail(env, {onet::Code::kInvalid, "setCompression(group, codec)"});
+  onet::Status st = e->set_compression(info[0].ToNumber().Uint32Value(), info[1].ToString().Utf8Value());
+  if (!st.ok()) return fail(env, st);
+  return env.Undefined();
+}
+
+Napi::Value Compression(const Napi::CallbackInfo& info, onet::Engine* e) {
+  if (!e) return Napi::String::New(info.Env(), "{}");
+  return Napi::String::New(info.Env(), e->compression_json());
+}
+
 }  // namespace onet_node

@@ -14,5 +14,7 @@ Napi::Value NetListen(const Napi::CallbackInfo& info, onet::Engine* e);
 Napi::Value NetConnect(const Napi::CallbackInfo& info, onet::Engine* e);
 Napi::Value SetAlgoRules(const Napi::CallbackInfo& info, onet::Engine* e);
 Napi::Value Links(const Napi::CallbackInfo& info, onet::Engine* e);
+Napi::Value SetCompression(const Napi::CallbackInfo& info, onet::Engine* e);  // group, codec text
+Napi::Value Compression(const Napi::CallbackInfo& info, onet::Engine* e);     // JSON: bytes before/after per codec
 
 }  // namespace onet_node

@@ -156,6 +156,10 @@ void CrossHostState::clear() {
   mailboxes.clear();
   abort_boxes.clear();
   net_stale.clear();
+  {
+    std::lock_guard<std::mutex> z(z_mu);
+    residuals.clear();  // error feedback ends with the engine
+  }
   std::lock_guard<std::mutex> g(rules_mu);
   failed_jobs.clear();
 }

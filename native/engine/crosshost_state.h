@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "algo/hier/hier.h"
+#include "codec/codec.h"
 #include "common/status.h"
 #include "engine/abort.h"
 #include "engine/lane.h"
@@ -46,6 +47,34 @@ struct CrossHostState {
   void set_rules(std::vector<AlgoRule> r);
   std::vector<AlgoRule> rules_now();
   void keep_failed(std::shared_ptr<CrossJob> j);
+
+  // ---- compression (docs/compression.md); under z_mu (lanes take residuals, the progress thread the rest) ----
+  // ONET_COMPRESSION is read once at construction; a group's choice (set_compression) overrides it, a call's
+  // slot flags (spec/layout.json slotFlags: compression, ef_key) override both. Residuals of error feedback
+  // are kept per (group, key) and dropped when the group is re-created or the engine closes.
+  std::mutex z_mu;
+  codec::Spec z_default;
+  bool z_auto = false;  // ONET_COMPRESSION=auto: resolved per call by z_choose from the link figures
+  std::string z_error;  // a bad ONET_COMPRESSION: every cross-host allreduce fails with it (kInvalid)
+  std::map<uint32_t, codec::Spec> z_group;
+  std::map<std::pair<uint32_t, uint32_t>, std::shared_ptr<std::vector<float>>> residuals;
+  struct ZCount {
+    uint64_t calls = 0, raw_bytes = 0, sent_bytes = 0;
+  };
+  std::map<std::string, ZCount> z_counts;  // per codec name: bytes before and after compression
+  CrossHostState();
+  Status set_compression(uint32_t group, const std::string& text);  // "" = back to ONET_COMPRESSION
+  // The codec for one call of `group` with slot flags `flags` (kind override, ef key); *res: its residual.
+  void z_choose(uint32_t group, uint32_t flags, CrossJob* job);  // sets codec / z_auto + proposal / residual
+  // auto: the link throughput seen by uncompressed cross-host allreduces of >= 1 MiB (EWMA, bytes/s) and this
+  // host's codec speed (measured once); every 32nd large call is proposed uncompressed to measure again.
+  double z_link_bps = 0;
+  uint64_t z_auto_large = 0;
+  double z_enc_bps[8] = {}, z_dec_bps[8] = {};
+  void z_observe(const CrossJob& job, double seconds);
+  void z_count(const std::string& codec, uint64_t raw, uint64_t sent);
+  void z_drop_group(uint32_t group);
+  std::string compression_json();
 
   // ---- lanes: one thread per group that spans hosts (engine/lane.h) ----
   std::map<uint32_t, std::shared_ptr<Lane>> lanes;

@@ -138,6 +138,7 @@ Status Engine::set_group(uint32_t id, const std::vector<int>& ranks) {
   post_cmd([this, id, ranks] {
     auto it = groups_.find(id);
     if (it != groups_.end() && it->second.ranks == ranks) return;  // every member re-sends it
+    xh_.z_drop_group(id);  // a new group under this id: its error-feedback residuals start over
     Group g;
     g.id = id;
     g.ranks = ranks;

@@ -87,6 +87,9 @@ class Engine {
                      int64_t timeout_ms);
   void set_algo_rules(std::vector<AlgoRule> rules);
   std::string links_json();  // per-peer LinkStats, for telemetry
+  // Compression of this group's cross-host allreduces (docs/compression.md); "" = ONET_COMPRESSION again.
+  Status set_compression(uint32_t group, const std::string& codec) { return xh_.set_compression(group, codec); }
+  std::string compression_json() { return xh_.compression_json(); }  // bytes before/after per codec
 
  private:
   struct RankState {

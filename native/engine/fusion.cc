@@ -2,6 +2,8 @@
 // allreduces queued right behind it for fusion (algo/hier/fuse.cc has the agreement
 // rule), then complete the local slots of it and of every member that rode along — each with
 // its own completion, error and telemetry, as if it had run alone.
+#include <chrono>
+
 #include "algo/hier/internal.h"
 #include "engine/engine.h"
 #include "shm/futex.h"
@@ -57,7 +59,10 @@ void Engine::drain_cross(CrossQueue& q) {
       }
   }
   std::shared_ptr<CrossJob> job = lead.job;
+  const auto z0 = std::chrono::steady_clock::now();
   Status st = run_cross(*job);
+  if (st.ok()) xh_.z_observe(*job, std::chrono::duration<double>(std::chrono::steady_clock::now() - z0).count());
+  if (job->z_raw_bytes) xh_.z_count(codec::name(job->codec), job->z_raw_bytes, job->z_sent_bytes);
   std::vector<CrossItem> members;
   {
     std::lock_guard<std::mutex> lk(q.mu);

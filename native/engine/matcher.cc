@@ -316,8 +316,14 @@ void Engine::do_fail_rank(int rank, Code code, const std::string& why) {
     if (!g.grank.count(rank)) continue;
     for (auto it = g.pending.begin(); it != g.pending.end();) {
       Pending& pd = it->second;
-      pd.poison =
-          op_label(pd.by_grank[0].slot ? Coll(pd.by_grank[0].slot->coll) : Coll::barrier, it->first) + ": " + why;
+      // Label with a rank that did post (rank 0 may not have arrived yet).
+      Coll c = Coll::barrier;
+      for (auto& q : pd.by_grank)
+        if (q.slot) {
+          c = Coll(q.slot->coll);
+          break;
+        }
+      pd.poison = op_label(c, it->first) + ": " + why;
       pd.poison_code = code;
       pd.poison_ranks = {rank};
       // The failed rank's own slots too: harmless if it died, and an aborted (still living) rank must hear.

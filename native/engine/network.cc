@@ -96,6 +96,15 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
   c.deadline_ms = net::now_ms() + cfg_.timeout_ms;
   c.tag = (uint64_t(g.id & 0xFFFF) << 48) | ((seq & 0xFFFFFFFFull) << 16);
   job->rules = xh_.rules_now();
+  if (job->coll == Coll::allreduce) {  // compression (docs/compression.md): every local rank asks alike
+    Status z = xh_.z_error.empty() ? Status::Ok() : Status{Code::kInvalid, xh_.z_error};
+    for (auto& q : pd.by_grank)
+      if (z.ok() && q.rank >= 0 && (q.slot->flags >> 8) != (a->flags >> 8))
+        z = {Code::kMismatch, "allreduce #" + std::to_string(seq) + ": ranks ask for different compression or " +
+                                  "error-feedback keys (rank " + std::to_string(q.rank) + " differs from the first)"};
+    if (!z.ok()) return fail_pending(g, seq, pd, z);
+    xh_.z_choose(g.id, a->flags, job.get());
+  }
   std::vector<Stats::Arrival> arr;  // read now: ranks reuse slots as soon as they complete
   for (auto& q : pd.by_grank)
     if (q.rank >= 0) arr.push_back({q.rank, q.t0, q.slot->in_off, q.slot->out_off});

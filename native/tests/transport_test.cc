@@ -7,7 +7,9 @@
 // temporary directory at start; skipped when built without OpenSSL). Exit status 0 only when
 // every CHECK held.
 // `transport_test --hb-peer BACKEND HB_MS` is the child process of test_silent_peer.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -430,12 +432,17 @@ static void test_silent_peer(const Backend& b) {
 }
 
 static void test_connect_errors(const Backend& b) {
-  // Unreachable peer: a port nobody listens on.
-  int fd = -1;
-  SockAddr bound;
-  CHECK(make_listener("127.0.0.1", 0, 0, &fd, &bound).ok(), "scratch listener");
-  std::string dead = addr_string(bound);
-  ::close(fd);
+  // Unreachable peer: a port bound here but never listened on (connects are refused), held until the checks
+  // end so that no listener, this test's own devices included, can be given it meanwhile.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t sin_len = sizeof sin;
+  CHECK(fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0 &&
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &sin_len) == 0,
+        "scratch socket");
+  std::string dead = "127.0.0.1:" + std::to_string(ntohs(sin.sin_port));
   std::unique_ptr<Device> d;
   CHECK(make_device(b, 1, nullptr, &d).ok(), "device");
   int64_t t0 = now_ms();
@@ -451,6 +458,7 @@ static void test_connect_errors(const Backend& b) {
   CHECK(st.code == Code::kTimeout && contains(st.msg, "host 1 at " + dead),
         "acceptor timeout names host 1: " + show(st));
   d.reset();
+  ::close(fd);
 
   // Another job / another protocol version: refused, and both sides say why.
   struct Case {

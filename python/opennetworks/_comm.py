@@ -82,14 +82,18 @@ class Client:
         self._seq[group] = s
         return s
 
-    def define_group(self, group: int, ranks: list[int], timeout_s: float = 300.0) -> None:
-        """Announce subgroup ``group`` with sorted global ``ranks``; returns once all members did."""
+    def define_group(self, group: int, ranks: list[int], timeout_s: float = 300.0, exclude=None) -> None:
+        """Announce subgroup ``group`` with sorted global ``ranks``; returns once all members did.
+        ``exclude``: global ranks whose pending collectives the coordinator fails first (shrink)."""
         ranks = sorted(int(r) for r in ranks)
         if group == 0:
             return
         if self._groups.get(group) == tuple(ranks):
             return
-        self.ctl.request({"type": "group", "group": group, "ranks": ranks}, timeout_s, f"group {group}")
+        msg = {"type": "group", "group": group, "ranks": ranks}
+        if exclude:
+            msg["exclude"] = sorted(int(r) for r in exclude)
+        self.ctl.request(msg, timeout_s, f"group {group}")
         self._groups[group] = tuple(ranks)
         self._seq[group] = 0
 

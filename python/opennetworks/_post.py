@@ -118,7 +118,9 @@ class Engine(Completion, Waiting):
         finish=None,
         blocks=(),
         timeout_s=None,
+        flags=0,
     ) -> Op:
+        # flags: spec/layout.json slotFlags (compression codec, error-feedback key), packed as Node does.
         if self.dead_reason is not None:
             raise AbortedError(self.dead_reason, [self.rank])
         if self._detached:
@@ -164,7 +166,7 @@ class Engine(Completion, Waiting):
                 tag,
                 scale,
                 -1,
-                0,
+                flags,
                 0,
             )
             pc = self._post_count + 1

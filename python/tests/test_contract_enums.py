@@ -151,7 +151,7 @@ def test_layout_constants():
         k["slot_max_ranks"],
     )
     assert {n: getattr(L, n.upper()) for n in LAYOUT["slotStates"]} == LAYOUT["slotStates"]
-    assert L.FLAG_ZMQ_DONE == LAYOUT["flags"]["zmq_done"]
+    assert {n: getattr(L, "FLAG_" + n.upper()) for n in LAYOUT["flags"]} == LAYOUT["flags"]
 
 
 @pytest.mark.parametrize(

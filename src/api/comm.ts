@@ -16,6 +16,7 @@ import type { ReduceOptions, RootOptions, Runner } from './comm_collectives.js';
 import * as coll from './comm_collectives.js';
 import * as p2p from './comm_p2p.js';
 import { type Done, postAndWait, type Spec } from './comm_run.js';
+import type { Compression } from './compression.js';
 import { Control, coordinatorRunning, startCoordinator } from './control.js';
 import { type RankEnv, rankEnv } from './env.js';
 import { type AllgatherTableOptions, allgatherTable } from './table.js';
@@ -119,10 +120,14 @@ export class Comm {
 
   // ---- collectives (comm_collectives.ts) -----------------------------------------------
 
-  /** Reduce x across ranks in place; returns x. */
+  /** Reduce x across ranks in place; returns x. `compression`/`key`: this call's codec and error-feedback key. */
   allreduce<T extends TensorLike>(x: T, o: ReduceOptions = {}): Promise<T> {
-    return coll.allreduce(this.io, x, o);
+    return coll.allreduce(this.io, x, { compression: this.compression, ...o });
   }
+
+  /** This communicator's codec for cross-host allreduces (docs/compression.md); a call's option overrides it.
+   * Undefined: ONET_COMPRESSION of the coordinators. Every rank of the group must choose alike. */
+  compression?: Compression;
 
   /** Reduce x onto root (in place there); other ranks' x is unchanged. */
   reduce<T extends TensorLike>(x: T, o: ReduceOptions & RootOptions = {}): Promise<T> {

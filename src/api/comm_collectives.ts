@@ -4,9 +4,10 @@ import { DTYPE_SIZE, type DType, type RedOp } from '../bridge/protocol.js';
 import { OnetError } from '../errors.js';
 import { checkBlocks, checkCounts, checkOut, checkRoot, type Who } from './comm_checks.js';
 import type { Done, Spec } from './comm_run.js';
+import { type CompressionOptions, compressionFlags } from './compression.js';
 import { asTyped, CTOR, dtypeOf, type TensorLike, type TypedArray } from './tensor.js';
 
-export interface ReduceOptions {
+export interface ReduceOptions extends CompressionOptions {
   op?: RedOp;
   dtype?: DType;
   scale?: number;
@@ -45,6 +46,7 @@ export async function allreduce<T extends TensorLike>(c: Runner, x: T, o: Reduce
     inBytes: t.byteLength,
     outBytes: t.byteLength,
     inPlace: !out,
+    flags: compressionFlags(o),
   });
   return (out ? d.out : into(t, d, x)) as T;
 }

@@ -24,6 +24,7 @@ export interface Spec {
   inPlace?: boolean;
   group?: number;
   seq?: bigint;
+  flags?: number; // compression and error-feedback key (src/api/compression.ts)
 }
 /** What the engine hands back: the result, its source rank (recv) and its element count. */
 export interface Done {
@@ -79,7 +80,7 @@ export async function postAndWait(c: Slotted, s: Spec, seq: bigint, redop: RedOp
       group: s.group ?? c.group,
       tag: s.tag ?? 0,
       scale: s.scale ?? 1,
-      flags: 0,
+      flags: s.flags ?? 0,
     });
     native.post(a.buffer, c.ctl, slot);
     let state = native.spin(a.buffer, slot, c.spinUs);

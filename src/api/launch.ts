@@ -75,7 +75,8 @@ export class Job extends EventEmitter<JobEvents> {
     // A per-job secret the ranks inherit: strangers on this host cannot join (docs/protocol.md §8).
     env.ONET_JOB_TOKEN ||= generateToken();
     const log = opts.coordinatorLog ? makeLogger(`[onet coordinator ${id}]`, opts.coordinatorLog) : undefined;
-    const coord = await Coordinator.start({ job: id, world: opts.nprocs, env, log });
+    const web = opts.web ? { first: opts.nprocs, count: opts.web } : undefined;
+    const coord = await Coordinator.start({ job: id, world: opts.nprocs + (opts.web ?? 0), env, log, web });
     let port: number;
     try {
       port = await freePort();
@@ -102,7 +103,8 @@ export class Job extends EventEmitter<JobEvents> {
 
   private spawnRank(r: number): void {
     const n = this.nprocs;
-    const p = spawnRank(this.opts.cmd, this.opts.cwd, rankEnv(this.env, r, n, this.masterPort), r, {
+    const env = rankEnv(this.env, r, n, this.masterPort, this.opts.web ?? 0);
+    const p = spawnRank(this.opts.cmd, this.opts.cwd, env, r, {
       log: (e) => this.emit('log', e),
       exit: (q, code, signal) => this.onExit(q, code, signal),
       closed: () => {
@@ -200,6 +202,11 @@ export class Job extends EventEmitter<JobEvents> {
   /** Ranks whose process has not exited yet. */
   get liveRanks(): number[] {
     return this.procs.filter((p) => !p.exited).map((p) => p.rank);
+  }
+
+  /** One join URL per web rank (ranks nprocs.. in order), each usable once; [] without `web`. */
+  get webUrls(): string[] {
+    return this.coord.web?.joinUrls() ?? [];
   }
 
   /** Process ids of the ranks, in rank order (undefined for a rank that could not be started). */

@@ -36,6 +36,8 @@ export function checkOptions(o: LaunchOptions): void {
       'cmd must be a non-empty array of strings, program first (e.g. ["python", "train.py"]), ' +
         `got ${JSON.stringify(o.cmd)}`,
     );
+  if (o.web !== undefined && !(Number.isInteger(o.web) && o.web >= 0))
+    bad(`web must be an integer ≥ 0 (browser ranks to reserve), got ${JSON.stringify(o.web)}`);
   if (o.jobId !== undefined && !JOB_RE.test(o.jobId))
     bad(`jobId ${JSON.stringify(o.jobId)} must be 1-64 characters of [A-Za-z0-9_.-]`);
   for (const k of ['timeoutMs', 'failFastDelayMs', 'graceMs', 'metricsIntervalMs'] as const)
@@ -44,15 +46,18 @@ export function checkOptions(o: LaunchOptions): void {
 }
 
 /** The launcher variables of rank `r` of `n` on top of the job's environment. */
-export function rankEnv(env: NodeJS.ProcessEnv, r: number, n: number, masterPort: number): NodeJS.ProcessEnv {
+export function rankEnv(env: NodeJS.ProcessEnv, r: number, n: number, masterPort: number, web = 0): NodeJS.ProcessEnv {
+  // Web ranks (n..n+web-1) are local ranks of this host's engine too.
   return {
     ...env,
     RANK: String(r),
-    WORLD_SIZE: String(n),
+    WORLD_SIZE: String(n + web),
     LOCAL_RANK: String(r),
-    LOCAL_WORLD_SIZE: String(n),
+    LOCAL_WORLD_SIZE: String(n + web),
     MASTER_ADDR: '127.0.0.1',
     MASTER_PORT: String(masterPort),
     PYTHONUNBUFFERED: '1',
+    // torch's env:// store must not wait for the web ranks (opennetworks/torch/_rendezvous.py).
+    ...(web ? { ONET_WEB_RANKS: String(web) } : {}),
   };
 }

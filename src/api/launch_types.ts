@@ -6,6 +6,11 @@ import type { JobMetrics } from './job_metrics.js';
 export interface LaunchOptions {
   /** Number of ranks (processes) to start on this host, at least 1. */
   nprocs: number;
+  /**
+   * Browser/Pyodide ranks to reserve after the processes: ranks nprocs..nprocs+web-1 join over
+   * WebSocket through the URLs of {@link Job.webUrls} (src/web). WORLD_SIZE is then nprocs + web.
+   */
+  web?: number;
   /** The command every rank runs, program first: `['python', 'train.py', '--lr', '0.1']`. */
   cmd: string[];
   /**

@@ -46,7 +46,7 @@ export type ControlMsg =
   | RegisterMsg
   | { v: 1; type: 'mapped' | 'ping' | 'close'; id?: unknown }
   | { v: 1; type: 'status' | 'abort'; id?: unknown; auth?: AuthField }
-  | { v: 1; type: 'group'; group: number; ranks: number[]; id?: unknown }
+  | { v: 1; type: 'group'; group: number; ranks: number[]; exclude?: number[]; id?: unknown }
   | { v: 1; type: 'post'; slot: number; id?: unknown };
 
 const isInt = (x: unknown, lo = 0, hi = 2 ** 31 - 1) =>
@@ -116,6 +116,14 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
           m.ranks.every((r: unknown) => isInt(r)) &&
           m.ranks.every((r: number, i: number) => i === 0 || r > m.ranks[i - 1]),
         'a sorted list of distinct ranks',
+      );
+      need(
+        'exclude',
+        m.exclude === undefined ||
+          (Array.isArray(m.exclude) &&
+            m.exclude.every((r: unknown) => isInt(r)) &&
+            !m.exclude.some((r: number) => m.ranks.includes(r))),
+        'a list of ranks not in "ranks" (shrink with abort)',
       );
       return m;
     case 'post':

@@ -15,6 +15,7 @@ import {
   type Topology,
   uniformTopology,
 } from '../topology/graph.js';
+import { compressionText, explainCompression } from './explain_compression.js';
 
 export interface ExplainOptions {
   size?: string;
@@ -86,6 +87,7 @@ export async function explainCmd(o: ExplainOptions): Promise<number> {
           params: p,
           choice: { algo: c.algo, chunkBytes: c.chunkBytes, forced: c.forced, predictedUs: c.cost.totalUs },
           alternatives: c.alternatives,
+          ...(op === 'allreduce' ? { compression: explainCompression(bytes, p) } : {}),
           selection: selectionTable(p, { colls: [op], overrides }),
           ...(o.simulate ? { simulation: simulate(op, p, sweepSizes(), overrides) } : {}),
         },
@@ -100,6 +102,7 @@ export async function explainCmd(o: ExplainOptions): Promise<number> {
     console.log('');
   }
   console.log(explainText(op, bytes, topo, p, overrides));
+  if (op === 'allreduce') console.log(compressionText(explainCompression(bytes, p)));
   console.log(
     `\nalgorithms: ${COLLECTIVES.map((c) => `${c} ${CATALOGUE[c].join('|')}`).join('; ')}; force one with ` +
       `ONET_ALGO=${op}:${CATALOGUE[op][0]}`,

@@ -17,6 +17,7 @@ program
   .option('--job <id>', 'job id (default from ONET_JOB_ID / launcher env)')
   .option('--world <n>', 'world size (default: from the first rank)')
   .option('--exit-when-idle', 'exit once every rank has left (used when a rank starts the coordinator)')
+  .option('--web [m]', 'reserve the last m ranks (default 1) for browser/Pyodide tabs and print their join URLs')
   .action((o) => serve(o));
 
 program
@@ -24,8 +25,11 @@ program
   .description('start a coordinator and N ranks: onet run -n 4 -- node examples/node/allreduce.mjs')
   .requiredOption('-n, --nprocs <n>', 'number of ranks')
   .option('--job <id>', 'job id (default: a fresh one)')
+  .option('--web <m>', 'also reserve m browser/Pyodide ranks (N..N+m-1) and print one join URL per rank')
   .argument('<cmd...>', 'command to run for each rank')
-  .action(async (cmd: string[], o) => process.exit(await run(Number(o.nprocs), cmd, { job: o.job })));
+  .action(async (cmd: string[], o) =>
+    process.exit(await run(Number(o.nprocs), cmd, { job: o.job, web: o.web === undefined ? 0 : Number(o.web) })),
+  );
 
 program
   .command('clean')
@@ -76,7 +80,12 @@ program
   .option('--scale <x>', 'torch: multiply the iteration counts (e.g. 0.1 for a quick look)')
   .option('--no-mpi', 'torch: leave out the MPI column')
   .option('--no-arena', 'torch: leave out the opennetworks.torch.empty (zero-copy) column')
+  .option('--web', "a browser rank's collectives next to raw WebSocket loopback throughput (src/web/bench.ts)")
   .action(async (o, cmd) => {
+    if (o.web) {
+      const { benchWeb } = await import('../web/bench.js');
+      process.exit(await benchWeb(o));
+    }
     if (o.framework === 'torch') {
       const { benchTorch } = await import('./bench_torch.js');
       const dflt = (k: string) => cmd.getOptionValueSource(k) === 'default';
@@ -103,6 +112,18 @@ program
   .action(async (o) => {
     const { topo } = await import('./topo.js');
     process.exitCode = await topo(o);
+  });
+
+program
+  .command('relay')
+  .description('run a public bootstrap/relay node for ONET_WAN jobs; prints the ONET_P2P_BOOTSTRAP addresses')
+  .option('--listen <multiaddr...>', 'where to listen, e.g. /ip4/0.0.0.0/tcp/4001 /ip4/0.0.0.0/tcp/4002/ws')
+  .option('--announce <multiaddr...>', 'public addresses to announce (behind a 1:1 NAT or a load balancer)')
+  .option('--key <file>', 'identity key file (default <ONET_STATE_DIR>/relay.key, created when absent)')
+  .option('--json', 'print one JSON line {peerId, addrs} instead')
+  .action(async (o) => {
+    const { relay } = await import('./relay.js');
+    await relay({ listen: o.listen ?? [], announce: o.announce, key: o.key, json: o.json });
   });
 
 program

@@ -8,10 +8,21 @@ const describe = (r: RankExit) => `rank ${r.rank} (${r.error ?? (r.signal ? `sig
 
 const list = (rs: number[]) => `${rs.length > 1 ? 'ranks' : 'rank'} ${rs.join(', ')}`;
 
-export async function run(n: number, cmd: string[], opts: { job?: string; quiet?: boolean } = {}): Promise<number> {
+export async function run(
+  n: number,
+  cmd: string[],
+  opts: { job?: string; quiet?: boolean; web?: number } = {},
+): Promise<number> {
   if (!Number.isInteger(n) || n < 1) throw new OnetError('EINVAL', `-n ${n}: give the number of ranks, at least 1`);
   if (!cmd.length) throw new OnetError('EINVAL', 'nothing to run: onet run -n 4 -- node script.mjs');
-  const job = await launch({ nprocs: n, cmd, jobId: opts.job, metricsIntervalMs: 1000 });
+  const web = opts.web ?? 0;
+  if (!Number.isInteger(web) || web < 0)
+    throw new OnetError('EINVAL', `--web ${opts.web}: give the number of browser ranks to reserve (0 or more)`);
+  const job = await launch({ nprocs: n, web, cmd, jobId: opts.job, metricsIntervalMs: 1000 });
+  // One join URL per browser rank, each usable once: open it in a tab (or join(url) from Pyodide).
+  job.webUrls.forEach((u, i) => process.stdout.write(`onet run: rank ${n + i} (browser) joins at ${u}\n`));
+  if (web)
+    process.stdout.write('onet run: for a Python (Pyodide) rank in a tab, open /pyodide.html in place of /join\n');
   // Progress: a bar on a terminal (rank output scrolls above it); elsewhere a plain line every
   // 30 s once the job has run that long, on stderr.
   const progress = new Progress({ label: 'onet run', total: n, plainEveryMs: 30_000 });

@@ -57,6 +57,18 @@ export function describePending(p: Pending, lastOps: LastOp[] = []): string {
   );
 }
 
+/** ONET_WAN links: "  wan link to host 1 (12D3Koo…): direct /ip4/…, rtt 3 ms; data: native tcp to …". */
+export function wanLines(w: { peerId: string; meetMs: number; links: any[] }): string[] {
+  return [
+    `  wan: libp2p peer ${w.peerId}, hosts met in ${w.meetMs} ms`,
+    ...w.links.map(
+      (l) =>
+        `  wan link to host ${l.host} (${l.peer}): ${l.kind} ${l.remote}, ` +
+        `rtt ${l.rttMs == null ? 'unknown' : `${l.rttMs} ms`}; data: ${l.data}`,
+    ),
+  ];
+}
+
 export async function status(o: { job?: string; json?: boolean }): Promise<void> {
   const job = o.job ?? jobId();
   const ctl = new Control(jobPaths(job).endpoint);
@@ -72,6 +84,7 @@ export async function status(o: { job?: string; json?: boolean }): Promise<void>
     for (const p of s.pending) console.log(`  ${describePending(p, s.lastOps)}`);
     if (s.security?.tokenRequired || s.security?.refusals)
       console.log(`  security: job token required, ${s.security.refusals} refusal(s)`);
+    if (s.wan) console.log(wanLines(s.wan).join('\n'));
     if (s.telemetry?.dashboard) console.log(`  dashboard: ${s.telemetry.dashboard}  metrics: ${s.telemetry.metrics}`);
   } finally {
     ctl.close();

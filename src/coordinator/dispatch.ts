@@ -46,7 +46,7 @@ export function dispatch(c: ControlParts, identity: Buffer, m: ControlMsg): void
       return ctx.reply(identity, { type: 'ok', id });
     }
     case 'group':
-      return c.groups.vote(identity, rankOf(ctx, identity), m.group, m.ranks, id);
+      return c.groups.vote(identity, rankOf(ctx, identity), m.group, m.ranks, id, m.exclude);
     case 'post': {
       const r = rankOf(ctx, identity);
       c.notify.set(`${r.rank}:${m.slot}`, { identity, id });

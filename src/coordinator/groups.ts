@@ -1,7 +1,7 @@
 // Group voting: a group exists once every member on this host has asked for it with the same
 // rank list; then the engine learns it and every waiting member gets its `ok`.
 import { OnetError } from '../errors.js';
-import type { CoordContext, RankInfo, Waiter } from './context.js';
+import { type CoordContext, codeNum, type RankInfo, type Waiter } from './context.js';
 
 interface GroupVote {
   ranks: number[];
@@ -17,8 +17,9 @@ export class GroupVotes {
     private readonly isLocal: (rank: number) => boolean,
   ) {}
 
-  vote(identity: Buffer, r: RankInfo, gid: number, ranks: number[], id: unknown): void {
+  vote(identity: Buffer, r: RankInfo, gid: number, ranks: number[], id: unknown, exclude?: number[]): void {
     const world = this.ctx.world;
+    if (exclude?.length) this.exclude(r.rank, gid, exclude);
     if (!ranks.includes(r.rank))
       throw new OnetError('EINVAL', `rank ${r.rank} asked for group ${gid} without being in it (${ranks.join(', ')})`, [
         r.rank,
@@ -41,5 +42,18 @@ export class GroupVotes {
     this.ctx.engine!.setGroup(gid, ranks);
     for (const w of vote.waiting.values()) this.ctx.reply(w.identity, { type: 'ok', id: w.id });
     vote.waiting.clear();
+  }
+
+  /** Shrink with abort (torch's SHRINK_ABORT): fail the excluded ranks' pending collectives on this
+   * host at once, as if they had died, so that nobody waits for them (and a hung one hears it). */
+  private exclude(by: number, gid: number, ranks: number[]): void {
+    for (const x of ranks) {
+      const r = this.ctx.ranks.get(x);
+      if (!r || r.closed || r.dead) continue;
+      r.dead = true;
+      const why = `rank ${x} was excluded by rank ${by} (shrink with abort into group ${gid})`;
+      this.ctx.log('warn', `${why}; failing its pending collectives`);
+      this.ctx.engine?.failRank(x, codeNum('EABORTED'), why);
+    }
   }
 }

@@ -45,7 +45,7 @@ function ownAddress(
 
 /** ONET_IFNAME names an address, not an interface: bind exactly it (one of several on a NIC, or one of
  *  several test "hosts" on 127/8, src/testing/loopback.ts). Listening fails, naming it, if it is not ours. */
-function givenAddress(env: NodeJS.ProcessEnv): { name: string; address: string; reason: string } | undefined {
+export function givenAddress(env: NodeJS.ProcessEnv): { name: string; address: string; reason: string } | undefined {
   const want = String(setting('ifname', env));
   if (!isIP(want)) return undefined;
   const nic = Object.entries(networkInterfaces()).find(([, addrs]) => addrs?.some((a) => a.address === want))?.[0];
@@ -164,6 +164,8 @@ export async function startNetwork(
     rules?: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[];
   },
 ): Promise<NetworkUp> {
+  // ONET_WAN: the coordinators meet over libp2p, never at the bootstrap below (src/p2p, docs/wan.md).
+  if (setting('wan', o.env)) return (await import('../p2p/network_wan.js')).startWanNetwork(engine, o);
   const b = bootstrapFrom(o.env);
   if (!b)
     throw new OnetError(

@@ -9,9 +9,11 @@ import { type ControlMsg, PROTOCOL_VERSION, parseControl } from '../bridge/proto
 import { setting } from '../config/settings.js';
 import { CODES, OnetError } from '../errors.js';
 import { type Engine, type EngineEvent, native } from '../native/addon.js';
+import { wanSnapshot } from '../p2p/state.js';
 import { tokensFrom, Verifier } from '../security/auth.js';
 import { lastOps, parseStats, Telemetry } from '../telemetry/telemetry.js';
-import type { CoordContext, Waiter } from './context.js';
+import type { WebEndpoint, WebOptions } from '../web/endpoint.js';
+import { type CoordContext, codeNum, type Waiter } from './context.js';
 import { type ControlParts, dispatch } from './dispatch.js';
 import { GroupVotes } from './groups.js';
 import { type Logger, makeLogger } from './log.js';
@@ -26,6 +28,8 @@ export interface CoordinatorOptions {
   exitWhenIdle?: boolean;
   env?: NodeJS.ProcessEnv;
   log?: Logger;
+  /** Reserve ranks first..first+count-1 for browser/Pyodide ranks over WebSocket (src/web). */
+  web?: WebOptions;
 }
 
 export class Coordinator {
@@ -40,12 +44,16 @@ export class Coordinator {
   private readonly started = Date.now();
   private readonly watch: RankWatch;
   private readonly parts: ControlParts;
+  private readonly webOpts?: WebOptions;
+  /** The WebSocket endpoint when the job has web ranks. */
+  web?: WebEndpoint;
   private doneResolve!: () => void;
   /** Resolves when the coordinator has shut down (close(), or idle exit). */
   readonly done: Promise<void> = new Promise((r) => (this.doneResolve = r));
 
   private constructor(opts: CoordinatorOptions) {
     this.job = opts.job;
+    this.webOpts = opts.web;
     const env = opts.env ?? process.env;
     this.paths = jobPaths(opts.job, env);
     this.ctx = {
@@ -124,6 +132,34 @@ export class Coordinator {
     );
     this.watch.start();
     void this.serve();
+    if (this.webOpts) await this.startWeb(this.webOpts);
+  }
+
+  private async startWeb(o: WebOptions): Promise<void> {
+    const { WebEndpoint } = await import('../web/endpoint.js');
+    try {
+      this.web = await WebEndpoint.start(
+        {
+          job: this.job,
+          world: this.ctx.world,
+          env: this.ctx.env,
+          log: this.log,
+          failRank: (r, w) => this.failRank(r, w),
+        },
+        o,
+      );
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+  }
+
+  /** Mark a rank dead and fail its pending collectives with EABORTED naming it (a web rank that left). */
+  failRank(rank: number, why: string): void {
+    const r = this.ctx.ranks.get(rank);
+    if (r) r.dead = true;
+    this.log('warn', `${why}; failing its pending collectives`);
+    this.ctx.engine?.failRank(rank, codeNum('EABORTED'), why);
   }
 
   private createEngine(world: number): void {
@@ -198,6 +234,8 @@ export class Coordinator {
       ...this.statsPart(),
       telemetry: this.telemetry?.urls ?? {},
       security: { tokenRequired: Boolean(this.ctx.tokens.rank), refusals: this.ctx.verifier.refusals },
+      wan: wanSnapshot(), // ONET_WAN jobs: each link's kind (direct, hole-punched, relayed) and rtt
+      ...(this.web ? { web: { origin: this.web.origin, joined: this.web.joined() } } : {}),
     };
   }
 
@@ -223,6 +261,7 @@ export class Coordinator {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.web?.close();
     this.watch.stop();
     await this.telemetry?.stop();
     this.engine?.close();

@@ -78,6 +78,8 @@ export const SLOT_STATE = {
 } as const;
 export const SLOT_FLAG = {
   zmqDone: 1, // answer with a ZeroMQ `done` message
+  compression: 256, // unit of bits 8-11, the call's codec: 0 the group's, 1 off, 2 bf16, 3 fp16, 4 int8, 5 topk, 6 zstd, 7 lz4, 8 auto
+  efKey: 65536, // unit of bits 16-31, the call's error-feedback key (0: none): residuals kept per (group, key)
 } as const;
 
 export interface LayoutField { name: string; offset: number; type: string; bytes: number }

@@ -242,6 +242,13 @@ export const SETTINGS = {
     components: ['coordinator'], audience: 'user', secret: false,
     meaning: 'CRC32C every inter-host frame and fail the collective on a mismatch (0 turns it off)',
   },
+  compression: {
+    env: 'ONET_COMPRESSION', kind: 'string', def: 'off', unit: '',
+    values: null,
+    components: ['native', 'coordinator', 'cli'], audience: 'user', secret: false,
+    meaning: 'codec of cross-host allreduces: auto, off, bf16, fp16, int8, topk:R, zstd, lz4 ' +
+      '(docs/compression.md)',
+  },
   transport: {
     env: 'ONET_TRANSPORT', kind: 'enum', def: 'auto', unit: '',
     values: ["auto","tcp","ucx"],
@@ -254,6 +261,55 @@ export const SETTINGS = {
     components: ['coordinator'], audience: 'user', secret: false,
     meaning: 'host:port of the coordinator that runs the multi-host rendezvous (unset: ' +
       'MASTER_ADDR:MASTER_PORT+1, else one host)',
+  },
+  wan: {
+    env: 'ONET_WAN', kind: 'bool', def: '0', unit: '',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'coordinators meet through libp2p (ONET_P2P_BOOTSTRAP, a Kademlia DHT key from job id + token, ' +
+      'mDNS), never MASTER_ADDR:MASTER_PORT+1; needs ONET_JOB_TOKEN (docs/wan.md)',
+  },
+  p2pBootstrap: {
+    env: 'ONET_P2P_BOOTSTRAP', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'ONET_WAN: comma-separated multiaddrs with /p2p/<peer id> of bootstrap/relay nodes, as `onet ' +
+      'relay` prints them',
+  },
+  p2pListen: {
+    env: 'ONET_P2P_LISTEN', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'ONET_WAN: comma-separated libp2p listen multiaddrs (unset: TCP and WebSockets on the inter-host ' +
+      'address, any port)',
+  },
+  p2pAllow: {
+    env: 'ONET_P2P_ALLOW', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'ONET_WAN: comma-separated libp2p peer ids that may join the job besides proving the token (unset: ' +
+      'any token holder)',
+  },
+  p2pTunnel: {
+    env: 'ONET_P2P_TUNNEL', kind: 'enum', def: 'auto', unit: '',
+    values: ["auto","0","1"],
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'ONET_WAN: carry the native transport to a host over a libp2p stream (/onet/tunnel/1.0.0, through ' +
+      'a relay if need be): auto when its data address does not answer a direct TCP connect, 1 always, 0 ' +
+      'never (docs/wan.md)',
+  },
+  p2pMdns: {
+    env: 'ONET_P2P_MDNS', kind: 'bool', def: '1', unit: '',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'ONET_WAN: find the job\'s other coordinators on the LAN by mDNS (0: off)',
+  },
+  stateDir: {
+    env: 'ONET_STATE_DIR', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['coordinator', 'cli'], audience: 'user', secret: false,
+    meaning: 'where a host keeps its persistent state, e.g. its libp2p Ed25519 identity p2p.key (default ' +
+      '$XDG_STATE_HOME/opennetworks or ~/.local/state/opennetworks), mode 0700',
   },
   heartbeatMs: {
     env: 'ONET_HEARTBEAT_MS', kind: 'int', def: '500', unit: 'ms',
@@ -356,6 +412,52 @@ export const SETTINGS = {
     components: ['coordinator'], audience: 'user', secret: false,
     meaning: 'a rank counts as last only when it posts this many microseconds after the next-to-last',
   },
+  webPort: {
+    env: 'ONET_WEB_PORT', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'serve browser and Pyodide ranks over WebSocket on this port (0: any free port; unset: only with ' +
+      'onet serve/run --web)',
+  },
+  webRanks: {
+    env: 'ONET_WEB_RANKS', kind: 'int', def: '0', unit: '',
+    values: null,
+    components: ['coordinator', 'python'], audience: 'user', secret: false,
+    meaning: 'the last N ranks of WORLD_SIZE are web ranks, which never join torch\'s env:// store (onet run ' +
+      '--web sets it; with onet serve --web set it for your processes)',
+  },
+  webHost: {
+    env: 'ONET_WEB_HOST', kind: 'string', def: '127.0.0.1', unit: '',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'address or interface name the WebSocket endpoint binds (loopback unless one is named)',
+  },
+  webOrigins: {
+    env: 'ONET_WEB_ORIGINS', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'page origins allowed to join besides the coordinator\'s own, comma-separated (e.g. ' +
+      'https://lab.example:8443)',
+  },
+  webMaxFrameBytes: {
+    env: 'ONET_WEB_MAX_FRAME_BYTES', kind: 'bytes', def: '256MiB', unit: 'B',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'largest WebSocket message a web rank may send; larger ones close its connection with code 1009',
+  },
+  webMaxBufferedBytes: {
+    env: 'ONET_WEB_MAX_BUFFERED_BYTES', kind: 'bytes', def: '512MiB', unit: 'B',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'results queued for one web rank that is not reading before it is dropped (backpressure)',
+  },
+  webHeartbeatS: {
+    env: 'ONET_WEB_HEARTBEAT', kind: 'seconds', def: '5', unit: 's',
+    values: null,
+    components: ['coordinator'], audience: 'user', secret: false,
+    meaning: 'seconds between pings to a web rank; one silent for this long is dropped and its collectives fail ' +
+      'with EABORTED',
+  },
   benchCfg: {
     env: 'ONET_BENCH_CFG', kind: 'string', def: '', unit: '',
     values: null,
@@ -404,6 +506,13 @@ export const SETTINGS = {
     components: ['coordinator', 'test'], audience: 'test', secret: false,
     meaning: 'ip:port this coordinator gives the other hosts as its data address instead of the one it listens ' +
       'on: a fault proxy there forwards to it (src/testing/fault_proxy.ts)',
+  },
+  testOut: {
+    env: 'ONET_OUT', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'folder where a test\'s worker or example script saves each rank\'s results (rank<r>.pt) for the ' +
+      'test to compare',
   },
   testCounts: {
     env: 'ONET_TEST_COUNTS', kind: 'string', def: '0,1,4097,1048576', unit: '',
@@ -483,6 +592,18 @@ export const SETTINGS = {
     components: ['test'], audience: 'test', secret: false,
     meaning: 'test/algo.test.ts: algo_test binary of another build',
   },
+  codecTestBin: {
+    env: 'ONET_CODEC_TEST_BIN', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/compression.test.ts: codec_test binary of another build',
+  },
+  testCodecs: {
+    env: 'ONET_TEST_CODECS', kind: 'string', def: 'bf16,fp16,int8,topk,zstd,lz4', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/fixtures/compression_worker.mjs: codecs to sweep (the build\'s, from codec_test --codecs)',
+  },
   matcherTestBin: {
     env: 'ONET_MATCHER_TEST_BIN', kind: 'string', def: '', unit: '',
     values: null,
@@ -536,6 +657,19 @@ export const SETTINGS = {
     values: null,
     components: ['test'], audience: 'test', secret: false,
     meaning: 'test/fixtures/fault_worker.mjs: this rank SIGKILLs itself after 3 iterations',
+  },
+  p2pKillRank: {
+    env: 'ONET_P2P_KILL_RANK', kind: 'int', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/fixtures/p2p_worker.mjs: this rank SIGKILLs its host\'s coordinator and itself after 10 ' +
+      'allreduces',
+  },
+  p2pStatus: {
+    env: 'ONET_P2P_STATUS', kind: 'bool', def: '0', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/fixtures/p2p_worker.mjs: rank 0 runs `onet status --json` mid-loop and reports its wan part',
   },
   faultContinue: {
     env: 'ONET_FAULT_CONTINUE', kind: 'bool', def: '0', unit: '',

@@ -114,6 +114,10 @@ export declare class Engine {
   setAlgoRules(rules: { coll: string; maxBytes: number; algo: string; chunkBytes?: number }[]): void;
   /** JSON: per-peer transport counters. */
   links(): string;
+  /** Compression of a group's cross-host allreduces (docs/compression.md); '' = back to ONET_COMPRESSION. */
+  setCompression(group: number, codec: string): void;
+  /** JSON: {default, residuals, codecs: {name: {calls, bytesBefore, bytesAfter}}}. */
+  compression(): string;
 }
 
 export interface Addon {

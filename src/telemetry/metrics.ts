@@ -41,7 +41,11 @@ export interface MetricsSource {
   host(): HostSample | undefined;
   arenaBytes: number;
   registered(): number[];
+  /** Per codec: calls and bytes before/after compression (engine.compression(), docs/compression.md). */
+  compression?(): CompressionCounts;
 }
+
+export type CompressionCounts = Record<string, { calls: number; bytesBefore: number; bytesAfter: number }>;
 
 export function makeRegistry(src: MetricsSource): Registry {
   const reg = new Registry();
@@ -179,6 +183,20 @@ export function makeRegistry(src: MetricsSource): Registry {
       src.links().flatMap((k) => [
         { labels: { job, peer: k.peer, kind: 'measured' }, value: k.measuredBps },
         { labels: { job, peer: k.peer, kind: 'probed' }, value: k.probedBps },
+      ]),
+  );
+  const codecs = () => Object.entries(src.compression?.() ?? {});
+  add('onet_compression_calls_total', 'Cross-host allreduces run with a codec, per codec', 'counter', () =>
+    codecs().map(([codec, c]) => ({ labels: { job, codec }, value: c.calls })),
+  );
+  add(
+    'onet_compression_bytes_total',
+    'Bytes of compressed cross-host allreduces before and after the codec, per codec',
+    'counter',
+    () =>
+      codecs().flatMap(([codec, c]) => [
+        { labels: { job, codec, stage: 'before' }, value: c.bytesBefore },
+        { labels: { job, codec, stage: 'after' }, value: c.bytesAfter },
       ]),
   );
   add('onet_link_slow', '1 while the measured bandwidth to a peer is well below its probed bandwidth', 'gauge', () =>

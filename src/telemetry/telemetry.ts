@@ -7,7 +7,7 @@ import { CODES } from '../errors.js';
 import type { Engine, EngineConfig, EngineEvent, EngineStats } from '../native/addon.js';
 import { type HostSample, HostSampler } from './host.js';
 import { closeAll, listen, parsePort } from './http.js';
-import { makeRegistry } from './metrics.js';
+import { type CompressionCounts, makeRegistry } from './metrics.js';
 import { SseHub } from './sse.js';
 import { type LinkState, type LinkStats, StragglerDetector } from './straggler.js';
 import { TraceWriter } from './trace.js';
@@ -84,6 +84,16 @@ export function parseStats(engine: Engine | undefined): EngineStats | undefined 
   }
 }
 
+/** The engine's per-codec byte counts; {} without an engine or a build without compression. */
+export function parseCompression(engine: Engine | undefined): CompressionCounts {
+  if (!engine || typeof engine.compression !== 'function') return {};
+  try {
+    return (JSON.parse(engine.compression()) as { codecs?: CompressionCounts }).codecs ?? {};
+  } catch {
+    return {};
+  }
+}
+
 /** Each rank's last completed collective, for `onet status` (kept by the engine even with telemetry off). */
 export function lastOps(st: EngineStats | undefined) {
   return (st?.ranks ?? []).map((r) => ({
@@ -151,6 +161,7 @@ export class Telemetry {
         stragglers: () => t.straggler.stragglers(),
         links: () => t.straggler.linkStates(),
         host: () => t.hostSample,
+        compression: () => parseCompression(h.engine()),
         arenaBytes: h.arenaBytes,
         registered: () =>
           h

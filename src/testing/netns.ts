@@ -186,3 +186,132 @@ export function createNet(nhosts: number, shape: Shape = {}): Net {
     destroy,
   };
 }
+
+/** Why the NAT harness cannot run here ('' when it can): netns needs, plus iptables for MASQUERADE. */
+export function natUnavailable(): string {
+  const why = netnsUnavailable();
+  if (why) return why;
+  try {
+    execFileSync('iptables', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return 'needs iptables for the NAT routers (apt-get install -y iptables)';
+  }
+  return '';
+}
+
+export interface NatNet {
+  /** The public host (runs `onet relay`), on the "internet" 10.<n>.0.0/24. */
+  pub: NetHost;
+  /** One host per private LAN 192.168.<n+i>.0/24, each behind its own MASQUERADE router. */
+  hosts: NetHost[];
+  /** The routers' public addresses, by LAN. */
+  routers: string[];
+  spawn(i: number, cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
+  spawnPub(cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
+  destroy(): void;
+}
+
+/**
+ * `lans` private LANs, each one host behind its own NAT router namespace (iptables MASQUERADE on the
+ * router's public side, ip_forward on), the routers and one public host on a bridge ("the internet").
+ * The private hosts reach the public host only through their router; they cannot reach each other
+ * directly (no route between the LANs), so only a relay on the public host joins them.
+ */
+export function createNatNet(lans: number): NatNet {
+  cleanStale();
+  const tag = `${PREFIX}${process.pid}`;
+  const k = seq++;
+  const n = 100 + ((process.pid + k) % 100);
+  const made: string[] = [];
+  const destroy = () => {
+    for (const ns of made.splice(0).reverse()) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        /* already gone */
+      }
+    }
+    process.removeListener('exit', destroy);
+  };
+  process.on('exit', destroy);
+  const inNs = (ns: string, cmd: string, ...a: string[]) =>
+    execFileSync('ip', ['netns', 'exec', ns, cmd, ...a], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let vid = 0;
+  /** A veth pair between two namespaces, named `an` in `a` and `bn` in `b`, both up, with addresses. */
+  const wire = (a: string, an: string, aAddr: string, b: string, bn: string, bAddr?: string) => {
+    const x = `${PREFIX}${process.pid % 100000}n${k}v${vid}`.slice(0, 15);
+    const y = `${PREFIX}${process.pid % 100000}m${k}v${vid++}`.slice(0, 15);
+    ip('link', 'add', x, 'type', 'veth', 'peer', 'name', y);
+    ip('link', 'set', x, 'netns', a);
+    ip('link', 'set', y, 'netns', b);
+    ip('-n', a, 'link', 'set', x, 'name', an);
+    ip('-n', b, 'link', 'set', y, 'name', bn);
+    if (aAddr) ip('-n', a, 'addr', 'add', aAddr, 'dev', an);
+    if (bAddr) ip('-n', b, 'addr', 'add', bAddr, 'dev', bn);
+    ip('-n', a, 'link', 'set', an, 'up');
+    ip('-n', b, 'link', 'set', bn, 'up');
+  };
+  const addNs = (name: string) => {
+    const ns = `${tag}-${name}${k}`;
+    ip('netns', 'add', ns);
+    made.push(ns);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    return ns;
+  };
+  try {
+    const hub = addNs('inet');
+    ip('-n', hub, 'link', 'add', 'br0', 'type', 'bridge');
+    ip('-n', hub, 'link', 'set', 'br0', 'up');
+    const pubNs = addNs('pub');
+    wire(pubNs, 'eth0', `10.${n}.0.1/24`, hub, 'p0');
+    ip('-n', hub, 'link', 'set', 'p0', 'master', 'br0');
+    const hosts: NetHost[] = [];
+    const routers: string[] = [];
+    for (let i = 0; i < lans; i++) {
+      const r = addNs(`nat${i}`);
+      const h = addNs(`lan${i}h`);
+      const pubAddr = `10.${n}.0.${i + 2}`;
+      wire(r, 'eth0', `${pubAddr}/24`, hub, `r${i}`);
+      ip('-n', hub, 'link', 'set', `r${i}`, 'master', 'br0');
+      const lan = `192.168.${(n + i) % 250}`;
+      wire(r, 'lan0', `${lan}.1/24`, h, 'eth0', `${lan}.2/24`);
+      ip('-n', h, 'route', 'add', 'default', 'via', `${lan}.1`);
+      inNs(r, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+      inNs(r, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE');
+      // A NAT router forwards nothing unsolicited into its LAN: only replies (conntrack).
+      inNs(
+        r,
+        'iptables',
+        '-A',
+        'FORWARD',
+        '-i',
+        'eth0',
+        '-m',
+        'conntrack',
+        '--ctstate',
+        'ESTABLISHED,RELATED',
+        '-j',
+        'ACCEPT',
+      );
+      inNs(r, 'iptables', '-A', 'FORWARD', '-i', 'eth0', '-j', 'DROP');
+      hosts.push({ index: i, ns: h, ip: `${lan}.2` });
+      routers.push(pubAddr);
+    }
+    const run = (ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+      spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    return {
+      pub: { index: -1, ns: pubNs, ip: `10.${n}.0.1` },
+      hosts,
+      routers,
+      spawn: (i, cmd, args, env) => run(hosts[i].ns, cmd, args, env),
+      spawnPub: (cmd, args, env) => run(pubNs, cmd, args, env),
+      destroy,
+    };
+  } catch (e) {
+    destroy();
+    throw e;
+  }
+}

@@ -28,6 +28,12 @@ Status wait_joined(CrossJob& j, std::vector<std::unique_ptr<net::Request>>& rq) 
   return Status::Ok();
 }
 
+namespace {
+std::string codec_of(uint32_t f) {  // what a header's compression word says, for the message
+  return f >> 31 ? "auto" : codec::name(codec::from_fingerprint(f));
+}
+}  // namespace
+
 // Compares every host's header with ours; a difference is a kMismatch naming both sides.
 Status compare(const CrossJob& j, const Hdr& mine, const Hdr* theirs) {
   const net::Comm& c = j.comm;
@@ -66,6 +72,9 @@ Status compare(const CrossJob& j, const Hdr& mine, const Hdr* theirs) {
     else if (t.rules_hash != mine.rules_hash)
       o << label(j) << ": the hosts of " << a << " and " << b
         << " chose algorithms by different rules (set ONET_ALGO and ONET_TOPO_FILE identically on every host)";
+    else if (t.reserved != mine.reserved && !(t.reserved >> 31 && mine.reserved >> 31))
+      o << label(j) << ": compression differs: " << a << " use " << codec_of(mine.reserved) << ", " << b << " use "
+        << codec_of(t.reserved) << " (set ONET_COMPRESSION, or the group's or call's option, alike on every host)";
     if (!o.str().empty())
       return {Code::kMismatch, o.str() + " — every rank must make the same collective call in the same order"};
   }
@@ -86,7 +95,9 @@ Status agree(CrossJob& j, const Hdr& mine) {
     rq.push_back(c.pairs[h]->isend(&theirs[c.rank], sizeof(Hdr), tag));
   }
   Status st = wait_joined(j, rq);
-  return st.ok() ? compare(j, mine, theirs) : st;
+  if (st.ok()) st = compare(j, mine, theirs);
+  if (st.ok() && j.z_auto) j.codec = codec::from_fingerprint(theirs[0].reserved & 0x7FFFFFFFu);  // host 0 decides
+  return st;
 }
 
 }  // namespace onet::cross

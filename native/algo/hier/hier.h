@@ -12,9 +12,11 @@
 // reduce.cc / move.cc (per collective), oneshot.cc, fuse.cc (fusion in the one-shot round), util.cc.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "codec/codec.h"
 #include "common/status.h"
 #include "common/types.h"
 #include "shm/layout.h"
@@ -62,6 +64,15 @@ struct CrossJob {
   // host offers to run inside its exchange, and how many of them (a prefix) all hosts agreed on.
   std::vector<CrossJob*> fuse_offer;
   size_t fused = 0;
+  // Compression inside the collective (docs/compression.md): the codec for this call's cross-host
+  // allreduce (off unless ONET_COMPRESSION or the group chose one; every host must agree, checked in the
+  // header), the error-feedback residual of its (group, key) or null, and the bytes it saved.
+  codec::Spec codec;
+  bool z_auto = false;     // ONET_COMPRESSION=auto: every host proposes, host 0's proposal is adopted (agree.cc)
+  codec::Spec z_proposal;  // this host's proposal (auto only)
+  std::string z_why;       // the proposal's reasoning, for explain
+  std::shared_ptr<std::vector<float>> residual;
+  uint64_t z_raw_bytes = 0, z_sent_bytes = 0;
 };
 
 // Whether `c` may ride in `lead`'s exchange: both allreduces on the one-shot path with equal

@@ -55,6 +55,10 @@ Status check_local(const CrossJob& j);  // every local buffer fits its arena, be
 
 Status run_allreduce(CrossJob& j);
 bool oneshot(const CrossJob& j);
+// Compression (compressed.cc): whether this call's allreduce runs compressed, and running it in place of
+// inter_allreduce (the scheme per size and codec; docs/compression.md).
+bool compressed(const CrossJob& j);
+Status inter_allreduce_compressed(CrossJob& j, void* buf, uint64_t n, RedOp op);
 Status run_allreduce_oneshot(CrossJob& j, const Hdr& mine);
 Status buffers(const CrossJob& j, uint64_t n, std::vector<const char*>* ins, std::vector<char*>* outs);
 // Fusion in the one-shot round (fuse.cc). Each host's one-shot data message starts

@@ -14,7 +14,8 @@
 namespace onet::cross {
 
 bool oneshot(const CrossJob& j) {
-  return j.coll == Coll::allreduce && j.comm.size > 1 &&
+  // A compressed allreduce runs its own one-round scheme (compressed.cc: zgather) after the header round.
+  return j.coll == Coll::allreduce && j.comm.size > 1 && !compressed(j) &&
          j.count * dtype_size(j.dt) * uint64_t(j.comm.size - 1) <= algo::kOneShotMaxSentBytes;
 }
 

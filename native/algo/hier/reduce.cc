@@ -25,7 +25,8 @@ Status run_allreduce(CrossJob& j) {
   if (Status st = buffers(j, n, &ins, &outs); !st.ok()) return st;
   char* s = stage(j, n * es);
   Status st = fold(j, s, ins, n);
-  if (st.ok()) st = inter_allreduce(j, s, n, inter_op(j.op));
+  if (st.ok() && compressed(j)) st = inter_allreduce_compressed(j, s, n, inter_op(j.op));
+  else if (st.ok()) st = inter_allreduce(j, s, n, inter_op(j.op));
   if (st.ok()) st = finish_avg(j, s, n);
   if (!st.ok()) return st;
   for (char* o : outs) memcpy(o, s, n * es);

@@ -33,6 +33,10 @@ Status run_cross(CrossJob& j) {
   if (j.coll != Coll::allreduce && j.coll != Coll::reduce && j.coll != Coll::reduce_scatter &&
       j.coll != Coll::reduce_scatterv)
     h.redop = 0, h.scale = 0;
+  // Hosts must compress alike; with auto (bit 31) each sends its proposal and host 0's is adopted (agree.cc).
+  h.reserved = j.coll != Coll::allreduce ? 0
+               : j.z_auto                ? 0x80000000u | codec::fingerprint(j.z_proposal)
+                                         : codec::fingerprint(j.codec);
   h.bad = local.ok() ? 0 : uint32_t(local.code);
   if (!local.ok()) {
     agree(j, h);  // tell the other hosts, so that they fail now rather than at their deadline

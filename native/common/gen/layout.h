@@ -45,6 +45,8 @@ constexpr uint32_t kStateDone = 2;  // finished; the rank reads the result and s
 constexpr uint32_t kStateError = 3;  // failed; status (code), msg and the first nranks of ranks say why
 constexpr uint32_t kStateClaimed = 4;  // reserved (no v1 peer writes it); the coordinator ignores it
 constexpr uint32_t kFlagZmqDone = 1u << 0;  // answer with a ZeroMQ `done` message
+constexpr uint32_t kFlagCompression = 1u << 8;  // unit of bits 8-11, the call's codec: 0 the group's, 1 off, 2 bf16, 3 fp16, 4 int8, 5 topk, 6 zstd, 7 lz4, 8 auto
+constexpr uint32_t kFlagEfKey = 1u << 16;  // unit of bits 16-31, the call's error-feedback key (0: none): residuals kept per (group, key)
 
 // Byte offsets in the arena, a slot and the ctl segment.
 namespace arena {

@@ -66,6 +66,8 @@ DONE = 2  # finished; the rank reads the result and sets free
 ERROR = 3  # failed; status (code), msg and the first nranks of ranks say why
 CLAIMED = 4  # reserved (no v1 peer writes it); the coordinator ignores it
 FLAG_ZMQ_DONE = 1  # answer with a ZeroMQ `done` message
+FLAG_COMPRESSION = 256  # unit of bits 8-11, the call's codec: 0 the group's, 1 off, 2 bf16, 3 fp16, 4 int8, 5 topk, 6 zstd, 7 lz4, 8 auto
+FLAG_EF_KEY = 65536  # unit of bits 16-31, the call's error-feedback key (0: none): residuals kept per (group, key)
 
 # What a rank writes when posting: the request fields, packed from SLOT_REQUEST_OFFSET in one struct.
 SLOT_REQUEST_OFFSET = 4

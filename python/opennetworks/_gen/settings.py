@@ -211,6 +211,12 @@ SETTINGS: dict[str, Setting] = {
         values=None,
         components=("coordinator",), audience="user", secret=False,
         meaning=("CRC32C every inter-host frame and fail the collective on a mismatch (0 turns it off)")),
+    "ONET_COMPRESSION": Setting(
+        key="compression", env="ONET_COMPRESSION", kind="string", default="off", unit="",
+        values=None,
+        components=("native", "coordinator", "cli"), audience="user", secret=False,
+        meaning=("codec of cross-host allreduces: auto, off, bf16, fp16, int8, topk:R, zstd, lz4 "
+                 "(docs/compression.md)")),
     "ONET_TRANSPORT": Setting(
         key="transport", env="ONET_TRANSPORT", kind="enum", default="auto", unit="",
         values=("auto", "tcp", "ucx"),
@@ -222,6 +228,48 @@ SETTINGS: dict[str, Setting] = {
         components=("coordinator",), audience="user", secret=False,
         meaning=("host:port of the coordinator that runs the multi-host rendezvous (unset: "
                  "MASTER_ADDR:MASTER_PORT+1, else one host)")),
+    "ONET_WAN": Setting(
+        key="wan", env="ONET_WAN", kind="bool", default="0", unit="",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("coordinators meet through libp2p (ONET_P2P_BOOTSTRAP, a Kademlia DHT key from job id + token, "
+                 "mDNS), never MASTER_ADDR:MASTER_PORT+1; needs ONET_JOB_TOKEN (docs/wan.md)")),
+    "ONET_P2P_BOOTSTRAP": Setting(
+        key="p2pBootstrap", env="ONET_P2P_BOOTSTRAP", kind="string", default="", unit="",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("ONET_WAN: comma-separated multiaddrs with /p2p/<peer id> of bootstrap/relay nodes, as `onet "
+                 "relay` prints them")),
+    "ONET_P2P_LISTEN": Setting(
+        key="p2pListen", env="ONET_P2P_LISTEN", kind="string", default="", unit="",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("ONET_WAN: comma-separated libp2p listen multiaddrs (unset: TCP and WebSockets on the inter-host "
+                 "address, any port)")),
+    "ONET_P2P_ALLOW": Setting(
+        key="p2pAllow", env="ONET_P2P_ALLOW", kind="string", default="", unit="",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("ONET_WAN: comma-separated libp2p peer ids that may join the job besides proving the token (unset: "
+                 "any token holder)")),
+    "ONET_P2P_TUNNEL": Setting(
+        key="p2pTunnel", env="ONET_P2P_TUNNEL", kind="enum", default="auto", unit="",
+        values=("auto", "0", "1"),
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("ONET_WAN: carry the native transport to a host over a libp2p stream (/onet/tunnel/1.0.0, through "
+                 "a relay if need be): auto when its data address does not answer a direct TCP connect, 1 always, 0 "
+                 "never (docs/wan.md)")),
+    "ONET_P2P_MDNS": Setting(
+        key="p2pMdns", env="ONET_P2P_MDNS", kind="bool", default="1", unit="",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("ONET_WAN: find the job's other coordinators on the LAN by mDNS (0: off)")),
+    "ONET_STATE_DIR": Setting(
+        key="stateDir", env="ONET_STATE_DIR", kind="string", default="", unit="",
+        values=None,
+        components=("coordinator", "cli"), audience="user", secret=False,
+        meaning=("where a host keeps its persistent state, e.g. its libp2p Ed25519 identity p2p.key (default "
+                 "$XDG_STATE_HOME/opennetworks or ~/.local/state/opennetworks), mode 0700")),
     "ONET_HEARTBEAT_MS": Setting(
         key="heartbeatMs", env="ONET_HEARTBEAT_MS", kind="int", default="500", unit="ms",
         values=None,
@@ -307,6 +355,45 @@ SETTINGS: dict[str, Setting] = {
         values=None,
         components=("coordinator",), audience="user", secret=False,
         meaning=("a rank counts as last only when it posts this many microseconds after the next-to-last")),
+    "ONET_WEB_PORT": Setting(
+        key="webPort", env="ONET_WEB_PORT", kind="string", default="", unit="",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("serve browser and Pyodide ranks over WebSocket on this port (0: any free port; unset: only with "
+                 "onet serve/run --web)")),
+    "ONET_WEB_RANKS": Setting(
+        key="webRanks", env="ONET_WEB_RANKS", kind="int", default="0", unit="",
+        values=None,
+        components=("coordinator", "python"), audience="user", secret=False,
+        meaning=("the last N ranks of WORLD_SIZE are web ranks, which never join torch's env:// store (onet run "
+                 "--web sets it; with onet serve --web set it for your processes)")),
+    "ONET_WEB_HOST": Setting(
+        key="webHost", env="ONET_WEB_HOST", kind="string", default="127.0.0.1", unit="",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("address or interface name the WebSocket endpoint binds (loopback unless one is named)")),
+    "ONET_WEB_ORIGINS": Setting(
+        key="webOrigins", env="ONET_WEB_ORIGINS", kind="string", default="", unit="",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("page origins allowed to join besides the coordinator's own, comma-separated (e.g. "
+                 "https://lab.example:8443)")),
+    "ONET_WEB_MAX_FRAME_BYTES": Setting(
+        key="webMaxFrameBytes", env="ONET_WEB_MAX_FRAME_BYTES", kind="bytes", default="256MiB", unit="B",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("largest WebSocket message a web rank may send; larger ones close its connection with code 1009")),
+    "ONET_WEB_MAX_BUFFERED_BYTES": Setting(
+        key="webMaxBufferedBytes", env="ONET_WEB_MAX_BUFFERED_BYTES", kind="bytes", default="512MiB", unit="B",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("results queued for one web rank that is not reading before it is dropped (backpressure)")),
+    "ONET_WEB_HEARTBEAT": Setting(
+        key="webHeartbeatS", env="ONET_WEB_HEARTBEAT", kind="seconds", default="5", unit="s",
+        values=None,
+        components=("coordinator",), audience="user", secret=False,
+        meaning=("seconds between pings to a web rank; one silent for this long is dropped and its collectives fail "
+                 "with EABORTED")),
     "ONET_BENCH_CFG": Setting(
         key="benchCfg", env="ONET_BENCH_CFG", kind="string", default="", unit="",
         values=None,
@@ -348,6 +435,12 @@ SETTINGS: dict[str, Setting] = {
         components=("coordinator", "test"), audience="test", secret=False,
         meaning=("ip:port this coordinator gives the other hosts as its data address instead of the one it listens "
                  "on: a fault proxy there forwards to it (src/testing/fault_proxy.ts)")),
+    "ONET_OUT": Setting(
+        key="testOut", env="ONET_OUT", kind="string", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("folder where a test's worker or example script saves each rank's results (rank<r>.pt) for the "
+                 "test to compare")),
     "ONET_TEST_COUNTS": Setting(
         key="testCounts", env="ONET_TEST_COUNTS", kind="string", default="0,1,4097,1048576", unit="",
         values=None,
@@ -413,6 +506,16 @@ SETTINGS: dict[str, Setting] = {
         values=None,
         components=("test",), audience="test", secret=False,
         meaning=("test/algo.test.ts: algo_test binary of another build")),
+    "ONET_CODEC_TEST_BIN": Setting(
+        key="codecTestBin", env="ONET_CODEC_TEST_BIN", kind="string", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/compression.test.ts: codec_test binary of another build")),
+    "ONET_TEST_CODECS": Setting(
+        key="testCodecs", env="ONET_TEST_CODECS", kind="string", default="bf16,fp16,int8,topk,zstd,lz4", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/fixtures/compression_worker.mjs: codecs to sweep (the build's, from codec_test --codecs)")),
     "ONET_MATCHER_TEST_BIN": Setting(
         key="matcherTestBin", env="ONET_MATCHER_TEST_BIN", kind="string", default="", unit="",
         values=None,
@@ -458,6 +561,17 @@ SETTINGS: dict[str, Setting] = {
         values=None,
         components=("test",), audience="test", secret=False,
         meaning=("test/fixtures/fault_worker.mjs: this rank SIGKILLs itself after 3 iterations")),
+    "ONET_P2P_KILL_RANK": Setting(
+        key="p2pKillRank", env="ONET_P2P_KILL_RANK", kind="int", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/fixtures/p2p_worker.mjs: this rank SIGKILLs its host's coordinator and itself after 10 "
+                 "allreduces")),
+    "ONET_P2P_STATUS": Setting(
+        key="p2pStatus", env="ONET_P2P_STATUS", kind="bool", default="0", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/fixtures/p2p_worker.mjs: rank 0 runs `onet status --json` mid-loop and reports its wan part")),
     "ONET_FAULT_CONTINUE": Setting(
         key="faultContinue", env="ONET_FAULT_CONTINUE", kind="bool", default="0", unit="",
         values=None,

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from . import _launch, _report
+from . import _launch, _load, _report
 from . import _metrics as M
 
 
@@ -35,6 +35,7 @@ def parse_args(argv=None):
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the iteration counts")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per run of one backend")
     ap.add_argument("--json", action="store_true", help="print the machine-readable result")
+    ap.add_argument("--markdown", metavar="FILE", help="print a saved --json result as a Markdown table, and exit")
     a = ap.parse_args(argv)
     try:
         a.nprocs_list = [int(x) for x in a.nprocs.split(",") if x.strip()]
@@ -58,6 +59,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     a = parse_args(argv)
+    if a.markdown:
+        from . import _markdown
+
+        with open(a.markdown) as f:
+            print(_markdown.table(json.load(f)))
+        return 0
     rank_args = [
         "--ops",
         ",".join(a.ops_list),
@@ -72,7 +79,7 @@ def main(argv=None) -> int:
     mpi_ok, mpi_why = _launch.mpi_status()
     use_mpi = mpi_ok and not a.no_mpi
     skipped = {} if use_mpi else {"mpi": "--no-mpi" if a.no_mpi else mpi_why}
-    rows, errors = [], []
+    rows, errors, loads = [], [], []
     log = sys.stderr
     for rnd in range(a.rounds):
         for n in a.nprocs_list:
@@ -82,14 +89,27 @@ def main(argv=None) -> int:
                 runs.append(("mpi", rank_args))
             for backend, args in runs:
                 print(f"# round {rnd + 1}/{a.rounds}: {backend} n={n} ...", file=log, flush=True)
+                sampler = _load.LoadSampler()
                 try:
-                    if backend == "mpi":
-                        rows += _launch.run_mpi(n, args, a.timeout)
-                    else:
-                        rows += _launch.run_torch(backend, n, args, arena_bytes, a.timeout)
+                    with sampler:
+                        if backend == "mpi":
+                            got = _launch.run_mpi(n, args, a.timeout)
+                        else:
+                            got = _launch.run_torch(backend, n, args, arena_bytes, a.timeout)
+                    for r in got:
+                        r["load"] = sampler.summary()
+                    rows += got
                 except _launch.RunError as e:
                     errors.append(str(e)[:4000])
                     print(f"# {backend} n={n} failed:\n{e}", file=log, flush=True)
+                ld = sampler.summary()
+                loads.append(dict(ld, backend=backend, n=n, round=rnd + 1))
+                print(
+                    f"#   load during the run: 1-min avg {ld['loadavg1_min']:.1f}-{ld['loadavg1_max']:.1f}, "
+                    f"runnable tasks mean {ld['runnable_mean']:.1f} max {ld['runnable_max']}",
+                    file=log,
+                    flush=True,
+                )
     results = _report.aggregate(rows)
     ours = [_report.ONET] + ([] if a.no_arena else [_report.ARENA])
     refs = [b for b in a.refs if b != "opennetworks"] + (["mpi"] if use_mpi else [])
@@ -108,7 +128,13 @@ def main(argv=None) -> int:
                     "reps": a.reps,
                     "rounds": a.rounds,
                     "dtype": "float32",
-                    "machine": {"cpus": os.cpu_count(), "loadavg": list(os.getloadavg())},
+                    "machine": {
+                        "cpus": os.cpu_count(),
+                        "loadavg": list(os.getloadavg()),
+                        "load_during": _load.merge(loads),
+                        "mpi_transport": _launch.MPI_TRANSPORT if use_mpi else None,
+                    },
+                    "load_per_run": loads,
                     "results": results,
                     "ratios": rat,
                     "skipped": skipped,
@@ -118,11 +144,15 @@ def main(argv=None) -> int:
             )
         )
     else:
+        ld = _load.merge(loads)
         print(
             f"# onet bench --framework torch: torch.distributed, {', '.join(backends)}; "
-            f"n={a.nprocs}, {a.reps} reps x {a.rounds} round(s); {os.cpu_count()} CPUs, load "
-            f"{os.getloadavg()[0]:.1f}"
+            f"n={a.nprocs}, {a.reps} reps x {a.rounds} round(s); {os.cpu_count()} CPUs; load during the runs: "
+            f"1-min avg {ld.get('loadavg1_min', 0):.1f}-{ld.get('loadavg1_max', 0):.1f}, "
+            f"runnable tasks mean {ld.get('runnable_mean', 0):.1f}"
         )
+        if use_mpi:
+            print(f"# mpi: {_launch.MPI_TRANSPORT}")
         for k, v in skipped.items():
             print(f"# {k} skipped: {v}")
         print(_report.tables(results, rat, backends))

@@ -112,6 +112,12 @@ def mpi_status() -> tuple[bool, str]:
     return True, ""
 
 
+# MPI's shared-memory path, named rather than left to OpenMPI's choice (which may pick UCX or
+# TCP): the ob1 PML over the vader BTL, whose large messages go through cross-memory attach.
+MPI_ENV = {"OMPI_MCA_pml": "ob1", "OMPI_MCA_btl": "self,vader"}
+MPI_TRANSPORT = "OpenMPI ob1/vader (shared memory), mpi4py on numpy float32 buffers"
+
+
 def run_mpi(n: int, rank_args: list[str], timeout_s: float) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="onet-bench-mpi-"))
     out, log = tmp / "rows.json", tmp / "mpirun.log"
@@ -131,7 +137,7 @@ def run_mpi(n: int, rank_args: list[str], timeout_s: float) -> list[dict]:
                     str(out),
                     *rank_args,
                 ],
-                env=_env({}),
+                env=_env({k: os.environ.get(k, v) for k, v in MPI_ENV.items()}),
                 stdout=f,
                 stderr=subprocess.STDOUT,
             )

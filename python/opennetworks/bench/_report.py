@@ -30,6 +30,7 @@ def aggregate(rows: list[dict]) -> list[dict]:
                 "samples_us": [],
                 "wrong": 0,
                 "error": None,
+                "load": r.get("load"),
             }
         if "error" in r:
             g["error"] = r["error"]
@@ -102,7 +103,8 @@ def tables(results: list[dict], rat: list[dict], backends: list[str]) -> str:
                 "median over all samples, [min-max])"
             )
             for b in backends:
-                lines.append(f"# {b}")
+                ld = next((r.get("load") for r in results if r["backend"] == b and r["n"] == n and r.get("load")), None)
+                lines.append(f"# {b}" + (f"  (load {ld['loadavg1_min']:.1f}-{ld['loadavg1_max']:.1f})" if ld else ""))
                 lines.append(
                     f"{'size':>8} {'bytes':>10} {'iters':>6} {'time(us)':>10} {'range(us)':>17} "
                     f"{'algbw':>8} {'busbw':>8} {'#wrong':>7}"

@@ -10,8 +10,11 @@ collectives read and write them in place, with no copy in or out.
 import torch
 import torch.distributed as dist
 
+from . import _rendezvous
 from ._alloc import empty, empty_like, is_arena_tensor, to_arena, zeros
+from ._comm_hook import compression, compression_hook, set_compression
 from ._process_group import ProcessGroupOnet, create
+from ._sync_state import sync_state
 
 BACKEND = "opennetworks"
 
@@ -20,5 +23,18 @@ BACKEND = "opennetworks"
 _DEVICES = ["cpu", "cuda"] if torch.backends.cuda.is_built() else ["cpu"]
 if BACKEND not in dist.Backend.backend_list:
     dist.Backend.register_backend(BACKEND, create, extended_api=True, devices=_DEVICES)
+_rendezvous.install()  # env:// with onet run --web: torch's store waits only for the process ranks
 
-__all__ = ["ProcessGroupOnet", "BACKEND", "empty", "zeros", "empty_like", "to_arena", "is_arena_tensor"]
+__all__ = [
+    "ProcessGroupOnet",
+    "BACKEND",
+    "empty",
+    "zeros",
+    "empty_like",
+    "to_arena",
+    "is_arena_tensor",
+    "sync_state",
+    "set_compression",
+    "compression",
+    "compression_hook",
+]

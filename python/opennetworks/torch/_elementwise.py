@@ -6,6 +6,7 @@ import torch
 import torch.distributed as dist
 
 from .._errors import OnetError
+from .._gen.layout import FLAG_EF_KEY
 from ._common import _FAST_CODES, _FAST_OPS, _STRIDED, ALLREDUCE, BROADCAST, REDUCE
 from ._dtypes import dtype_code, redop_code
 from ._work import Work
@@ -16,6 +17,7 @@ class Elementwise:
     def _elementwise(self, coll, tensors, redop_obj, root, what, copy_in=True, copy_out=True):
         ops, epilogues = [], []
         codes = self._validate(coll, tensors, what)
+        zf = self._zflags() if coll == ALLREDUCE else 0
         for t, (code, _) in zip(tensors, codes):
             try:
                 redop, scale = redop_code(redop_obj, t.dtype) if redop_obj is not None else (0, 1.0)
@@ -26,15 +28,17 @@ class Elementwise:
             es = r.element_size()
             aoff = self._arena_off(r) if n else -1
             if aoff >= 0:  # an arena tensor: reduced where it lies; finish keeps it alive
-                ops.append(self._post(coll, code, redop, root, n, aoff, aoff, 0, (), _keep(r), scale))
+                ops.append(self._post(coll, code, redop, root, n, aoff, aoff, 0, (), _keep(r), scale, flags=zf))
                 continue
-            if n * es <= self._chunk_bytes:
+            # With an error-feedback key the tensor goes whole when it can: its residual is per (group, key).
+            whole = zf >= FLAG_EF_KEY and n * es <= self._data_bytes // 2
+            if n * es <= self._chunk_bytes or whole:
                 off = self._eng.alloc(n * es, what)
                 v = self._view(off, n, r.dtype).view(r.shape)
                 if copy_in:
                     v.copy_(r)
                 fin = (lambda op, r=r, v=v: r.copy_(v)) if copy_out else None
-                ops.append(self._post(coll, code, redop, root, n, off, off, 0, (off,), fin, scale))
+                ops.append(self._post(coll, code, redop, root, n, off, off, 0, (off,), fin, scale, flags=zf))
                 continue
             flat = r.reshape(-1) if r.is_contiguous() else r.contiguous().view(-1)
             if not r.is_contiguous() and copy_out:
@@ -48,7 +52,8 @@ class Elementwise:
                 if copy_in:
                     v.copy_(flat[c0 : c0 + m])
                 fin = (lambda op, d=flat[c0 : c0 + m], v=v: d.copy_(v)) if copy_out else None
-                ops.append(self._post(coll, code, redop, root, m, off, off, 0, (off,), fin, scale))
+                zp = self._zflags(c0 // step) if zf else 0
+                ops.append(self._post(coll, code, redop, root, m, off, off, 0, (off,), fin, scale, flags=zp))
                 # Copy finished pieces out while later ones are reduced. With a depth, wait for the
                 # piece `depth` back: its output is still in cache, and the staging blocks recycle.
                 if depth and len(ops) - done > depth:
@@ -108,6 +113,7 @@ class Elementwise:
                         None,
                         fin,
                         blocks,
+                        flags=self._zflags(),
                     )
                     w = Work(eng, [o], tensors)
                     if self._coalescing is not None:
@@ -137,7 +143,7 @@ class Elementwise:
         for t in tensors:
             by_dtype.setdefault(t.dtype, []).append(t)
         ops = []
-        for dt, ts in by_dtype.items():
+        for piece, (dt, ts) in enumerate(by_dtype.items()):
             try:
                 redop, scale = redop_code(op, dt)
             except OnetError as e:
@@ -158,7 +164,8 @@ class Elementwise:
                 for r, v in places:
                     r.copy_(v)
 
-            ops.append(self._post(ALLREDUCE, code, redop, 0, total, off, off, 0, (off,), fin, scale))
+            zf = self._zflags(piece)
+            ops.append(self._post(ALLREDUCE, code, redop, 0, total, off, off, 0, (off,), fin, scale, flags=zf))
         return self._work(ops, tensors)
 
 

@@ -60,7 +60,20 @@ class Gathers:
         return self._gather_like(ALLGATHER, input_tensors[0], output_tensors[0], "allgather")
 
     def allgather_coalesced(self, output_lists, input_list, opts=None):
-        works = [self.allgather([o], [i]) for o, i in zip(output_lists, input_list)]
+        # output_lists[r][j] receives rank r's input_list[j] (torch's all_gather_coalesced layout).
+        if len(output_lists) != self._size or any(len(o) != len(input_list) for o in output_lists):
+            self._poison(
+                ALLGATHER,
+                InvalidArgumentError(
+                    f"rank {self._rank}: all_gather_coalesced needs {self._size} output lists (one per rank) of "
+                    f"{len(input_list)} tensors (one per input), got {[len(o) for o in output_lists]}",
+                    [self._rank],
+                ),
+            )
+        works = [
+            self._gather_like(ALLGATHER, t, [o[j] for o in output_lists], "all_gather_coalesced")
+            for j, t in enumerate(input_list)
+        ]
         return self._combine(works, output_lists)
 
     def all_gather_single(self, output, input, opts=None):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 import uuid
 import zlib
 
@@ -26,11 +27,23 @@ from ._elementwise import Elementwise
 from ._gathers import Gathers
 from ._p2p import PointToPoint
 from ._scatters import Scatters
+from ._shrink import Shrinking
+from ._sparse import SparseAllreduce
 from ._staging import Staging
 
 
 class ProcessGroupOnet(
-    CudaPath, Elementwise, Gathers, Scatters, AllToAll, PointToPoint, Coalescing, Staging, dist.ProcessGroup
+    CudaPath,
+    SparseAllreduce,
+    Elementwise,
+    Gathers,
+    Scatters,
+    AllToAll,
+    PointToPoint,
+    Coalescing,
+    Staging,
+    Shrinking,
+    dist.ProcessGroup,
 ):
     """The mixins hold the collectives by family (CudaPath first: it sends CUDA tensors through pinned host
     memory to the others); this class holds identity and state."""
@@ -81,6 +94,10 @@ class ProcessGroupOnet(
         self._data_bytes = self._arena.data_bytes
         self._views: dict = {}
         self._coalescing: list | None = None
+        # Compression of this group's allreduces (docs/compression.md): (codec code, ef key) or None for
+        # ONET_COMPRESSION's; a call's own choice (opennetworks.torch.compression) is per thread.
+        self._zgroup: tuple[int, int] | None = None
+        self._zlocal = threading.local()
         if group_id != 0:
             self._client.define_group(group_id, self._global_ranks, t)
         # Large elementwise collectives go in pipelined chunks: copy-in of chunk k+1 overlaps the
@@ -122,11 +139,8 @@ class ProcessGroupOnet(
         return self._group_desc
 
     def shutdown(self) -> None:  # the process-wide client outlives groups; it closes at exit
-        if not self._client.closed and self._eng.dead_reason is None:
+        if not self._client.closed and self._eng.dead_reason is None and self._aborted is None:
             self._flush_sends()
-
-    def abort(self) -> None:
-        pass
 
 
 def _job_id(store, rank: int) -> str:
@@ -148,6 +162,12 @@ def create(opts, backend_options=None) -> ProcessGroupOnet:
         if str(opts.group_id).isdigit()
         else (zlib.crc32(str(opts.group_id).encode()) & 0x7FFFFFFF) or 1
     )
-    return ProcessGroupOnet(
-        opts.store, opts.group_rank, opts.group_size, opts.timeout, group_id, list(opts.global_ranks_in_group)
-    )
+    ranks = list(opts.global_ranks_in_group)
+    # After shrink_group on the default group torch numbers ranks 0..n-1 again and names new groups
+    # "0", "1", … again; the coordinator still knows the ranks by their first numbers (the default
+    # group's members), and ids must not clash with the world's or with groups from before the shrink.
+    default = dist.distributed_c10d._world.default_pg
+    if isinstance(default, ProcessGroupOnet) and default._gid != 0:  # ([] names the whole world)
+        ranks = [default._global_ranks[r] for r in ranks] if ranks else list(default._global_ranks)
+        group_id = (zlib.crc32(f"{default._gid}/{opts.group_id}".encode()) & 0x3FFFFFFF) or 1
+    return ProcessGroupOnet(opts.store, opts.group_rank, opts.group_size, opts.timeout, group_id, ranks)

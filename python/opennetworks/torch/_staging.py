@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._errors import InvalidArgumentError, OnetError, UnsupportedError
+from .._gen.layout import FLAG_COMPRESSION, FLAG_EF_KEY
 from .._post import describe
 from ._common import _POISON_DTYPE, RECV, SEND
 from ._dtypes import dtype_code
@@ -84,7 +85,21 @@ class Staging:
         raise err
 
     def _post(
-        self, coll, code, redop, root, count, in_off, out_off, aux_off, blocks, finish, scale=1.0, tag=0, p2p=False
+        self,
+        coll,
+        code,
+        redop,
+        root,
+        count,
+        in_off,
+        out_off,
+        aux_off,
+        blocks,
+        finish,
+        scale=1.0,
+        tag=0,
+        p2p=False,
+        flags=0,
     ):
         s = 0 if p2p else self._client.next_seq(self._gid)
         return self._eng.post(
@@ -103,7 +118,20 @@ class Staging:
             None,
             finish,
             blocks,
+            flags=flags,
         )
+
+    def _zflags(self, piece: int = 0) -> int:
+        """Slot flags of an allreduce (docs/compression.md): the call's codec and error-feedback key
+        (opennetworks.torch.compression), else the group's (set_compression); piece k of a tensor
+        posted in pieces takes key + k, so that each piece keeps its own residual."""
+        z = getattr(self._zlocal, "call", None) or self._zgroup
+        if not z:
+            return 0
+        code, key = z
+        if key and piece:
+            key = (key - 1 + piece) % 0xFFFF + 1
+        return code * FLAG_COMPRESSION + key * FLAG_EF_KEY
 
     def _work(self, ops, result, epilogue=None) -> Work:
         w = Work(self._eng, ops, result, epilogue)

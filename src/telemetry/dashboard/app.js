@@ -141,7 +141,8 @@
       .map(
         (r) =>
           `<tr class="${r.straggler ? 'straggler' : ''} ${r.waitingS > 1 ? 'waiting' : ''}" data-rank="${r.rank}">\n` +
-          `      <td>${r.rank}${r.straggler ? ' ⚠' : ''}</td><td>${esc(r.state)}</td><td>${opCell(r)}</td>\n` +
+          `      <td>${r.rank}${r.straggler ? ' ⚠' : ''}</td><td>${esc(r.framework ?? '')}</td>` +
+          `<td>${esc(r.state)}</td><td>${opCell(r)}</td>\n` +
           `      <td>${r.waitingS == null ? '' : r.waitingS.toFixed(1) + ' s'}</td>` +
           `<td>${r.lastOp ? esc(r.lastOp) : '<span class="muted">none yet</span>'}</td>\n` +
           `      <td>${r.lastAgoS == null ? '' : r.lastAgoS.toFixed(1) + ' s ago'}</td>` +

@@ -1,0 +1,79 @@
+"""Run a script as N real rank processes with torchrun-style variables (like _harness.run_ranks, but
+any script, e.g. the files in examples/), each rank's output in its own log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _harness
+
+
+def run_script(
+    world: int,
+    script: Path,
+    args: tuple = (),
+    env: dict | None = None,
+    timeout: float = 60,
+    delays: dict[int, float] | None = None,
+) -> _harness.RunResult:
+    """``delays``: seconds to wait before starting a rank (a rank that starts late)."""
+    out = Path(tempfile.mkdtemp(prefix="ont-", dir="/tmp"))
+    job = f"s{os.getpid()}-{int(time.time() * 1000) % 10_000_000}"
+    base = dict(os.environ)
+    base.pop("TORCHELASTIC_RUN_ID", None)
+    base.update(
+        {
+            "WORLD_SIZE": str(world),
+            "LOCAL_WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(_harness.free_port()),
+            "ONET_JOB_ID": job,
+            "ONET_RUN_DIR": str(out / "run"),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONWARNINGS": "ignore",
+            "ONET_OUT": str(out),
+            "PYTHONFAULTHANDLER": "1",
+        }
+    )
+    base.update(env or {})
+    procs, logs = {}, []
+    order = sorted(range(world), key=lambda r: (delays or {}).get(r, 0.0))
+    t0 = time.monotonic()
+    for r in order:
+        wait = (delays or {}).get(r, 0.0) - (time.monotonic() - t0)
+        if wait > 0:
+            time.sleep(wait)
+        log = open(out / f"rank{r}.log", "w+b")
+        logs.append((r, log))
+        e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
+        procs[r] = subprocess.Popen(
+            [sys.executable, str(script), *map(str, args)], env=e, stdout=log, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + timeout
+    rcs = []
+    for r in range(world):
+        try:
+            rcs.append(procs[r].wait(max(1, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:  # SIGABRT first: faulthandler prints where it hung
+            procs[r].send_signal(signal.SIGABRT)
+            try:
+                rcs.append(procs[r].wait(3))
+            except subprocess.TimeoutExpired:
+                procs[r].kill()
+                rcs.append(procs[r].wait())
+    texts = [""] * world
+    for r, log in logs:
+        log.seek(0)
+        texts[r] = log.read().decode(errors="replace")
+        log.close()
+    import torch
+
+    results = [torch.load(out / f"rank{r}.pt") if (out / f"rank{r}.pt").exists() else None for r in range(world)]
+    _harness._stop_coordinator(out / "run" / job)
+    return _harness.RunResult(results, rcs, texts, out)

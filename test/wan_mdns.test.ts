@@ -1,0 +1,49 @@
+// Two hosts on one private LAN find each other by mDNS alone (ONET_WAN=1, no ONET_P2P_BOOTSTRAP,
+// ONET_BOOTSTRAP and MASTER_ADDR pointing nowhere): network namespaces on a bridge (root; skipped
+// with the reason otherwise). The namespaces get the multicast route a LAN's default route gives
+// (224.0.0.0/4 via eth0): the harness's hosts have no default route of their own.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resultsOf, runJob } from '../src/testing/job.js';
+import { createNet, netnsUnavailable } from '../src/testing/netns.js';
+import { ROOT } from './helpers.js';
+
+const why = netnsUnavailable();
+
+describe.skipIf(why)(`ONET_WAN on one LAN, mDNS only${why ? ` (skipped: ${why})` : ''}`, () => {
+  it('2 hosts meet by mDNS and run exact collectives', async () => {
+    const net = createNet(2);
+    const state = mkdtempSync(join(tmpdir(), 'onet-mdns-'));
+    try {
+      for (const h of net.hosts) execFileSync('ip', ['-n', h.ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0']);
+      const runs = await runJob(
+        net,
+        [2, 1],
+        process.execPath,
+        [join(ROOT, 'test/fixtures/p2p_worker.mjs')],
+        (h) => ({
+          ONET_WAN: '1',
+          ONET_JOB_TOKEN: 'mdns-token',
+          ONET_STATE_DIR: join(state, `h${h}`),
+          ONET_BOOTSTRAP: '192.0.2.1:9',
+          MASTER_ADDR: '192.0.2.1',
+          MASTER_PORT: '8',
+          ONET_CONNECT_TIMEOUT: '30',
+        }),
+        60_000,
+      );
+      const res = resultsOf(runs);
+      for (const r of res) {
+        expect(r.missing, JSON.stringify(r)).toBeUndefined();
+        expect(r.wrong, `rank ${r.rank}`).toEqual([]);
+        expect(r.ok, `rank ${r.rank}`).toBe(40);
+      }
+    } finally {
+      net.destroy();
+      rmSync(state, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
