@@ -9,23 +9,19 @@
 // Why this terminates: a greeting is symmetric (both sides keep the other's hello), hellos
 // gossip the peers each side knows, and every candidate is greeted until the deadline, so once
 // any path of discovery joins two coordinators they both learn of all the others.
+// (Finding the candidates is discovery.ts; sending one message and reading its answer, exchange.ts.)
 import { createHash } from 'node:crypto';
-import type { Connection, PeerId, Stream } from '@libp2p/interface';
+import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { lpStream } from '@libp2p/utils';
-import { multiaddr } from '@multiformats/multiaddr';
 import { assemble, type HostEntry, type Hello as TcpHello } from '../coordinator/rendezvous.js';
 import { OnetError } from '../errors.js';
 import type { Verifier } from '../security/auth.js';
-import { jobKey } from './dht_key.js';
+import { type Candidate, Discovery } from './discovery.js';
+import { request, serve } from './exchange.js';
 import {
   checkHello,
   checkReady,
-  decodeMessage,
-  encodeMessage,
   helloParts,
-  MAX_MESSAGE_BYTES,
-  type PeerHint,
   type RefusalReason,
   readyParts,
   signHello,
@@ -37,7 +33,6 @@ import {
   type WanReady,
 } from './messages.js';
 import type { P2pNode } from './node.js';
-import { register } from './registry.js';
 
 export interface MeetOptions {
   node: P2pNode;
@@ -68,18 +63,15 @@ export interface Met {
   elapsedMs: number;
 }
 
-const STREAM_MS = 5000;
 const ROUND_MS = 250;
 /** A coordinator refused by a peer and accepted by none for this long gives up (see refusedWith). */
 const REFUSED_GRACE_MS = 1000;
-
-type Candidate = { state: 'new' | 'greeted' | 'not-onet' | 'other-job'; nextTry: number; tries: number };
 
 export class WanMeeting {
   private readonly me: string;
   private readonly hellos = new Map<string, WanHello>();
   private readonly readies = new Map<string, string>();
-  private readonly candidates = new Map<string, Candidate>();
+  private readonly discovery: Discovery;
   /** Refusals we received, by peer: the error text the user sees on a timeout. */
   private readonly refusedBy = new Map<string, string>();
   private fatal?: OnetError;
@@ -90,16 +82,19 @@ export class WanMeeting {
   constructor(private readonly o: MeetOptions) {
     this.me = o.node.peerId.toString();
     this.version = o.version ?? WAN_VERSION;
+    this.discovery = new Discovery(o, this.me);
   }
 
   /** Register the protocol handler (before any peer can greet us). */
   async start(): Promise<void> {
-    await this.o.node.handle(WAN_PROTOCOL, (stream, conn) => void this.serve(stream, conn), {
+    const answer = (peer: string, m: WanMsg | { bad: string }) => this.answer(peer, m);
+    const log: MeetOptions['log'] = (level, msg) => this.o.log(level, msg);
+    await this.o.node.handle(WAN_PROTOCOL, (stream, conn) => void serve(stream, conn, answer, log), {
       maxInboundStreams: 64,
       runOnLimitedConnection: true, // hellos may cross a relay before a direct path exists
     });
-    this.o.node.addEventListener('peer:discovery', (e) => this.candidate(e.detail.id.toString()));
-    this.o.node.addEventListener('peer:connect', (e) => this.candidate(e.detail.toString()));
+    this.o.node.addEventListener('peer:discovery', (e) => this.discovery.candidate(e.detail.id.toString()));
+    this.o.node.addEventListener('peer:connect', (e) => this.discovery.candidate(e.detail.toString()));
   }
 
   stop(): void {
@@ -128,11 +123,6 @@ export class WanMeeting {
     } catch {
       return [];
     }
-  }
-
-  private candidate(id: string): void {
-    if (id === this.me || this.candidates.has(id)) return;
-    this.candidates.set(id, { state: 'new', nextTry: 0, tries: 0 });
   }
 
   // ---- inbound ----------------------------------------------------------------------------
@@ -183,89 +173,14 @@ export class WanMeeting {
   private keep(peer: string, h: WanHello): void {
     if (this.refusers.has(peer)) return;
     this.hellos.set(peer, h);
-    const c = this.candidates.get(peer);
+    const c = this.discovery.candidates.get(peer);
     if (c) c.state = 'greeted';
-    else this.candidates.set(peer, { state: 'greeted', nextTry: 0, tries: 0 });
+    else this.discovery.candidates.set(peer, { state: 'greeted', nextTry: 0, tries: 0 });
     // Gossip: the peers it knows are candidates too.
-    for (const p of h.peers) this.hint(p);
-  }
-
-  /** A peer named by a hello or a registry: remember its addresses for the dial, greet it. */
-  private hint(p: PeerHint): void {
-    if (p.id === this.me) return;
-    try {
-      const id = peerIdFromString(p.id);
-      const addrs = p.addrs.flatMap((a) => {
-        try {
-          return [multiaddr(a)];
-        } catch {
-          return [];
-        }
-      });
-      if (addrs.length) void this.o.node.peerStore.merge(id, { multiaddrs: addrs }).catch(() => {});
-      this.candidate(p.id);
-    } catch {
-      /* not a peer id: ignore the hint */
-    }
-  }
-
-  private registryTask?: Promise<void>;
-  private registryNext = 0;
-  /** Ask every bootstrap's registry (registry.ts) for the job's other peers, every 500 ms. */
-  private registryRound(): void {
-    if (this.registryTask || Date.now() < this.registryNext || !this.o.bootstrap.length) return;
-    const ns = jobKey(this.o.job, this.o.token).toString();
-    this.registryTask = Promise.all(
-      this.o.bootstrap.map(async (b) => {
-        try {
-          const t0 = Date.now();
-          const peers = await register(this.o.node, multiaddr(b), ns);
-          this.o.log('debug', `registry at ${b}: ${peers.length} peer(s) in ${Date.now() - t0} ms`);
-          for (const p of peers) this.hint(p);
-        } catch (e) {
-          this.o.log('debug', `registry at ${b}: ${(e as Error).message}`);
-        }
-      }),
-    ).then(() => {
-      this.registryTask = undefined;
-      this.registryNext = Date.now() + 500;
-    });
-  }
-
-  private async serve(stream: Stream, conn: Connection): Promise<void> {
-    const peer = conn.remotePeer.toString();
-    const signal = AbortSignal.timeout(STREAM_MS);
-    try {
-      const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES });
-      const got = await lp.read({ signal });
-      const reply = this.answer(peer, decodeMessage(got.subarray()));
-      await lp.write(encodeMessage(reply), { signal });
-      await stream.close({ signal });
-    } catch (e) {
-      this.o.log('debug', `WAN rendezvous: stream from ${peer} failed: ${(e as Error).message}`);
-      stream.abort(e as Error);
-    }
+    for (const p of h.peers) this.discovery.hint(p);
   }
 
   // ---- outbound ---------------------------------------------------------------------------
-
-  private async request(peer: string, m: WanMsg): Promise<WanMsg | { bad: string }> {
-    const signal = AbortSignal.timeout(STREAM_MS);
-    const stream = await this.o.node.dialProtocol(peerIdFromString(peer), WAN_PROTOCOL, {
-      signal,
-      runOnLimitedConnection: true,
-    });
-    try {
-      const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES });
-      await lp.write(encodeMessage(m), { signal });
-      const reply = decodeMessage((await lp.read({ signal })).subarray());
-      await stream.close({ signal }).catch(() => {});
-      return reply;
-    } catch (e) {
-      stream.abort(e as Error);
-      throw e;
-    }
-  }
 
   /**
    * A refusal we got (or a peer we refuse to count). Neither side can tell who is wrong when two
@@ -276,7 +191,7 @@ export class WanMeeting {
    */
   private refusedWith(peer: string, reason: RefusalReason, error: string): void {
     this.refusedBy.set(peer, error);
-    const c = this.candidates.get(peer);
+    const c = this.discovery.candidates.get(peer);
     if (c && (reason === 'job' || reason === 'version')) c.state = 'other-job';
     if (reason === 'token' || reason === 'allow' || reason === 'version') {
       this.firstRefusal ??= Date.now();
@@ -307,7 +222,7 @@ export class WanMeeting {
     c.tries++;
     const t0 = Date.now();
     try {
-      const reply = await this.request(peer, signHello(this.hello(), this.o.token, this.me, peer));
+      const reply = await request(this.o.node, peer, signHello(this.hello(), this.o.token, this.me, peer));
       if ('bad' in reply) throw new Error(`answered with a malformed message: ${reply.bad}`);
       if (reply.type === 'refused') return this.refusedWith(peer, reply.reason, reply.error);
       if (reply.type !== 'hello') throw new Error(`answered a hello with ${reply.type}`);
@@ -363,67 +278,21 @@ export class WanMeeting {
     return { hosts, peers, digest };
   }
 
-  private async dialBootstrap(pending: Set<string>): Promise<void> {
-    await Promise.all(
-      [...pending].map(async (a) => {
-        try {
-          await this.o.node.dial(multiaddr(a), { signal: AbortSignal.timeout(STREAM_MS) });
-          pending.delete(a);
-          this.o.log('info', `WAN rendezvous: connected to bootstrap ${a}`);
-        } catch (e) {
-          this.o.log('debug', `WAN rendezvous: bootstrap ${a} not reachable yet: ${(e as Error).message}`);
-        }
-      }),
-    );
-  }
-
-  private dhtTask?: Promise<void>;
-  private dhtNext = 0;
-  private provided = 0;
-  /** Announce the job's key (every 5 s; a provide can take as long as its query) and look it up (every 1 s). */
-  private dhtRound(): void {
-    if (this.o.dht === false || Date.now() < this.dhtNext) return;
-    const key = jobKey(this.o.job, this.o.token);
-    const cr = this.o.node.contentRouting;
-    if (Date.now() - this.provided > 5000) {
-      this.provided = Date.now();
-      void cr
-        .provide(key, { signal: AbortSignal.timeout(5000) })
-        .catch((e) => this.o.log('debug', `DHT provide: ${(e as Error).message}`));
-    }
-    if (this.dhtTask) return;
-    this.dhtTask = (async () => {
-      try {
-        for await (const p of cr.findProviders(key, { signal: AbortSignal.timeout(3000) })) {
-          if (p.id.toString() === this.me) continue;
-          if (p.multiaddrs.length)
-            await this.o.node.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {});
-          this.candidate(p.id.toString());
-        }
-      } catch (e) {
-        this.o.log('debug', `DHT lookup: ${(e as Error).message}`);
-      } finally {
-        this.dhtTask = undefined;
-        this.dhtNext = Date.now() + 500;
-      }
-    })();
-  }
-
   /** Find the job's other coordinators and agree on the host list; throws naming what is missing. */
   async meet(): Promise<Met> {
     const t0 = Date.now();
     const deadline = t0 + this.o.timeoutMs;
     const pendingBootstrap = new Set(this.o.bootstrap);
-    for (const c of this.o.node.getPeers()) this.candidate(c.toString());
+    for (const c of this.o.node.getPeers()) this.discovery.candidate(c.toString());
     const inflight = new Map<string, Promise<void>>();
     while (!this.stopped && Date.now() < deadline) {
       this.fatal ??= this.refusedForGood();
       if (this.fatal) throw this.fatal;
-      if (pendingBootstrap.size) await this.dialBootstrap(pendingBootstrap);
-      this.registryRound();
-      this.dhtRound();
+      if (pendingBootstrap.size) await this.discovery.dialBootstrap(pendingBootstrap);
+      this.discovery.registryRound();
+      this.discovery.dhtRound();
       const now = Date.now();
-      for (const [id, c] of this.candidates) {
+      for (const [id, c] of this.discovery.candidates) {
         const wanted = c.state === 'new' || (c.state === 'greeted' && !this.hellos.has(id));
         if (!wanted || inflight.has(id) || now < c.nextTry) continue;
         inflight.set(
@@ -458,7 +327,7 @@ export class WanMeeting {
         'found within ' +
         `${this.o.timeoutMs / 1000} s${waiting} (bootstrap: ${this.o.bootstrap.join(', ') || 'none'}` +
         `${pendingBootstrap.size ? `, unreachable: ${[...pendingBootstrap].join(', ')}` : ''}; ` +
-        `${this.candidates.size} peer(s) seen, ${this.hellos.size} of this job)` +
+        `${this.discovery.candidates.size} peer(s) seen, ${this.hellos.size} of this job)` +
         `${refusals.length ? `; refused: ${refusals.join('; ')}` : ''}; start every host with the same ` +
         'ONET_JOB_ID, ONET_JOB_TOKEN and ONET_P2P_BOOTSTRAP, or raise ONET_CONNECT_TIMEOUT',
       missing,
@@ -479,7 +348,7 @@ export class WanMeeting {
         .map(async (p) => {
           const r: WanReady = { type: 'ready', v: this.version, job: this.o.job, digest: f.digest };
           try {
-            const reply = await this.request(p, signReady(r, this.o.token, this.me, p));
+            const reply = await request(this.o.node, p, signReady(r, this.o.token, this.me, p));
             if ('bad' in reply) throw new Error(reply.bad);
             if (reply.type === 'refused') throw new Error(reply.error);
             this.readySent.add(p);
