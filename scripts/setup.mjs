@@ -70,6 +70,7 @@ if (process.env.ONET_SKIP_NATIVE !== '1') {
   );
 }
 await step('TypeScript: tsc -> dist/', bin('tsc'), ['-p', 'tsconfig.json']);
+await step('Browser client: esbuild -> dist/browser/opennetworks.js', 'npm', ['run', '-s', 'build:browser']);
 
 if (process.env.ONET_SKIP_VENV !== '1') {
   const venvPy = join(root, '.venv', 'bin', 'python');
