@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultsOf, runJob } from '../src/testing/job.js';
 import { createLoopback, type Loopback } from '../src/testing/loopback.js';
 import { ONET, ROOT } from './helpers.js';
+import { relayLine } from './relay_line.js';
 
 const P2P_WORKER = join(ROOT, 'test/fixtures/p2p_worker.mjs');
 const SWEEP_WORKER = join(ROOT, 'test/fixtures/collectives_worker.mjs');
@@ -30,19 +31,7 @@ function startRelay(ip: string, dir: string): Promise<{ peerId: string; addrs: s
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   procs.push(proc);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`onet relay printed nothing in 30 s: ${out}`)), 30_000);
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(t);
-        resolve(JSON.parse(out.slice(0, nl)));
-      }
-    });
-    proc.stderr!.on('data', (d) => (out += d));
-  });
+  return relayLine(proc);
 }
 
 /** Env of host h of a relay-only job: libp2p only through the relay, a dead data address. */

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resultsOf, runJob } from '../src/testing/job.js';
 import { createLoopback, type Loopback } from '../src/testing/loopback.js';
 import { ONET, ROOT } from './helpers.js';
+import { relayLine } from './relay_line.js';
 
 const WORKER = join(ROOT, 'test/fixtures/p2p_worker.mjs');
 const NOWHERE = { ONET_BOOTSTRAP: '192.0.2.1:9', MASTER_ADDR: '192.0.2.1', MASTER_PORT: '8' };
@@ -33,19 +34,7 @@ function startRelay(ip: string, dir: string): Promise<{ peerId: string; addrs: s
     },
   );
   procs.push(proc);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`onet relay printed nothing in 30 s: ${out}`)), 30_000);
-    proc.stdout!.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(t);
-        resolve({ ...JSON.parse(out.slice(0, nl)), proc });
-      }
-    });
-    proc.stderr!.on('data', (d) => (out += d));
-  });
+  return relayLine(proc).then((line) => ({ ...line, proc }));
 }
 
 let relay: { peerId: string; addrs: string[] };

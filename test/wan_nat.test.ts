@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { resultsOf, runJob } from '../src/testing/job.js';
 import { createNatNet, natUnavailable } from '../src/testing/netns.js';
 import { ONET, ROOT } from './helpers.js';
+import { relayLine } from './relay_line.js';
 
 const why = natUnavailable();
 const readIf = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
@@ -23,22 +24,6 @@ function tcpFrom(ns: string, ip: string, port: number): string {
     "s.on('error',e=>{console.log(e.code);process.exit()});" +
     "setTimeout(()=>{console.log('timeout');process.exit()},1000)";
   return execFileSync('ip', ['netns', 'exec', ns, process.execPath, '-e', js], { encoding: 'utf8' }).trim();
-}
-
-function relayLine(p: ChildProcess): Promise<{ peerId: string; addrs: string[] }> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`onet relay printed nothing in 30 s: ${out}`)), 30_000);
-    p.stdout!.on('data', (d) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(t);
-        resolve(JSON.parse(out.slice(0, nl)));
-      }
-    });
-    p.stderr!.on('data', (d) => (out += d));
-  });
 }
 
 describe.skipIf(why)(`ONET_WAN across two NATs${why ? ` (skipped: ${why})` : ''}`, () => {
