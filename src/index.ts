@@ -2,6 +2,7 @@
 export { Comm, type InitOptions, init, type ReduceOptions, type RootOptions } from './api/comm.js';
 export type { Compression, CompressionOptions } from './api/compression.js';
 export type { JobMetrics, PendingOp, RankMetrics, RankState } from './api/job_metrics.js';
+export { type EpochOptions, epochJob, joinEpoch, type SyncResult, stateCrc, syncState } from './api/join.js';
 export {
   type ExitReason,
   exitNumber,

@@ -2,7 +2,7 @@
 // MASQUERADE, no unsolicited inbound), and a public host running `onet relay` (src/testing/netns.ts
 // createNatNet; root and iptables, skipped with the reason otherwise). The hosts cannot reach each
 // other's data address, so they meet through the relay and carry the native transport over libp2p
-// (src/p2p/tunnel.ts): every allreduce exact. Whether DCUtR hole punching upgraded the relayed
+// (src/p2p/tunnel.ts): every allreduce exact. Whether hole punching (src/p2p/holepunch.ts) upgraded the relayed
 // connection is reported (console), not asserted: it depends on the NAT's port mapping.
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -80,7 +80,7 @@ describe.skipIf(why)(`ONET_WAN across two NATs${why ? ` (skipped: ${why})` : ''}
       const punched = link.kind === 'hole-punched';
       console.log(
         `NAT to NAT: libp2p link ${link.kind} (${link.remote}), rtt ${link.rttMs} ms; hole punching ` +
-          `${punched ? 'upgraded the relayed connection (DCUtR)' : 'did not upgrade it: relayed'}; ` +
+          `${punched ? 'hole-punched a direct connection (src/p2p/holepunch.ts)' : 'did not upgrade it: relayed'}; ` +
           `met in ${res[0].wan.meetMs} ms`,
       );
     } finally {

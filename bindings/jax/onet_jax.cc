@@ -24,6 +24,7 @@
 #include "common/proc_alive.h"
 #include "common/gen/enums.h"
 #include "shm/layout.h"
+#include "shm/spin_policy.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -137,8 +138,20 @@ ffi::Error post_and_wait(Lane& L, int64_t coll, uint32_t dtype, int64_t redop, i
     uint32_t st = s->state.load(std::memory_order_acquire);
     return st == shm::kDone || st == shm::kError;
   };
-  double t0 = now_s(), spin_end = t0 + g.spin_s, deadline = t0 + g.timeout_s;
-  while (!finished() && now_s() < spin_end) sched_yield();
+  // Adaptive waiting (shm/spin_policy.h), per calling thread: busy, yield or no spin by the host's
+  // runnable tasks; the budget follows this thread's recent waits (ONET_SPIN_MAX_US=0: fixed, yielding).
+  static const shm::SpinLimits lim = shm::spin_limits_from_env();
+  thread_local shm::LoadSampler load;
+  thread_local int64_t budget_us = -1;
+  if (budget_us < 0) budget_us = int64_t(g.spin_s * 1e6);
+  const shm::SpinPlan plan = lim.max_us > 0 ? shm::spin_plan(budget_us, load.sample(int64_t(now_s() * 1e9)), load.cores)
+                                            : shm::SpinPlan{shm::SpinMode::yield, budget_us};
+  double t0 = now_s(), spin_end = t0 + plan.spin_us * 1e-6, deadline = t0 + g.timeout_s;
+  while (!finished() && now_s() < spin_end) {
+    if (plan.mode == shm::SpinMode::yield) sched_yield();
+    else __builtin_ia32_pause();
+  }
+  const bool caught = finished();
   while (!finished()) {
     uint32_t v = cl->done_futex.load();
     g.sleepers.fetch_add(1);
@@ -168,6 +181,7 @@ ffi::Error post_and_wait(Lane& L, int64_t coll, uint32_t dtype, int64_t redop, i
                                       "collectives in the same order, or raise ONET_TIMEOUT");
     }
   }
+  budget_us = shm::spin_update(budget_us, int64_t((now_s() - t0) * 1e6), caught, lim);
   uint32_t st = s->state.load(std::memory_order_acquire);
   int32_t status = s->status;
   std::string msg;

@@ -10,6 +10,7 @@
 #include "common/proc_alive.h"
 #include "shm/futex.h"
 #include "shm/layout.h"
+#include "shm/spin_policy.h"
 #include "shm/segment.h"
 #include "status_error.h"
 
@@ -47,12 +48,19 @@ Napi::Value Post(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// spin(arena, slot, spinUs) → state after at most spinUs of polling (yielding the core).
+// spin(arena, slot, spinUs) → state after at most spinUs of polling: busy while the host has a
+// spare core, yielding with one task too many, none when more are runnable (shm/spin_policy.h's
+// modes; the budget stays spinUs here: the wait that follows a miss runs on a worker thread).
 Napi::Value Spin(const Napi::CallbackInfo& info) {
   Slot* s = onet::shm::slot_at(base_of(info[0]), info[1].ToNumber().Uint32Value());
-  onet::shm::Spinner sp(info[2].ToNumber().Int64Value());
+  thread_local onet::shm::LoadSampler load;
+  const auto plan = onet::shm::spin_plan(info[2].ToNumber().Int64Value(), load.sample(onet::shm::now_ns()), load.cores);
+  onet::shm::Spinner sp(plan.spin_us);
   uint32_t st;
-  while ((st = s->state.load(std::memory_order_acquire)) == onet::shm::kPosted && sp.keep_spinning()) sched_yield();
+  while ((st = s->state.load(std::memory_order_acquire)) == onet::shm::kPosted && sp.keep_spinning()) {
+    if (plan.mode == onet::shm::SpinMode::yield) sched_yield();
+    else __builtin_ia32_pause();
+  }
   return Napi::Number::New(info.Env(), st);
 }
 

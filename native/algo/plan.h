@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "algo/local/remote.h"
 #include "common/types.h"
 
 namespace onet {
@@ -28,6 +29,7 @@ struct Plan {
   // Engine-owned staging for the rare case where a reduce's first output would alias a
   // later input (the kernels allow out to alias inputs[0] only).
   std::vector<std::vector<char>> scratch;
+  RemoteMap remote;  // other processes' buffers named by stand-in pointers (single copy, engine/cma.h)
   size_t bytes() const {
     size_t b = 0;
     for (auto& s : steps) b += s.n * dtype_size(dt) * (s.srcs.size() + s.dsts.size());

@@ -2,10 +2,12 @@
 // When this host's part of collective (group, seq) fails — a frame that failed its checksum, a
 // broken link, a deadline — its lane (1) gives up the collective's tag range on every link
 // (Pair::cancel), so frames of it still in flight are dropped instead of buffered, and (2) sends
-// an AbortNotice to every other host of the group. A host that receives the notice gives up the
-// same range with an error naming the sender: its lane, blocked in that collective or about to
-// enter it, fails at once. Nothing of an aborted collective can reach the next one: every tag
+// an AbortNotice to every other host of the group, with the ranks its error blames. A host that
+// receives the notice gives up the same range with an error naming the sender and blaming those
+// ranks (the sender's own when its error blamed none): its lane, blocked in that collective or
+// about to enter it, fails at once. Nothing of an aborted collective can reach the next one: every tag
 // carries (group, seq), and the range stays cancelled on every host.
+#include <algorithm>
 #include <cstring>
 
 #include "algo/hier/internal.h"
@@ -45,17 +47,28 @@ bool Engine::poll_aborts() {
 }
 
 void Engine::on_abort_notice(int from, const AbortNotice& n) {
-  if (n.magic != kAbortMagic || n.host != from || n.reason_len > kAbortReasonBytes) return;  // not a notice we sent
+  if (n.magic != kAbortMagic || n.host != from || n.reason_len > kAbortReasonBytes || n.nruns > kAbortRuns)
+    return;  // not a notice we sent
   Code code =
       n.code >= uint32_t(Code::kMismatch) && n.code <= uint32_t(Code::kInternal) ? Code(n.code) : Code::kInternal;
-  std::string ranks;        // the sender's ranks in that group (all of them if the group is unknown here)
-  std::vector<int> blamed;  // the same, as data (Status::ranks)
-  auto g = groups_.find(n.group);
-  for (size_t r = 0; r < xh_.host_of_rank.size(); r++)
-    if (xh_.host_of_rank[r] == from && (g == groups_.end() || g->second.grank.count(int(r)))) {
-      ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+  // The ranks the sender's error blamed (a host it lost): every survivor names those, whether its own
+  // error or this notice came first, so all of them shrink by the same list (docs/wan.md).
+  const int64_t world = int64_t(xh_.host_of_rank.size());
+  std::vector<int> blamed;
+  for (uint32_t i = 0; i < n.nruns; i++)
+    for (int64_t r = std::max<int64_t>(n.lost[i].first, 0);
+         r < std::min<int64_t>(int64_t(n.lost[i].first) + std::max(n.lost[i].count, 0), world); r++)
       blamed.push_back(int(r));
-    }
+  std::sort(blamed.begin(), blamed.end());
+  blamed.erase(std::unique(blamed.begin(), blamed.end()), blamed.end());
+  std::string ranks;  // else the sender's ranks in that group (all of them if the group is unknown here)
+  auto g = groups_.find(n.group);
+  if (blamed.empty())
+    for (size_t r = 0; r < xh_.host_of_rank.size(); r++)
+      if (xh_.host_of_rank[r] == from && (g == groups_.end() || g->second.grank.count(int(r)))) {
+        ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+        blamed.push_back(int(r));
+      }
   std::string msg = std::string(coll_name(Coll(n.coll))) + " #" + std::to_string(n.seq) + ": host " +
                     std::to_string(from) + (ranks.empty() ? "" : " (ranks " + ranks + ")") +
                     " aborted it: " + std::string(n.reason, n.reason_len);
@@ -66,7 +79,9 @@ void Engine::on_abort_notice(int from, const AbortNotice& n) {
 }
 
 // Lane thread, after run_cross failed. Returns the error the local ranks get.
-Status Engine::on_cross_failure(CrossJob& j, Status st, bool* relayed) {
+// `ranks_global`: st.ranks are global ranks already (a fused member of a collective a notice ended),
+// else the transport's host indexes.
+Status Engine::on_cross_failure(CrossJob& j, Status st, bool* relayed, bool ranks_global) {
   *relayed = false;
   if (Aborted a; xh_.find_abort(j.group, j.seq, &a)) {
     // A peer aborted it and told everyone. If its notice is what ended our wait, report the
@@ -95,8 +110,23 @@ Status Engine::on_cross_failure(CrossJob& j, Status st, bool* relayed) {
   for (const std::string& lbl :
        {cross::label(j) + ": ", cross::label(j) + " in group " + std::to_string(j.group) + ": "})
     if (why.compare(0, lbl.size(), lbl) == 0) why.erase(0, lbl.size());
+  // A lost host (kAborted): the ranks the local ranks will see blamed, "; ranks 2 (host 2) are lost"
+  // (fusion.cc adds the same to the local error), sent as runs of consecutive ranks. Other errors (a
+  // checksum, a deadline) carry none: the receivers blame this host, as they always did.
+  Status blamed = st;
+  if (!ranks_global) why += xh_.lost_ranks(blamed);
+  if (st.code != Code::kAborted) blamed.ranks.clear();
   n->reason_len = uint32_t(std::min<size_t>(why.size(), kAbortReasonBytes));
   std::memcpy(n->reason, why.data(), n->reason_len);
+  for (int r : blamed.ranks) {
+    if (n->nruns && n->lost[n->nruns - 1].first + n->lost[n->nruns - 1].count == r) {
+      n->lost[n->nruns - 1].count++;
+    } else if (n->nruns < kAbortRuns) {
+      n->lost[n->nruns++] = {r, 1};
+    } else {
+      break;  // more than kAbortRuns runs: the receivers name the first ones
+    }
+  }
   for (int h = 0; h < c.size; h++)
     if (h != c.rank && c.pairs[h])
       for (int k = 0; k < kNoticeCopies; k++) c.pairs[h]->isend(n, sizeof *n, kTagAbort);

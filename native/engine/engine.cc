@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "shm/futex.h"
+#include "shm/spin_policy.h"
 
 namespace onet {
 
@@ -245,8 +246,13 @@ bool Engine::poll() {
 
 void Engine::loop() {
   int64_t last_beat = 0, idle_since = shm::now_ns();
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  bool crowded = ncpu <= int64_t(ranks_.size());  // ranks and we share too few cores to busy-spin
+  // Adaptive waiting (shm/spin_policy.h): the spin budget follows the gaps between posts, the
+  // mode (busy, yield, sleep at once) follows the host's runnable tasks, sampled every 5 ms.
+  shm::LoadSampler load;
+  const shm::SpinLimits lim = shm::spin_limits_from_env();
+  int64_t budget_us = cfg_.spin_us;
+  shm::SpinPlan plan = shm::spin_plan(budget_us, load.sample(idle_since), load.cores);
+  bool idle = false, slept = false;  // inside an idle period; it included a futex sleep
   while (!stop_.load(std::memory_order_relaxed)) {
     if (has_cmds_.load(std::memory_order_acquire)) run_commands();
     bool did = poll();
@@ -258,21 +264,37 @@ void Engine::loop() {
       last_beat = now;
     }
     if (did) {
+      if (idle) budget_us = shm::spin_update(budget_us, (now - idle_since) / 1000, !slept, lim);
+      idle = slept = false;
       idle_since = now;
       continue;
     }
-    if (now - idle_since < cfg_.spin_us * 1000) {
-      if (crowded) sched_yield();
+    if (!idle) {  // a new idle period: decide how to spend it
+      idle = true;
+      const bool few_cores = load.cores <= int(ranks_.size());
+      plan = lim.max_us > 0 ? shm::spin_plan(budget_us, load.sample(now), load.cores)
+                            // ONET_SPIN_MAX_US=0: the fixed spin of earlier releases
+                            : shm::SpinPlan{few_cores ? shm::SpinMode::yield : shm::SpinMode::busy, cfg_.spin_us};
+    }
+    if (!slept && now - idle_since < plan.spin_us * 1000) {
+      if (plan.mode == shm::SpinMode::yield) sched_yield();
       else __builtin_ia32_pause();
       continue;
     }
     uint32_t v = ctlh_->bell.load();
     ctlh_->coord_sleeping.store(1);  // seq_cst: ordered before the re-check below
     // Cross-host sends/recvs (and abort notices) finish on the transport's thread, which does not ring the bell.
-    if (!has_cmds_.load() && !poll() && !stop_.load())
+    bool found = false;
+    if (!has_cmds_.load() && !(found = poll()) && !stop_.load())
       shm::futex_wait(&ctlh_->bell, v, xh_.mailboxes.empty() ? 50'000 : xh_.net_p2p.empty() ? 1000 : 200);
     ctlh_->coord_sleeping.store(0);
-    idle_since = shm::now_ns();
+    if (found) {  // posts came while going to sleep: the idle period ends here, as with `did` above
+      budget_us = shm::spin_update(budget_us, (shm::now_ns() - idle_since) / 1000, !slept, lim);
+      idle = slept = false;
+      idle_since = shm::now_ns();
+    } else {
+      slept = true;  // the idle period goes on (idle_since kept) until work comes
+    }
   }
 }
 

@@ -153,9 +153,9 @@ class Engine {
   void deliver_remote(const Group& g, const Posted& recv, size_t idx);
   bool poll_net();  // completes finished cross-host sends/recvs
   // Mid-transfer aborts of cross-host collectives (engine/abort.cc, docs/protocol.md §9).
-  bool poll_aborts();                                              // progress thread
-  void on_abort_notice(int from, const AbortNotice& n);            // progress thread
-  Status on_cross_failure(CrossJob& j, Status st, bool* relayed);  // lane thread
+  bool poll_aborts();                                                                         // progress thread
+  void on_abort_notice(int from, const AbortNotice& n);                                       // progress thread
+  Status on_cross_failure(CrossJob& j, Status st, bool* relayed, bool ranks_global = false);  // lane thread
   bool is_local(int rank) const { return xh_.is_local(rank); }
   void complete(int rank, uint32_t idx, Code code, const std::string& msg, int32_t src = -1, uint64_t out_count = 0);
   // The one completion path: code, msg and ranks go to the slot and to the event as fields.

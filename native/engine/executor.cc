@@ -4,6 +4,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "engine/cma.h"
 #include "reduce/reduce.h"
 
 namespace onet {
@@ -24,6 +25,7 @@ Executor::~Executor() {
 
 Status Executor::run_chunk(const Chunk& c) {
   const Step& s = plan_->steps[c.step];
+  if (!plan_->remote.empty()) return cma::run_chunk(*plan_, s, c.begin, c.end);  // single copy (engine/cma.h)
   size_t es = dtype_size(plan_->dt), n = c.end - c.begin, off = c.begin * es;
   if (s.kind == Step::kCopy) {
     const char* src = s.srcs[0] + off;

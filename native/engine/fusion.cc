@@ -82,7 +82,7 @@ void Engine::drain_cross(CrossQueue& q) {
     bool r = false;
     Status notice;
     mst[i] = member_error(*job, *members[i].job, st, &notice);
-    on_cross_failure(*members[i].job, notice, &r);
+    on_cross_failure(*members[i].job, notice, &r, relayed);
   }
   int64_t t1 = shm::now_ns();
   if (!st.ok()) {  // the transport may still write into the job's staging: keep it (and the members' notices)

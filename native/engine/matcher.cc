@@ -118,8 +118,10 @@ void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
   for (auto& q : pd.by_grank) {
     RankState* r = ranks_[q.rank].get();
     m.parts.push_back({q.slot, shm::data_of(r->seg->base()), shm::head_of(r->seg->base())->data_bytes, q.rank});
+    if (q.slot->flags & layout::kFlagCma) m.parts.back().cma_pid = q.slot->cma_pid;  // single copy (engine/cma.h)
   }
   Plan plan;
+  m.remote = &plan.remote;
   Status st = local::build_plan(m, &plan);
   int64_t t0 = shm::now_ns();
   if (st.ok()) st = exec_.run(plan);

@@ -74,6 +74,12 @@ void Engine::execute_cross(Group& g, uint64_t seq, Pending& pd) {
     const Posted& q = pd.by_grank[i];
     if (q.rank < 0) continue;
     if (!a) a = q.slot;
+    if (q.slot->flags & layout::kFlagCma) {  // single copy is for single-host groups (docs/performance.md)
+      std::string why = match::op_label(Coll(q.slot->coll), seq) + ": rank " + std::to_string(q.rank) +
+                        " posted a single-copy (cma) request in a group that spans hosts";
+      fail_pending(g, seq, pd, Status(Code::kInvalid, why, {q.rank}));
+      return;
+    }
     RankState* r = ranks_[q.rank].get();
     job->local.push_back(
         {q.slot, shm::data_of(r->seg->base()), shm::head_of(r->seg->base())->data_bytes, q.rank, int(i), q.idx});

@@ -90,7 +90,8 @@ struct Slot {                    // offset kSlotsOffset + i * kSlotBytes
   uint64_t post_no;              // 96  (in) the rank's post counter at posting, 0 = unset (v1 clients
                                  //     may leave it 0); orders posts that share a seq (p2p)
   uint32_t nranks;               // 104 (out) entries of ranks[] in use when state == kError (<= kSlotMaxRanks)
-  uint8_t pad[20];               // 108..127
+  uint32_t cma_pid;              // 108 (in) with flag cma: the process whose addresses in_off/out_off are
+  uint8_t pad[16];               // 112..127
   char msg[kSlotMsgBytes];       // 128 (out) error message when state == kError
   int32_t ranks[kSlotMaxRanks];  // 448 (out) the ranks concerned (Status::ranks), first kSlotMaxRanks
 };

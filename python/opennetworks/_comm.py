@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from . import _env
+from . import _env, _fastlane
 from ._arena import Arena
 from ._client import Coordinator, _pid_alive
 from ._errors import InvalidArgumentError, UnsupportedError
@@ -204,6 +204,13 @@ class Communicator:
     ):
         """Stage ``x`` at element ``in_at`` of one buffer, run, return the ``out_elems`` output
         elements found at element ``out_at`` (as raw bytes; callers view them)."""
+        if seq and aux is None and COLLS[coll] in _fastlane.LANE_COLLS:  # small, single host: among the ranks
+            fl = _fastlane.lane(self.client, self.group, self.ranks)
+            if fl is not None:
+                c = COLLS[coll]
+                done = fl.run_numpy(c, x, in_elems, out_elems, count, dtype, redop, root, scale)
+                if done is not None:
+                    return done
         eng = self.client.engine
         es = DTYPE_SIZE[dtype]
         nbytes = max(in_at + in_elems, out_at + out_elems) * es

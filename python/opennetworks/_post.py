@@ -9,6 +9,7 @@ coordinator will not finish), ``_post_wait`` (spin, yield, futex sleep, backgrou
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -20,10 +21,12 @@ from ._errors import AbortedError
 from ._layout import (
     CTL_BELL,
     CTL_COORD_SLEEPING,
+    FLAG_CMA,
     NUM_SLOTS,
     OFF_POST_COUNT,
     POSTED,
     SLOT_BYTES,
+    SLOT_CMA_PID,
     SLOT_POST_NO,
     SLOT_REQUEST,
     SLOTS_OFFSET,
@@ -62,6 +65,7 @@ class Engine(Completion, Waiting):
         self.u64 = arena.u64
         self.ctl_u32 = arena.ctl_u32
         self.mv = arena.mv
+        self.cma_pid = os.getpid()  # the process whose addresses a single-copy (FLAG_CMA) post names
         # FIFO reuse keeps slot indices rising with post order, so a coordinator scanning slots
         # by index mostly discovers a rank's requests in sequence order.
         self._free_slots = deque(range(NUM_SLOTS))
@@ -169,6 +173,8 @@ class Engine(Completion, Waiting):
                 flags,
                 0,
             )
+            if flags & FLAG_CMA:
+                self.u32[(base + SLOT_CMA_PID) >> 2] = self.cma_pid
             pc = self._post_count + 1
             self.u64[(base + SLOT_POST_NO) >> 3] = pc
             self._inflight[slot] = op

@@ -25,6 +25,9 @@ from ._layout import (
 from ._post_op import Op
 
 _unpack_result = SLOT_RESULT.unpack_from
+# Requests given up while the coordinator may still run them (deadline): their finish callbacks hold the
+# tensors a single-copy post named (python/opennetworks/_cma.py), which must never be freed under it.
+_abandoned: list = []
 
 
 class Completion:
@@ -73,7 +76,9 @@ class Completion:
             op.error = err
             op.completed = True
             self._inflight.pop(op.slot, None)
-            if not abandon:  # the coordinator is gone: nothing will write the slot again
+            if abandon:
+                _abandoned.append(op)
+            else:  # the coordinator is gone: nothing will write the slot again
                 self._free_slots.append(op.slot)
                 for off in op.blocks:
                     self.arena.alloc.free(off)

@@ -1,6 +1,7 @@
-"""Waiting for a posted request: spin (yielding, ONET_YIELD), then sleep on the shared done futex,
-waking at least every 0.1 s for liveness and deadline checks; and a background thread that does the
-same for requests watched by futures (docs/protocol.md §4).
+"""Waiting for a posted request: spin, then sleep on the shared done futex, waking at least every
+0.1 s for liveness and deadline checks; and a background thread that does the same for requests
+watched by futures (docs/protocol.md §4). How long and how to spin (busy, yielding, or not at all)
+adapts to the host's load and to recent waits (_spin_policy.py, ONET_SPIN_MAX_US, ONET_YIELD).
 
 ``Waiting`` is a mixin of ``_post.Engine`` (after ``Completion``): it uses the engine's arena views,
 locks, sleeper count and watch queue, all set up in ``Engine.__init__``.
@@ -17,9 +18,11 @@ from . import _env, _futex
 from ._errors import TimeoutError
 from ._layout import DONE, ERROR, OFF_DONE_FUTEX, OFF_RANK_WAITING
 from ._post_op import Op
+from ._spin_policy import YIELD, Spin
 
 _perf = time.perf_counter
-_yield = os.sched_yield if _env.value("ONET_YIELD") else (lambda: None)
+_no_yield = lambda: None  # noqa: E731
+_yield = os.sched_yield if _env.value("ONET_YIELD") else _no_yield
 
 _DONE_IDX = OFF_DONE_FUTEX // 4
 _WAITING_IDX = OFF_RANK_WAITING // 4
@@ -33,15 +36,27 @@ class Waiting:
             idx = op.state_idx
             s = u32[idx]
             if not (s == DONE or s == ERROR):
-                end = _perf() + self.spin_s
-                while True:
-                    _yield()
-                    s = u32[idx]
-                    if s == DONE or s == ERROR or op.completed:
-                        break
-                    if _perf() > end:
-                        self._sleep_until(op, timeout_s)
-                        break
+                spin = self.__dict__.get("_spin")
+                if spin is None:
+                    spin = self._spin = Spin(self.spin_s * 1e6)
+                t0 = _perf()
+                mode, spin_s = spin.plan(t0)
+                caught = spin_s > 0
+                if caught:
+                    end = t0 + spin_s
+                    yld = _yield if mode == YIELD else _no_yield
+                    while True:
+                        yld()
+                        s = u32[idx]
+                        if s == DONE or s == ERROR or op.completed:
+                            break
+                        if _perf() > end:
+                            caught = False
+                            self._sleep_until(op, timeout_s)
+                            break
+                else:
+                    self._sleep_until(op, timeout_s)
+                spin.update(_perf() - t0, caught)
             if not op.completed:
                 self._complete(op)
         if op.error is not None and raise_error:

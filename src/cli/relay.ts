@@ -1,9 +1,10 @@
 // `onet relay --listen /ip4/ADDR/tcp/PORT`: a public bootstrap and relay node for ONET_WAN jobs
-// (docs/wan.md): a circuit relay v2 server (hosts behind NAT reserve a relayed address here and
-// hole-punch through it with DCUtR), a DHT server (jobs are found by their key), AutoNAT for the
-// hosts asking whether they are reachable. It prints its full multiaddrs, one per line, in the
-// form ONET_P2P_BOOTSTRAP takes, then runs until SIGINT/SIGTERM. Its identity persists in
-// --key (default <state dir>/relay.key), so the printed addresses stay valid across restarts.
+// (docs/wan.md): a circuit relay v2 server (hosts behind NAT reserve a relayed address here; its
+// identify tells them their public address, with which they hole-punch: src/p2p/holepunch.ts), a
+// DHT server (jobs are found by their key), AutoNAT for the hosts asking whether they are reachable.
+// It prints its full multiaddrs, one per line, in the form ONET_P2P_BOOTSTRAP takes, then runs
+// until SIGINT/SIGTERM. Its identity persists in --key (default <state dir>/relay.key), so the
+// printed addresses stay valid across restarts.
 import { join } from 'node:path';
 import { OnetError } from '../errors.js';
 import { loadOrCreateKey, stateDir } from '../p2p/identity.js';

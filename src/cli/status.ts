@@ -57,14 +57,29 @@ export function describePending(p: Pending, lastOps: LastOp[] = []): string {
   );
 }
 
-/** ONET_WAN links: "  wan link to host 1 (12D3Koo…): direct /ip4/…, rtt 3 ms; data: native tcp to …". */
-export function wanLines(w: { peerId: string; meetMs: number; links: any[] }): string[] {
+/** "12.3 MB/s" (bytes per second, decimal units). */
+export function rateText(bps: number): string {
+  if (bps >= 1e9) return `${(bps / 1e9).toFixed(2)} GB/s`;
+  if (bps >= 1e6) return `${(bps / 1e6).toFixed(1)} MB/s`;
+  if (bps >= 1e3) return `${(bps / 1e3).toFixed(1)} kB/s`;
+  return `${Math.round(bps)} B/s`;
+}
+
+/** ", measured ↑ 12.3 MB/s ↓ 12.1 MB/s over 10 s" when the link's bandwidth was measured. */
+export function bandwidthText(l: { sentBps?: number; receivedBps?: number; windowS?: number }): string {
+  if (l.sentBps == null || l.receivedBps == null || !l.windowS) return '';
+  return `, measured ↑ ${rateText(l.sentBps)} ↓ ${rateText(l.receivedBps)} over ${l.windowS} s`;
+}
+
+/** ONET_WAN links: "  wan link to host 1 (12D3Koo…): direct /ip4/…, rtt 3 ms, measured ↑ ↓ …; data: …". */
+export function wanLines(w: { peerId: string; meetMs: number; links: any[]; autonat?: { verdict: string } }): string[] {
   return [
-    `  wan: libp2p peer ${w.peerId}, hosts met in ${w.meetMs} ms`,
+    `  wan: libp2p peer ${w.peerId}, hosts met in ${w.meetMs} ms` +
+      (w.autonat ? `, AutoNAT: ${w.autonat.verdict}` : ''),
     ...w.links.map(
       (l) =>
         `  wan link to host ${l.host} (${l.peer}): ${l.kind} ${l.remote}, ` +
-        `rtt ${l.rttMs == null ? 'unknown' : `${l.rttMs} ms`}; data: ${l.data}`,
+        `rtt ${l.rttMs == null ? 'unknown' : `${l.rttMs} ms`}${bandwidthText(l)}; data: ${l.data}`,
     ),
   ];
 }

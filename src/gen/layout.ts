@@ -52,6 +52,7 @@ export const SLOT = {
   outCount: 88,
   postNo: 96,
   nranks: 104,
+  cmaPid: 108,
   msg: 128,
   ranks: 448,
 } as const;
@@ -78,6 +79,7 @@ export const SLOT_STATE = {
 } as const;
 export const SLOT_FLAG = {
   zmqDone: 1, // answer with a ZeroMQ `done` message
+  cma: 2, // single copy: in_off and out_off are addresses in process cma_pid, read and written with process_vm_readv/writev (single-host groups)
   compression: 256, // unit of bits 8-11, the call's codec: 0 the group's, 1 off, 2 bf16, 3 fp16, 4 int8, 5 topk, 6 zstd, 7 lz4, 8 auto
   efKey: 65536, // unit of bits 16-31, the call's error-feedback key (0: none): residuals kept per (group, key)
 } as const;
@@ -121,6 +123,7 @@ export const LAYOUT_FIELDS: Record<'arena' | 'slot' | 'ctl', readonly LayoutFiel
     { name: 'out_count', offset: 88, type: 'u64', bytes: 8 },
     { name: 'post_no', offset: 96, type: 'u64', bytes: 8 },
     { name: 'nranks', offset: 104, type: 'u32', bytes: 4 },
+    { name: 'cma_pid', offset: 108, type: 'u32', bytes: 4 },
     { name: 'msg', offset: 128, type: 'bytes', bytes: 320 },
     { name: 'ranks', offset: 448, type: 'bytes', bytes: 64 },
   ],

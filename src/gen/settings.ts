@@ -85,13 +85,38 @@ export const SETTINGS = {
     env: 'ONET_SPIN_US', kind: 'int', def: '50', unit: 'us',
     values: null,
     components: ['coordinator', 'node', 'python'], audience: 'user', secret: false,
-    meaning: 'microseconds to spin before sleeping on a futex (ranks and coordinator)',
+    meaning: 'microseconds to spin before sleeping on a futex (ranks and coordinator); with ONET_SPIN_MAX_US > ' +
+      '0 the starting budget, which then adapts',
+  },
+  spinMaxUs: {
+    env: 'ONET_SPIN_MAX_US', kind: 'int', def: '1000', unit: 'us',
+    values: null,
+    components: ['coordinator', 'python'], audience: 'user', secret: false,
+    meaning: 'cap of the adaptive spin budget: waits caught spinning grow it, waits longer than this shrink it, ' +
+      'and nobody spins while more tasks are runnable than cores + 1 (0: fixed ONET_SPIN_US, no ' +
+      'adaptation)',
+  },
+  fastlaneMaxBytes: {
+    env: 'ONET_FASTLANE_MAX_BYTES', kind: 'bytes', def: '0', unit: 'B',
+    values: null,
+    components: ['python'], audience: 'user', secret: false,
+    meaning: 'single-host collectives whose per-rank input is at most this many bytes run among the ranks in ' +
+      'shared memory, without the coordinator (0: off; 1MiB measured best; the call blocks until every ' +
+      'rank arrives, even with async_op=True); must match on every rank',
+  },
+  rankImpl: {
+    env: 'ONET_RANK_IMPL', kind: 'enum', def: 'native', unit: '',
+    values: ["native","python"],
+    components: ['python'], audience: 'user', secret: false,
+    meaning: 'the rank-side fast lane\'s implementation: native (build/Release/libonet_fastlane.so; python when ' +
+      'it is missing) or python (numpy)',
   },
   yield: {
     env: 'ONET_YIELD', kind: 'bool', def: '1', unit: '',
     values: null,
     components: ['python'], audience: 'user', secret: false,
-    meaning: 'a Python rank calls sched_yield() between polls of a slot while it spins (0: busy-spin)',
+    meaning: 'a Python rank calls sched_yield() between polls of a slot while it spins and the host has no ' +
+      'spare core (0: always busy-spin)',
   },
   timeoutS: {
     env: 'ONET_TIMEOUT', kind: 'seconds', def: '300', unit: 's',
@@ -164,6 +189,29 @@ export const SETTINGS = {
     components: ['python'], audience: 'user', secret: false,
     meaning: 'torch: pieces of one collective in flight before the rank waits for the oldest and copies it out ' +
       '(0: post every piece first)',
+  },
+  cmaMinBytes: {
+    env: 'ONET_CMA_MIN_BYTES', kind: 'bytes', def: '4MiB', unit: 'B',
+    values: null,
+    components: ['python'], audience: 'user', secret: false,
+    meaning: 'torch: ordinary (non-arena) contiguous CPU tensors of at least this many bytes go by single copy: ' +
+      'the coordinator reads and writes them in the rank\'s memory (process_vm_readv/writev) instead of ' +
+      'the rank copying through the arena; single-host jobs only; 0 disables',
+  },
+  cmaHugepages: {
+    env: 'ONET_CMA_HUGEPAGES', kind: 'bool', def: '1', unit: '',
+    values: null,
+    components: ['python'], audience: 'user', secret: false,
+    meaning: 'torch: back tensors that go by single copy with 2 MiB pages (madvise MADV_HUGEPAGE + ' +
+      'MADV_COLLAPSE, once per buffer): the coordinator\'s process_vm_readv/writev moves about twice the ' +
+      'bytes per CPU second from them',
+  },
+  cmaProbe: {
+    env: 'ONET_CMA_PROBE', kind: 'enum', def: 'auto', unit: '',
+    values: ["auto","fail"],
+    components: ['python'], audience: 'user', secret: false,
+    meaning: 'torch: fail makes the single-copy probe at start name a process the coordinator cannot read, so ' +
+      'the copy path is used (tests the fallback)',
   },
   jaxImpl: {
     env: 'ONET_JAX_IMPL', kind: 'enum', def: 'auto', unit: '',
@@ -499,6 +547,67 @@ export const SETTINGS = {
     values: null,
     components: ['coordinator', 'test'], audience: 'test', secret: false,
     meaning: 'the tcp transport corrupts every n-th frame it sends after checksumming it (0: off)',
+  },
+  testLinksN: {
+    env: 'ONET_LINKS_N', kind: 'int', def: '20', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/fixtures/wan_links_worker.mjs: allreduces of 1 MiB f32 each rank runs',
+  },
+  testP2pDebug: {
+    env: 'ONET_TEST_P2P_DEBUG', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/wan_holepunch.test.ts: DEBUG namespaces for the coordinators\' libp2p logs (e.g. ' +
+      'libp2p:dcutr*)',
+  },
+  testDump: {
+    env: 'ONET_TEST_DUMP', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/wan_holepunch.test.ts: path prefix where each coordinator\'s log is written for debugging',
+  },
+  benchHpWorker: {
+    env: 'ONET_HP_WORKER', kind: 'bool', def: '0', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'bench/holepunch.mjs: set by the driver in the rank processes it spawns',
+  },
+  benchHpT0: {
+    env: 'ONET_HP_T0', kind: 'int', def: '0', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'bench/holepunch.mjs: the driver\'s spawn time (ms since the epoch), for start-to-first-collective',
+  },
+  benchHpLogs: {
+    env: 'ONET_HP_LOGS', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'bench/holepunch.mjs: path prefix where each host\'s coordinator log and rank output are kept',
+  },
+  benchWanSizes: {
+    env: 'ONET_WAN_BENCH_SIZES', kind: 'string', def: '16777216', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'bench/wan_worker.mjs: allreduce sizes in bytes of f32, comma-separated',
+  },
+  benchWanWarm: {
+    env: 'ONET_WAN_BENCH_WARM', kind: 'int', def: '1', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'bench/wan_worker.mjs: warm-up allreduces per size',
+  },
+  benchWanReps: {
+    env: 'ONET_WAN_BENCH_REPS', kind: 'string', def: '3', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'bench/wan_worker.mjs: timed allreduces per size, comma-separated per size',
+  },
+  benchWanT0: {
+    env: 'ONET_WAN_BENCH_T0', kind: 'int', def: '0', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'bench/wan_worker.mjs: the driver\'s spawn time (ms since the epoch), for start-to-first-collective',
   },
   testAdvertise: {
     env: 'ONET_TEST_ADVERTISE', kind: 'string', def: '', unit: '',

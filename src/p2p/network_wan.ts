@@ -12,7 +12,15 @@ import type { Engine } from '../native/addon.js';
 import { Verifier } from '../security/auth.js';
 import { chooseInterface } from '../topology/iface.js';
 import { hostKeyFile, loadOrCreateKey } from './identity.js';
-import { describeLinks, type LinkInfo, trackHolePunches } from './links.js';
+import {
+  autonatVerdict,
+  BandwidthMeter,
+  describeLinks,
+  type LinkInfo,
+  linkCounters,
+  trackHolePunches,
+  withBandwidth,
+} from './links.js';
 import { WanMeeting } from './meet.js';
 import { createP2pNode, multiaddrList, type P2pNode } from './node.js';
 import { setWanSnapshot } from './state.js';
@@ -23,6 +31,8 @@ const PROBE_MS = 1500;
 
 /** How often the links' kind and round trip are measured again for onet status. */
 const LINK_REFRESH_MS = 5000;
+/** How often the native transport's byte counters are sampled for the links' measured bandwidth. */
+const BW_SAMPLE_MS = 1000;
 
 /** What a coordinator keeps of its WAN side while the job runs (onet status shows it). */
 export interface WanState {
@@ -162,12 +172,31 @@ export async function startWanNetwork(
     meetMs: met.elapsedMs,
     links: () => describeLinks(node, met.peers, hosts, forwarders),
   };
+  // Measured bandwidth: the native transport's per-host byte counters sampled every second.
+  const meter = new BandwidthMeter(linkCounters(() => engine.links(), forwarders));
+  let links: LinkInfo[] = [];
+  const publish = () =>
+    setWanSnapshot({
+      peerId: node.peerId.toString(),
+      meetMs: met.elapsedMs,
+      links: links.map((l) => withBandwidth(l, meter)),
+      autonat: autonatVerdict(node),
+      at: Date.now(),
+    });
   const refresh = () =>
     void describeLinks(node, met.peers, hosts, forwarders)
-      .then((links) => setWanSnapshot({ peerId: node.peerId.toString(), meetMs: met.elapsedMs, links, at: Date.now() }))
+      .then((l) => {
+        links = l;
+        publish();
+      })
       .catch(() => {});
+  meter.sample();
   refresh();
   setInterval(refresh, LINK_REFRESH_MS).unref();
+  setInterval(() => {
+    meter.sample();
+    if (links.length) publish();
+  }, BW_SAMPLE_MS).unref();
   return { me, hosts, transport, iface: iface.name };
 }
 

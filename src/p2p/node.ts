@@ -67,7 +67,10 @@ export async function createP2pNode(o: P2pOptions): Promise<P2pNode> {
   const services: Record<string, any> = {
     identify: identify(),
     identifyPush: identifyPush(),
-    ping: ping(),
+    // links.ts pings every link every 5 s and libp2p's connection monitor every 10 s, on the same
+    // protocol: over a link saturated by a tunnel they overlap, and the default limit of one
+    // outbound ping stream per connection aborted the whole (relayed) connection.
+    ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
     dht: kadDHT({
       protocol: DHT_PROTOCOL,
       clientMode: false,
@@ -89,10 +92,15 @@ export async function createP2pNode(o: P2pOptions): Promise<P2pNode> {
       addresses: { listen, ...(o.announce?.length ? { announce: o.announce } : {}) },
       transports: [tcp(), webSockets(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // A bounded stream window (default grows to 16 MiB) keeps little queued ahead of the native heartbeats
+      // and pings a tunnel carries beside data (docs/wan.md "Shaped links").
+      streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 2 << 20 } })],
       peerDiscovery: o.mdns ? [mdns({ interval: 1000 })] : [],
       services,
       connectionManager: { maxConnections: 512 },
+      // A tunnel can keep a link busy for seconds (16 MiB at relay speed): a slow ping must not abort
+      // the connection and the tunnel with it. Lost hosts are the native transport's heartbeats' job.
+      connectionMonitor: { abortConnectionOnPingFailure: false },
       // A relay that is down at start must not stop the node (the rendezvous dials it again, without a reservation).
       transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
     });

@@ -8,6 +8,8 @@ export interface WanSnapshot {
   /** ms from the start of the libp2p rendezvous to the agreed host list. */
   meetMs: number;
   links: LinkInfo[];
+  /** AutoNAT: 'public' when a peer dialled back one of this host's public addresses. */
+  autonat?: { verdict: 'public' | 'unverified' | 'private'; addrs: string[] };
   at: number;
 }
 

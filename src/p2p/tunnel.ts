@@ -12,6 +12,7 @@ import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { lpStream } from '@libp2p/utils';
 import { type Auth, prove, type Verifier } from '../security/auth.js';
+import { directConnection, holePunch, servePunches } from './holepunch.js';
 import type { P2pNode } from './node.js';
 
 export const TUNNEL_PROTOCOL = '/onet/tunnel/1.0.0';
@@ -97,6 +98,7 @@ export function pipeSocket(sock: net.Socket, stream: Stream, count?: TunnelCount
 /** Accept tunnels from the job's peers: each authenticated stream is connected to the native listener. */
 export async function serveTunnels(o: TunnelOptions): Promise<void> {
   const me = o.node.peerId.toString();
+  await servePunches(o);
   const target = splitAddr(o.local);
   await o.node.handle(
     TUNNEL_PROTOCOL,
@@ -158,8 +160,23 @@ export interface Forwarder {
   close(): void;
 }
 
+/**
+ * A new stream to `peer` over the best connection: a direct or hole-punched one when there is one
+ * (the relayed connection stays open beside it), else whatever libp2p has or dials.
+ */
+function openTunnelStream(o: TunnelOptions, peer: string, signal: AbortSignal): Promise<Stream> {
+  const direct = directConnection(o.node, peer);
+  if (direct) return direct.newStream(TUNNEL_PROTOCOL, { signal });
+  return o.node.dialProtocol(peerIdFromString(peer), TUNNEL_PROTOCOL, { signal, runOnLimitedConnection: true });
+}
+
 export async function openForwarder(o: TunnelOptions, host: number, peer: string): Promise<Forwarder> {
   const me = o.node.peerId.toString();
+  // Only a relayed libp2p connection to that host: try for a direct one first (holepunch.ts), so
+  // that the native transport's connections, made right after this, take it.
+  const t0 = Date.now();
+  const punched = await holePunch(o, peer);
+  if (punched) o.log('info', `host ${host} (${peer}): hole punching: ${punched} (${Date.now() - t0} ms)`);
   const count = tunnelCounters(peer);
   const socks = new Set<net.Socket>();
   const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (sock) => {
@@ -168,10 +185,7 @@ export async function openForwarder(o: TunnelOptions, host: number, peer: string
     sock.on('error', () => {});
     void (async () => {
       const signal = AbortSignal.timeout(OPEN_MS);
-      const stream = await o.node.dialProtocol(peerIdFromString(peer), TUNNEL_PROTOCOL, {
-        signal,
-        runOnLimitedConnection: true,
-      });
+      const stream = await openTunnelStream(o, peer, signal);
       const lp = lpStream(stream, { maxDataLength: MAX_OPEN_BYTES });
       const open: TunnelOpen = { type: 'tunnel', v: TUNNEL_VERSION, job: o.job };
       open.auth = prove(o.token, openParts(o.job, me, peer));

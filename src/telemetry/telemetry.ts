@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { setting } from '../config/settings.js';
 import { CODES } from '../errors.js';
 import type { Engine, EngineConfig, EngineEvent, EngineStats } from '../native/addon.js';
+import { wanSnapshot } from '../p2p/state.js';
 import { type HostSample, HostSampler } from './host.js';
 import { closeAll, listen, parsePort } from './http.js';
 import { type CompressionCounts, makeRegistry } from './metrics.js';
@@ -350,6 +351,7 @@ export class Telemetry {
           .map((l) => ({ peer: l.peer, load: l.probedBps ? l.measuredBps / l.probedBps : null, slow: l.slow })),
       },
       busFactor: P ? busFactor('allreduce', P) : 1,
+      wan: wanSnapshot() ?? null, // ONET_WAN: each link's kind, round trip and measured bandwidth
     };
   }
 

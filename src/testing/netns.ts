@@ -211,13 +211,22 @@ export interface NatNet {
   destroy(): void;
 }
 
+export interface NatOptions {
+  /**
+   * Symmetric NAT: every new flow leaves from a random public port (`MASQUERADE --random-fully`), so
+   * the port a peer observes is useless to anyone else and hole punching must fail. Default: the
+   * port-preserving NAT of `MASQUERADE` (source ports kept where free; what most home routers do).
+   */
+  symmetric?: boolean;
+}
+
 /**
  * `lans` private LANs, each one host behind its own NAT router namespace (iptables MASQUERADE on the
  * router's public side, ip_forward on), the routers and one public host on a bridge ("the internet").
  * The private hosts reach the public host only through their router; they cannot reach each other
  * directly (no route between the LANs), so only a relay on the public host joins them.
  */
-export function createNatNet(lans: number): NatNet {
+export function createNatNet(lans: number, opts: NatOptions = {}): NatNet {
   cleanStale();
   const tag = `${PREFIX}${process.pid}`;
   const k = seq++;
@@ -277,7 +286,11 @@ export function createNatNet(lans: number): NatNet {
       wire(r, 'lan0', `${lan}.1/24`, h, 'eth0', `${lan}.2/24`);
       ip('-n', h, 'route', 'add', 'default', 'via', `${lan}.1`);
       inNs(r, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
-      inNs(r, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE');
+      const masquerade = ['-t', 'nat', '-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE'];
+      inNs(r, 'iptables', ...masquerade, ...(opts.symmetric ? ['--random-fully'] : []));
+      // Unsolicited packets to the router itself are dropped, as a home router's firewall does (before
+      // conntrack records them: a RST/ICMP answer would pin the port and defeat hole punching).
+      inNs(r, 'iptables', '-A', 'INPUT', '-i', 'eth0', '-m', 'conntrack', '--ctstate', 'NEW,INVALID', '-j', 'DROP');
       // A NAT router forwards nothing unsolicited into its LAN: only replies (conntrack).
       inNs(
         r,

@@ -1,5 +1,7 @@
 #include "algo/local/local.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <string>
 
@@ -16,6 +18,19 @@ Status resolve(const Matched& m, int g, Range r, const char* what, char** out) {
   const Part& p = m.parts[g];
   size_t es = dtype_size(m.dt);
   std::string head = std::string(coll_name(m.coll)) + " #" + std::to_string(m.seq) + ": " + who(m, g) + " ";
+  if (p.cma_pid) {  // single copy: r.off is an address in the rank's process
+    if (!m.remote)
+      return {Code::kInvalid,
+              head + "posted a single-copy (cma) " + what + "; only single-host group collectives take one"};
+    if (p.cma_pid == uint32_t(getpid()))  // never let a request name the coordinator's own memory
+      return {Code::kInvalid, head + "named the coordinator's pid for its single-copy " + what};
+    if (r.off % es || r.elems > (UINT64_MAX - r.off) / es)
+      return {Code::kInvalid, head + what + " address " + std::to_string(r.off) + " is misaligned or its " +
+                                  std::to_string(r.elems) + " elements wrap around"};
+    *out = r.elems ? m.remote->add(p.cma_pid, r.off, r.elems * es, p.rank) : nullptr;
+    if (r.elems && !*out) return {Code::kInvalid, head + what + " is too large for a single-copy transfer"};
+    return Status::Ok();
+  }
   if (r.off % es)
     return {Code::kInvalid, head + what + " offset " + std::to_string(r.off) +
                                 " is not a multiple of the element size " + std::to_string(es)};

@@ -21,7 +21,8 @@ struct Part {  // one participant, indexed by group rank
   shm::Slot* slot;
   char* data;  // start of its data region
   size_t data_bytes;
-  int rank;  // global rank, for messages
+  int rank;              // global rank, for messages
+  uint32_t cma_pid = 0;  // slot flag cma: in_off/out_off are addresses in this process, not offsets
 };
 
 struct Matched {
@@ -33,6 +34,7 @@ struct Matched {
   double scale;
   uint64_t seq;
   std::vector<Part> parts;
+  RemoteMap* remote = nullptr;  // where stand-ins for cma parts' buffers go (the plan's); null: none allowed
 };
 
 // Validate the byte ranges of every participant and build the plan. On EMISMATCH (v-variant

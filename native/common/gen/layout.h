@@ -17,7 +17,7 @@
   X(state, 0, 4) X(status, 4, 4) X(seq, 8, 8) X(coll, 16, 4) X(dtype, 20, 4) X(redop, 24, 4) X(root, 28, 4) \
   X(count, 32, 8) X(in_off, 40, 8) X(out_off, 48, 8) X(aux_off, 56, 8) X(group, 64, 4) X(tag, 68, 4) \
   X(scale, 72, 8) X(src, 80, 4) X(flags, 84, 4) X(out_count, 88, 8) X(post_no, 96, 8) X(nranks, 104, 4) \
-  X(msg, 128, 320) X(ranks, 448, 64)
+  X(cma_pid, 108, 4) X(msg, 128, 320) X(ranks, 448, 64)
 #define ONET_LAYOUT_CTL(X) \
   X(magic, 0, 4) X(version, 4, 4) X(coord_pid, 8, 4) X(world, 12, 4) X(bell, 64, 4) X(coord_sleeping, 128, 4) \
   X(heartbeat, 192, 8) X(closing, 200, 4)
@@ -45,6 +45,7 @@ constexpr uint32_t kStateDone = 2;  // finished; the rank reads the result and s
 constexpr uint32_t kStateError = 3;  // failed; status (code), msg and the first nranks of ranks say why
 constexpr uint32_t kStateClaimed = 4;  // reserved (no v1 peer writes it); the coordinator ignores it
 constexpr uint32_t kFlagZmqDone = 1u << 0;  // answer with a ZeroMQ `done` message
+constexpr uint32_t kFlagCma = 1u << 1;  // single copy: in_off and out_off are addresses in process cma_pid, read and written with process_vm_readv/writev (single-host groups)
 constexpr uint32_t kFlagCompression = 1u << 8;  // unit of bits 8-11, the call's codec: 0 the group's, 1 off, 2 bf16, 3 fp16, 4 int8, 5 topk, 6 zstd, 7 lz4, 8 auto
 constexpr uint32_t kFlagEfKey = 1u << 16;  // unit of bits 16-31, the call's error-feedback key (0: none): residuals kept per (group, key)
 
@@ -85,6 +86,7 @@ constexpr size_t flags = 84;
 constexpr size_t out_count = 88;
 constexpr size_t post_no = 96;
 constexpr size_t nranks = 104;
+constexpr size_t cma_pid = 108;
 constexpr size_t msg = 128;
 constexpr size_t ranks = 448;
 constexpr size_t msg_bytes = 320;

@@ -47,6 +47,7 @@ SLOT_FLAGS = 84  # u32
 SLOT_OUT_COUNT = 88  # u64
 SLOT_POST_NO = 96  # u64
 SLOT_NRANKS = 104  # u32
+SLOT_CMA_PID = 108  # u32
 SLOT_MSG = 128  # bytes
 SLOT_RANKS = 448  # bytes
 SLOT_MSG_BYTES = 320
@@ -66,6 +67,7 @@ DONE = 2  # finished; the rank reads the result and sets free
 ERROR = 3  # failed; status (code), msg and the first nranks of ranks say why
 CLAIMED = 4  # reserved (no v1 peer writes it); the coordinator ignores it
 FLAG_ZMQ_DONE = 1  # answer with a ZeroMQ `done` message
+FLAG_CMA = 2  # single copy: in_off and out_off are addresses in process cma_pid, read and written with process_vm_readv/writev (single-host groups)
 FLAG_COMPRESSION = 256  # unit of bits 8-11, the call's codec: 0 the group's, 1 off, 2 bf16, 3 fp16, 4 int8, 5 topk, 6 zstd, 7 lz4, 8 auto
 FLAG_EF_KEY = 65536  # unit of bits 16-31, the call's error-feedback key (0: none): residuals kept per (group, key)
 
@@ -114,6 +116,7 @@ SLOT_FIELDS = {
     "out_count": (88, "u64", 8),
     "post_no": (96, "u64", 8),
     "nranks": (104, "u32", 4),
+    "cma_pid": (108, "u32", 4),
     "msg": (128, "bytes", 320),
     "ranks": (448, "bytes", 64),
 }

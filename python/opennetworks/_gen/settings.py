@@ -79,12 +79,34 @@ SETTINGS: dict[str, Setting] = {
         key="spinUs", env="ONET_SPIN_US", kind="int", default="50", unit="us",
         values=None,
         components=("coordinator", "node", "python"), audience="user", secret=False,
-        meaning=("microseconds to spin before sleeping on a futex (ranks and coordinator)")),
+        meaning=("microseconds to spin before sleeping on a futex (ranks and coordinator); with ONET_SPIN_MAX_US > "
+                 "0 the starting budget, which then adapts")),
+    "ONET_SPIN_MAX_US": Setting(
+        key="spinMaxUs", env="ONET_SPIN_MAX_US", kind="int", default="1000", unit="us",
+        values=None,
+        components=("coordinator", "python"), audience="user", secret=False,
+        meaning=("cap of the adaptive spin budget: waits caught spinning grow it, waits longer than this shrink it, "
+                 "and nobody spins while more tasks are runnable than cores + 1 (0: fixed ONET_SPIN_US, no "
+                 "adaptation)")),
+    "ONET_FASTLANE_MAX_BYTES": Setting(
+        key="fastlaneMaxBytes", env="ONET_FASTLANE_MAX_BYTES", kind="bytes", default="0", unit="B",
+        values=None,
+        components=("python",), audience="user", secret=False,
+        meaning=("single-host collectives whose per-rank input is at most this many bytes run among the ranks in "
+                 "shared memory, without the coordinator (0: off; 1MiB measured best; the call blocks until every "
+                 "rank arrives, even with async_op=True); must match on every rank")),
+    "ONET_RANK_IMPL": Setting(
+        key="rankImpl", env="ONET_RANK_IMPL", kind="enum", default="native", unit="",
+        values=("native", "python"),
+        components=("python",), audience="user", secret=False,
+        meaning=("the rank-side fast lane's implementation: native (build/Release/libonet_fastlane.so; python when "
+                 "it is missing) or python (numpy)")),
     "ONET_YIELD": Setting(
         key="yield", env="ONET_YIELD", kind="bool", default="1", unit="",
         values=None,
         components=("python",), audience="user", secret=False,
-        meaning=("a Python rank calls sched_yield() between polls of a slot while it spins (0: busy-spin)")),
+        meaning=("a Python rank calls sched_yield() between polls of a slot while it spins and the host has no "
+                 "spare core (0: always busy-spin)")),
     "ONET_TIMEOUT": Setting(
         key="timeoutS", env="ONET_TIMEOUT", kind="seconds", default="300", unit="s",
         values=None,
@@ -146,6 +168,26 @@ SETTINGS: dict[str, Setting] = {
         components=("python",), audience="user", secret=False,
         meaning=("torch: pieces of one collective in flight before the rank waits for the oldest and copies it out "
                  "(0: post every piece first)")),
+    "ONET_CMA_MIN_BYTES": Setting(
+        key="cmaMinBytes", env="ONET_CMA_MIN_BYTES", kind="bytes", default="4MiB", unit="B",
+        values=None,
+        components=("python",), audience="user", secret=False,
+        meaning=("torch: ordinary (non-arena) contiguous CPU tensors of at least this many bytes go by single copy: "
+                 "the coordinator reads and writes them in the rank's memory (process_vm_readv/writev) instead of "
+                 "the rank copying through the arena; single-host jobs only; 0 disables")),
+    "ONET_CMA_HUGEPAGES": Setting(
+        key="cmaHugepages", env="ONET_CMA_HUGEPAGES", kind="bool", default="1", unit="",
+        values=None,
+        components=("python",), audience="user", secret=False,
+        meaning=("torch: back tensors that go by single copy with 2 MiB pages (madvise MADV_HUGEPAGE + "
+                 "MADV_COLLAPSE, once per buffer): the coordinator's process_vm_readv/writev moves about twice the "
+                 "bytes per CPU second from them")),
+    "ONET_CMA_PROBE": Setting(
+        key="cmaProbe", env="ONET_CMA_PROBE", kind="enum", default="auto", unit="",
+        values=("auto", "fail"),
+        components=("python",), audience="user", secret=False,
+        meaning=("torch: fail makes the single-copy probe at start name a process the coordinator cannot read, so "
+                 "the copy path is used (tests the fallback)")),
     "ONET_JAX_IMPL": Setting(
         key="jaxImpl", env="ONET_JAX_IMPL", kind="enum", default="auto", unit="",
         values=("auto", "ffi", "callback"),
@@ -429,6 +471,57 @@ SETTINGS: dict[str, Setting] = {
         values=None,
         components=("coordinator", "test"), audience="test", secret=False,
         meaning=("the tcp transport corrupts every n-th frame it sends after checksumming it (0: off)")),
+    "ONET_LINKS_N": Setting(
+        key="testLinksN", env="ONET_LINKS_N", kind="int", default="20", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/fixtures/wan_links_worker.mjs: allreduces of 1 MiB f32 each rank runs")),
+    "ONET_TEST_P2P_DEBUG": Setting(
+        key="testP2pDebug", env="ONET_TEST_P2P_DEBUG", kind="string", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/wan_holepunch.test.ts: DEBUG namespaces for the coordinators' libp2p logs (e.g. "
+                 "libp2p:dcutr*)")),
+    "ONET_TEST_DUMP": Setting(
+        key="testDump", env="ONET_TEST_DUMP", kind="string", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/wan_holepunch.test.ts: path prefix where each coordinator's log is written for debugging")),
+    "ONET_HP_WORKER": Setting(
+        key="benchHpWorker", env="ONET_HP_WORKER", kind="bool", default="0", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("bench/holepunch.mjs: set by the driver in the rank processes it spawns")),
+    "ONET_HP_T0": Setting(
+        key="benchHpT0", env="ONET_HP_T0", kind="int", default="0", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("bench/holepunch.mjs: the driver's spawn time (ms since the epoch), for start-to-first-collective")),
+    "ONET_HP_LOGS": Setting(
+        key="benchHpLogs", env="ONET_HP_LOGS", kind="string", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("bench/holepunch.mjs: path prefix where each host's coordinator log and rank output are kept")),
+    "ONET_WAN_BENCH_SIZES": Setting(
+        key="benchWanSizes", env="ONET_WAN_BENCH_SIZES", kind="string", default="16777216", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("bench/wan_worker.mjs: allreduce sizes in bytes of f32, comma-separated")),
+    "ONET_WAN_BENCH_WARM": Setting(
+        key="benchWanWarm", env="ONET_WAN_BENCH_WARM", kind="int", default="1", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("bench/wan_worker.mjs: warm-up allreduces per size")),
+    "ONET_WAN_BENCH_REPS": Setting(
+        key="benchWanReps", env="ONET_WAN_BENCH_REPS", kind="string", default="3", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("bench/wan_worker.mjs: timed allreduces per size, comma-separated per size")),
+    "ONET_WAN_BENCH_T0": Setting(
+        key="benchWanT0", env="ONET_WAN_BENCH_T0", kind="int", default="0", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("bench/wan_worker.mjs: the driver's spawn time (ms since the epoch), for start-to-first-collective")),
     "ONET_TEST_ADVERTISE": Setting(
         key="testAdvertise", env="ONET_TEST_ADVERTISE", kind="string", default="", unit="",
         values=None,

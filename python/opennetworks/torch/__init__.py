@@ -13,6 +13,7 @@ import torch.distributed as dist
 from . import _rendezvous
 from ._alloc import empty, empty_like, is_arena_tensor, to_arena, zeros
 from ._comm_hook import compression, compression_hook, set_compression
+from ._join import epoch_job, join_epoch
 from ._process_group import ProcessGroupOnet, create
 from ._sync_state import sync_state
 
@@ -34,6 +35,8 @@ __all__ = [
     "to_arena",
     "is_arena_tensor",
     "sync_state",
+    "join_epoch",
+    "epoch_job",
     "set_compression",
     "compression",
     "compression_hook",

@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 
 from .._errors import OnetError
-from .._gen.layout import FLAG_EF_KEY
+from .._gen.layout import FLAG_CMA, FLAG_EF_KEY
 from ._common import _FAST_CODES, _FAST_OPS, _STRIDED, ALLREDUCE, BROADCAST, REDUCE
 from ._dtypes import dtype_code, redop_code
 from ._work import Work
@@ -32,6 +32,15 @@ class Elementwise:
                 continue
             # With an error-feedback key the tensor goes whole when it can: its residual is per (group, key).
             whole = zf >= FLAG_EF_KEY and n * es <= self._data_bytes // 2
+            if self._single_copy(n * es, r):  # the coordinator reads and writes r where it lies (_cma.py)
+                # In the copy path's pieces: ranks that copy (no single copy there) post the same counts.
+                p, step = r.data_ptr(), n if whole else max(1, self._chunk_bytes // es)
+                for c0 in range(0, n, step):
+                    m, at = min(step, n - c0), p + c0 * es
+                    zp = self._zflags(c0 // step) if zf and not whole else zf
+                    zp |= FLAG_CMA
+                    ops.append(self._post(coll, code, redop, root, m, at, at, 0, (), _keep(r), scale, flags=zp))
+                continue
             if n * es <= self._chunk_bytes or whole:
                 off = self._eng.alloc(n * es, what)
                 v = self._view(off, n, r.dtype).view(r.shape)
@@ -80,8 +89,11 @@ class Elementwise:
                 n = t.numel()
                 nbytes = n * t.element_size()
                 aoff = t.data_ptr() - self._base
+                cma = 0
                 if 0 <= aoff and nbytes and aoff + nbytes <= self._data_bytes and t.is_contiguous():
                     off, fin, blocks = aoff, _keep(t), ()  # an arena tensor: nothing to copy
+                elif nbytes <= self._chunk_bytes and self._single_copy(nbytes, t):  # read and written in place
+                    off, fin, blocks, cma = t.data_ptr(), _keep(t), (), FLAG_CMA
                 elif nbytes <= self._chunk_bytes:
                     off = self._eng.alloc(nbytes, "allreduce")
                     key = (off, t.shape, t.dtype)
@@ -113,7 +125,7 @@ class Elementwise:
                         None,
                         fin,
                         blocks,
-                        flags=self._zflags(),
+                        flags=self._zflags() | cma,
                     )
                     w = Work(eng, [o], tensors)
                     if self._coalescing is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._errors import InvalidArgumentError, UnsupportedError
+from .._gen.layout import FLAG_CMA
 from ._common import ALLGATHER, ALLGATHERV, GATHER, _align
 
 
@@ -94,6 +95,10 @@ class Gathers:
             oo, io = self._arena_off(ro), self._arena_off(r)
             if oo >= 0 or io >= 0:
                 return self._all_gather_arena(code, r, ro, oo, io, output)
+            if self._single_copy(P * n * es, r, ro):  # read and written where they lie (_cma.py)
+                keep = lambda _op: (r, ro)  # noqa: E731 - both stay alive until the coordinator is done
+                op = self._post(ALLGATHER, code, 0, 0, n, r.data_ptr(), ro.data_ptr(), 0, (), keep, flags=FLAG_CMA)
+                return self._work([op], [output])
         off = self._eng.alloc(P * n * es, "all_gather_into_tensor")
         in_off = off + self._rank * n * es
         self._view(in_off, n, r.dtype).view(r.shape).copy_(r)

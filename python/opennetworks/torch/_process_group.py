@@ -14,9 +14,10 @@ import zlib
 
 import torch.distributed as dist
 
-from .. import _env
+from .. import _cma, _env
 from .._comm import get_client
 from .._errors import OnetError
+from .._fastlane_torch import FastLaneTorch
 from .._layout import ALIGN
 from . import _store_token
 from ._alltoall import AllToAll
@@ -33,6 +34,7 @@ from ._staging import Staging
 
 
 class ProcessGroupOnet(
+    FastLaneTorch,
     CudaPath,
     SparseAllreduce,
     Elementwise,
@@ -102,13 +104,15 @@ class ProcessGroupOnet(
             self._client.define_group(group_id, self._global_ranks, t)
         # Large elementwise collectives go in pipelined chunks: copy-in of chunk k+1 overlaps the
         # coordinator's reduction of chunk k, and chunks stay cache-resident between the steps.
-        # Measured (notes/readme-torch-bench.md): 2 MiB pieces, waiting two back, cut a 16-64 MiB
-        # allreduce by ~20% at n=2 on 2 cores (outputs are copied out while still in cache); with
-        # more ranks than cores the waits cost context switches, so one post stays the default.
+        # Measured once, notes not kept (re-measure: onet bench --framework torch): 2 MiB pieces, waiting
+        # two back, cut a 16-64 MiB allreduce by ~20% at n=2 on 2 cores (outputs are copied out while still in
+        # cache); with more ranks than cores the waits cost context switches, so one post stays the default.
         crowded = self._client.info.local_world > (os.cpu_count() or 1)
         pipe = _env.bytes_setting("ONET_PIPELINE_BYTES", (64 << 20) if crowded else (2 << 20))
         self._chunk_bytes = max(ALIGN, (min(pipe, self._arena.data_bytes // 4)) & ~(ALIGN - 1))
         self._pipeline_depth = max(0, int(_env.float_setting("ONET_PIPELINE_DEPTH", 2)))
+        # Ordinary tensors from this size on go by single copy (python/opennetworks/_cma.py); 0: never.
+        self._cma_min = _cma.min_bytes(self._client)
 
     # ---- identity ------------------------------------------------------------------------
     def getBackendName(self) -> str:

@@ -6,6 +6,7 @@ import torch
 import torch.distributed as dist
 
 from .._errors import InvalidArgumentError, OnetError, UnsupportedError
+from .._gen.layout import FLAG_CMA
 from ._common import REDUCE_SCATTER, REDUCE_SCATTERV, SCATTER, _align
 from ._dtypes import redop_code
 
@@ -74,6 +75,9 @@ class Scatters:
                 [self._rank],
             )
         ro = self._real(output)
+        if ro.numel() and ro.dtype == ri.dtype and self._arena_off(ri) < 0 and self._arena_off(ro) < 0:
+            if self._single_copy(ri.numel() * ri.element_size(), ri, ro):  # read and written where they lie
+                return self._reduce_scatter_cma(code, ri, ro, op, output)
         if ro.numel() and ro.dtype == ri.dtype:  # one staging copy (or none from the arena)
             return self._reduce_scatter_arena(code, ri, ro, self._arena_off(ri), self._arena_off(ro), op, output)
         chunks = (
@@ -109,6 +113,18 @@ class Scatters:
             v_out = self._view(out_off, m, ro.dtype).view(ro.shape)
             fin = lambda _op: (ri, ro.copy_(v_out))  # noqa: E731
         op = self._post(REDUCE_SCATTER, code, redop, 0, m, in_off, out_off, 0, tuple(blocks), fin, scale)
+        return self._work([op], [output])
+
+    def _reduce_scatter_cma(self, code, ri, ro, redop_obj, output):
+        """reduce_scatter_tensor by single copy: the coordinator reads ri and writes ro in place (_cma.py)."""
+        try:
+            redop, scale = redop_code(redop_obj, ro.dtype)
+        except OnetError as e:
+            self._poison(REDUCE_SCATTER, e)
+        keep = lambda _op: (ri, ro)  # noqa: E731 - both stay alive until the coordinator is done
+        op = self._post(
+            REDUCE_SCATTER, code, redop, 0, ro.numel(), ri.data_ptr(), ro.data_ptr(), 0, (), keep, scale, flags=FLAG_CMA
+        )
         return self._work([op], [output])
 
     _reduce_scatter_base = reduce_scatter_single

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import _cma
 from .._errors import InvalidArgumentError, OnetError, UnsupportedError
 from .._gen.layout import FLAG_COMPRESSION, FLAG_EF_KEY
 from .._post import describe
@@ -19,6 +20,16 @@ class Staging:
         if 0 <= off and off + t.numel() * t.element_size() <= self._data_bytes and t.is_contiguous():
             return off
         return -1
+
+    def _single_copy(self, nbytes: int, *tensors: torch.Tensor) -> bool:
+        """Whether ordinary ``tensors`` (``nbytes`` the largest) go by single copy: the coordinator reads and
+        writes them where they lie (python/opennetworks/_cma.py); contiguous tensors above the threshold only."""
+        lim = self._cma_min
+        if not (0 < lim <= nbytes and all(t.is_contiguous() for t in tensors)):
+            return False
+        for t in tensors:
+            _cma.hugepages(t)
+        return True
 
     # ---- staging helpers -----------------------------------------------------------------
     def _view(self, off: int, count: int, dtype: torch.dtype) -> torch.Tensor:

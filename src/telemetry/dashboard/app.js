@@ -128,6 +128,18 @@
           )
           .join(' · ')
       : 'single host: inter-host links appear here, coloured by load, when the job spans hosts';
+    if (s.wan) $('links').textContent = wanText(s.wan);
+  }
+
+  /** ONET_WAN links: "host 1: direct, rtt 3 ms, ↑ 12.3 MB/s ↓ 12.1 MB/s (native)" per link. */
+  function wanText(w) {
+    const mb = (b) => (b == null ? '?' : `${(b / 1e6).toFixed(1)} MB/s`);
+    const links = w.links.map(
+      (l) =>
+        `host ${l.host}: ${l.kind}, rtt ${l.rttMs == null ? '?' : `${l.rttMs} ms`}, ` +
+        `↑ ${mb(l.sentBps)} ↓ ${mb(l.receivedBps)} (${l.path})`,
+    );
+    return [`wan${w.autonat ? ` (AutoNAT: ${w.autonat.verdict})` : ''}`, ...links].join(' · ');
   }
 
   /** The ranks table's op cell: the pending op and whom it waits for, or a muted dash. */

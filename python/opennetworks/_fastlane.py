@@ -1,0 +1,287 @@
+"""Rank-side fast lane: small collectives of a single-host communicator run among its ranks in a
+shared segment, without the coordinator (docs/performance.md "Rank-side fast lane").
+
+Whether a call takes the lane depends only on the collective, its per-rank input bytes, the
+communicator (all ranks on one host) and ONET_FASTLANE_MAX_BYTES, never on timing or on which
+implementation (ONET_RANK_IMPL) a rank uses, so every rank makes the same choice. A call first waits
+for this rank's in-flight collectives of the same communicator, so results keep program order.
+
+The segment (layout: _fastlane_layout.py, native/rank/fastlane.h) is made on the communicator's first
+eligible call: group rank 0 creates it under a temporary name and renames it into place, all ranks
+meet once in an engine barrier, the others map it, and group rank 0 unlinks the name after the first
+call completes (every rank has it mapped by then), so nothing is left in /dev/shm.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import hashlib
+import mmap
+import os
+import threading
+import time
+import warnings
+
+from . import _env
+from ._client import _pid_start
+from ._errors import AbortedError, InvalidArgumentError, error_for_status
+from ._fastlane_layout import (
+    H_ABORTED,
+    H_CAP,
+    H_MAGIC,
+    H_SIZE,
+    H_VERSION,
+    L_ATTACHED,
+    L_GLOBAL,
+    L_PID,
+    L_START,
+    MAGIC,
+    VERSION,
+    line_offset,
+    segment_bytes,
+)
+from ._gen.enums import COLLS, DTYPE_SIZE
+from ._post_op import describe
+
+ALLREDUCE, BROADCAST, ALLGATHER = COLLS["allreduce"], COLLS["broadcast"], COLLS["allgather"]
+REDUCE_SCATTER, BARRIER = COLLS["reduce_scatter"], COLLS["barrier"]
+LANE_COLLS = frozenset((ALLREDUCE, BROADCAST, ALLGATHER, REDUCE_SCATTER, BARRIER))
+
+# How often a lane call checks that the coordinator is still there (it costs a /proc read).
+_COORD_CHECK_S = 0.05
+_lanes_lock = threading.Lock()
+
+
+def lane(client, group: int, ranks) -> FastLane | None:
+    """The fast lane of ``group`` (global ``ranks``), or None when it is off for this communicator."""
+    lanes = client.__dict__.setdefault("_fastlanes", {})
+    fl = lanes.get(group)
+    if fl is None:
+        with _lanes_lock:
+            fl = lanes.get(group)
+            if fl is None:
+                fl = FastLane(client, group, list(ranks))
+                lanes[group] = fl
+    return fl if fl.max_bytes else None
+
+
+def abort(client, group: int, who: int) -> None:
+    """Wake and fail this group's ranks waiting in the lane (ProcessGroup.abort)."""
+    fl = client.__dict__.get("_fastlanes", {}).get(group)
+    if fl is not None and fl.impl is not None:
+        fl.impl.abort(who)
+
+
+def implementation() -> tuple[str, str | None]:
+    """(the impl this process uses, why it is not the one asked for or None)."""
+    if _env.value("ONET_RANK_IMPL") == "python":
+        return "python", None
+    from . import _fastlane_native
+
+    if _fastlane_native.load() is None:
+        return "python", _fastlane_native.load_error()
+    return "native", None
+
+
+class _Done:
+    """What Communicator._run returns: the output bytes in ``result``."""
+
+    __slots__ = ("result", "src", "out_count")
+
+    def __init__(self, result):
+        self.result = result
+        self.src = -1
+        self.out_count = 0
+
+
+class FastLane:
+    def __init__(self, client, group: int, ranks: list[int]):
+        self.client = client
+        self.group = group
+        self.ranks = ranks
+        self.size = len(ranks)
+        self.rank = ranks.index(client.rank)
+        info = client.info
+        single_host = info.local_world >= info.world
+        self.max_bytes = int(_env.bytes_setting("ONET_FASTLANE_MAX_BYTES")) if single_host else 0
+        self.cap = max(64, self.max_bytes)
+        # Spinning only pays while every rank has a core: with more ranks on the host than cores a
+        # spinning rank burns the slice its late peer needs (docs/performance.md), so it sleeps at once.
+        crowded = info.local_world > (os.cpu_count() or 1)
+        self.spin_us = 0.0 if crowded else client.engine.spin_s * 1e6
+        self.seq = 0
+        self._next_coord_check = 0.0
+        self.impl = None
+        self.broken: str | None = None
+        self._path = None
+        self._mm = None
+        self._lock = threading.Lock()
+
+    # ---- segment -----------------------------------------------------------------------
+    def _name(self) -> str:
+        c = self.client
+        tag = hashlib.sha1(f"{c.job}/{c.coord_pid}/{c.reg.ctl}".encode()).hexdigest()[:12]
+        return f"/dev/shm/onet-fl-{tag}-{os.getuid()}-g{self.group}"
+
+    def _attach(self) -> None:
+        path = self._name()
+        nbytes = segment_bytes(self.size, self.cap)
+        if self.rank == 0:
+            try:
+                os.unlink(path)  # a stale one of an earlier job with the same coordinator pid
+            except FileNotFoundError:
+                pass
+            tmp = f"{path}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.ftruncate(fd, nbytes)
+                mm = mmap.mmap(fd, nbytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            finally:
+                os.close(fd)
+            _put(mm, H_SIZE, 4, self.size)
+            _put(mm, H_CAP, 8, self.cap)
+            _put(mm, H_VERSION, 4, VERSION)
+            _put(mm, H_MAGIC, 4, MAGIC)
+            os.rename(tmp, path)
+            atexit.register(_unlink_quietly, path)  # in case this rank never completes a lane call
+        try:
+            self._engine_barrier()
+        except BaseException:
+            if self.rank == 0:
+                _unlink_quietly(path)
+            raise
+        if self.rank != 0:
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                raise AbortedError(
+                    f"rank {self.client.rank}: the fast-lane segment {path} of group {self.group} is missing; "
+                    "group rank 0 did not create it (set ONET_FASTLANE_MAX_BYTES to the same value on every rank)",
+                    [self.ranks[0]],
+                ) from None
+            try:
+                mm = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            finally:
+                os.close(fd)
+            size, cap = _get(mm, H_SIZE, 4), _get(mm, H_CAP, 8)
+            if _get(mm, H_MAGIC, 4) != MAGIC or _get(mm, H_VERSION, 4) != VERSION or size != self.size:
+                raise AbortedError(f"{path} is not this group's fast-lane segment (magic/version/size)", [self.rank])
+            if cap != self.cap:
+                _put(mm, H_ABORTED, 4, self.client.rank + 1)
+                raise InvalidArgumentError(
+                    f"rank {self.client.rank}: ONET_FASTLANE_MAX_BYTES is {self.max_bytes} here but {cap} on rank "
+                    f"{self.ranks[0]}; set the same value on every rank",
+                    [self.ranks[0], self.client.rank],
+                )
+        lo = line_offset(self.rank)
+        _put(mm, lo + L_GLOBAL, 4, self.client.rank)
+        _put(mm, lo + L_START, 8, _pid_start(os.getpid()))
+        _put(mm, lo + L_PID, 4, os.getpid())
+        _put(mm, lo + L_ATTACHED, 4, 1)
+        self._mm = mm
+        self._path = path if self.rank == 0 else None
+        base = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+        which, why = implementation()
+        if which == "native":
+            from . import _fastlane_native
+
+            self.impl = _fastlane_native.NativeImpl(_fastlane_native.load(), base, self.rank)
+        else:
+            if why and _env.value("ONET_RANK_IMPL") == "native":
+                warnings.warn(f"opennetworks: fast lane in Python: {why}", RuntimeWarning, stacklevel=4)
+            from ._fastlane_py import PythonImpl
+
+            self.impl = PythonImpl(mm, base, self.size, self.cap, self.rank)
+
+    def _engine_barrier(self) -> None:
+        c = self.client
+        eng = c.engine
+        s = c.next_seq(self.group)
+        b = COLLS["barrier"]
+        op = eng.post(s, b, 5, 0, 0, 0, 0, 0, 0, self.group, 0, 1.0, describe(b, s, self.group, 0))
+        eng.wait(op)
+
+    # ---- one call ------------------------------------------------------------------------
+    def fits(self, in_bytes: int) -> bool:
+        return in_bytes <= self.max_bytes
+
+    def run(self, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, timeout_s=None) -> None:
+        """Run one collective; raises the structured error (code, message, ranks) on failure."""
+        with self._lock:
+            if self.broken is not None:
+                raise AbortedError(self.broken, [self.client.rank])
+            eng = self.client.engine
+            now = time.monotonic()
+            if now > self._next_coord_check:  # the lane does not need it, but the job is over without it
+                self._next_coord_check = now + _COORD_CHECK_S
+                self._check_coordinator(eng)
+            if eng.dead_reason is not None:
+                if self.impl is not None:  # peers waiting in this call learn it at once (EABORTED)
+                    self.impl.abort(self.client.rank)
+                raise AbortedError(eng.dead_reason, [self.client.rank])
+            if eng._inflight:  # keep program order with this communicator's async collectives
+                for op in eng.pending():
+                    if op.group == self.group and op.seq and not op.completed:
+                        eng.wait(op, raise_error=False)
+            if self.impl is None:
+                self._attach()
+            self.seq += 1
+            t = eng.timeout_s if timeout_s is None else timeout_s
+            err = self.impl.run(
+                self.seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, self.spin_us, t
+            )
+            if self._path is not None:  # after the first call, failed or not: peers that arrived have it mapped
+                self._unlink()
+            if err:
+                code, msg, ranks = err
+                if code in (3, 4):  # a peer is gone or late: later calls could never line up again
+                    self.broken = f"the fast lane of group {self.group} is unusable after: {msg}"
+                raise error_for_status(code, msg, ranks)
+
+    def _check_coordinator(self, eng) -> None:
+        """What a sleeping engine waiter checks (_post_complete._check): a closed or dead coordinator."""
+        if eng.dead_reason is None:
+            if eng.arena.closing:
+                eng.dead_reason = (
+                    f"rank {self.client.rank}: the coordinator (pid {eng.coord_pid}) shut down; restart the job"
+                )
+            elif eng._coord_alive is not None and not eng._coord_alive():
+                eng.dead_reason = (
+                    f"rank {self.client.rank}: coordinator pid {eng.coord_pid} died; see its log in the job "
+                    "directory and restart the job"
+                )
+
+    def _unlink(self) -> None:
+        path, self._path = self._path, None
+        _unlink_quietly(path)
+
+    def run_numpy(self, coll, x, in_elems, out_elems, count, dtype, redop, root, scale):
+        """Communicator._run's fast lane: a _Done with the output bytes, or None when not eligible."""
+        import numpy as np
+
+        es = DTYPE_SIZE[dtype]
+        in_bytes = in_elems * es
+        if in_bytes > self.max_bytes:
+            return None
+        out = np.empty(out_elems * es, dtype=np.uint8)
+        src = np.ascontiguousarray(x).reshape(-1).view(np.uint8) if x is not None and in_elems else None
+        in_addr = src.ctypes.data if src is not None else 0
+        send = in_bytes if src is not None else 0
+        self.run(coll, dtype, redop, root, count, scale, in_addr, send, out.ctypes.data if out.size else 0)
+        return _Done(out)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _put(mm, off: int, width: int, v: int) -> None:
+    mm[off : off + width] = int(v).to_bytes(width, "little")
+
+
+def _get(mm, off: int, width: int) -> int:
+    return int.from_bytes(mm[off : off + width], "little")

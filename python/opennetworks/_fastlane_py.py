@@ -1,0 +1,264 @@
+"""The fast lane in pure Python (numpy + mmap): the same segment protocol as native/rank/fastlane.cc,
+for hosts without the native library (no compiler at install, Pyodide) or ONET_RANK_IMPL=python.
+
+The reduction repeats the engine's kernels (native/reduce/kernels_impl.inc) element by element:
+inputs folded in group-rank order, f16/bf16 accumulated in f32 and rounded once (nearest even),
+wrapping integer sum/prod, NaN-propagating min/max with -0 below +0, integer avg truncating.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+import numpy as np
+
+from . import _env, _futex
+from ._client import _pid_alive
+from ._fastlane_layout import (
+    DESC,
+    DESC_BYTES,
+    H_ABORTED,
+    H_WAKE,
+    L_GLOBAL,
+    L_PID,
+    L_SEQ,
+    L_SLEEPING,
+    L_START,
+    block_offset,
+    line_offset,
+)
+from ._gen.enums import COLL_NAMES, COLLS, DTYPE_NAMES, REDOP_NAMES, REDOPS
+
+_ALLREDUCE, _BROADCAST, _ALLGATHER = COLLS["allreduce"], COLLS["broadcast"], COLLS["allgather"]
+_REDUCE_SCATTER, _BARRIER = COLLS["reduce_scatter"], COLLS["barrier"]
+_SUM, _PROD, _MIN, _MAX, _AVG = REDOPS["sum"], REDOPS["prod"], REDOPS["min"], REDOPS["max"], REDOPS["avg"]
+_BAND, _BOR, _BXOR, _PREMUL = REDOPS["band"], REDOPS["bor"], REDOPS["bxor"], REDOPS["premul_sum"]
+# Wire dtype -> (storage dtype, accumulate dtype); 16-bit floats are stored as their bits.
+_NP = {
+    "f32": (np.float32, np.float32),
+    "f64": (np.float64, np.float64),
+    "f16": (np.uint16, np.float32),
+    "bf16": (np.uint16, np.float32),
+    "i8": (np.int8, np.int8),
+    "u8": (np.uint8, np.uint8),
+    "i32": (np.int32, np.int32),
+    "i64": (np.int64, np.int64),
+}
+_yield = os.sched_yield if _env.value("ONET_YIELD") else (lambda: None)
+
+
+def _widen(x: np.ndarray, name: str) -> np.ndarray:
+    if name == "bf16":
+        return (x.astype(np.uint32) << 16).view(np.float32)
+    if name == "f16":
+        return x.view(np.float16).astype(np.float32)  # exact
+    return x
+
+
+def _narrow(a: np.ndarray, name: str) -> np.ndarray:
+    if name == "bf16":
+        u = a.view(np.uint32)
+        r = ((u + np.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+        nan = np.isnan(a)
+        return np.where(nan, ((u >> 16) | 0x40).astype(np.uint16), r) if nan.any() else r
+    if name == "f16":
+        h = a.astype(np.float16).view(np.uint16)  # round to nearest even, like c10's conversion
+        nan = np.isnan(a)
+        return np.where(nan, (h & 0x8000) | 0x7E00, h).astype(np.uint16) if nan.any() else h
+    return a
+
+
+def _minmax(a: np.ndarray, b: np.ndarray, is_min: bool) -> np.ndarray:
+    if a.dtype.kind in "iu":
+        return np.minimum(a, b) if is_min else np.maximum(a, b)
+    u = np.uint32 if a.dtype.itemsize == 4 else np.uint64
+    with np.errstate(invalid="ignore"):
+        r = np.where(b < a, b, a) if is_min else np.where(a < b, b, a)
+        ab, bb = a.view(u), b.view(u)
+        r = np.where(a == b, (ab | bb) if is_min else (ab & bb), r.view(u)).view(a.dtype)
+        nan = np.isnan(a) | np.isnan(b)
+        return np.where(nan, a + b, r) if nan.any() else r
+
+
+def reduce_blocks(srcs: list[np.ndarray], redop: int, name: str, scale: float, divisor: int) -> np.ndarray:
+    """The engine's fold of ``srcs`` (storage dtype, group-rank order) as storage-dtype elements."""
+    acc_t = _NP[name][1]
+    if redop == _PREMUL:
+        k = acc_t(int(scale)) if np.dtype(acc_t).kind in "iu" else acc_t(scale)
+        xs = (_widen(s, name) * k for s in srcs)
+    else:
+        xs = (_widen(s, name) for s in srcs)
+    with np.errstate(over="ignore", invalid="ignore"):
+        acc = np.array(next(xs), dtype=acc_t, copy=True)
+        for x in xs:
+            if redop in (_SUM, _AVG, _PREMUL):
+                acc += x
+            elif redop == _PROD:
+                acc *= x
+            elif redop in (_MIN, _MAX):
+                acc = _minmax(acc, x, redop == _MIN)
+            elif redop == _BAND:
+                acc &= x
+            elif redop == _BOR:
+                acc |= x
+            elif redop == _BXOR:
+                acc ^= x
+        if redop == _AVG:
+            if acc.dtype.kind in "iu":
+                wide = acc.astype(np.int64)
+                q = np.abs(wide) // divisor
+                acc = np.where(wide < 0, -q, q).astype(acc_t)
+            else:
+                acc = acc / acc_t(divisor)
+    return _narrow(acc.astype(acc_t, copy=False), name)
+
+
+class PythonImpl:
+    """One communicator's segment driven from Python."""
+
+    name = "python"
+
+    def __init__(self, mm, base: int, size: int, cap: int, rank: int):
+        self.mm = mm
+        self.base = base
+        self.size = size
+        self.cap = cap
+        self.rank = rank
+        self.u8 = np.frombuffer(mm, dtype=np.uint8)
+        self.u32 = self.u8.view(np.uint32)
+        self.u64 = self.u8.view(np.uint64)
+        self.wake_addr = base + H_WAKE
+        self._seq_idx = [(line_offset(r) + L_SEQ) // 8 for r in range(size)]
+
+    def _line(self, r: int, off: int, width: int = 4) -> int:
+        i = (line_offset(r) + off) // width
+        return int(self.u32[i] if width == 4 else self.u64[i])
+
+    def _missing(self, seq: int) -> list[int]:
+        u64 = self.u64
+        return [r for r, i in enumerate(self._seq_idx) if u64[i] < seq]
+
+    def _publish(self, seq: int) -> None:
+        self.u64[self._seq_idx[self.rank]] = seq
+        w = H_WAKE // 4
+        self.u32[w] = (int(self.u32[w]) + 1) & 0xFFFFFFFF
+        if any(self._line(r, L_SLEEPING) for r in range(self.size) if r != self.rank):
+            _futex.wake(self.wake_addr)
+
+    def _wait_all(self, seq: int, spin_us: float, timeout_s: float):
+        t0 = time.perf_counter()
+        end = t0 + spin_us * 1e-6
+        while self._missing(seq):
+            if time.perf_counter() > end:
+                break
+            _yield()
+        deadline = t0 + timeout_s
+        me = self._line(self.rank, L_GLOBAL)
+        sleeping = (line_offset(self.rank) + L_SLEEPING) // 4
+        while True:
+            missing = self._missing(seq)
+            if not missing:
+                return 0
+            ab = int(self.u32[H_ABORTED // 4])
+            if ab:
+                return 4, f"rank {me}: the communicator was aborted by rank {ab - 1}", [ab - 1]
+            dead = [
+                r
+                for r in missing
+                if self._line(r, L_PID) and not _pid_alive(self._line(r, L_PID), self._line(r, L_START, 8))
+            ]
+            if dead:
+                who = ", ".join(f"rank {self._line(r, L_GLOBAL)} (pid {self._line(r, L_PID)})" for r in dead)
+                return (
+                    4,
+                    f"rank {me}: {who} died before arriving at fast-lane collective #{seq}; the collective "
+                    "cannot finish (shrink the group or restart the job)",
+                    [self._line(r, L_GLOBAL) for r in dead],
+                )
+            if time.perf_counter() > deadline:
+                who = [self._line(r, L_GLOBAL) for r in missing]
+                return (
+                    3,
+                    f"rank {me}: fast-lane collective #{seq} waited {int(timeout_s)} s for rank(s) "
+                    f"{', '.join(map(str, who))}; they did not arrive (raise ONET_TIMEOUT or check that every "
+                    "rank calls the same collectives)",
+                    who,
+                )
+            self.u32[sleeping] = 1
+            v = int(self.u32[H_WAKE // 4])
+            if self._missing(seq):
+                _futex.wait(self.wake_addr, v, 0.05)
+            self.u32[sleeping] = 0
+
+    def _check(self, seq, mine):
+        """Every peer's descriptor against ours, field by field, in the engine's words (engine/match.cc)."""
+        # The reference is group rank 0's call, as in the engine, so every rank names the same pair.
+        mine = DESC.unpack_from(self.mm, block_offset(self.size, self.cap, 0, seq))
+        _, coll, dtype, redop, root, count, scale = mine
+        reduces, label = coll in (_ALLREDUCE, _REDUCE_SCATTER), f"fast-lane {COLL_NAMES.get(coll, '?')} #{seq}"
+        me = self._line(0, L_GLOBAL)
+        for r in range(self.size):
+            d = DESC.unpack_from(self.mm, block_offset(self.size, self.cap, r, seq))
+            a, b = f"rank {me}", f"rank {self._line(r, L_GLOBAL)}"
+            if d[1] != coll:
+                mine_c, theirs_c = COLL_NAMES.get(coll, "?"), COLL_NAMES.get(d[1], "?")
+                what = f"fast-lane #{seq}: {a} called {mine_c}, {b} called {theirs_c}"
+            elif d[2] != dtype:
+                what = f"{label}: dtype differs: {a} has {DTYPE_NAMES.get(dtype)}, {b} has {DTYPE_NAMES.get(d[2])}"
+            elif reduces and d[3] != redop:
+                what = f"{label}: reduce op differs: {a} has {REDOP_NAMES.get(redop)}, {b} has {REDOP_NAMES.get(d[3])}"
+            elif coll == _BROADCAST and d[4] != root:
+                what = f"{label}: root differs: {a} has {root}, {b} has {d[4]}"
+            elif d[5] != count:
+                what = f"{label}: count differs: {a} has {count}, {b} has {d[5]}"
+            elif reduces and DESC.pack(*d)[32:] != DESC.pack(*mine)[32:]:
+                what = f"{label}: premul_sum factor differs: {a} has {scale}, {b} has {d[6]}"
+            else:
+                continue
+            g = self._line(r, L_GLOBAL)
+            return 1, what + " — every rank must make the same collective call in the same order", sorted({g, me})
+        return 0
+
+    def run(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, spin_us, timeout_s):
+        if in_bytes > self.cap:
+            return 2, f"fast-lane contribution of {in_bytes} bytes exceeds the segment's {self.cap}", []
+        P, rank, mm = self.size, self.rank, self.mm
+        mine = (seq, coll, dtype, redop, root, count, scale)
+        off = block_offset(P, self.cap, rank, seq)
+        DESC.pack_into(mm, off, *mine)
+        if in_bytes and not (coll == _BROADCAST and rank != root):
+            ctypes.memmove(self.base + off + DESC_BYTES, in_addr, in_bytes)
+        self._publish(seq)
+        err = self._wait_all(seq, spin_us, timeout_s) or self._check(seq, mine)
+        if err or count == 0 or coll == _BARRIER:
+            return err
+        name = DTYPE_NAMES[dtype]
+        st = np.dtype(_NP[name][0])
+        nb = count * st.itemsize
+        base = [block_offset(P, self.cap, r, seq) + DESC_BYTES for r in range(P)]
+        if coll == _BROADCAST:
+            if rank != root:
+                ctypes.memmove(out_addr, self.base + base[root], nb)
+            elif out_addr != in_addr:
+                ctypes.memmove(out_addr, in_addr, nb)
+            return 0
+        if coll == _ALLGATHER:
+            for r in range(P):
+                ctypes.memmove(out_addr + r * nb, self.base + base[r], nb)
+            return 0
+        if redop in (_BAND, _BOR, _BXOR) and name in ("f32", "f64", "f16", "bf16"):
+            me = self._line(rank, L_GLOBAL)
+            return 6, f"rank {me}: {REDOP_NAMES[redop]} is a bitwise op; {name} has no bitwise reduction", [me]
+        at = rank * nb if coll == _REDUCE_SCATTER else 0
+        srcs = [self.u8[b + at : b + at + nb].view(st) for b in base]
+        res = reduce_blocks(srcs, redop, name, scale, P)
+        ctypes.memmove(out_addr, res.ctypes.data, nb)
+        return 0
+
+    def abort(self, who: int) -> None:
+        self.u32[H_ABORTED // 4] = who + 1
+        w = H_WAKE // 4
+        self.u32[w] = (int(self.u32[w]) + 1) & 0xFFFFFFFF
+        _futex.wake(self.wake_addr)
