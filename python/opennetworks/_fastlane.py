@@ -6,6 +6,13 @@ communicator (all ranks on one host) and ONET_FASTLANE_MAX_BYTES, never on timin
 implementation (ONET_RANK_IMPL) a rank uses, so every rank makes the same choice. A call first waits
 for this rank's in-flight collectives of the same communicator, so results keep program order.
 
+A call is two halves: ``start`` publishes this rank's contribution and never waits for peers;
+``finish`` (Work.wait(), is_completed(), the future, or the next call of the communicator) waits for
+the peers' contributions and folds them into the output. A rank starts call k only after it finished
+k-1, so the two-block protocol of native/rank/fastlane.h holds unchanged. Once a peer aborted the
+communicator (ProcessGroup.abort(), shrink_group(SHRINK_ABORT)) ``start`` returns None and the call
+takes the engine path, which reports the coordinator's own error.
+
 The segment (layout: _fastlane_layout.py, native/rank/fastlane.h) is made on the communicator's first
 eligible call: group rank 0 creates it under a temporary name and renames it into place, all ranks
 meet once in an engine barrier, the others map it, and group rank 0 unlinks the name after the first
@@ -66,11 +73,15 @@ def lane(client, group: int, ranks) -> FastLane | None:
     return fl if fl.max_bytes else None
 
 
-def abort(client, group: int, who: int) -> None:
-    """Wake and fail this group's ranks waiting in the lane (ProcessGroup.abort)."""
+def abort(client, group: int, who: int, why: str | None = None) -> None:
+    """Wake and fail this group's ranks waiting in the lane (ProcessGroup.abort); ``why`` words the
+    error of this rank's pending lane calls."""
     fl = client.__dict__.get("_fastlanes", {}).get(group)
-    if fl is not None and fl.impl is not None:
-        fl.impl.abort(who)
+    if fl is not None:
+        if why is not None:
+            fl.abort_why = why
+        if fl.impl is not None:
+            fl.impl.abort(who)
 
 
 def implementation() -> tuple[str, str | None]:
@@ -95,6 +106,18 @@ class _Done:
         self.out_count = 0
 
 
+class Pending:
+    """One started (published) lane call; ``finish`` completes it and sets ``error`` (None: ok)."""
+
+    __slots__ = ("seq", "args", "done", "error")
+
+    def __init__(self, seq: int, args: tuple):
+        self.seq = seq
+        self.args = args
+        self.done = False
+        self.error = None
+
+
 class FastLane:
     def __init__(self, client, group: int, ranks: list[int]):
         self.client = client
@@ -113,6 +136,9 @@ class FastLane:
         self.seq = 0
         self._next_coord_check = 0.0
         self.impl = None
+        self.pub = None  # PythonImpl on the same segment: publishes for both implementations
+        self.pending: Pending | None = None
+        self.abort_why: str | None = None
         self.broken: str | None = None
         self._path = None
         self._mm = None
@@ -183,6 +209,9 @@ class FastLane:
         self._path = path if self.rank == 0 else None
         base = ctypes.addressof(ctypes.c_char.from_buffer(mm))
         which, why = implementation()
+        from ._fastlane_py import PythonImpl
+
+        self.pub = PythonImpl(mm, base, self.size, self.cap, self.rank)
         if which == "native":
             from . import _fastlane_native
 
@@ -190,9 +219,7 @@ class FastLane:
         else:
             if why and _env.value("ONET_RANK_IMPL") == "native":
                 warnings.warn(f"opennetworks: fast lane in Python: {why}", RuntimeWarning, stacklevel=4)
-            from ._fastlane_py import PythonImpl
-
-            self.impl = PythonImpl(mm, base, self.size, self.cap, self.rank)
+            self.impl = self.pub
 
     def _engine_barrier(self) -> None:
         c = self.client
@@ -207,9 +234,24 @@ class FastLane:
         return in_bytes <= self.max_bytes
 
     def run(self, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, timeout_s=None) -> None:
-        """Run one collective; raises the structured error (code, message, ranks) on failure."""
+        """Run one collective to the end; raises the structured error (code, message, ranks) on failure."""
+        p = self.start(coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, timeout_s)
+        if p is None:
+            raise AbortedError(self.broken, [self.client.rank])
+        self.finish(p)
+        if p.error is not None:
+            raise p.error
+
+    def start(self, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, timeout_s=None):
+        """Publish this rank's contribution, never waiting for peers: a Pending for ``finish``, or None when
+        a peer aborted the communicator (the call then belongs on the engine path). ``out_addr`` must stay
+        valid until ``finish``. Raises the structured error when the call cannot start."""
         with self._lock:
+            if self.pending is not None:  # program order, and the two-block protocol: k-1 ends before k
+                self._finish_locked(self.pending)
             if self.broken is not None:
+                if self.pub is not None and self.pub.aborted_by():
+                    return None
                 raise AbortedError(self.broken, [self.client.rank])
             eng = self.client.engine
             now = time.monotonic()
@@ -226,18 +268,61 @@ class FastLane:
                         eng.wait(op, raise_error=False)
             if self.impl is None:
                 self._attach()
+            if self.pub.aborted_by():  # aborted by a peer: the engine path gives the coordinator's error
+                self.broken = f"the fast lane of group {self.group} was aborted"
+                return None
             self.seq += 1
             t = eng.timeout_s if timeout_s is None else timeout_s
-            err = self.impl.run(
-                self.seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, self.spin_us, t
-            )
-            if self._path is not None:  # after the first call, failed or not: peers that arrived have it mapped
-                self._unlink()
+            err = self.pub.publish(self.seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes)
             if err:
-                code, msg, ranks = err
-                if code in (3, 4):  # a peer is gone or late: later calls could never line up again
-                    self.broken = f"the fast lane of group {self.group} is unusable after: {msg}"
-                raise error_for_status(code, msg, ranks)
+                raise error_for_status(*err)
+            own = self.pub.own_data(self.seq)
+            p = Pending(self.seq, (coll, dtype, redop, root, count, scale, own, out_addr, self.spin_us, t))
+            self.pending = p
+            return p
+
+    def ready(self, p: Pending) -> bool:
+        """Whether ``finish(p)`` would not wait for a peer."""
+        return p.done or self.pub.ready(p.seq)
+
+    def finish(self, p: Pending) -> None:
+        """Wait for the peers' contributions of ``p`` and fold them into its output; sets ``p.error``."""
+        if not p.done:
+            with self._lock:
+                self._finish_locked(p)
+
+    def flush(self) -> None:
+        """Finish this rank's started lane call, if any (before a call that takes the engine path)."""
+        p = self.pending
+        if p is not None:
+            self.finish(p)
+
+    def _finish_locked(self, p: Pending) -> None:
+        if p.done:
+            return
+        try:
+            err = self.impl.complete(p.seq, *p.args)
+        except BaseException as e:  # noqa: BLE001 - delivered by the call's wait()
+            err = None
+            p.error = e
+        if self._path is not None:  # after the first call, failed or not: peers that arrived have it mapped
+            self._unlink()
+        if err:
+            code, msg, ranks = err
+            if code in (3, 4):  # a peer is gone or late: later calls could never line up again
+                self.broken = f"the fast lane of group {self.group} is unusable after: {msg}"
+                ab = self.pub.aborted_by()
+                if code == 4 and ab:
+                    me = self.client.rank
+                    why = self.abort_why or (
+                        f"the communicator was aborted by rank {ab - 1} (ProcessGroup.abort() or "
+                        "shrink_group(SHRINK_ABORT))"
+                    )
+                    msg, ranks = f"rank {me}: fast-lane collective #{p.seq}: {why}", [me if self.abort_why else ab - 1]
+            p.error = error_for_status(code, msg, ranks)
+        p.done = True
+        if self.pending is p:
+            self.pending = None
 
     def _check_coordinator(self, eng) -> None:
         """What a sleeping engine waiter checks (_post_complete._check): a closed or dead coordinator."""

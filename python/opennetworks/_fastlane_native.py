@@ -78,5 +78,11 @@ class NativeImpl:
         msg = buf.raw[_OUT_MSG:].split(b"\0", 1)[0].decode(errors="replace")
         return rc, msg, ranks
 
+    def complete(self, seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s):
+        """Finish a call the Python side already published (PythonImpl.publish): ``in_addr`` is this rank's
+        own block, so with 0 input bytes onet_fl_call copies nothing, rewrites the same descriptor and
+        sequence number, then waits and folds as usual."""
+        return self.run(seq, coll, dtype, redop, root, count, scale, in_addr, 0, out_addr, spin_us, timeout_s)
+
     def abort(self, who: int) -> None:
         self._abort(self.base, who)

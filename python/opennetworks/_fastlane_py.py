@@ -221,16 +221,38 @@ class PythonImpl:
             return 1, what + " — every rank must make the same collective call in the same order", sorted({g, me})
         return 0
 
-    def run(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, spin_us, timeout_s):
+    def publish(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes):
+        """The non-blocking half of a call: this rank's descriptor and contribution into its block, then
+        its sequence number; never waits for peers. Returns 0 or an error tuple."""
         if in_bytes > self.cap:
             return 2, f"fast-lane contribution of {in_bytes} bytes exceeds the segment's {self.cap}", []
-        P, rank, mm = self.size, self.rank, self.mm
-        mine = (seq, coll, dtype, redop, root, count, scale)
-        off = block_offset(P, self.cap, rank, seq)
-        DESC.pack_into(mm, off, *mine)
-        if in_bytes and not (coll == _BROADCAST and rank != root):
+        off = block_offset(self.size, self.cap, self.rank, seq)
+        DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale)
+        if in_bytes and not (coll == _BROADCAST and self.rank != root):
             ctypes.memmove(self.base + off + DESC_BYTES, in_addr, in_bytes)
         self._publish(seq)
+        return 0
+
+    def own_data(self, seq: int) -> int:
+        """The address of this rank's published contribution for call ``seq``."""
+        return self.base + block_offset(self.size, self.cap, self.rank, seq) + DESC_BYTES
+
+    def ready(self, seq: int) -> bool:
+        """Whether completing call ``seq`` would not wait: every peer published it, or the lane was aborted."""
+        return not self._missing(seq) or bool(self.u32[H_ABORTED // 4])
+
+    def aborted_by(self) -> int:
+        """1 + the global rank that aborted the communicator, or 0."""
+        return int(self.u32[H_ABORTED // 4])
+
+    def run(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, spin_us, timeout_s):
+        err = self.publish(seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes)
+        return err or self.complete(seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s)
+
+    def complete(self, seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s):
+        """The second half of a published call: wait for the peers, check, fold into ``out_addr``."""
+        P, rank = self.size, self.rank
+        mine = (seq, coll, dtype, redop, root, count, scale)
         err = self._wait_all(seq, spin_us, timeout_s) or self._check(seq, mine)
         if err or count == 0 or coll == _BARRIER:
             return err

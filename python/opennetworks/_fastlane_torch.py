@@ -5,9 +5,17 @@ A mixin placed first among ProcessGroupOnet's bases: each method takes the lane 
 eligible and otherwise hands the call to the next class (the engine path). Eligibility depends only on
 what every rank passes alike (dtype, element count, reduce op, device, layout) and on settings, never
 on tensor strides or on where a tensor lives: a non-contiguous tensor goes through a contiguous copy.
+
+A lane call returns as soon as this rank published its contribution (_fastlane.FastLane.start), with
+or without async_op: the returned LaneWork completes it in wait(), is_completed() or get_future(), so
+a rank can do point-to-point work its peers need between an async collective and its wait(). (A
+synchronous torch call waits on the Work at once.) A call that takes the engine path first finishes
+this group's started lane call, so results keep program order.
 """
 
 from __future__ import annotations
+
+import threading
 
 import torch
 import torch.distributed as dist
@@ -26,11 +34,60 @@ def _plain(t) -> bool:
     return isinstance(t, torch.Tensor) and t.is_cpu and t.layout is _STRIDED and t.dtype in _FAST_CODES
 
 
-def _done(eng, result) -> Work:
-    """A Work for a call the lane already finished: wait() returns at once."""
-    w = Work(eng, [], result)
-    w._done = True
-    return w
+class LaneWork(Work):
+    """The Work of a started lane call: completing it waits for the peers and writes the output."""
+
+    def __init__(self, eng, fl, pending, result, epilogue=None):
+        super().__init__(eng, [], result, epilogue)
+        self._fl = fl
+        self._p = pending
+        self._lock = threading.Lock()  # wait() and the future's thread may finalize at once
+
+    def _finalize(self) -> None:
+        if self._done:
+            return
+        with self._lock:
+            if self._done:
+                return
+            self._fl.finish(self._p)
+            err = self._p.error
+            epi, self._epilogue = self._epilogue, None
+            if err is None and epi is not None:
+                try:
+                    epi()
+                except Exception as e:  # noqa: BLE001
+                    err = e
+            self._error = err
+            self._done = True
+
+    def wait(self, timeout=None) -> bool:
+        self._finalize()  # the lane's own timeout (the group's) bounds the wait
+        if self._error is not None:
+            raise self._error
+        return True
+
+    def is_completed(self) -> bool:
+        if not self._done and self._fl.ready(self._p):
+            self._finalize()
+        return self._done
+
+    def get_future(self) -> torch.futures.Future:
+        if self._fut is not None:
+            return self._fut
+        fut = self._fut = torch.futures.Future()
+
+        def settle():
+            self._finalize()
+            if self._error is not None:
+                fut.set_exception(self._error)
+            else:
+                fut.set_result(self._result)
+
+        if self.is_completed():
+            settle()
+        else:  # the peers have not all arrived: complete it off this thread
+            threading.Thread(target=settle, name="onet-fastlane-future", daemon=True).start()
+        return fut
 
 
 class FastLaneTorch:
@@ -48,16 +105,25 @@ class FastLaneTorch:
             return None
         return fl
 
+    def _lane_flush(self) -> None:
+        """Finish this group's started lane call before a call on the engine path (program order)."""
+        fl = self._fl
+        if fl is not _UNSET and fl is not None and fl.pending is not None:
+            fl.flush()
+
     def _lane_call(self, fl, coll, t_in, t_out, redop, root, count, send: bool):
-        """One lane call; inputs/outputs not contiguous travel through contiguous copies."""
+        """Start one lane call: its LaneWork, or None when it must take the engine path (aborted lane).
+        Inputs/outputs not contiguous travel through contiguous copies."""
         src = t_in if t_in is None or t_in.is_contiguous() else t_in.contiguous()
         dst = t_out if t_out.is_contiguous() else torch.empty_like(t_out, memory_format=torch.contiguous_format)
         in_bytes = src.numel() * src.element_size() if src is not None and send else 0
         in_addr = src.data_ptr() if in_bytes else 0
         code = _FAST_CODES[t_out.dtype]
-        fl.run(coll, code, redop, root, count, 1.0, in_addr, in_bytes, dst.data_ptr(), self._timeout_s)
-        if dst is not t_out:
-            t_out.copy_(dst)
+        p = fl.start(coll, code, redop, root, count, 1.0, in_addr, in_bytes, dst.data_ptr(), self._timeout_s)
+        if p is None:
+            return None
+        epi = None if dst is t_out else (lambda: t_out.copy_(dst))  # the closure keeps dst alive
+        return LaneWork(self._eng, fl, p, [t_out], epi)
 
     def allreduce(self, tensors, opts=None):
         # The hot path of issue 17 (an 8-byte dist.all_reduce): every call below is a few hundred ns,
@@ -73,11 +139,14 @@ class FastLaneTorch:
                 redop = _OPS_BY_INT.get((int(op.op) if op is not None else _SUM, t.dtype))
                 if redop is not None:
                     if t.is_contiguous():
-                        p = t.data_ptr()
-                        fl.run(ALLREDUCE, _FAST_CODES[t.dtype], redop, 0, n, 1.0, p, nbytes, p, self._timeout_s)
+                        a = t.data_ptr()
+                        p = fl.start(ALLREDUCE, _FAST_CODES[t.dtype], redop, 0, n, 1.0, a, nbytes, a, self._timeout_s)
+                        w = None if p is None else LaneWork(self._eng, fl, p, [t])
                     else:
-                        self._lane_call(fl, ALLREDUCE, t, t, redop, 0, n, True)
-                    return _done(self._eng, [t])
+                        w = self._lane_call(fl, ALLREDUCE, t, t, redop, 0, n, True)
+                    if w is not None:
+                        return w
+        self._lane_flush()
         return super().allreduce(tensors, opts)
 
     def broadcast(self, tensors, opts=None):
@@ -86,8 +155,10 @@ class FastLaneTorch:
         if t is not None and _plain(t) and 0 <= root < self._size:
             fl = self._lane_ok(t.numel() * t.element_size())
             if fl is not None:
-                self._lane_call(fl, BROADCAST, t, t, 0, root, t.numel(), self._rank == root)
-                return _done(self._eng, [t])
+                w = self._lane_call(fl, BROADCAST, t, t, 0, root, t.numel(), self._rank == root)
+                if w is not None:
+                    return w
+        self._lane_flush()
         return super().broadcast(tensors, opts)
 
     def all_gather_single(self, output, input, opts=None):
@@ -95,8 +166,10 @@ class FastLaneTorch:
             n = input.numel()
             fl = self._lane_ok(n * input.element_size()) if output.numel() == self._size * n else None
             if fl is not None:
-                self._lane_call(fl, ALLGATHER, input, output, 0, 0, n, True)
-                return _done(self._eng, [output])
+                w = self._lane_call(fl, ALLGATHER, input, output, 0, 0, n, True)
+                if w is not None:
+                    return w
+        self._lane_flush()
         return super().all_gather_single(output, input, opts)
 
     def reduce_scatter_single(self, output, input, opts=None):
@@ -107,8 +180,10 @@ class FastLaneTorch:
             ok = redop is not None and input.numel() == self._size * n
             fl = self._lane_ok(input.numel() * input.element_size()) if ok else None
             if fl is not None:
-                self._lane_call(fl, REDUCE_SCATTER, input, output, redop, 0, n, True)
-                return _done(self._eng, [output])
+                w = self._lane_call(fl, REDUCE_SCATTER, input, output, redop, 0, n, True)
+                if w is not None:
+                    return w
+        self._lane_flush()
         return super().reduce_scatter_single(output, input, opts)
 
     # torch calls these names for all_gather_into_tensor / reduce_scatter_tensor on a Python group.
@@ -118,10 +193,12 @@ class FastLaneTorch:
     def barrier(self, opts=None):
         fl = self._lane_ok(0)
         if fl is not None:
-            fl.run(BARRIER, 5, 0, 0, 0, 1.0, 0, 0, 0, self._timeout_s)
-            return _done(self._eng, [])
+            p = fl.start(BARRIER, 5, 0, 0, 0, 1.0, 0, 0, 0, self._timeout_s)
+            if p is not None:
+                return LaneWork(self._eng, fl, p, [])
+        self._lane_flush()
         return super().barrier(opts)
 
     def _abort_inflight(self, why: str) -> None:
-        _fastlane.abort(self._client, self._gid, self._client.rank)
+        _fastlane.abort(self._client, self._gid, self._client.rank, why)
         super()._abort_inflight(why)

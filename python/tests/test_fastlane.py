@@ -68,3 +68,24 @@ def test_killed_peer_is_named(impl):
         assert err is not None, "the collective with a dead peer returned normally"
         assert err["code"] == "EABORTED" and err["ranks"] == [world - 1], err
         assert o["seconds"] < 15, o
+
+
+@pytest.mark.parametrize("impl", _impls())
+def test_async_lane_call_does_not_block_point_to_point(impl):
+    """An async lane all_reduce, then a send its peer needs before calling that all_reduce, then wait():
+    a lane call that waited for every rank at call time deadlocked here until ONET_TIMEOUT."""
+    pytest.importorskip("torch")
+    import _spawn
+
+    env = {"ONET_RANK_IMPL": impl, "ONET_FASTLANE_MAX_BYTES": "64KiB", "ONET_TIMEOUT": "20"}
+    res = _spawn.run_script(2, _WORKER.parent / "_fastlane_p2p_worker.py", env=env, timeout=90)
+    assert res.returncodes == [0, 0], res.logs
+    for r in range(2):
+        o = json.loads((res.run_dir / f"rank{r}.json").read_text())
+        assert o["error"] is None, o
+        assert o["impl"] == impl
+        assert o["lane_calls"] >= 2, "the fast lane was never taken"
+        assert o["sum"] == [3.0] * 4 and o["u"] == [1.0, 1.0], o
+        if r == 1:
+            assert o["got"] == [7.0, 8.0, 9.0], o
+        assert o["seconds"] < 15, o  # far below ONET_TIMEOUT (20 s): no deadlock broken by the timeout
