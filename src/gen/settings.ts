@@ -97,12 +97,13 @@ export const SETTINGS = {
       'adaptation)',
   },
   fastlaneMaxBytes: {
-    env: 'ONET_FASTLANE_MAX_BYTES', kind: 'bytes', def: '65536', unit: 'B',
+    env: 'ONET_FASTLANE_MAX_BYTES', kind: 'bytes', def: '0', unit: 'B',
     values: null,
     components: ['python'], audience: 'user', secret: false,
     meaning: 'single-host collectives whose per-rank input is at most this many bytes run among the ranks in ' +
-      'shared memory, without the coordinator (0: off; 1MiB measured best; a call publishes its input ' +
-      'and wait() completes it); must match on every rank',
+      'shared memory, without the coordinator (0: off, the default: jobs that mix Python ranks with ' +
+      'Node, JAX-FFI or web ranks must leave it off, those ranks have no lane; 64KiB-1MiB measured best; ' +
+      'a call publishes its input and wait() completes it); must match on every rank',
   },
   rankImpl: {
     env: 'ONET_RANK_IMPL', kind: 'enum', def: 'native', unit: '',

@@ -22,7 +22,7 @@ inline constexpr Setting kChunkBytes{"ONET_CHUNK_BYTES", "256KiB"};
 inline constexpr Setting kParallelBytes{"ONET_PARALLEL_BYTES", "1MiB"};
 inline constexpr Setting kSpinUs{"ONET_SPIN_US", "50"};
 inline constexpr Setting kSpinMaxUs{"ONET_SPIN_MAX_US", "1000"};
-inline constexpr Setting kFastlaneMaxBytes{"ONET_FASTLANE_MAX_BYTES", "65536"};
+inline constexpr Setting kFastlaneMaxBytes{"ONET_FASTLANE_MAX_BYTES", "0"};
 inline constexpr Setting kRankImpl{"ONET_RANK_IMPL", "native"};
 inline constexpr Setting kYield{"ONET_YIELD", "1"};
 inline constexpr Setting kTimeoutS{"ONET_TIMEOUT", "300"};

@@ -89,12 +89,13 @@ SETTINGS: dict[str, Setting] = {
                  "and nobody spins while more tasks are runnable than cores + 1 (0: fixed ONET_SPIN_US, no "
                  "adaptation)")),
     "ONET_FASTLANE_MAX_BYTES": Setting(
-        key="fastlaneMaxBytes", env="ONET_FASTLANE_MAX_BYTES", kind="bytes", default="65536", unit="B",
+        key="fastlaneMaxBytes", env="ONET_FASTLANE_MAX_BYTES", kind="bytes", default="0", unit="B",
         values=None,
         components=("python",), audience="user", secret=False,
         meaning=("single-host collectives whose per-rank input is at most this many bytes run among the ranks in "
-                 "shared memory, without the coordinator (0: off; 1MiB measured best; a call publishes its input "
-                 "and wait() completes it); must match on every rank")),
+                 "shared memory, without the coordinator (0: off, the default: jobs that mix Python ranks with "
+                 "Node, JAX-FFI or web ranks must leave it off, those ranks have no lane; 64KiB-1MiB measured best; "
+                 "a call publishes its input and wait() completes it); must match on every rank")),
     "ONET_RANK_IMPL": Setting(
         key="rankImpl", env="ONET_RANK_IMPL", kind="enum", default="native", unit="",
         values=("native", "python"),
