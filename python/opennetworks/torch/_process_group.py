@@ -34,8 +34,8 @@ from ._staging import Staging
 
 
 class ProcessGroupOnet(
+    CudaPath,  # first: CUDA tensors are staged to host memory before anything else sees them
     FastLaneTorch,
-    CudaPath,
     SparseAllreduce,
     Elementwise,
     Gathers,
