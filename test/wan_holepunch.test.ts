@@ -8,17 +8,17 @@
 //  - symmetric NAT (MASQUERADE --random-fully): punching is impossible, detected, and the link stays
 //    `relayed`.
 import { type ChildProcess, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resultsOf, runJob } from '../src/testing/job.js';
+import { resultsOf } from '../src/testing/job.js';
 import { createNatNet, natUnavailable } from '../src/testing/netns.js';
-import { ONET, ROOT } from './helpers.js';
+import { ONET } from './helpers.js';
 import { relayLine } from './relay_line.js';
+import { runNatPair } from './wan_nat_job.js';
 
 const why = natUnavailable();
-const readIf = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
 
 async function natJob(symmetric: boolean) {
   const net = createNatNet(2, { symmetric });
@@ -38,35 +38,11 @@ async function natJob(symmetric: boolean) {
       encoding: 'utf8',
     });
     expect(probe.trim()).not.toMatch(/connect|ECONNREFUSED/);
-    const logs: string[] = [];
-    const runs = await runJob(
+    const { runs, logs } = await runNatPair(
       net,
-      [1, 1],
-      process.execPath,
-      [join(ROOT, 'test/fixtures/p2p_worker.mjs')],
-      (h) => ({
-        ONET_WAN: '1',
-        ONET_JOB_TOKEN: 'punch-token',
-        ONET_P2P_BOOTSTRAP: relay.addrs[0],
-        ONET_P2P_MDNS: '0',
-        ONET_STATE_DIR: join(state, `h${h}`),
-        ONET_BOOTSTRAP: '192.0.2.1:9',
-        MASTER_ADDR: '192.0.2.1',
-        MASTER_PORT: '8',
-        ONET_P2P_STATUS: '1',
-        ONET_CONNECT_TIMEOUT: '40',
-        // Debugging: e.g. ONET_TEST_P2P_DEBUG='libp2p:dcutr*,libp2p:tcp*' (into coord.log), ONET_TEST_DUMP=/tmp/x
-        DEBUG: process.env.ONET_TEST_P2P_DEBUG ?? '',
-      }),
-      70_000,
-      (dirs) => {
-        for (const d of dirs)
-          logs.push(
-            readdirSync(d)
-              .map((j) => readIf(join(d, j, 'coord.log')))
-              .join('\n'),
-          );
-      },
+      { bootstrap: relay.addrs[0], state, token: 'punch-token', connectTimeoutS: 40, timeoutMs: 70_000 },
+      // Debugging: e.g. ONET_TEST_P2P_DEBUG='libp2p:dcutr*,libp2p:tcp*' (into coord.log), ONET_TEST_DUMP=/tmp/x
+      { DEBUG: process.env.ONET_TEST_P2P_DEBUG ?? '' },
     );
     const res = resultsOf(runs);
     for (const r of res) {

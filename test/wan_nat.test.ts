@@ -5,17 +5,17 @@
 // (src/p2p/tunnel.ts): every allreduce exact. Whether hole punching (src/p2p/holepunch.ts) upgraded the relayed
 // connection is reported (console), not asserted: it depends on the NAT's port mapping.
 import { type ChildProcess, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resultsOf, runJob } from '../src/testing/job.js';
+import { resultsOf } from '../src/testing/job.js';
 import { createNatNet, natUnavailable } from '../src/testing/netns.js';
-import { ONET, ROOT } from './helpers.js';
+import { ONET } from './helpers.js';
 import { relayLine } from './relay_line.js';
+import { runNatPair } from './wan_nat_job.js';
 
 const why = natUnavailable();
-const readIf = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
 
 /** A TCP connect from inside namespace `ns`: 'connect', the error code, or 'timeout' (1 s). */
 function tcpFrom(ns: string, ip: string, port: number): string {
@@ -39,34 +39,13 @@ describe.skipIf(why)(`ONET_WAN across two NATs${why ? ` (skipped: ${why})` : ''}
       // Sanity of the harness: a LAN host reaches the public host, never the other LAN.
       expect(tcpFrom(net.hosts[0].ns, net.pub.ip, 4001)).toBe('connect');
       expect(tcpFrom(net.hosts[0].ns, net.hosts[1].ip, 9)).not.toMatch(/connect|ECONNREFUSED/);
-      const logs: string[] = [];
-      const runs = await runJob(
-        net,
-        [1, 1],
-        process.execPath,
-        [join(ROOT, 'test/fixtures/p2p_worker.mjs')],
-        (h) => ({
-          ONET_WAN: '1',
-          ONET_JOB_TOKEN: 'nat-token',
-          ONET_P2P_BOOTSTRAP: relay.addrs[0],
-          ONET_P2P_MDNS: '0',
-          ONET_STATE_DIR: join(state, `h${h}`),
-          ONET_BOOTSTRAP: '192.0.2.1:9',
-          MASTER_ADDR: '192.0.2.1',
-          MASTER_PORT: '8',
-          ONET_P2P_STATUS: '1',
-          ONET_CONNECT_TIMEOUT: '30',
-        }),
-        60_000,
-        (dirs) => {
-          for (const d of dirs)
-            logs.push(
-              readdirSync(d)
-                .map((j) => readIf(join(d, j, 'coord.log')))
-                .join('\n'),
-            );
-        },
-      );
+      const { runs, logs } = await runNatPair(net, {
+        bootstrap: relay.addrs[0],
+        state,
+        token: 'nat-token',
+        connectTimeoutS: 30,
+        timeoutMs: 60_000,
+      });
       const res = resultsOf(runs);
       for (const r of res) {
         expect(r.missing, JSON.stringify(r).slice(0, 3000)).toBeUndefined();
