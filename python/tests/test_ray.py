@@ -36,7 +36,8 @@ RAY = str(Path(sys.executable).with_name("ray"))
 TIMEOUT = 300  # seconds per example; the whole file usually takes well under a minute
 
 
-# Two ranks on two Ray nodes (rank 1 on the node with resource "onet_node2"): each alone on its node,
+# Two ranks on two Ray nodes (rank 0 on the head, resource "onet_node1"; rank 1 on the node with
+# "onet_node2"): each alone on its node,
 # so the coordinators meet over TCP at rank 0's bootstrap address, as across real hosts.
 MULTINODE = """
 import json, sys
@@ -54,7 +55,7 @@ class W:
         col.allgather(parts, np.full(3, r + 7, np.int64), group_name="multinode")
         node = ray.get_runtime_context().get_node_id()
         return [g._client.info.local_world, node, a.tolist(), [p.tolist() for p in parts]]
-ws = [W.remote(), W.options(resources={"onet_node2": 1}).remote()]
+ws = [W.options(resources={"onet_node1": 1}).remote(), W.options(resources={"onet_node2": 1}).remote()]
 print("RESULT " + json.dumps(ray.get([w.go.remote(r) for r, w in enumerate(ws)], timeout=240)))
 """
 
@@ -117,6 +118,7 @@ def cluster():
     )
     cmd = [RAY, "start", "--head", "--port", str(port), "--num-cpus", "2", "--temp-dir", str(tmp / "ray")]
     cmd += ["--include-dashboard", "false", "--disable-usage-stats"]
+    cmd += ["--resources", '{"onet_node1": 2}']  # pins rank 0 of the two-node run here (num_cpus=0 fits anywhere)
     head = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         out, _ = head.communicate(timeout=120)
