@@ -90,6 +90,14 @@ if (process.env.ONET_SKIP_VENV !== '1') {
       keep: (l) => /^(WARNING|ERROR|DEPRECATION)/.test(l),
     },
   );
+  // The compiled torch process group (native/torch/onet_c10d.cc, ONET_TORCH_IMPL): skipped, with the reason,
+  // without torch or a C++ compiler; the backend then runs in Python.
+  await step(
+    'Python: compiled torch process group -> build/c10d/',
+    venvPy,
+    [join('python', 'opennetworks', 'torch', '_c10d_build.py')],
+    { optional: true, keep: (l) => /^\[c10d\]/.test(l) },
+  );
   if (!process.env.ONET_PY_EXTRAS) {
     // Ray and Lightning are large and optional (opennetworks.ray, python/tests/test_ray.py, test_lightning.py):
     // a failure to install them does not fail `npm install`.

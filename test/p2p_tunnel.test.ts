@@ -5,67 +5,39 @@
 // coordinators meet through the relay, find the data addresses dead and carry the native transport
 // over libp2p streams through the relay (src/p2p/tunnel.ts): every collective exact, a killed host
 // named on the others, survivors shrink and go on, and `onet status` shows the links relayed/tunnel.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resultsOf, runJob } from '../src/testing/job.js';
+import { resultsOf } from '../src/testing/job.js';
 import { createLoopback, type Loopback } from '../src/testing/loopback.js';
-import { ONET, ROOT } from './helpers.js';
-import { relayLine } from './relay_line.js';
+import { ROOT } from './helpers.js';
+import { type Relay, runWanJob, startRelay, wanEnv } from './wan_job.js';
 
-const P2P_WORKER = join(ROOT, 'test/fixtures/p2p_worker.mjs');
 const SWEEP_WORKER = join(ROOT, 'test/fixtures/collectives_worker.mjs');
-const NOWHERE = { ONET_BOOTSTRAP: '192.0.2.1:9', MASTER_ADDR: '192.0.2.1', MASTER_PORT: '8' };
-const readIf = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
 
 let lo: Loopback;
 let state: string;
-let relay: { peerId: string; addrs: string[] };
-const procs: ChildProcess[] = [];
-
-function startRelay(ip: string, dir: string): Promise<{ peerId: string; addrs: string[] }> {
-  const proc = spawn(process.execPath, [ONET, 'relay', '--json', '--listen', `/ip4/${ip}/tcp/0`], {
-    env: { ...process.env, ONET_STATE_DIR: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  procs.push(proc);
-  return relayLine(proc);
-}
+let relay: Relay | undefined;
 
 /** Env of host h of a relay-only job: libp2p only through the relay, a dead data address. */
 const relayOnly = (name: string, h: number, extra: NodeJS.ProcessEnv = {}) => ({
-  ...NOWHERE,
-  ONET_WAN: '1',
-  ONET_JOB_TOKEN: `tunnel-${name}-token`,
-  ONET_P2P_BOOTSTRAP: relay.addrs[0],
-  ONET_P2P_LISTEN: `${relay.addrs[0]}/p2p-circuit`,
-  ONET_P2P_MDNS: '0',
+  ...wanEnv(`tunnel-${name}-token`, relay!.addrs[0], join(state, `${name}${h}`)),
+  ONET_P2P_LISTEN: `${relay!.addrs[0]}/p2p-circuit`,
   ONET_TEST_ADVERTISE: `192.0.2.1:${1001 + h}`,
-  ONET_STATE_DIR: join(state, `${name}${h}`),
   ONET_HEARTBEAT_MS: '300',
   ONET_TIMEOUT: '30',
   ONET_CONNECT_TIMEOUT: '40',
   ...extra,
 });
 
-const logsOf = (into: string[]) => (dirs: string[]) => {
-  for (const d of dirs)
-    into.push(
-      readdirSync(d)
-        .map((j) => readIf(join(d, j, 'coord.log')))
-        .join('\n'),
-    );
-};
-
 beforeAll(async () => {
   lo = await createLoopback(4);
   state = mkdtempSync(join(tmpdir(), 'onet-tunnel-'));
-  relay = await startRelay(lo.hosts[3].ip, join(state, 'relay'));
+  relay = await startRelay([`/ip4/${lo.hosts[3].ip}/tcp/0`], join(state, 'relay'));
 }, 60_000);
 afterAll(async () => {
-  for (const p of procs) p.kill('SIGKILL');
+  relay?.proc.kill('SIGKILL');
   await lo?.destroy();
   rmSync(state, { recursive: true, force: true });
 });
@@ -74,16 +46,12 @@ describe('ONET_WAN over a relay only: the native transport tunnelled over libp2p
   // Hosts of 2 + 1 ranks: with three hosts, a survivor may first get the other survivor's abort notice,
   // which the engine blames on its sender (native/engine/abort.cc), a race the tunnel's latency widens.
   it('2 hosts (2+1 ranks): exact allreduces through the relay, a killed host is named, shrink', async () => {
-    const logs: string[] = [];
     const t0 = Date.now();
-    const runs = await runJob(
+    const { runs, logs } = await runWanJob(
       lo,
       [2, 1],
-      process.execPath,
-      [P2P_WORKER],
       (h) => relayOnly('kill', h, { ONET_P2P_KILL_RANK: '2', ONET_P2P_STATUS: '1' }),
       90_000,
-      logsOf(logs),
     );
     const res = resultsOf(runs);
     console.log(`tunnelled WAN job: ${Date.now() - t0} ms;`, JSON.stringify(res.slice(0, 2)));
@@ -115,15 +83,12 @@ describe('ONET_WAN over a relay only: the native transport tunnelled over libp2p
   }, 120_000);
 
   it('2 hosts: every collective × dtype × op exact over the tunnel (ONET_P2P_TUNNEL=1)', async () => {
-    const logs: string[] = [];
-    const runs = await runJob(
+    const { runs, logs } = await runWanJob(
       lo,
       [1, 1],
-      process.execPath,
-      [SWEEP_WORKER],
       (h) => relayOnly('sweep', h, { ONET_P2P_TUNNEL: '1', ONET_TEST_COUNTS: '0,1,4097' }),
       90_000,
-      logsOf(logs),
+      SWEEP_WORKER,
     );
     const res = resultsOf(runs);
     for (const r of res) {

@@ -4,40 +4,28 @@
 // collectives on the native TCP transport and check them exactly; a host killed mid-loop is
 // named on the others within the heartbeat time and the survivors shrink and go on exactly.
 // The rendezvous itself, its refusals and fuzzing: test/p2p_meet.test.ts.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resultsOf, runJob } from '../src/testing/job.js';
+import { resultsOf } from '../src/testing/job.js';
 import { createLoopback, type Loopback } from '../src/testing/loopback.js';
-import { ONET, ROOT } from './helpers.js';
-import { relayLine } from './relay_line.js';
-
-const WORKER = join(ROOT, 'test/fixtures/p2p_worker.mjs');
-const NOWHERE = { ONET_BOOTSTRAP: '192.0.2.1:9', MASTER_ADDR: '192.0.2.1', MASTER_PORT: '8' };
-
-const readIf = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : '');
+import { ROOT } from './helpers.js';
+import { NOWHERE, type Relay, runWanJob, startRelay, wanEnv } from './wan_job.js';
 
 let lo: Loopback;
 let state: string;
 const procs: ChildProcess[] = [];
 
-/** Start `onet relay` on `ip`; resolves with its JSON line {peerId, addrs}. */
-function startRelay(ip: string, dir: string): Promise<{ peerId: string; addrs: string[]; proc: ChildProcess }> {
-  const proc = spawn(
-    process.execPath,
-    [ONET, 'relay', '--json', '--listen', `/ip4/${ip}/tcp/0`, `/ip4/${ip}/tcp/0/ws`],
-    {
-      env: { ...process.env, ONET_STATE_DIR: dir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  procs.push(proc);
-  return relayLine(proc).then((line) => ({ ...line, proc }));
+/** `onet relay` on `ip`, TCP and WebSockets (killed after all). */
+async function relayOn(ip: string, dir: string): Promise<Relay> {
+  const r = await startRelay([`/ip4/${ip}/tcp/0`, `/ip4/${ip}/tcp/0/ws`], dir);
+  procs.push(r.proc);
+  return r;
 }
 
-let relay: { peerId: string; addrs: string[] };
+let relay: Relay;
 
 beforeAll(async () => {
   lo = await createLoopback(4);
@@ -52,10 +40,10 @@ afterAll(async () => {
 describe('ONET_WAN jobs over libp2p (loopback hosts)', () => {
   it('onet relay prints full multiaddrs with /p2p/<peer id> and keeps its identity across restarts', async () => {
     const ip = lo.hosts[3].ip;
-    const first = await startRelay(ip, join(state, 'relay'));
+    const first = await relayOn(ip, join(state, 'relay'));
     first.proc.kill('SIGTERM');
     await new Promise((r) => first.proc.once('exit', r));
-    relay = await startRelay(ip, join(state, 'relay'));
+    relay = await relayOn(ip, join(state, 'relay'));
     expect(relay.peerId).toBe(first.peerId);
     expect(relay.addrs).toHaveLength(2);
     expect(relay.addrs[0]).toMatch(new RegExp(`^/ip4/${ip.replace(/\./g, '\\.')}/tcp/\\d+/p2p/${relay.peerId}$`));
@@ -64,20 +52,12 @@ describe('ONET_WAN jobs over libp2p (loopback hosts)', () => {
 
   it('3 hosts meet via the relay, not MASTER_ADDR; exact collectives; a killed host is named; shrink', async () => {
     expect(relay, 'the relay test runs first').toBeDefined();
-    const logs: string[] = [];
     const t0 = Date.now();
-    const runs = await runJob(
+    const { runs, logs } = await runWanJob(
       lo,
       [1, 1, 1],
-      process.execPath,
-      [WORKER],
       (h) => ({
-        ...NOWHERE,
-        ONET_WAN: '1',
-        ONET_JOB_TOKEN: 'p2p-test-token',
-        ONET_P2P_BOOTSTRAP: relay.addrs[0],
-        ONET_P2P_MDNS: '0',
-        ONET_STATE_DIR: join(state, `host${h}`),
+        ...wanEnv('p2p-test-token', relay.addrs[0], join(state, `host${h}`)),
         ONET_P2P_KILL_RANK: '2',
         ONET_P2P_STATUS: '1',
         ONET_HEARTBEAT_MS: '300',
@@ -85,14 +65,6 @@ describe('ONET_WAN jobs over libp2p (loopback hosts)', () => {
         ONET_CONNECT_TIMEOUT: '40',
       }),
       90_000,
-      (dirs) => {
-        for (const d of dirs)
-          logs.push(
-            readdirSync(d)
-              .map((j) => readIf(join(d, j, 'coord.log')))
-              .join('\n'),
-          );
-      },
     );
     const res = resultsOf(runs);
     console.log(`WAN job: ${Date.now() - t0} ms;`, JSON.stringify(res.slice(0, 2)));
@@ -124,13 +96,12 @@ describe('ONET_WAN jobs over libp2p (loopback hosts)', () => {
   }, 120_000);
 
   it('ONET_WAN without ONET_JOB_TOKEN is a clear error', async () => {
-    const runs = await runJob(
+    const { runs } = await runWanJob(
       lo,
       [1, 1],
-      process.execPath,
-      [join(ROOT, 'examples/node/allreduce.mjs')],
       (h) => ({ ...NOWHERE, ONET_WAN: '1', ONET_STATE_DIR: join(state, `notoken${h}`), ONET_CONNECT_TIMEOUT: '5' }),
       40_000,
+      join(ROOT, 'examples/node/allreduce.mjs'),
     );
     for (const r of runs) expect(r.out).toMatch(/ONET_WAN=1 needs ONET_JOB_TOKEN/);
   }, 60_000);

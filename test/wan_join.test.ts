@@ -7,18 +7,17 @@
 // equal a reference computed here, in one process, with the world size of each step. The same with
 // torch ranks (examples/torch/wan_join.py: join_epoch, sync_state of a Linear model and its Adam
 // state), checked against test/fixtures/wan_join_reference.py.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { epochJob, joinEpoch, stateCrc } from '../src/api/join.js';
 import { createLoopback, type Loopback } from '../src/testing/loopback.js';
-import { ONET, onetRun, ROOT, results } from './helpers.js';
-import { relayLine } from './relay_line.js';
+import { onetRun, ROOT, results } from './helpers.js';
+import { type Relay, startRelay, wanEnv } from './wan_job.js';
 
 const EXAMPLE = join(ROOT, 'examples/node/wan_join.mjs');
-const NOWHERE = { ONET_BOOTSTRAP: '192.0.2.1:9', MASTER_ADDR: '192.0.2.1', MASTER_PORT: '8' };
 const N = 4097,
   STEPS = 10,
   GROW_AT = 4;
@@ -41,17 +40,13 @@ function reference(): number {
 
 let lo: Loopback;
 let state: string;
-let relay: { peerId: string; addrs: string[] };
+let relay: Relay;
 const procs: ChildProcess[] = [];
 beforeAll(async () => {
   lo = await createLoopback(4);
   state = mkdtempSync(join(tmpdir(), 'onet-join-'));
-  const p = spawn(process.execPath, [ONET, 'relay', '--json', '--listen', `/ip4/${lo.hosts[3].ip}/tcp/0`], {
-    env: { ...process.env, ONET_STATE_DIR: join(state, 'relay') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  procs.push(p);
-  relay = await relayLine(p);
+  relay = await startRelay([`/ip4/${lo.hosts[3].ip}/tcp/0`], join(state, 'relay'));
+  procs.push(relay.proc);
 }, 40_000);
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');
@@ -73,13 +68,8 @@ async function growingJob(cmd: string, args: string[], env: NodeJS.ProcessEnv, l
   const start = (h: number, extra: NodeJS.ProcessEnv) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
       const p = lo.spawn(h, cmd, args, {
-        ...NOWHERE,
-        ONET_WAN: '1',
-        ONET_JOB_TOKEN: 'join-test-token',
+        ...wanEnv('join-test-token', relay.addrs[0], join(state, `host${h}`)),
         ONET_JOB_ID: job,
-        ONET_P2P_BOOTSTRAP: relay.addrs[0],
-        ONET_P2P_MDNS: '0',
-        ONET_STATE_DIR: join(state, `host${h}`),
         ONET_RUN_DIR: join(state, `run${h}`),
         ONET_TIMEOUT: '30',
         ONET_CONNECT_TIMEOUT: '90', // a newcomer may wait at the meeting while the others train

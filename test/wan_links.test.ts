@@ -4,33 +4,26 @@
 // transport's per-peer counters; the bytes counted match what an allreduce of 2 hosts must move
 // (S per host and allreduce each way) within the protocol's extra (hellos, barriers), and a tunnel's
 // own byte counts match the native ones within its framing. No root needed.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BandwidthMeter, BW_WINDOW_MS, type ByteCount } from '../src/p2p/links.js';
-import { resultsOf, runJob } from '../src/testing/job.js';
+import { resultsOf } from '../src/testing/job.js';
 import { createLoopback, type Loopback } from '../src/testing/loopback.js';
-import { ONET, ROOT } from './helpers.js';
-import { relayLine } from './relay_line.js';
+import { ROOT } from './helpers.js';
+import { type Relay, runWanJob, startRelay, wanEnv } from './wan_job.js';
 
 const WORKER = join(ROOT, 'test/fixtures/wan_links_worker.mjs');
-const NOWHERE = { ONET_BOOTSTRAP: '192.0.2.1:9', MASTER_ADDR: '192.0.2.1', MASTER_PORT: '8' };
 
 let lo: Loopback;
 let state: string;
-let relay: { addrs: string[]; proc: ChildProcess };
+let relay: Relay | undefined;
 
 beforeAll(async () => {
   lo = await createLoopback(3);
   state = mkdtempSync(join(tmpdir(), 'onet-links-'));
-  const ip = lo.hosts[2].ip;
-  const proc = spawn(process.execPath, [ONET, 'relay', '--json', '--listen', `/ip4/${ip}/tcp/0`], {
-    env: { ...process.env, ONET_STATE_DIR: join(state, 'relay') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  relay = { ...(await relayLine(proc)), proc };
+  relay = await startRelay([`/ip4/${lo.hosts[2].ip}/tcp/0`], join(state, 'relay'));
 }, 40_000);
 afterAll(async () => {
   relay?.proc.kill('SIGKILL');
@@ -45,23 +38,17 @@ describe('ONET_WAN links: measured bandwidth in onet status', () => {
   ])(
     '%s: bandwidth > 0 and bytes match the allreduces',
     async (_name, tunnel, path) => {
-      const runs = await runJob(
+      const { runs } = await runWanJob(
         lo,
         [1, 1],
-        process.execPath,
-        [WORKER],
         (h) => ({
-          ...NOWHERE,
-          ONET_WAN: '1',
-          ONET_JOB_TOKEN: 'links-test-token',
-          ONET_P2P_BOOTSTRAP: relay.addrs[0],
-          ONET_P2P_MDNS: '0',
+          ...wanEnv('links-test-token', relay!.addrs[0], join(state, `t${tunnel}h${h}`)),
           ONET_P2P_TUNNEL: tunnel,
-          ONET_STATE_DIR: join(state, `t${tunnel}h${h}`),
           ONET_TIMEOUT: '30',
           ONET_CONNECT_TIMEOUT: '30',
         }),
         100_000,
+        WORKER,
       );
       const res = resultsOf(runs);
       for (const r of res) {

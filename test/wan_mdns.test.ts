@@ -6,10 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { resultsOf, runJob } from '../src/testing/job.js';
+import { describe, it } from 'vitest';
 import { createNet, netnsUnavailable } from '../src/testing/netns.js';
-import { ROOT } from './helpers.js';
+import { exactResults, NOWHERE, runWanJob } from './wan_job.js';
 
 const why = netnsUnavailable();
 
@@ -19,28 +18,19 @@ describe.skipIf(why)(`ONET_WAN on one LAN, mDNS only${why ? ` (skipped: ${why})`
     const state = mkdtempSync(join(tmpdir(), 'onet-mdns-'));
     try {
       for (const h of net.hosts) execFileSync('ip', ['-n', h.ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0']);
-      const runs = await runJob(
+      const { runs } = await runWanJob(
         net,
         [2, 1],
-        process.execPath,
-        [join(ROOT, 'test/fixtures/p2p_worker.mjs')],
         (h) => ({
+          ...NOWHERE,
           ONET_WAN: '1',
           ONET_JOB_TOKEN: 'mdns-token',
           ONET_STATE_DIR: join(state, `h${h}`),
-          ONET_BOOTSTRAP: '192.0.2.1:9',
-          MASTER_ADDR: '192.0.2.1',
-          MASTER_PORT: '8',
           ONET_CONNECT_TIMEOUT: '30',
         }),
         60_000,
       );
-      const res = resultsOf(runs);
-      for (const r of res) {
-        expect(r.missing, JSON.stringify(r)).toBeUndefined();
-        expect(r.wrong, `rank ${r.rank}`).toEqual([]);
-        expect(r.ok, `rank ${r.rank}`).toBe(40);
-      }
+      exactResults(runs, 40);
     } finally {
       net.destroy();
       rmSync(state, { recursive: true, force: true });

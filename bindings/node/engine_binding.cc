@@ -97,7 +97,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
   Napi::Value AddRank(const Napi::CallbackInfo& info) {
     if (!Alive(info.Env())) return info.Env().Undefined();
     std::string name;
-    onet::Status st = engine_->add_rank(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(), &name);
+    uint32_t pid = info.Length() > 2 && info[2].IsNumber() ? info[2].ToNumber().Uint32Value() : 0;
+    onet::Status st = engine_->add_rank(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(), &name, pid);
     if (!st.ok()) { return onet_node::ThrowStatus(info.Env(), st); }
     return Napi::String::New(info.Env(), name);
   }

@@ -3,6 +3,8 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -80,7 +82,61 @@ Status sink(const Plan& plan, char* p, const char* src, size_t bytes) {
   return move(*r, size_t(p - r->fake), const_cast<char*>(src), bytes, true);
 }
 
+// Whether process pid maps the shared-memory segment `name` ("/onet-…"): a line of /proc/<pid>/maps
+// that ends in /dev/shm<name>, or in that plus " (deleted)" once the coordinator unlinked the name.
+// False with *err set when the file cannot be read.
+bool maps_segment(pid_t pid, const std::string& name, int* err) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/maps", int(pid));
+  FILE* f = fopen(path, "re");
+  if (!f) {
+    *err = errno;
+    return false;
+  }
+  const std::string want = "/dev/shm" + name, gone = want + " (deleted)";
+  auto ends_with = [](const std::string& s, const std::string& t) {
+    return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+  };
+  char* buf = nullptr;
+  size_t cap = 0;
+  bool found = false;
+  for (ssize_t n; !found && (n = getline(&buf, &cap, f)) > 0;) {  // whole lines, however long the path
+    std::string line(buf, size_t(n));
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    found = ends_with(line, want) || ends_with(line, gone);
+  }
+  free(buf);
+  fclose(f);
+  return found;
+}
+
 }  // namespace
+
+Status check_pid(const ProcId& registered, uint32_t claimed, int rank, const std::string& label,
+                 const std::string& arena, bool* arena_seen) {
+  // Short: a message travels in the slot's 320 bytes (docs/protocol.md §4).
+  const std::string r = "rank " + std::to_string(rank);
+  const std::string head = label + ": " + r + "'s single-copy post names pid " + std::to_string(claimed) + ", ";
+  const char* fix = "; name only the registered process (or set ONET_CMA_MIN_BYTES=0 to copy)";
+  if (registered.pid <= 0) return {Code::kInvalid, head + "but " + r + " registered without a pid" + fix, {rank}};
+  if (claimed != uint32_t(registered.pid))
+    return {Code::kInvalid, head + "but " + r + " registered as pid " + std::to_string(registered.pid) + fix, {rank}};
+  // Same pid: is it still the process that registered (not a reuse of its pid)? One /proc read.
+  if (!proc_alive(registered))
+    return {
+        Code::kInvalid, head + "its registered pid, but that process has exited (or the pid was reused)" + fix, {rank}};
+  if (*arena_seen) return Status::Ok();
+  int err = 0;
+  if (!maps_segment(pid_t(claimed), arena, &err))
+    return {Code::kInvalid,
+            head + "its registered pid, but " +
+                (err ? std::string("its /proc maps are unreadable (") + strerror(err) + ")"
+                     : "that process does not map the arena " + arena + " (registered with another's pid)") +
+                fix,
+            {rank}};
+  *arena_seen = true;
+  return Status::Ok();
+}
 
 Status run_chunk(const Plan& plan, const Step& s, size_t begin, size_t end) {
   size_t es = dtype_size(plan.dt), n = end - begin, off = begin * es, bytes = n * es;

@@ -90,13 +90,14 @@ void Engine::run_commands() {
   for (auto& c : cmds) c();
 }
 
-Status Engine::add_rank(int rank, int local_rank, std::string* arena_name) {
+Status Engine::add_rank(int rank, int local_rank, std::string* arena_name, uint32_t pid) {
   if (rank < 0 || rank >= cfg_.world)
     return {Code::kInvalid,
             "rank " + std::to_string(rank) + " is out of range for world size " + std::to_string(cfg_.world)};
   auto rs = std::make_shared<RankState>();
   rs->rank = rank;
   rs->local_rank = local_rank;
+  rs->proc = proc_identify(pid_t(pid));
   rs->seg = std::make_unique<shm::Segment>();
   std::string name = "/onet-" + cfg_.job + "-" + std::to_string(getpid()) + "-r" + std::to_string(rank);
   // A previous registration of this rank (dead or closed) may still hold the name.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "algo/local/local.h"
+#include "common/proc_alive.h"
 #include "common/status.h"
 #include "engine/abort.h"
 #include "engine/crosshost_state.h"
@@ -68,8 +69,9 @@ class Engine {
   static Status create(const EngineConfig& cfg, Listener listener, std::unique_ptr<Engine>* out);
   ~Engine();
 
-  // Create rank's arena (named, 0600) and hand it to the progress thread.
-  Status add_rank(int rank, int local_rank, std::string* arena_name);
+  // Create rank's arena (named, 0600) and hand it to the progress thread. pid: the process that
+  // registered as rank (0: unknown), the only one whose memory its single-copy posts may name.
+  Status add_rank(int rank, int local_rank, std::string* arena_name, uint32_t pid = 0);
   void unlink_arena(int rank);  // the rank mapped it
   Status set_group(uint32_t id, const std::vector<int>& ranks);
   void fail_rank(int rank, Code code, const std::string& why);  // died or closed
@@ -94,6 +96,8 @@ class Engine {
  private:
   struct RankState {
     int rank = -1, local_rank = -1;
+    ProcId proc;                  // the process that registered (engine/cma.h check_pid)
+    bool cma_arena_seen = false;  // proc maps seg: its single-copy posts may name it (check_pid)
     std::unique_ptr<shm::Segment> seg;
     uint64_t seen_posts = 0;
     uint64_t known = 0;  // slots seen POSTED and not yet completed

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "engine/cma.h"
 #include "engine/engine.h"
 #include "engine/match.h"
 #include "reduce/reduce.h"
@@ -118,7 +119,14 @@ void Engine::execute(Group& g, uint64_t seq, Pending& pd) {
   for (auto& q : pd.by_grank) {
     RankState* r = ranks_[q.rank].get();
     m.parts.push_back({q.slot, shm::data_of(r->seg->base()), shm::head_of(r->seg->base())->data_bytes, q.rank});
-    if (q.slot->flags & layout::kFlagCma) m.parts.back().cma_pid = q.slot->cma_pid;  // single copy (engine/cma.h)
+    if (q.slot->flags & layout::kFlagCma) {  // single copy (engine/cma.h): read the pid once, then check it
+      uint32_t pid = m.parts.back().cma_pid = q.slot->cma_pid;
+      if (Status v = cma::check_pid(r->proc, pid, q.rank, op_label(c, seq), r->seg->name(), &r->cma_arena_seen);
+          !v.ok()) {
+        fail_pending(g, seq, pd, v);  // every rank of the collective hears of it, with the rank named
+        return;
+      }
+    }
   }
   Plan plan;
   m.remote = &plan.remote;
@@ -145,6 +153,14 @@ void Engine::on_p2p_post(Group& g, const Posted& p) {
     return;
   }
   int peer = p.slot->root;
+  if (g.cross && (p.slot->flags & layout::kFlagCma)) {  // another host's engine cannot reach this rank's memory
+    complete(p.rank, p.idx,
+             Status(Code::kInvalid,
+                    std::string(coll_name(Coll(p.slot->coll))) + " on rank " + std::to_string(p.rank) +
+                        " posted a single-copy (cma) request in a group that spans hosts; post it without flag cma",
+                    {p.rank}));
+    return;
+  }
   if (g.cross && p.slot->coll == uint32_t(Coll::send) && !is_local(g.ranks[peer])) {
     start_remote_send(g, p);
     return;
@@ -195,14 +211,20 @@ void Engine::try_match_p2p() {
       continue;
     }
     local::Matched m{Coll::send, DType(sd.slot->dtype), RedOp::sum, 0, sd.slot->count, 1.0, 0, {}};
+    Plan plan;
+    m.remote = &plan.remote;  // either side may post by single copy (engine/cma.h), pid checked first
+    Status st;
     for (const Posted* q : {&sd, &r}) {
       RankState* rs = ranks_[q->rank].get();
       m.parts.push_back({q->slot, shm::data_of(rs->seg->base()), shm::head_of(rs->seg->base())->data_bytes, q->rank});
+      if (!(q->slot->flags & layout::kFlagCma)) continue;
+      uint32_t pid = m.parts.back().cma_pid = q->slot->cma_pid;  // read once, then checked
+      std::string label = std::string(coll_name(Coll(q->slot->coll))) + " tag " + std::to_string(q->slot->tag);
+      if (st.ok()) st = cma::check_pid(rs->proc, pid, q->rank, label, rs->seg->name(), &rs->cma_arena_seen);
     }
     char *src, *dst;
-    Status st = local::resolve(m, 0, {sd.slot->in_off, sd.slot->count}, "send buffer", &src);
+    if (st.ok()) st = local::resolve(m, 0, {sd.slot->in_off, sd.slot->count}, "send buffer", &src);
     if (st.ok()) st = local::resolve(m, 1, {r.slot->out_off, sd.slot->count}, "recv buffer", &dst);
-    Plan plan;
     plan.dt = m.dt;
     if (st.ok()) {
       plan.copy(src, dst, sd.slot->count);
@@ -210,8 +232,8 @@ void Engine::try_match_p2p() {
     }
     // Read the sender's count before completing it: the rank may reuse the slot at once.
     uint64_t sent = sd.slot->count;
-    complete(sd.rank, sd.idx, st.code, st.msg);
-    complete(r.rank, r.idx, st.code, st.msg, from, st.ok() ? sent : 0);
+    complete(sd.rank, sd.idx, st);
+    complete(r.rank, r.idx, st, from, st.ok() ? sent : 0);
   }
 }
 

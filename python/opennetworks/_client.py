@@ -17,7 +17,7 @@ from pathlib import Path
 
 import zmq
 
-from . import _env
+from . import _env, _fastlane_cap
 from ._errors import AbortedError, OnetError, ProtocolError, TimeoutError, error_for_code
 from ._layout import PROTOCOL_VERSION
 
@@ -263,6 +263,9 @@ class Coordinator:
             "pid": os.getpid(),
             "framework": self.framework,
         }
+        self.fastlane = _fastlane_cap.declared(self.framework, self.info)
+        if self.fastlane:  # this rank can run the fast lane (docs/protocol.md §2)
+            msg["fastlane"] = self.fastlane
         token = _env.setting("ONET_JOB_TOKEN")
         if token:  # docs/protocol.md §8: prove the job token without sending it
             msg["auth"] = auth_proof(token, ["register", self.job, self.info.rank, os.getpid()])

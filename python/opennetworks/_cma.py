@@ -28,7 +28,7 @@ PROBE_GROUP = 0x80000000
 _BROADCAST = 3
 _U8 = 5
 _PR_SET_PTRACER = 0x59616D61
-_NO_SUCH_PID = 0x7FFFFFFF  # above any pid_max: reading it fails like a refused read would
+_UNMAPPED = 0x1000  # below vm.mmap_min_addr: never mapped, so the engine's process_vm_readv itself fails (EFAULT)
 
 
 _HUGE = 2 << 20
@@ -131,7 +131,7 @@ def _probe(client) -> str | None:
     saved = eng.cma_pid
     try:
         client.define_group(gid, [client.rank], 30.0)
-        eng.cma_pid = _NO_SUCH_PID if fail else os.getpid()
+        eng.cma_pid = os.getpid()  # the registered pid: the engine refuses any other (engine/cma.h check_pid)
         op = eng.post(
             client.next_seq(gid),
             _BROADCAST,
@@ -139,7 +139,7 @@ def _probe(client) -> str | None:
             0,
             0,
             64,
-            src.ctypes.data,
+            _UNMAPPED if fail else src.ctypes.data,
             dst.ctypes.data,
             0,
             gid,

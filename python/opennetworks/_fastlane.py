@@ -30,9 +30,9 @@ import threading
 import time
 import warnings
 
-from . import _env
+from . import _env, _fastlane_cap
 from ._client import _pid_start
-from ._errors import AbortedError, InvalidArgumentError, error_for_status
+from ._errors import AbortedError, ClosedError, InvalidArgumentError, error_for_status
 from ._fastlane_layout import (
     H_ABORTED,
     H_CAP,
@@ -62,6 +62,8 @@ _lanes_lock = threading.Lock()
 
 def lane(client, group: int, ranks) -> FastLane | None:
     """The fast lane of ``group`` (global ``ranks``), or None when it is off for this communicator."""
+    if client.closed:  # after close() every call takes the engine path, which refuses it (ECLOSED)
+        return None
     lanes = client.__dict__.setdefault("_fastlanes", {})
     fl = lanes.get(group)
     if fl is None:
@@ -128,6 +130,11 @@ class FastLane:
         info = client.info
         single_host = info.local_world >= info.world
         self.max_bytes = int(_env.bytes_setting("ONET_FASTLANE_MAX_BYTES")) if single_host else 0
+        # Every rank of the communicator must have declared the lane at register (_fastlane_cap.py):
+        # in a job with Node, web or JAX ranks those have no lane, so everybody takes the engine path.
+        self.version = _fastlane_cap.allowed(client, ranks, client.engine.timeout_s) if self.max_bytes > 0 else 0
+        if not self.version:
+            self.max_bytes = 0
         self.cap = max(64, self.max_bytes)
         # Spinning only pays while every rank has a core: with more ranks on the host than cores a
         # spinning rank burns the slice its late peer needs (docs/performance.md), so it sleeps at once.
@@ -237,6 +244,8 @@ class FastLane:
         """Run one collective to the end; raises the structured error (code, message, ranks) on failure."""
         p = self.start(coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, timeout_s)
         if p is None:
+            if self.client.closed:
+                raise ClosedError(f"rank {self.client.rank} closed its communicator", [self.client.rank])
             raise AbortedError(self.broken, [self.client.rank])
         self.finish(p)
         if p.error is not None:
@@ -249,6 +258,8 @@ class FastLane:
         with self._lock:
             if self.pending is not None:  # program order, and the two-block protocol: k-1 ends before k
                 self._finish_locked(self.pending)
+            if self.client.closed:  # the engine path refuses it with the coordinator's ECLOSED
+                return None
             if self.broken is not None:
                 if self.pub is not None and self.pub.aborted_by():
                     return None
@@ -347,7 +358,7 @@ class FastLane:
 
         es = DTYPE_SIZE[dtype]
         in_bytes = in_elems * es
-        if in_bytes > self.max_bytes:
+        if in_bytes > self.max_bytes or self.client.closed:
             return None
         out = np.empty(out_elems * es, dtype=np.uint8)
         src = np.ascontiguousarray(x).reshape(-1).view(np.uint8) if x is not None and in_elems else None

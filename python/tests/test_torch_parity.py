@@ -30,10 +30,13 @@ def _eq(a, b) -> bool:
     return a == b
 
 
-def test_same_results_as_gloo():
+@pytest.mark.parametrize("impl", ["auto", "python"])
+def test_same_results_as_gloo(impl):
+    """``auto`` is the compiled process group where it was built at install (ONET_TORCH_IMPL), ``python``
+    the pure-Python fallback: both must give gloo's results."""
+    env = {"ONET_TIMEOUT": "30", "ONET_TORCH_IMPL": impl}
     runs = {
-        be: run_script(3, HERE / "_parity_worker.py", (be,), timeout=120, env={"ONET_TIMEOUT": "30"})
-        for be in ("gloo", "opennetworks")
+        be: run_script(3, HERE / "_parity_worker.py", (be,), timeout=120, env=env) for be in ("gloo", "opennetworks")
     }
     for be, run in runs.items():
         assert run.returncodes == [0, 0, 0], f"{be}:\n{run.describe()}"

@@ -39,6 +39,8 @@ export interface RegisterMsg {
   localWorld: number;
   pid: number;
   framework: string;
+  /** The rank can run the rank-side fast lane of this protocol version (docs/protocol.md §2); absent: cannot. */
+  fastlane?: number;
   id?: unknown;
   auth?: AuthField;
 }
@@ -47,7 +49,8 @@ export type ControlMsg =
   | { v: 1; type: 'mapped' | 'ping' | 'close'; id?: unknown }
   | { v: 1; type: 'status' | 'abort'; id?: unknown; auth?: AuthField }
   | { v: 1; type: 'group'; group: number; ranks: number[]; exclude?: number[]; id?: unknown }
-  | { v: 1; type: 'post'; slot: number; id?: unknown };
+  | { v: 1; type: 'post'; slot: number; id?: unknown }
+  | { v: 1; type: 'lane'; ranks: number[]; id?: unknown };
 
 const isInt = (x: unknown, lo = 0, hi = 2 ** 31 - 1) =>
   Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
@@ -101,6 +104,7 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
       need('localWorld', isInt(m.localWorld, 1, 1 << 20), 'an integer ≥ 1');
       need('pid', isInt(m.pid, 1), 'a process id');
       need('framework', typeof m.framework === 'string' && m.framework.length < 64, 'a short string');
+      need('fastlane', m.fastlane === undefined || isInt(m.fastlane, 1, 65535), 'a fast-lane version 1..65535');
       if (m.rank >= m.world)
         throw new OnetError(
           'EINVAL',
@@ -129,6 +133,16 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
     case 'post':
       need('slot', isInt(m.slot, 0, 63), 'a slot index 0..63');
       return m;
+    case 'lane':
+      need(
+        'ranks',
+        Array.isArray(m.ranks) &&
+          m.ranks.length > 0 &&
+          m.ranks.every((r: unknown) => isInt(r)) &&
+          m.ranks.every((r: number, i: number) => i === 0 || r > m.ranks[i - 1]),
+        'a sorted list of distinct ranks (a communicator: the world or a group)',
+      );
+      return m;
     case 'mapped':
     case 'status':
     case 'ping':
@@ -139,8 +153,8 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
     default:
       throw new OnetError(
         'EINVAL',
-        `unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, status, ping, close, ` +
-          `abort)`,
+        `unknown message type ${JSON.stringify(m.type)} (known: register, mapped, group, post, lane, status, ping, ` +
+          `close, abort)`,
       );
   }
 }

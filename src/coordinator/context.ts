@@ -14,6 +14,8 @@ export interface RankInfo {
   localRank: number;
   identity: Buffer;
   framework: string;
+  /** The fast-lane version the rank declared at register (0: it has no lane). */
+  fastlane: number;
   closed: boolean;
   dead: boolean;
 }

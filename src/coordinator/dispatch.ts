@@ -3,6 +3,7 @@
 import type { ControlMsg } from '../bridge/protocol.js';
 import { OnetError } from '../errors.js';
 import { type CoordContext, codeNum, liveRankOn, type RankInfo, refuse, type Waiter } from './context.js';
+import { laneAnswer } from './fastlane.js';
 import type { GroupVotes } from './groups.js';
 import type { RankWatch } from './rank_watch.js';
 import type { Registrar } from './registration.js';
@@ -47,6 +48,9 @@ export function dispatch(c: ControlParts, identity: Buffer, m: ControlMsg): void
     }
     case 'group':
       return c.groups.vote(identity, rankOf(ctx, identity), m.group, m.ranks, id, m.exclude);
+    case 'lane':
+      rankOf(ctx, identity);
+      return ctx.reply(identity, { type: 'lane', id, ...laneAnswer(ctx, m.ranks, (r) => c.registrar.isLocal(r)) });
     case 'post': {
       const r = rankOf(ctx, identity);
       c.notify.set(`${r.rank}:${m.slot}`, { identity, id });

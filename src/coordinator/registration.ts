@@ -51,7 +51,7 @@ export class Registrar {
         `rank ${m.rank} is already registered by pid ${old.pid}; check RANK for pid ${m.pid}`,
         [m.rank],
       );
-    const arena = ctx.engine!.addRank(m.rank, m.localRank);
+    const arena = ctx.engine!.addRank(m.rank, m.localRank, m.pid);
     ctx.ranks.set(m.rank, {
       rank: m.rank,
       pid: m.pid,
@@ -59,6 +59,7 @@ export class Registrar {
       localRank: m.localRank,
       identity,
       framework: m.framework,
+      fastlane: m.fastlane ?? 0,
       closed: false,
       dead: false,
     });

@@ -97,13 +97,14 @@ export const SETTINGS = {
       'adaptation)',
   },
   fastlaneMaxBytes: {
-    env: 'ONET_FASTLANE_MAX_BYTES', kind: 'bytes', def: '0', unit: 'B',
+    env: 'ONET_FASTLANE_MAX_BYTES', kind: 'bytes', def: '1MiB', unit: 'B',
     values: null,
     components: ['python'], audience: 'user', secret: false,
     meaning: 'single-host collectives whose per-rank input is at most this many bytes run among the ranks in ' +
-      'shared memory, without the coordinator (0: off, the default: jobs that mix Python ranks with ' +
-      'Node, JAX-FFI or web ranks must leave it off, those ranks have no lane; 64KiB-1MiB measured best; ' +
-      'a call publishes its input and wait() completes it); must match on every rank',
+      'shared memory, without the coordinator, for communicators whose ranks all declared the lane at ' +
+      'register (Python ranks do; Node, JAX and web ranks do not, so mixed jobs take the engine path); 0 ' +
+      'on any rank: off for that rank\'s communicators; 64KiB-1MiB measured best; a call publishes its ' +
+      'input and wait() completes it; nonzero values must match on every rank',
   },
   rankImpl: {
     env: 'ONET_RANK_IMPL', kind: 'enum', def: 'native', unit: '',
@@ -111,6 +112,14 @@ export const SETTINGS = {
     components: ['python'], audience: 'user', secret: false,
     meaning: 'the rank-side fast lane\'s implementation: native (build/Release/libonet_fastlane.so; python when ' +
       'it is missing) or python (numpy)',
+  },
+  torchImpl: {
+    env: 'ONET_TORCH_IMPL', kind: 'enum', def: 'auto', unit: '',
+    values: ["auto","compiled","python"],
+    components: ['python'], audience: 'user', secret: false,
+    meaning: 'the torch backend\'s process group: compiled (opennetworks._onet_c10d, built at npm install; runs ' +
+      'fast-lane allreduce, broadcast and all_gather_into_tensor in C++, the rest in Python; an error ' +
+      'when it is not built), python, or auto (compiled when built, else python)',
   },
   yield: {
     env: 'ONET_YIELD', kind: 'bool', def: '1', unit: '',
@@ -211,8 +220,8 @@ export const SETTINGS = {
     env: 'ONET_CMA_PROBE', kind: 'enum', def: 'auto', unit: '',
     values: ["auto","fail"],
     components: ['python'], audience: 'user', secret: false,
-    meaning: 'torch: fail makes the single-copy probe at start name a process the coordinator cannot read, so ' +
-      'the copy path is used (tests the fallback)',
+    meaning: 'torch: fail makes the single-copy probe at start read an address that is never mapped, so the ' +
+      'coordinator\'s read fails and the copy path is used (tests the fallback)',
   },
   jaxImpl: {
     env: 'ONET_JAX_IMPL', kind: 'enum', def: 'auto', unit: '',
@@ -701,6 +710,18 @@ export const SETTINGS = {
     values: null,
     components: ['test'], audience: 'test', secret: false,
     meaning: 'test/algo.test.ts: algo_test binary of another build',
+  },
+  cmaTestBin: {
+    env: 'ONET_CMA_TEST_BIN', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/cma.test.ts: cma_test binary of another build',
+  },
+  reduce16TestBin: {
+    env: 'ONET_REDUCE16_TEST_BIN', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/reduce16.test.ts: reduce16_test binary of another build',
   },
   codecTestBin: {
     env: 'ONET_CODEC_TEST_BIN', kind: 'string', def: '', unit: '',

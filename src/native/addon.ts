@@ -81,7 +81,8 @@ export interface EngineEvent {
 
 export declare class Engine {
   constructor(config: EngineConfig, onEvent: (e: EngineEvent) => void);
-  addRank(rank: number, localRank: number): string;
+  /** pid: the process that registered (its single-copy posts may name only its memory); 0/absent: none may. */
+  addRank(rank: number, localRank: number, pid?: number): string;
   unlinkArena(rank: number): void;
   setGroup(id: number, ranks: number[]): void;
   failRank(rank: number, code: number, why: string): void;

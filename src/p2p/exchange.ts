@@ -1,8 +1,8 @@
 // The WAN rendezvous's wire (meet.ts): one length-prefixed message and its answer on WAN_PROTOCOL, each on a
 // stream of its own. request() sends one (a hello or a ready) and awaits the answer; serve() answers an inbound one.
 import type { Connection, Stream } from '@libp2p/interface';
-import { peerIdFromString } from '@libp2p/peer-id';
 import { lpStream } from '@libp2p/utils';
+import { connectTo } from './connect.js';
 import type { MeetOptions } from './meet.js';
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, WAN_PROTOCOL, type WanMsg } from './messages.js';
 import type { P2pNode } from './node.js';
@@ -10,13 +10,17 @@ import type { P2pNode } from './node.js';
 /** The most one stream (a request and its answer, or a bootstrap dial) may take. */
 export const STREAM_MS = 5000;
 
-/** Send `m` to `peer` and return its answer (`{ bad }` when the answer does not decode). */
-export async function request(node: P2pNode, peer: string, m: WanMsg): Promise<WanMsg | { bad: string }> {
+/** Send `m` to `peer` and return its answer (`{ bad }` when the answer does not decode). Not yet
+ *  connected, it dials `peer` directly and through the `relays` (bootstrap addresses) too: connect.ts. */
+export async function request(
+  node: P2pNode,
+  peer: string,
+  m: WanMsg,
+  relays: string[] = [],
+): Promise<WanMsg | { bad: string }> {
   const signal = AbortSignal.timeout(STREAM_MS);
-  const stream = await node.dialProtocol(peerIdFromString(peer), WAN_PROTOCOL, {
-    signal,
-    runOnLimitedConnection: true,
-  });
+  const conn = await connectTo(node, peer, relays, signal);
+  const stream = await conn.newStream(WAN_PROTOCOL, { signal, runOnLimitedConnection: true });
   try {
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES });
     await lp.write(encodeMessage(m), { signal });

@@ -222,7 +222,8 @@ export class WanMeeting {
     c.tries++;
     const t0 = Date.now();
     try {
-      const reply = await request(this.o.node, peer, signHello(this.hello(), this.o.token, this.me, peer));
+      const hello = signHello(this.hello(), this.o.token, this.me, peer);
+      const reply = await request(this.o.node, peer, hello, this.o.bootstrap);
       if ('bad' in reply) throw new Error(`answered with a malformed message: ${reply.bad}`);
       if (reply.type === 'refused') return this.refusedWith(peer, reply.reason, reply.error);
       if (reply.type !== 'hello') throw new Error(`answered a hello with ${reply.type}`);
@@ -348,7 +349,7 @@ export class WanMeeting {
         .map(async (p) => {
           const r: WanReady = { type: 'ready', v: this.version, job: this.o.job, digest: f.digest };
           try {
-            const reply = await request(this.o.node, p, signReady(r, this.o.token, this.me, p));
+            const reply = await request(this.o.node, p, signReady(r, this.o.token, this.me, p), this.o.bootstrap);
             if ('bad' in reply) throw new Error(reply.bad);
             if (reply.type === 'refused') throw new Error(reply.error);
             this.readySent.add(p);

@@ -25,7 +25,9 @@ export async function serveRegistry(node: Libp2p): Promise<void> {
     } catch {
       /* not in the store yet */
     }
-    for (const c of node.getConnections(id)) out.add(c.remoteAddr.toString());
+    // Only where this relay dialled the peer: an inbound connection's remote address is the port the
+    // peer (or its NAT) dialled out from, which nobody listens on (behind NAT, a dial there black-holes).
+    for (const c of node.getConnections(id)) if (c.direction === 'outbound') out.add(c.remoteAddr.toString());
     for (const m of node.getMultiaddrs())
       if (!m.toString().includes('/p2p-circuit')) out.add(`${m.toString()}/p2p-circuit`);
     return [...out].slice(0, 16);

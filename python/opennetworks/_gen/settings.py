@@ -89,19 +89,27 @@ SETTINGS: dict[str, Setting] = {
                  "and nobody spins while more tasks are runnable than cores + 1 (0: fixed ONET_SPIN_US, no "
                  "adaptation)")),
     "ONET_FASTLANE_MAX_BYTES": Setting(
-        key="fastlaneMaxBytes", env="ONET_FASTLANE_MAX_BYTES", kind="bytes", default="0", unit="B",
+        key="fastlaneMaxBytes", env="ONET_FASTLANE_MAX_BYTES", kind="bytes", default="1MiB", unit="B",
         values=None,
         components=("python",), audience="user", secret=False,
         meaning=("single-host collectives whose per-rank input is at most this many bytes run among the ranks in "
-                 "shared memory, without the coordinator (0: off, the default: jobs that mix Python ranks with "
-                 "Node, JAX-FFI or web ranks must leave it off, those ranks have no lane; 64KiB-1MiB measured best; "
-                 "a call publishes its input and wait() completes it); must match on every rank")),
+                 "shared memory, without the coordinator, for communicators whose ranks all declared the lane at "
+                 "register (Python ranks do; Node, JAX and web ranks do not, so mixed jobs take the engine path); 0 "
+                 "on any rank: off for that rank's communicators; 64KiB-1MiB measured best; a call publishes its "
+                 "input and wait() completes it; nonzero values must match on every rank")),
     "ONET_RANK_IMPL": Setting(
         key="rankImpl", env="ONET_RANK_IMPL", kind="enum", default="native", unit="",
         values=("native", "python"),
         components=("python",), audience="user", secret=False,
         meaning=("the rank-side fast lane's implementation: native (build/Release/libonet_fastlane.so; python when "
                  "it is missing) or python (numpy)")),
+    "ONET_TORCH_IMPL": Setting(
+        key="torchImpl", env="ONET_TORCH_IMPL", kind="enum", default="auto", unit="",
+        values=("auto", "compiled", "python"),
+        components=("python",), audience="user", secret=False,
+        meaning=("the torch backend's process group: compiled (opennetworks._onet_c10d, built at npm install; runs "
+                 "fast-lane allreduce, broadcast and all_gather_into_tensor in C++, the rest in Python; an error "
+                 "when it is not built), python, or auto (compiled when built, else python)")),
     "ONET_YIELD": Setting(
         key="yield", env="ONET_YIELD", kind="bool", default="1", unit="",
         values=None,
@@ -187,8 +195,8 @@ SETTINGS: dict[str, Setting] = {
         key="cmaProbe", env="ONET_CMA_PROBE", kind="enum", default="auto", unit="",
         values=("auto", "fail"),
         components=("python",), audience="user", secret=False,
-        meaning=("torch: fail makes the single-copy probe at start name a process the coordinator cannot read, so "
-                 "the copy path is used (tests the fallback)")),
+        meaning=("torch: fail makes the single-copy probe at start read an address that is never mapped, so the "
+                 "coordinator's read fails and the copy path is used (tests the fallback)")),
     "ONET_JAX_IMPL": Setting(
         key="jaxImpl", env="ONET_JAX_IMPL", kind="enum", default="auto", unit="",
         values=("auto", "ffi", "callback"),
@@ -600,6 +608,16 @@ SETTINGS: dict[str, Setting] = {
         values=None,
         components=("test",), audience="test", secret=False,
         meaning=("test/algo.test.ts: algo_test binary of another build")),
+    "ONET_CMA_TEST_BIN": Setting(
+        key="cmaTestBin", env="ONET_CMA_TEST_BIN", kind="string", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/cma.test.ts: cma_test binary of another build")),
+    "ONET_REDUCE16_TEST_BIN": Setting(
+        key="reduce16TestBin", env="ONET_REDUCE16_TEST_BIN", kind="string", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/reduce16.test.ts: reduce16_test binary of another build")),
     "ONET_CODEC_TEST_BIN": Setting(
         key="codecTestBin", env="ONET_CODEC_TEST_BIN", kind="string", default="", unit="",
         values=None,

@@ -1,7 +1,12 @@
-"""barrier and point to point: buffered send, recv, recv from any source."""
+"""barrier and point to point: buffered send, recv, recv from any source.
+
+A recv of an ordinary contiguous tensor from ONET_CMA_MIN_BYTES on goes by single copy: the coordinator writes
+the sender's arena block straight into it (python/opennetworks/_cma.py). Sends stay buffered in the arena (a
+send completes before its recv is posted, as gloo's callers expect)."""
 
 from __future__ import annotations
 
+from .._gen.layout import FLAG_CMA
 from ._common import BARRIER, RECV, SEND
 
 
@@ -36,6 +41,10 @@ class PointToPoint:
         ((code, _),) = self._validate(RECV, [t], "recv")
         r = self._real(t)
         n = r.numel()
+        if self._single_copy(n * r.element_size(), r):  # the coordinator writes r where it lies (_cma.py)
+            at, fin = r.data_ptr(), (lambda _op, r=r: r)  # fin holds r until the engine's last write
+            op = self._post(RECV, code, 0, src, n, at, at, 0, (), fin, tag=tag, p2p=True, flags=FLAG_CMA)
+            return self._work([op], tensors)
         off = self._eng.alloc(n * r.element_size(), "recv")
         v = self._view(off, n, r.dtype)
 

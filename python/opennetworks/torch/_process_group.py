@@ -171,7 +171,14 @@ def create(opts, backend_options=None) -> ProcessGroupOnet:
     # "0", "1", … again; the coordinator still knows the ranks by their first numbers (the default
     # group's members), and ids must not clash with the world's or with groups from before the shrink.
     default = dist.distributed_c10d._world.default_pg
+    default = getattr(default, "py", default)  # a compiled group (ONET_TORCH_IMPL, _compiled.py) owns it
     if isinstance(default, ProcessGroupOnet) and default._gid != 0:  # ([] names the whole world)
         ranks = [default._global_ranks[r] for r in ranks] if ranks else list(default._global_ranks)
         group_id = (zlib.crc32(f"{default._gid}/{opts.group_id}".encode()) & 0x3FFFFFFF) or 1
+    if _env.value("ONET_TORCH_IMPL") != "python":
+        from . import _compiled
+
+        if _compiled.implementation() == "compiled":
+            args = (opts.store, opts.group_rank, opts.group_size, opts.timeout, group_id, ranks)
+            return _compiled.wrap(_compiled.GatedProcessGroupOnet(*args))
     return ProcessGroupOnet(opts.store, opts.group_rank, opts.group_size, opts.timeout, group_id, ranks)
