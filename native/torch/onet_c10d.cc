@@ -40,13 +40,23 @@ constexpr int kHold = 2;   // > 0: a compression block is open in some thread; n
 using CallFn = int (*)(onet_fl_call_t*);
 using Clock = std::chrono::steady_clock;
 
+// Whether Python objects may still be released here: torch may destroy groups and works after the
+// interpreter has finalized (at process exit); then they are leaked instead (taking the GIL would crash).
+inline bool python_alive() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsInitialized() && !Py_IsFinalizing();
+#else
+  return Py_IsInitialized() && !_Py_IsFinalizing();
+#endif
+}
+
 // A lane call that already ended: its outputs, or the Python exception the Python path would raise.
 class DoneWork : public c10d::Work {
  public:
   DoneWork(std::vector<at::Tensor> out, c10d::OpType type, PyObject* err)
       : Work(-1, type), out_(std::move(out)), err_(err) {}
   ~DoneWork() override {
-    if (err_ != nullptr) {
+    if (err_ != nullptr && python_alive()) {
       py::gil_scoped_acquire gil;
       Py_DECREF(err_);
     }
@@ -86,6 +96,11 @@ class PyForwardWork : public c10d::Work {
  public:
   explicit PyForwardWork(py::object w) : work_(w.cast<c10::intrusive_ptr<c10d::Work>>()), py_(std::move(w)) {}
   ~PyForwardWork() override {
+    if (!python_alive()) {
+      py_.release();  // leaked: see python_alive (work_ may be a Python Work too)
+      work_.release();
+      return;
+    }
     py::gil_scoped_acquire gil;
     py_ = py::object();
   }
@@ -132,6 +147,11 @@ class OnetProcessGroup : public c10d::ProcessGroup {
   }
 
   ~OnetProcessGroup() override {
+    if (!python_alive()) {
+      py_.release();  // leaked: see python_alive
+      glue_.release();
+      return;
+    }
     py::gil_scoped_acquire gil;
     py_ = py::object();
     glue_ = py::object();
