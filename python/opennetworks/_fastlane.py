@@ -319,21 +319,25 @@ class FastLane:
         if self._path is not None:  # after the first call, failed or not: peers that arrived have it mapped
             self._unlink()
         if err:
-            code, msg, ranks = err
-            if code in (3, 4):  # a peer is gone or late: later calls could never line up again
-                self.broken = f"the fast lane of group {self.group} is unusable after: {msg}"
-                ab = self.pub.aborted_by()
-                if code == 4 and ab:
-                    me = self.client.rank
-                    why = self.abort_why or (
-                        f"the communicator was aborted by rank {ab - 1} (ProcessGroup.abort() or "
-                        "shrink_group(SHRINK_ABORT))"
-                    )
-                    msg, ranks = f"rank {me}: fast-lane collective #{p.seq}: {why}", [me if self.abort_why else ab - 1]
-            p.error = error_for_status(code, msg, ranks)
+            p.error = self.error_for(p.seq, *err)
         p.done = True
         if self.pending is p:
             self.pending = None
+
+    def error_for(self, seq: int, code: int, msg: str, ranks: list) -> BaseException:
+        """The exception for lane call ``seq`` that ended with status ``code``; marks the lane broken when a
+        peer is gone or late (later calls could never line up again). Also used by the compiled group."""
+        if code in (3, 4):
+            self.broken = f"the fast lane of group {self.group} is unusable after: {msg}"
+            ab = self.pub.aborted_by()
+            if code == 4 and ab:
+                me = self.client.rank
+                why = self.abort_why or (
+                    f"the communicator was aborted by rank {ab - 1} (ProcessGroup.abort() or "
+                    "shrink_group(SHRINK_ABORT))"
+                )
+                msg, ranks = f"rank {me}: fast-lane collective #{seq}: {why}", [me if self.abort_why else ab - 1]
+        return error_for_status(code, msg, ranks)
 
     def _check_coordinator(self, eng) -> None:
         """What a sleeping engine waiter checks (_post_complete._check): a closed or dead coordinator."""

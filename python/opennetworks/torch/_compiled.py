@@ -155,25 +155,12 @@ def _gate_lane(fl, gate) -> None:
 
 def lane_error(pg, seq: int, code: int, msg: str, ranks: list):
     """Called by C++ under the GIL after a failed lane call: the exception the Python path raises
-    (_fastlane.FastLane._finish_locked), with the gate disarmed and the lane's state updated alike."""
+    (_fastlane.FastLane.error_for), with the gate disarmed and the lane's state updated alike."""
     _disarm(pg)
     try:
-        return _lane_error(pg._fl, seq, code, msg, ranks)
+        return pg._fl.error_for(seq, code, msg, ranks)
     except AttributeError:
         return error_for_status(code, msg, ranks)
-
-
-def _lane_error(fl, seq: int, code: int, msg: str, ranks: list):
-    if code in (3, 4):  # a peer is gone or late: later calls could never line up again
-        fl.broken = f"the fast lane of group {fl.group} is unusable after: {msg}"
-        ab = fl.pub.aborted_by()
-        if code == 4 and ab:
-            me = fl.client.rank
-            why = fl.abort_why or (
-                f"the communicator was aborted by rank {ab - 1} (ProcessGroup.abort() or shrink_group(SHRINK_ABORT))"
-            )
-            msg, ranks = f"rank {me}: fast-lane collective #{seq}: {why}", [me if fl.abort_why else ab - 1]
-    return error_for_status(code, msg, ranks)
 
 
 _call_addr = None
