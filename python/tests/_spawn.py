@@ -77,3 +77,18 @@ def run_script(
     results = [torch.load(out / f"rank{r}.pt") if (out / f"rank{r}.pt").exists() else None for r in range(world)]
     _harness._stop_coordinator(out / "run" / job)
     return _harness.RunResult(results, rcs, texts, out)
+
+
+def run_json_ranks(world: int, script: Path, args: tuple = (), env: dict | None = None, timeout: float = 120) -> list:
+    """``run_script``, then each rank's ``rank<r>.json`` (in the run directory) parsed; fails the test naming the
+    rank whose file is missing, or when any rank exited non-zero."""
+    import json
+
+    res = run_script(world, script, args, env=env, timeout=timeout)
+    outs = []
+    for r in range(world):
+        p = res.run_dir / f"rank{r}.json"
+        assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
+        outs.append(json.loads(p.read_text()))
+    assert res.returncodes == [0] * world, res.logs
+    return outs

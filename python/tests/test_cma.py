@@ -9,7 +9,6 @@ Real rank processes and a real coordinator (_spawn); each world is one run of _c
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -29,14 +28,7 @@ def _run(world: int, mode: str):
 
     # The rank-side fast lane (small messages, no coordinator) off: every call meets the engine.
     env = {"ONET_CMA_MIN_BYTES": str(_MIN), "ONET_TIMEOUT": "30", "ONET_FASTLANE_MAX_BYTES": "0"}
-    res = _spawn.run_script(world, _WORKER, (mode,), env=env, timeout=120)
-    outs = []
-    for r in range(world):
-        p = res.run_dir / f"rank{r}.json"
-        assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
-        outs.append(json.loads(p.read_text()))
-    assert res.returncodes == [0] * world, res.logs
-    return outs
+    return _spawn.run_json_ranks(world, _WORKER, (mode,), env=env, timeout=120)
 
 
 def _expect_single(key: str, world: int) -> bool:

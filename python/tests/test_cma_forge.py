@@ -9,7 +9,6 @@ Real rank processes, a real coordinator and a real forged slot (_cma_forge_worke
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -29,13 +28,7 @@ def test_forged_cma_pid_is_refused_on_every_rank(mode, world):
     import _spawn
 
     env = {"ONET_CMA_MIN_BYTES": str(_MIN), "ONET_TIMEOUT": "30", "ONET_FASTLANE_MAX_BYTES": "0"}
-    res = _spawn.run_script(world, _WORKER, (mode,), env=env, timeout=120)
-    outs = []
-    for r in range(world):
-        p = res.run_dir / f"rank{r}.json"
-        assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
-        outs.append(json.loads(p.read_text()))
-    assert res.returncodes == [0] * world, res.logs
+    outs = _spawn.run_json_ranks(world, _WORKER, (mode,), env=env, timeout=120)
     forger = world - 1
     me = outs[forger]
     # "register": the forger's probe is refused (its pid is not the registered one); it posts by single copy anyway

@@ -8,7 +8,6 @@ Real rank processes and a real coordinator (_spawn); each world is one run of _c
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -28,13 +27,7 @@ def test_single_copy_recv_exact(world):
     import _spawn
 
     env = {"ONET_CMA_MIN_BYTES": str(_MIN), "ONET_TIMEOUT": "30", "ONET_FASTLANE_MAX_BYTES": "0"}
-    res = _spawn.run_script(world, _WORKER, env=env, timeout=150)
-    outs = []
-    for r in range(world):
-        p = res.run_dir / f"rank{r}.json"
-        assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
-        outs.append(json.loads(p.read_text()))
-    assert res.returncodes == [0] * world, res.logs
+    outs = _spawn.run_json_ranks(world, _WORKER, env=env, timeout=150)
     es = {"f32": 4, "f64": 8, "bf16": 2}
     for o in outs:
         assert o["cma_min"] == _MIN, "the probe failed on a host where cross-memory attach works"
