@@ -54,6 +54,9 @@ export type ControlMsg =
 
 const isInt = (x: unknown, lo = 0, hi = 2 ** 31 - 1) =>
   Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
+/** A non-empty list of distinct ranks in increasing order (a communicator's members). */
+const isSortedRanks = (x: unknown) =>
+  Array.isArray(x) && x.length > 0 && x.every((r, i) => isInt(r) && (i === 0 || r > x[i - 1]));
 
 /**
  * Parse and check one control frame. Returns the message, or throws an OnetError (EINVAL, or EPROTO
@@ -113,14 +116,7 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
       return m;
     case 'group':
       need('group', isInt(m.group, 1, 2 ** 32 - 1), 'an integer ≥ 1 (0 is the world)');
-      need(
-        'ranks',
-        Array.isArray(m.ranks) &&
-          m.ranks.length > 0 &&
-          m.ranks.every((r: unknown) => isInt(r)) &&
-          m.ranks.every((r: number, i: number) => i === 0 || r > m.ranks[i - 1]),
-        'a sorted list of distinct ranks',
-      );
+      need('ranks', isSortedRanks(m.ranks), 'a sorted list of distinct ranks');
       need(
         'exclude',
         m.exclude === undefined ||
@@ -134,14 +130,7 @@ export function parseControl(frame: Buffer | Uint8Array): ControlMsg {
       need('slot', isInt(m.slot, 0, 63), 'a slot index 0..63');
       return m;
     case 'lane':
-      need(
-        'ranks',
-        Array.isArray(m.ranks) &&
-          m.ranks.length > 0 &&
-          m.ranks.every((r: unknown) => isInt(r)) &&
-          m.ranks.every((r: number, i: number) => i === 0 || r > m.ranks[i - 1]),
-        'a sorted list of distinct ranks (a communicator: the world or a group)',
-      );
+      need('ranks', isSortedRanks(m.ranks), 'a sorted list of distinct ranks (a communicator: the world or a group)');
       return m;
     case 'mapped':
     case 'status':
