@@ -155,6 +155,49 @@ describe('a client that stops reading', () => {
   });
 });
 
+describe('a coordinator that shuts down', () => {
+  it('first delivers every result a slow client is owed, then closes with 1001', async () => {
+    const w = await webCoordinator('webbye', 1, {
+      ONET_ARENA_BYTES: '64MiB',
+      ONET_WEB_MAX_BUFFERED_BYTES: '64MiB',
+      ONET_WEB_HEARTBEAT: '30',
+    });
+    let closing: Promise<void> | undefined;
+    try {
+      const { encodeTensor, decodeTensor } = await frames();
+      const r = await rawSocket(w.urls[0]);
+      r.ws.send(JSON.stringify(await registerMsg(w.urls[0])));
+      expect((await r.inbox.next())?.text).toMatchObject({ type: 'registered' });
+      (r.ws as any)._socket.pause(); // a busy tab: 12 MiB of results wait at the coordinator
+      const x = new Float32Array(1 << 20).fill(3);
+      for (let id = 0; id < 3; id++) {
+        const call = { v: 1, type: 'call', id, job: 'webbye', coll: 'allreduce', dtype: 'f32', count: x.length };
+        r.ws.send(encodeTensor('onet:call', call, 'f32', x));
+      }
+      const end = Date.now() + 10_000;
+      const queued = () => [...(w.c.web as any).sessions].some((s: any) => s.ws.bufferedAmount > 0);
+      while (!queued() && Date.now() < end) await new Promise((z) => setTimeout(z, 10));
+      expect(queued()).toBe(true);
+      closing = w.c.close(); // the job ends while the results are still queued
+      await new Promise((z) => setTimeout(z, 300));
+      (r.ws as any)._socket.resume();
+      const ids: number[] = [];
+      for (let m = await r.inbox.next(); m; m = await r.inbox.next()) {
+        expect(m.bin, JSON.stringify(m.text)).toBeDefined();
+        const t = decodeTensor('onet:result', m.bin!);
+        expect(t.values[0]).toBe(3);
+        ids.push(t.meta.id as number);
+      }
+      expect(ids).toEqual([0, 1, 2]);
+      expect(r.inbox.closed?.code).toBe(1001);
+      await closing;
+    } finally {
+      await closing;
+      await w.close();
+    }
+  });
+});
+
 describe('a tab that goes silent', () => {
   it('is dropped after a heartbeat without a pong; the others get EABORTED naming it', async () => {
     const w = await webCoordinator('websilent', 2, { ONET_WEB_HEARTBEAT: '0.3' });

@@ -33,6 +33,16 @@ export interface WebCoordinator {
   failRank(rank: number, why: string): void;
 }
 
+/** How long shutting down waits for web ranks' running calls and queued results, and for their close frames. */
+const SETTLE_MS = 2000;
+const CLOSE_MS = 1000;
+
+/** Resolves once `done()` holds (checked every 5 ms) or after `ms`. */
+async function until(done: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
 export class WebEndpoint {
   /** http(s)://host:port of the endpoint (the join pages' origin). */
   origin = '';
@@ -149,9 +159,16 @@ export class WebEndpoint {
     return [...this.joinedRanks.values()].map((s) => ({ rank: s.rank, kind: s.kind, peer: s.peer }));
   }
 
+  /**
+   * Shut down without losing what a web rank is owed: wait (at most SETTLE_MS) until no web call
+   * runs and no result is queued, close each connection with a close frame behind its last result
+   * and give the clients CLOSE_MS to answer it; only then cut the ones left.
+   */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    await until(() => [...this.sessions].every((s) => s.settled()), SETTLE_MS);
     for (const c of this.wss.clients) c.close(WEB.closeCodes.goingAway, 'the coordinator is shutting down');
+    await until(() => this.wss.clients.size === 0, CLOSE_MS);
     for (const c of this.wss.clients) c.terminate();
     await new Promise<void>((r) => this.wss.close(() => r()));
     this.http.closeAllConnections?.();

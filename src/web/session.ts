@@ -39,6 +39,8 @@ export class Session {
   private state: 'new' | 'joining' | 'ready' | 'gone' = 'new';
   /** Pong seen since the last ping. */
   alive = true;
+  /** Calls running on the communicator. */
+  private running = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -51,6 +53,11 @@ export class Session {
     });
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
     ws.on('error', (e) => this.host.log('debug', `web ${this.who}: ${e.message}`));
+  }
+
+  /** Nothing owed to the client: no call runs and every result left this process's buffers. */
+  settled(): boolean {
+    return this.state === 'gone' || (this.running === 0 && this.ws.bufferedAmount === 0);
   }
 
   get who(): string {
@@ -161,6 +168,7 @@ export class Session {
       );
     const comm = this.comm;
     const dtype = call.dtype as DType;
+    this.running++;
     const held: TypedArray[] = [];
     const alloc = (n: number) => {
       const a = comm.alloc(n, dtype);
@@ -221,6 +229,7 @@ export class Session {
       this.error(OnetError.fromNative(e), call.id);
     } finally {
       for (const a of held) comm.free(a);
+      this.running--;
     }
   }
 
