@@ -114,7 +114,22 @@ Status validate(RedOp op, DType dt, const void* out, const void* const* inputs, 
   return Status::Ok();
 }
 
+// The common request (known op and dtype with a kernel, k >= 1, n > 0, no null pointer, not
+// premul_sum, avg with a divisor) goes straight to its kernel; validate() repeats these tests
+// and words the error for the rest. Saves the second table lookup and an out-of-line call per
+// call (a 4 KiB reduce takes 80-130 ns).
 Status reduce(RedOp op, DType dt, void* out, const void* const* inputs, int k, size_t n, double scale, int divisor) {
+  const uint32_t o = static_cast<uint32_t>(op), d = static_cast<uint32_t>(dt);
+  if (o < kNumRedOps && d < kNumDTypes && k >= 1 && n > 0 && out != nullptr && inputs != nullptr &&
+      op != RedOp::premul_sum && (op != RedOp::avg || divisor >= 1)) {
+    const Kernel fn = chosen().table->fn[o][d];
+    bool inputs_ok = fn != nullptr;
+    for (int j = 0; j < k; ++j) inputs_ok &= inputs[j] != nullptr;
+    if (inputs_ok) {
+      fn(Args{out, inputs, k, n, scale, divisor});
+      return Status::Ok();
+    }
+  }
   Status st = validate(op, dt, out, inputs, k, n, scale, divisor);
   if (!st.ok() || n == 0) return st;
   chosen().table->fn[uint32_t(op)][uint32_t(dt)](Args{out, inputs, k, n, scale, divisor});

@@ -15,10 +15,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "common/gen/settings.h"
 #include "reduce/kernels.h"
 
 using namespace onet;
@@ -212,7 +214,10 @@ int main() {
   else std::printf("SKIP avx2: this CPU lacks AVX2/FMA/F16C\n");
   if (avx512) compare("avx512", avx512::kTable);
   else std::printf("SKIP avx512: this CPU lacks AVX-512 F/BW/VL/DQ\n");
-  std::printf("avx512bf16 path %s\n", avx512 && __builtin_cpu_supports("avx512bf16") ? "checked" : "not on this CPU");
+  const char* no_bf16 = std::getenv(onet::gen::settings::kTestNoAvx512bf16.env);
+  std::printf("avx512bf16 path %s\n", !(avx512 && __builtin_cpu_supports("avx512bf16")) ? "not on this CPU"
+                                      : no_bf16 && std::strcmp(no_bf16, "1") == 0 ? "off (ONET_TEST_NO_AVX512BF16=1)"
+                                                                                  : "checked");
   std::printf("%ld checks, %ld failed\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
 }
