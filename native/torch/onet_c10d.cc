@@ -2,9 +2,10 @@
 //
 // OnetProcessGroup is a c10d::ProcessGroup that torch holds as the group (the backend creator returns it,
 // as it returned the Python ProcessGroupOnet before). It owns the Python ProcessGroupOnet (`py`) and hands it
-// every call, except blocking allreduce, broadcast and all_gather_into_tensor of one dense contiguous CPU
-// tensor that the rank-side fast lane takes: those it runs here, calling the lane's C API
-// (native/rank/fastlane.h, onet_fl_call) without the GIL, and returns a completed Work.
+// every call, except blocking allreduce, broadcast, all_gather_into_tensor and reduce_scatter_tensor of dense
+// contiguous CPU tensors, and blocking barrier, that the rank-side fast lane takes: those it runs here,
+// calling the lane's C API (native/rank/fastlane.h, onet_fl_call) without the GIL, and returns a completed
+// Work. How the lane waits (spin_us; < 0: yielding) comes from Python at each arming (_spin_policy.py).
 //
 // Whether a call takes the lane is the Python path's rule (python/opennetworks/_fastlane_torch.py), so a
 // rank with this module and one without make the same choice. The lane's per-group state (its sequence
@@ -17,6 +18,7 @@
 #include <torch/csrc/distributed/c10d/PyProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
 #include <torch/csrc/utils/pybind.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <atomic>
@@ -29,6 +31,16 @@
 #include "fastlane.h"
 
 namespace py = pybind11;
+
+// torch 2.13 calls all_gather_single / reduce_scatter_single for all_gather_into_tensor / reduce_scatter_tensor
+// (its _allgather_base / _reduce_scatter_base delegate to them); earlier releases call the underscore names.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 13)
+#define ONET_ALLGATHER_SINGLE all_gather_single
+#define ONET_REDUCE_SCATTER_SINGLE reduce_scatter_single
+#else
+#define ONET_ALLGATHER_SINGLE _allgather_base
+#define ONET_REDUCE_SCATTER_SINGLE _reduce_scatter_base
+#endif
 
 namespace {
 
@@ -138,6 +150,9 @@ class OnetProcessGroup : public c10d::ProcessGroup {
     allreduce_ = codes["allreduce"].cast<int>();
     broadcast_ = codes["broadcast"].cast<int>();
     allgather_ = codes["allgather"].cast<int>();
+    reduce_scatter_ = codes["reduce_scatter"].cast<int>();
+    barrier_ = codes["barrier"].cast<int>();
+    barrier_dtype_ = codes["barrier_dtype"].cast<int>();
     for (auto item : dtypes) {
       auto pair = item.cast<py::tuple>();
       auto t = pair[0].cast<at::Tensor>();
@@ -209,8 +224,8 @@ class OnetProcessGroup : public c10d::ProcessGroup {
     return forward("broadcast", tensors, opts);
   }
 
-  c10::intrusive_ptr<c10d::Work> _allgather_base(at::Tensor& out, at::Tensor& in,
-                                                 const c10d::AllgatherOptions& opts) override {
+  c10::intrusive_ptr<c10d::Work> ONET_ALLGATHER_SINGLE(at::Tensor& out, at::Tensor& in,
+                                                       const c10d::AllgatherOptions& opts) override {
     if (!opts.asyncOp) {
       int dt = lane_dtype(in);
       if (dt >= 0 && lane_dtype(out) == dt && !out.requires_grad() && out.numel() == getSize() * in.numel() &&
@@ -222,8 +237,32 @@ class OnetProcessGroup : public c10d::ProcessGroup {
           return w;
       }
     }
-    py::gil_scoped_acquire gil;
-    return hold(py_.attr("_allgather_base")(out, in, opts));
+    return forward("all_gather_single", out, in, opts);
+  }
+
+  c10::intrusive_ptr<c10d::Work> ONET_REDUCE_SCATTER_SINGLE(at::Tensor& out, at::Tensor& in,
+                                                            const c10d::ReduceScatterOptions& opts) override {
+    if (!opts.asyncOp) {
+      int dt = lane_dtype(in);
+      auto op = redop_.find(static_cast<int>(opts.reduceOp.op_));
+      if (dt >= 0 && lane_dtype(out) == dt && op != redop_.end() && !out.requires_grad() &&
+          in.numel() == getSize() * out.numel() && in.is_contiguous() && out.is_contiguous()) {
+        uint64_t n = out.numel(), in_bytes = in.numel() * in.element_size();
+        std::vector<at::Tensor> res{out};
+        if (auto w = lane(reduce_scatter_, dt, op->second, 0, n, in_bytes ? in.data_ptr() : nullptr, in_bytes,
+                          n ? out.data_ptr() : nullptr, res, c10d::OpType::_REDUCE_SCATTER_BASE))
+          return w;
+      }
+    }
+    return forward("reduce_scatter_single", out, in, opts);
+  }
+
+  c10::intrusive_ptr<c10d::Work> barrier(const c10d::BarrierOptions& opts) override {
+    if (!opts.asyncOp) {
+      std::vector<at::Tensor> none;
+      if (auto w = lane(barrier_, barrier_dtype_, 0, 0, 0, nullptr, 0, nullptr, none, c10d::OpType::BARRIER)) return w;
+    }
+    return forward("barrier", opts);
   }
 
   // ---- everything else is the Python group's ----------------------------------------------------
@@ -238,10 +277,6 @@ class OnetProcessGroup : public c10d::ProcessGroup {
   c10::intrusive_ptr<c10d::Work> reduce_scatter(std::vector<at::Tensor>& out, std::vector<std::vector<at::Tensor>>& in,
                                                 const c10d::ReduceScatterOptions& opts) override {
     return forward("reduce_scatter", out, in, opts);
-  }
-  c10::intrusive_ptr<c10d::Work> _reduce_scatter_base(at::Tensor& out, at::Tensor& in,
-                                                      const c10d::ReduceScatterOptions& opts) override {
-    return forward("_reduce_scatter_base", out, in, opts);
   }
   c10::intrusive_ptr<c10d::Work> allgather_coalesced(std::vector<std::vector<at::Tensor>>& out,
                                                      std::vector<at::Tensor>& in,
@@ -280,7 +315,6 @@ class OnetProcessGroup : public c10d::ProcessGroup {
   c10::intrusive_ptr<c10d::Work> recvAnysource(std::vector<at::Tensor>& tensors, int tag) override {
     return forward("recv_anysource", tensors, tag);
   }
-  c10::intrusive_ptr<c10d::Work> barrier(const c10d::BarrierOptions& opts) override { return forward("barrier", opts); }
   c10::intrusive_ptr<c10d::Work> send(std::vector<at::Tensor>& tensors, int dst, int tag) override {
     return forward("send", tensors, dst, tag);
   }
@@ -373,7 +407,7 @@ class OnetProcessGroup : public c10d::ProcessGroup {
 
   py::object py_, glue_;
   std::atomic<uint64_t>* gate_;
-  int allreduce_ = 0, broadcast_ = 0, allgather_ = 0;
+  int allreduce_ = 0, broadcast_ = 0, allgather_ = 0, reduce_scatter_ = 0, barrier_ = 0, barrier_dtype_ = 0;
   std::unordered_map<int, int> dtype_, redop_;
   bool lane_off_ = false;
   void* base_ = nullptr;

@@ -98,3 +98,46 @@ class Spin:
 
     def update(self, waited_s: float, caught: bool) -> None:
         self.budget_us = spin_update(self.budget_us, int(waited_s * 1e6), caught, MIN_US, self.max_us)
+
+
+# ---- the rank-side fast lane (native/rank/fastlane.cc wait_all) ----------------------------------
+LANE_YIELD_US = 200  # how long a lane call on a crowded host polls with sched_yield() before it sleeps
+
+
+def lane_spin_us(spin_us: float, ranks_here: int, cores: int, runnable: int, adaptive: bool = True) -> float:
+    """The ``spin_us`` a fast-lane call passes to the C lane: ``spin_us`` (busy-poll that long, then sleep on
+    the futex) while every rank and every runnable task has a core; else ``-max(spin_us, LANE_YIELD_US)``:
+    poll between sched_yield() calls that long, then sleep. On a crowded host (more ranks than cores, or a
+    loaded one) yielding beats both busy polling, which takes the slice the awaited peer needs, and sleeping
+    at once, which costs a futex wake and two context switches per call (notes/readme-small-latency.md).
+    ``adaptive`` False (ONET_SPIN_MAX_US=0 or ONET_YIELD=0): the fixed policy of earlier releases, busy-poll
+    ``spin_us``, or not at all when crowded."""
+    cores = max(cores, 1)
+    crowded = ranks_here > cores
+    if not adaptive:
+        return 0.0 if crowded else float(spin_us)
+    if not crowded and 0 <= runnable and spin_mode(runnable, cores) == BUSY:
+        return float(spin_us)
+    return -float(max(spin_us, LANE_YIELD_US))
+
+
+class LaneSampler:
+    """The host's runnable tasks for lane_spin_us, read from /proc/loadavg at most every SAMPLE_S and
+    averaged with the previous reading (the count is instantaneous and noisy)."""
+
+    __slots__ = ("cores", "adaptive", "_prev", "_last", "runnable")
+
+    def __init__(self):
+        self.cores = _cores()
+        self.adaptive = int(_env.value("ONET_SPIN_MAX_US")) > 0 and bool(_env.value("ONET_YIELD"))
+        self._prev = -1
+        self._last = -1e9
+        self.runnable = -1
+
+    def spin_us(self, spin_us: float, ranks_here: int, now: float) -> float:
+        if self.adaptive and now - self._last >= SAMPLE_S:
+            self._last = now
+            r = read_runnable()
+            self.runnable = r if r < 0 or self._prev < 0 else (r + self._prev + 1) // 2
+            self._prev = r
+        return lane_spin_us(spin_us, ranks_here, self.cores, self.runnable, self.adaptive)

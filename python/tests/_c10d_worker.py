@@ -14,7 +14,7 @@ import torch.distributed as dist
 
 import opennetworks.torch  # noqa: F401
 
-COUNTS = (0, 1, 7, 4097)
+COUNTS = (0, 1, 7, 4097)  # per rank (reduce_scatter_tensor: of the output)
 
 
 def vals(r: int, n: int) -> np.ndarray:
@@ -44,7 +44,29 @@ def check(r: int, w: int, pg) -> list[str]:
         o = torch.empty(w * n)
         dist.all_gather_into_tensor(o, torch.from_numpy(vals(r, n).copy()))
         same(f"all_gather_into_tensor n={n}", o.numpy(), np.concatenate([vals(i, n) for i in range(w)]))
+        for op, fold in ((dist.ReduceOp.SUM, np.sum), (dist.ReduceOp.MIN, np.min)):
+            o = torch.full((n,), -7.0)
+            dist.reduce_scatter_tensor(o, torch.from_numpy(vals(r, w * n).copy()), op)
+            full = fold(np.stack([vals(i, w * n) for i in range(w)]), axis=0) if n else np.zeros(0, np.float32)
+            same(f"reduce_scatter_tensor {op} n={n}", o.numpy(), full[r * n : (r + 1) * n])
+        dist.barrier()
     return fails
+
+
+def lane_ops(pg) -> dict:
+    """How many of one call of each op ran in C++ (pg._lane_calls before and after)."""
+    w = dist.get_world_size()
+    calls = {
+        "all_gather_into_tensor": lambda: dist.all_gather_into_tensor(torch.empty(2 * w), torch.ones(2)),
+        "reduce_scatter_tensor": lambda: dist.reduce_scatter_tensor(torch.empty(2), torch.ones(2 * w)),
+        "barrier": dist.barrier,
+    }
+    got = {}
+    for name, fn in calls.items():
+        c0 = pg._lane_calls
+        fn()
+        got[name] = pg._lane_calls - c0
+    return got
 
 
 def fallback(r: int, w: int, pg) -> list[str]:
@@ -102,6 +124,11 @@ def main() -> None:
 
         _c10d_build.module_path = lambda: Path("/nonexistent/_onet_c10d.so")
     out = {"mode": mode}
+    if os.environ.get("C10D_WORKER_SPIN"):  # force how C++ lane calls wait (< 0: the sched_yield window)
+        from opennetworks import _spin_policy
+
+        spin = float(os.environ["C10D_WORKER_SPIN"])
+        _spin_policy.lane_spin_us = lambda *a, **k: spin
     try:
         dist.init_process_group("opennetworks")
     except Exception as e:  # noqa: BLE001
@@ -115,6 +142,7 @@ def main() -> None:
         dist.all_reduce(torch.ones(1))
     if mode == "check":
         out["fails"] = check(r, w, pg) + fallback(r, w, pg)
+        out["lane_ops"] = lane_ops(pg)
     elif mode == "errors":  # a mismatch (the lane's check), then a peer gone (liveness)
         out["mismatch"] = error_of(lambda: dist.all_reduce(torch.ones(3 if r == 0 else 5)))
         dist.all_reduce(torch.ones(1))

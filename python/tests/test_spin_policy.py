@@ -85,3 +85,33 @@ def test_off_is_fixed_yield(monkeypatch):
     assert s.plan(0.0) == (sp.YIELD, pytest.approx(50e-6))
     s.update(1.0, False)
     assert s.budget_us == 50
+
+
+LANE = [  # spin_us, ranks on the host, cores, runnable, adaptive -> what the C lane gets (< 0: yield)
+    (50, 2, 2, 2, True, 50.0),  # a core per rank and per runnable task: busy-poll
+    (50, 2, 2, 3, True, -200.0),  # one runnable task too many: yield instead
+    (50, 4, 2, 1, True, -200.0),  # more ranks than cores: always yield
+    (500, 4, 2, 9, True, -500.0),  # the window is at least spin_us
+    (50, 2, 2, -1, True, -200.0),  # no /proc/loadavg: behave as crowded
+    (50, 4, 2, 9, False, 0.0),  # adaptation off: the old rule, no spin when crowded
+    (50, 2, 2, 9, False, 50.0),
+    (50, 1, 0, 0, True, 50.0),
+]
+
+
+@pytest.mark.parametrize("spin,ranks,cores,runnable,adaptive,want", LANE)
+def test_lane_spin_us(spin, ranks, cores, runnable, adaptive, want):
+    assert sp.lane_spin_us(spin, ranks, cores, runnable, adaptive) == want
+
+
+def test_lane_sampler_reads_loadavg(monkeypatch):
+    monkeypatch.setattr(sp, "read_runnable", lambda: 9)
+    s = sp.LaneSampler()
+    s.cores, s.adaptive = 2, True
+    assert s.spin_us(50, 2, 0.0) == -sp.LANE_YIELD_US
+    monkeypatch.setattr(sp, "read_runnable", lambda: 1)
+    assert s.spin_us(50, 2, 0.001) == -sp.LANE_YIELD_US  # within SAMPLE_S: the last reading
+    assert s.runnable == 9
+    s.spin_us(50, 2, 1.0)
+    assert s.runnable == 5  # averaged with the previous reading
+    assert s.spin_us(50, 2, 2.0) == 50.0

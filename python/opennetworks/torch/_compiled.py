@@ -1,6 +1,6 @@
 """ONET_TORCH_IMPL=compiled: the group torch holds is opennetworks._onet_c10d.OnetProcessGroup (C++,
-native/torch/onet_c10d.cc), which runs blocking fast-lane allreduce, broadcast and all_gather_into_tensor
-itself and hands everything else to the Python ProcessGroupOnet it owns (``pg.py``).
+native/torch/onet_c10d.cc), which runs blocking fast-lane allreduce, broadcast, all_gather_into_tensor,
+reduce_scatter_tensor and barrier itself and hands everything else to the Python ProcessGroupOnet it owns (``pg.py``).
 
 The lane's state stays Python's (_fastlane.FastLane). A gate, three uint64 words here, lets the C++ side
 run lane calls without the GIL: ``sync`` arms it when Python has nothing in flight for the group and
@@ -16,13 +16,14 @@ import inspect
 import logging
 import sys
 import threading
+import time
 
 import torch
 import torch.distributed as dist
 
-from .. import _env
+from .. import _env, _spin_policy
 from .._errors import InvalidArgumentError, error_for_status
-from .._fastlane_torch import _UNSET
+from .._fastlane_torch import _UNSET, BARRIER_DTYPE
 from . import _c10d_build
 from ._common import _FAST_CODES
 from ._process_group import ProcessGroupOnet
@@ -39,7 +40,12 @@ _POSTING = (
     "all_to_all_single reduce gather scatter send recv recv_anysource barrier monitored_barrier startCoalescing "
     "endCoalescing _start_coalescing _end_coalescing abort shutdown shrink _abort_inflight"
 ).split()
-_FAST = frozenset(("allreduce", "broadcast", "_allgather_base"))  # the C++ methods torch's Python calls
+# The C++ methods torch's Python calls (torch 2.13: all_gather_into_tensor -> all_gather_single,
+# reduce_scatter_tensor -> reduce_scatter_single; the older names reach them through the C++ base class).
+_FAST = frozenset(
+    ("allreduce", "broadcast", "all_gather_single", "_allgather_base", "reduce_scatter_single", "_reduce_scatter_base",
+     "barrier")
+)  # fmt: skip
 
 
 def load():
@@ -93,8 +99,8 @@ def _disarm(pg) -> None:
 
 
 def sync(pg):
-    """Called by C++ under the GIL: arm the gate and return (segment base, lane rank, spin µs, timeout s,
-    max bytes, onet_fl_call address) when the group's lane is idle; None: take the Python path this time;
+    """Called by C++ under the GIL: arm the gate and return (segment base, lane rank, spin µs (< 0: yielding),
+    timeout s, max bytes, onet_fl_call address) when the group's lane is idle; None: take the Python path this time;
     False: the lane is off for this group (or its Python state is not what this file reads: every call
     then takes the Python path, which stays correct)."""
     try:
@@ -126,7 +132,16 @@ def _sync(pg):
     _gate_lane(fl, g)
     g[_SEQ] = fl.seq
     g[_ARMED] = 1
-    return (impl.base, fl.rank, float(fl.spin_us), float(pg._timeout_s), int(fl.max_bytes), _call_address())
+    global _sampler
+    if _sampler is None:
+        _sampler = _spin_policy.LaneSampler()
+    spin = _sampler.spin_us(eng.spin_s * 1e6, fl.client.info.local_world, time.monotonic())
+    return (impl.base, fl.rank, spin, float(pg._timeout_s), int(fl.max_bytes), _call_address())
+
+
+# How C++ lane calls wait (re-read at every arming, ~every 50 ms): busy polling while the host has a core per
+# runnable task, else polling with sched_yield (_spin_policy.lane_spin_us; notes/readme-small-latency.md).
+_sampler: _spin_policy.LaneSampler | None = None
 
 
 _lane_classes: dict = {}
@@ -292,7 +307,8 @@ def wrap(py_pg: GatedProcessGroupOnet):
     """The compiled group around ``py_pg``."""
     from .._gen.enums import COLLS, TORCH_REDOPS
 
-    codes = {"allreduce": COLLS["allreduce"], "broadcast": COLLS["broadcast"], "allgather": COLLS["allgather"]}
+    codes = {n: COLLS[n] for n in ("allreduce", "broadcast", "allgather", "reduce_scatter", "barrier")}
+    codes["barrier_dtype"] = BARRIER_DTYPE
     dtypes = [(torch.empty(0, dtype=dt), int(code)) for dt, code in _FAST_CODES.items()]
     redops = {
         int(getattr(dist.ReduceOp.RedOpType, name)): int(code)
