@@ -2,10 +2,12 @@
 // the public bootstrap, the environment of a coordinator that can meet its peers only over libp2p,
 // and one job's runs with each host's coordinator log. NAT harness on top of it: test/wan_nat_job.ts.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { type JobHosts, type RankOut, resultsOf, runJob } from '../src/testing/job.js';
+import { createLoopback, type Loopback } from '../src/testing/loopback.js';
 import { ONET, ROOT } from './helpers.js';
 import { relayLine } from './relay_line.js';
 
@@ -39,6 +41,31 @@ export async function startRelay(listen: string[], dir: string, start: Spawn = h
     proc.kill('SIGKILL');
     throw e;
   }
+}
+
+export interface RelayHosts {
+  lo: Loopback;
+  /** A fresh directory for the hosts' ONET_STATE_DIRs (the relay's identity is in `relay/`). */
+  state: string;
+  relay: Relay;
+}
+/**
+ * For the tests of the calling file or describe: `n` loopback hosts (no root), the last of them running
+ * `onet relay --listen <listen(its ip)>`, and a state directory; all gone after them. Set in beforeAll.
+ */
+export function withRelayHosts(n: number, listen: (ip: string) => string[]): RelayHosts {
+  const h = {} as RelayHosts;
+  beforeAll(async () => {
+    h.lo = await createLoopback(n);
+    h.state = mkdtempSync(join(tmpdir(), 'onet-wan-'));
+    h.relay = await startRelay(listen(h.lo.hosts[n - 1].ip), join(h.state, 'relay'));
+  }, 40_000);
+  afterAll(async () => {
+    h.relay?.proc.kill('SIGKILL');
+    await h.lo?.destroy();
+    if (h.state) rmSync(h.state, { recursive: true, force: true });
+  });
+  return h;
 }
 
 /** A coordinator of job `token` that meets its peers only over libp2p, through `bootstrap`, no mDNS. */

@@ -6,16 +6,17 @@
 // on all three, and equal to what the old ranks held), and all three train on. The final state must
 // equal a reference computed here, in one process, with the world size of each step. The same with
 // torch ranks (examples/torch/wan_join.py: join_epoch, sync_state of a Linear model and its Adam
-// state), checked against test/fixtures/wan_join_reference.py.
-import { type ChildProcess, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// state), checked against test/fixtures/wan_join_reference.py. Each epoch's coordinator starts while
+// the last one exits and waits for it only before its libp2p node (src/p2p/key_holder.ts, tested here).
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { epochJob, joinEpoch, stateCrc } from '../src/api/join.js';
-import { createLoopback, type Loopback } from '../src/testing/loopback.js';
+import { identify } from '../src/coordinator/liveness.js';
+import { holderFile, holdKey, keyHolder } from '../src/p2p/key_holder.js';
 import { onetRun, ROOT, results } from './helpers.js';
-import { type Relay, startRelay, wanEnv } from './wan_job.js';
+import { wanEnv, withRelayHosts } from './wan_job.js';
 
 const EXAMPLE = join(ROOT, 'examples/node/wan_join.mjs');
 const N = 4097,
@@ -38,20 +39,10 @@ function reference(): number {
   return stateCrc([params, momentum]);
 }
 
-let lo: Loopback;
-let state: string;
-let relay: Relay;
+const net = withRelayHosts(4, (ip) => [`/ip4/${ip}/tcp/0`]);
 const procs: ChildProcess[] = [];
-beforeAll(async () => {
-  lo = await createLoopback(4);
-  state = mkdtempSync(join(tmpdir(), 'onet-join-'));
-  relay = await startRelay([`/ip4/${lo.hosts[3].ip}/tcp/0`], join(state, 'relay'));
-  procs.push(relay.proc);
-}, 40_000);
-afterAll(async () => {
-  for (const p of procs) p.kill('SIGKILL');
-  await lo?.destroy();
-  rmSync(state, { recursive: true, force: true });
+afterAll(() => {
+  for (const p of procs) p.kill('SIGKILL'); // before the hosts go (hooks run last registered first)
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,10 +58,10 @@ async function growingJob(cmd: string, args: string[], env: NodeJS.ProcessEnv, l
   const lines: string[][] = [[], [], []];
   const start = (h: number, extra: NodeJS.ProcessEnv) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
-      const p = lo.spawn(h, cmd, args, {
-        ...wanEnv('join-test-token', relay.addrs[0], join(state, `host${h}`)),
+      const p = net.lo.spawn(h, cmd, args, {
+        ...wanEnv('join-test-token', net.relay.addrs[0], join(net.state, `host${h}`)),
         ONET_JOB_ID: job,
-        ONET_RUN_DIR: join(state, `run${h}`),
+        ONET_RUN_DIR: join(net.state, `run${h}`),
         ONET_TIMEOUT: '30',
         ONET_CONNECT_TIMEOUT: '90', // a newcomer may wait at the meeting while the others train
         RANK: String(h),
@@ -148,7 +139,8 @@ describe('a peer joins a running ONET_WAN job between steps', () => {
       [join(ROOT, 'examples/torch/wan_join.py')],
       {
         ...env,
-        MASTER_ADDR: lo.hosts[0].ip, // torch's own store (epoch e on MASTER_PORT+e); the coordinators meet over libp2p
+        // torch's own store (epoch e on MASTER_PORT+e); the coordinators meet over libp2p
+        MASTER_ADDR: net.lo.hosts[0].ip,
         MASTER_PORT: String(port),
       },
       false,
@@ -168,6 +160,35 @@ describe('a peer joins a running ONET_WAN job between steps', () => {
     }
     expect(res[1].before).toBe(res[0].before);
   }, 240_000);
+
+  it('one libp2p node per host identity: the next coordinator waits for the last one to exit', async () => {
+    const key = join(net.state, 'holder-test', 'p2p.key');
+    mkdirSync(join(key, '..'));
+    expect(keyHolder(key), 'no holder file: nobody holds it').toBeUndefined();
+    // A holder that died (pid gone) holds nothing: taken at once.
+    writeFileSync(holderFile(key), '999999999 1\n');
+    expect(await holdKey(key, 5000), 'not waited for').toBe(0);
+    expect(readFileSync(holderFile(key), 'utf8')).toBe(`${process.pid} ${identify(process.pid).start}\n`);
+    expect(keyHolder(key), 'this process holding it is no other holder').toBeUndefined();
+    // A live holder: waited for until it exits; still there after the limit: ETIMEDOUT naming it.
+    const other = spawn('sleep', ['30']);
+    procs.push(other);
+    const id = identify(other.pid!);
+    writeFileSync(holderFile(key), `${id.pid} ${id.start}\n`);
+    expect(keyHolder(key)).toEqual(id);
+    await expect(holdKey(key, 100)).rejects.toMatchObject({
+      code: 'ETIMEDOUT',
+      message: expect.stringMatching(new RegExp(`pid ${id.pid}\\).*give this job its own ONET_STATE_DIR`)),
+    });
+    // The same pid with another start time is another process (the pid was reused): no holder.
+    writeFileSync(holderFile(key), `${id.pid} ${id.start + 1}\n`);
+    expect(keyHolder(key)).toBeUndefined();
+    writeFileSync(holderFile(key), `${id.pid} ${id.start}\n`);
+    const held = holdKey(key, 20_000);
+    setTimeout(() => other.kill('SIGKILL'), 300);
+    expect(await held).toBeGreaterThanOrEqual(250);
+    expect(keyHolder(key)).toBeUndefined();
+  }, 30_000);
 
   it('bad input: epoch ids, ranks, a state of another shape (EMISMATCH naming the rank on every rank)', async () => {
     expect(epochJob('grow1', 0)).toBe('grow1');

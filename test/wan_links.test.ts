@@ -4,32 +4,16 @@
 // transport's per-peer counters; the bytes counted match what an allreduce of 2 hosts must move
 // (S per host and allreduce each way) within the protocol's extra (hellos, barriers), and a tunnel's
 // own byte counts match the native ones within its framing. No root needed.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BandwidthMeter, BW_WINDOW_MS, type ByteCount } from '../src/p2p/links.js';
 import { resultsOf } from '../src/testing/job.js';
-import { createLoopback, type Loopback } from '../src/testing/loopback.js';
 import { ROOT } from './helpers.js';
-import { type Relay, runWanJob, startRelay, wanEnv } from './wan_job.js';
+import { runWanJob, wanEnv, withRelayHosts } from './wan_job.js';
 
 const WORKER = join(ROOT, 'test/fixtures/wan_links_worker.mjs');
 
-let lo: Loopback;
-let state: string;
-let relay: Relay | undefined;
-
-beforeAll(async () => {
-  lo = await createLoopback(3);
-  state = mkdtempSync(join(tmpdir(), 'onet-links-'));
-  relay = await startRelay([`/ip4/${lo.hosts[2].ip}/tcp/0`], join(state, 'relay'));
-}, 40_000);
-afterAll(async () => {
-  relay?.proc.kill('SIGKILL');
-  await lo?.destroy();
-  rmSync(state, { recursive: true, force: true });
-});
+const net = withRelayHosts(3, (ip) => [`/ip4/${ip}/tcp/0`]);
 
 describe('ONET_WAN links: measured bandwidth in onet status', () => {
   it.each([
@@ -39,10 +23,10 @@ describe('ONET_WAN links: measured bandwidth in onet status', () => {
     '%s: bandwidth > 0 and bytes match the allreduces',
     async (_name, tunnel, path) => {
       const { runs } = await runWanJob(
-        lo,
+        net.lo,
         [1, 1],
         (h) => ({
-          ...wanEnv('links-test-token', relay!.addrs[0], join(state, `t${tunnel}h${h}`)),
+          ...wanEnv('links-test-token', net.relay.addrs[0], join(net.state, `t${tunnel}h${h}`)),
           ONET_P2P_TUNNEL: tunnel,
           ONET_TIMEOUT: '30',
           ONET_CONNECT_TIMEOUT: '30',

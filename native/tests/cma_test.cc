@@ -12,20 +12,11 @@
 
 #include "engine/cma.h"
 #include "shm/segment.h"
+#include "tests/check.h"
 
 using namespace onet;
 
 namespace {
-int g_checks = 0, g_failures = 0;
-#define CHECK(cond)                                               \
-  do {                                                            \
-    ++g_checks;                                                   \
-    if (!(cond)) {                                                \
-      ++g_failures;                                               \
-      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                             \
-  } while (0)
-
 bool has(const Status& st, const std::string& s) { return st.msg.find(s) != std::string::npos; }
 
 bool refused(const Status& st, int rank) {
@@ -84,6 +75,5 @@ int main() {
   st = check(kid, uint32_t(child), 2, "gather #3", arena);
   CHECK(refused(st, 2) && has(st, "exited"));
 
-  std::printf("cma_test: %d checks, %d failed\n", g_checks, g_failures);
-  return g_failures ? 1 : 0;
+  return onet::test::check_summary("cma_test");
 }

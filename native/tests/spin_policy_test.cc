@@ -6,20 +6,9 @@
 #include <cstdio>
 
 #include "shm/spin_policy.h"
+#include "tests/check.h"
 
 using namespace onet::shm;
-
-namespace {
-int g_checks = 0, g_failures = 0;
-#define CHECK(cond)                                               \
-  do {                                                            \
-    ++g_checks;                                                   \
-    if (!(cond)) {                                                \
-      ++g_failures;                                               \
-      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                             \
-  } while (0)
-}  // namespace
 
 int main() {
   // Modes: spare cores -> busy; one extra runnable -> yield; more -> sleep at once.
@@ -71,6 +60,5 @@ int main() {
   CHECK(r1 >= 1);
   CHECK(s.sample(1000) == r1);  // within 5 ms: no new read, same value
 
-  std::printf("%d checks, %d failed\n", g_checks, g_failures);
-  return g_failures ? 1 : 0;
+  return onet::test::check_summary("spin_policy_test");
 }

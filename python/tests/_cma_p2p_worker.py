@@ -9,20 +9,15 @@ from any source. Writes ONET_OUT/rank<r>.json.
 
 from __future__ import annotations
 
-import json
-import os
 import traceback
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-import opennetworks.torch  # noqa: F401  (registers the backend)
-from opennetworks._gen.layout import FLAG_CMA
+from _cma_rank import RANK, CmaRank
 from opennetworks.torch._common import RECV
 
-RANK = int(os.environ["RANK"])
 COUNTS = [0, 1, 4097, (1 << 20) + 3]
 DTYPES = {"f32": (torch.float32, np.float32), "f64": (torch.float64, np.float64), "bf16": (torch.bfloat16, None)}
 
@@ -34,20 +29,8 @@ def ref(src: int, n: int, salt: int, np_dtype) -> np.ndarray:
 
 
 def main() -> None:
-    dist.init_process_group("opennetworks")
-    P = dist.get_world_size()
-    pg = dist.group.WORLD._get_backend(torch.device("cpu"))
-    cma_min = pg._cma_min
-    eng = pg._eng
-    recv_flags: list[int] = []
-    real_post = eng.post
-
-    def post(*a, **kw):
-        if a[1] == RECV:
-            recv_flags.append(kw.get("flags", 0))
-        return real_post(*a, **kw)
-
-    eng.post = post
+    me = CmaRank(RECV)
+    P = me.world
     nxt, prv = (RANK + 1) % P, (RANK - 1) % P
     fails, paths, salt = [], {}, 0
     for dname, (tdt, ndt) in DTYPES.items():
@@ -56,10 +39,9 @@ def main() -> None:
                 if form != "recv" and n != 4097:
                     continue
                 key = f"{form}/{dname}/{n}"
-                for mode, thr in (("single", cma_min), ("copy", 0)):
+                for mode in ("single", "copy"):
                     salt += 1
-                    pg._cma_min = thr
-                    del recv_flags[:]
+                    me.use(mode)
                     try:
                         mine = torch.from_numpy(ref(RANK, n, salt, ndt)).to(tdt)
                         big = torch.full((n + 3,), 77.0, dtype=tdt)  # the guard bytes around the receive
@@ -78,15 +60,11 @@ def main() -> None:
                         if big[0].item() != 77.0 or big[-2:].tolist() != [77.0, 77.0]:
                             fails.append(f"{key} {mode}: bytes around the receive buffer changed")
                         if mode == "single":
-                            paths[key] = any(f & FLAG_CMA for f in recv_flags)
+                            paths[key] = me.took_cma()
                     except Exception:  # noqa: BLE001 - recorded, the test reports it
                         fails.append(f"{key} {mode}: {traceback.format_exc()[-1500:]}")
                     dist.barrier()  # the next round's sends must not meet this round's anysource receive
-    pg._cma_min = cma_min
-    eng.post = real_post
-    out = {"rank": RANK, "world": P, "cma_min": cma_min, "fails": fails, "paths": paths}
-    Path(os.environ["ONET_OUT"], f"rank{RANK}.json").write_text(json.dumps(out))
-    dist.destroy_process_group()
+    me.finish(fails, paths)
 
 
 if __name__ == "__main__":

@@ -7,20 +7,16 @@ ONET_OUT/rank<r>.json with the failures and which path each call took (the flags
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-import opennetworks.torch  # noqa: F401  (registers the backend)
-from opennetworks._gen.layout import FLAG_CMA
+from _cma_rank import RANK, CmaRank
 
 MODE = sys.argv[1]
-RANK = int(os.environ["RANK"])
 if MODE == "fallback" and RANK == 1:  # this rank's probe fails; rank 0 keeps single copy: mixed posts
     os.environ["ONET_CMA_PROBE"] = "fail"
 DTYPES = {"f32": torch.float32, "f64": torch.float64, "bf16": torch.bfloat16, "i32": torch.int32}
@@ -81,19 +77,8 @@ def run_op(op: str, dtype, n: int, P: int, salt: int):
 
 
 def main() -> None:
-    dist.init_process_group("opennetworks")
-    P = dist.get_world_size()
-    pg = dist.group.WORLD._get_backend(torch.device("cpu"))
-    cma_min = pg._cma_min
-    eng = pg._eng
-    posted: list[int] = []
-    real_post = eng.post
-
-    def post(*a, **kw):
-        posted.append(kw.get("flags", 0))
-        return real_post(*a, **kw)
-
-    eng.post = post
+    me = CmaRank()
+    P = me.world
     fails, paths = [], {}
     ops = ["all_reduce", "broadcast", "all_gather", "all_gather_inplace", "reduce_scatter", "reduce"]
     ops.append("all_reduce_strided")
@@ -109,9 +94,8 @@ def main() -> None:
                 key = f"{op}/{dname}/{n}"
                 try:
                     got = {}
-                    for mode, thr in (("single", cma_min), ("copy", 0)):
-                        pg._cma_min = thr
-                        del posted[:]
+                    for mode in ("single", "copy"):
+                        me.use(mode)
                         res, ref = run_op(op, dtype, n, P, salt)
                         got[mode] = res
                         if not same(res, ref):
@@ -119,16 +103,12 @@ def main() -> None:
                             fails.append(f"{key} {mode}: {bad.numel()} wrong, first at {bad[:3].tolist()}")
                         if mode == "single":
                             # None: nothing reached the coordinator (the rank-side fast lane took it)
-                            paths[key] = any(f & FLAG_CMA for f in posted) if posted else None
+                            paths[key] = me.took_cma() if me.flags else None
                     if not same(got["single"], got["copy"]):
                         fails.append(f"{key}: single copy and copy path differ")
                 except Exception:  # noqa: BLE001 - recorded, the test reports it
                     fails.append(f"{key}: {traceback.format_exc()[-1500:]}")
-    pg._cma_min = cma_min
-    eng.post = real_post
-    out = {"rank": RANK, "world": P, "cma_min": cma_min, "fails": fails, "paths": paths}
-    Path(os.environ["ONET_OUT"], f"rank{RANK}.json").write_text(json.dumps(out))
-    dist.destroy_process_group()
+    me.finish(fails, paths)
 
 
 if __name__ == "__main__":

@@ -79,16 +79,22 @@ def run_script(
     return _harness.RunResult(results, rcs, texts, out)
 
 
-def run_json_ranks(world: int, script: Path, args: tuple = (), env: dict | None = None, timeout: float = 120) -> list:
-    """``run_script``, then each rank's ``rank<r>.json`` (in the run directory) parsed; fails the test naming the
-    rank whose file is missing, or when any rank exited non-zero."""
+def rank_results(res, ranks: int) -> list:
+    """The ``rank<r>.json`` of ranks 0 .. ranks-1 in the run directory of ``res`` (a ``run_script`` result),
+    parsed; fails the test naming the rank whose file is missing."""
     import json
 
-    res = run_script(world, script, args, env=env, timeout=timeout)
     outs = []
-    for r in range(world):
+    for r in range(ranks):
         p = res.run_dir / f"rank{r}.json"
         assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
         outs.append(json.loads(p.read_text()))
+    return outs
+
+
+def run_json_ranks(world: int, script: Path, args: tuple = (), env: dict | None = None, timeout: float = 120) -> list:
+    """``run_script``, then every rank's ``rank_results``; fails the test when any rank exited non-zero."""
+    res = run_script(world, script, args, env=env, timeout=timeout)
+    outs = rank_results(res, world)
     assert res.returncodes == [0] * world, res.logs
     return outs

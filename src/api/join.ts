@@ -6,12 +6,25 @@
 // newcomers: the most advanced rank (highest step, lowest rank on ties) broadcasts every array and
 // all ranks compare a CRC32 of what they hold, so nobody trains on from a state that differs.
 
+import { setting } from '../config/settings.js';
 import { OnetError } from '../errors.js';
 import { Comm } from './comm.js';
 import { coordinatorRunning } from './control.js';
 import type { TypedArray } from './tensor.js';
 
 const JOB_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+/** How long joinEpoch waits for this host's coordinator of the last epoch to exit. */
+const EXIT_WAIT_MS = 10_000;
+
+/** Wait until `done()` or `ms` passed, checking after 2 ms, then 1.5 times longer each time up to 50 ms. */
+async function until(done: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (let wait = 2; !done(); wait = Math.min(50, wait * 1.5)) {
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, wait));
+  }
+  return true;
+}
 
 /** Where a rank stands in an epoch of a job. */
 export interface EpochOptions {
@@ -59,9 +72,10 @@ export async function joinEpoch(prev: Comm | undefined, o: EpochOptions): Promis
     throw new OnetError('EINVAL', `joinEpoch: already in ${job}; pass the next epoch (${o.epoch + 1})`, [rank]);
   if (prev) {
     await prev.close();
-    // This host's coordinator of the last epoch exits once its ranks left; the next one uses the same
-    // libp2p identity ($ONET_STATE_DIR/p2p.key), so let it go first (bounded: it exits when idle).
-    for (let i = 0; i < 100 && coordinatorRunning(prev.job, env); i++) await new Promise((r) => setTimeout(r, 100));
+    // This host's coordinator of the last epoch exits once its ranks left (1 s after). Under ONET_WAN
+    // the next one starts now and waits itself, before its libp2p node, for the last one to let go of
+    // the host's identity (src/p2p/key_holder.ts); otherwise let the last one go first (bounded).
+    if (!setting('wan', env)) await until(() => !coordinatorRunning(prev.job, env), EXIT_WAIT_MS);
   }
   const localRank = o.localRank ?? 0,
     localWorld = o.localWorld ?? 1;

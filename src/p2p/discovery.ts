@@ -18,11 +18,14 @@ export class Discovery {
   constructor(
     private readonly o: Pick<MeetOptions, 'node' | 'job' | 'token' | 'bootstrap' | 'dht' | 'log'>,
     private readonly me: string,
+    /** Called on each new candidate (the rendezvous greets it without waiting for its next round). */
+    private readonly onNew: () => void = () => {},
   ) {}
 
   candidate(id: string): void {
     if (id === this.me || this.candidates.has(id)) return;
     this.candidates.set(id, { state: 'new', nextTry: 0, tries: 0 });
+    this.onNew();
   }
 
   /** A peer named by a hello or a registry: remember its addresses for the dial, greet it. */

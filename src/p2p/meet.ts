@@ -63,6 +63,7 @@ export interface Met {
   elapsedMs: number;
 }
 
+/** The longest wait between rounds; a hello, a ready or a new candidate starts the next round at once. */
 const ROUND_MS = 250;
 /** A coordinator refused by a peer and accepted by none for this long gives up (see refusedWith). */
 const REFUSED_GRACE_MS = 1000;
@@ -82,7 +83,7 @@ export class WanMeeting {
   constructor(private readonly o: MeetOptions) {
     this.me = o.node.peerId.toString();
     this.version = o.version ?? WAN_VERSION;
-    this.discovery = new Discovery(o, this.me);
+    this.discovery = new Discovery(o, this.me, () => this.nudge());
   }
 
   /** Register the protocol handler (before any peer can greet us). */
@@ -99,6 +100,28 @@ export class WanMeeting {
 
   stop(): void {
     this.stopped = true;
+    this.nudge();
+  }
+
+  private woken = false;
+  private wakeNap?: () => void;
+  /** Something the loop acts on arrived (a hello, a ready, a new candidate): run the next round now. */
+  private nudge(): void {
+    this.woken = true;
+    this.wakeNap?.();
+  }
+  /** Wait up to `ms` between rounds, less when nudged (also when nudged during the round just run). */
+  private async nap(ms: number): Promise<void> {
+    if (!this.woken)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        this.wakeNap = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    this.wakeNap = undefined;
+    this.woken = false;
   }
 
   private hello(): WanHello {
@@ -160,6 +183,7 @@ export class WanMeeting {
       if (proof) return this.refuse(peer, 'token', `has no valid proof of the job token: ${proof}`);
       if (!this.hellos.has(peer)) return this.refuse(peer, 'hosts', 'sent ready before a hello');
       this.readies.set(peer, m.digest);
+      this.nudge();
       return { type: 'ok', v: this.version };
     }
     return this.refuse(peer, 'malformed', `sent a ${m.type} message where a hello or ready was expected`);
@@ -178,6 +202,7 @@ export class WanMeeting {
     else this.discovery.candidates.set(peer, { state: 'greeted', nextTry: 0, tries: 0 });
     // Gossip: the peers it knows are candidates too.
     for (const p of h.peers) this.discovery.hint(p);
+    this.nudge();
   }
 
   // ---- outbound ---------------------------------------------------------------------------
@@ -313,7 +338,7 @@ export class WanMeeting {
           return { hosts: agreed.hosts, peers: agreed.peers, elapsedMs: Date.now() - t0 };
         }
       }
-      await new Promise((r) => setTimeout(r, ROUND_MS));
+      await this.nap(ROUND_MS);
     }
     if (this.fatal) throw this.fatal;
     const have = this.covered();

@@ -12,6 +12,7 @@ import type { Engine } from '../native/addon.js';
 import { Verifier } from '../security/auth.js';
 import { chooseInterface } from '../topology/iface.js';
 import { hostKeyFile, loadOrCreateKey } from './identity.js';
+import { holdKey } from './key_holder.js';
 import {
   autonatVerdict,
   BandwidthMeter,
@@ -93,6 +94,9 @@ export async function startWanNetwork(
   if (!listen.length) listen.push(`/${ip}/${iface.address}/tcp/0`, `/${ip}/${iface.address}/tcp/0/ws`);
   const keyFile = hostKeyFile(env);
   const { key, created } = await loadOrCreateKey(keyFile);
+  // The last coordinator with this identity (the previous epoch's of a growing job) may still be exiting.
+  const waited = await holdKey(keyFile, timeoutMs);
+  if (waited > 0) o.log('info', `waited ${waited} ms for the previous coordinator with this identity to exit`);
   const node = await createP2pNode({
     key,
     listen,

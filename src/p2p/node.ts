@@ -11,10 +11,8 @@ import { dcutr } from '@libp2p/dcutr';
 import { identify, identifyPush } from '@libp2p/identify';
 import { FaultTolerance, type Libp2p, type PrivateKey } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht';
-import { mdns } from '@libp2p/mdns';
 import { type Ping, ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
-import { uPnPNAT } from '@libp2p/upnp-nat';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
@@ -85,7 +83,9 @@ export async function createP2pNode(o: P2pOptions): Promise<P2pNode> {
       reservations: { maxReservations: 1024, applyDefaultLimit: false },
     });
   else services.dcutr = dcutr();
-  if (o.upnp) services.upnp = uPnPNAT();
+  // Loaded only when used (a coordinator's start-up, once per job and epoch, loads the rest).
+  if (o.upnp) services.upnp = (await import('@libp2p/upnp-nat')).uPnPNAT();
+  const discovery = o.mdns ? [(await import('@libp2p/mdns')).mdns({ interval: 1000 })] : [];
   try {
     const node = await createLibp2p({
       privateKey: o.key,
@@ -95,7 +95,7 @@ export async function createP2pNode(o: P2pOptions): Promise<P2pNode> {
       // A bounded stream window (default grows to 16 MiB) keeps little queued ahead of the native heartbeats
       // and pings a tunnel carries beside data (docs/wan.md "Shaped links").
       streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 2 << 20 } })],
-      peerDiscovery: o.mdns ? [mdns({ interval: 1000 })] : [],
+      peerDiscovery: discovery,
       services,
       connectionManager: { maxConnections: 512 },
       // A tunnel can keep a link busy for seconds (16 MiB at relay speed): a slow ping must not abort

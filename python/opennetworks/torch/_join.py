@@ -56,12 +56,13 @@ def join_epoch(epoch: int, rank: int, world: int, init_method: str | None = None
     if dist.is_initialized():
         dist.destroy_process_group()
     _comm.reset_client()  # leaves the old job; its coordinator exits once idle
-    if old is not None:  # the next coordinator uses the same libp2p identity: let the old one go first
-        pid = _env.job_dir(old) / "coord.pid"
-        for _ in range(100):
-            if not pid.exists() or not _alive(pid):
-                break
-            time.sleep(0.1)
+    # The old job's coordinator exits 1 s after its ranks left. Under ONET_WAN the next one starts now and
+    # waits itself for the host's libp2p identity (src/p2p/key_holder.ts); else let the old one go first.
+    if old is not None and not _env.value("ONET_WAN"):
+        pid, wait, end = _env.job_dir(old) / "coord.pid", 0.002, time.monotonic() + 10
+        while pid.exists() and _alive(pid) and time.monotonic() < end:
+            time.sleep(wait)
+            wait = min(0.05, wait * 1.5)
     os.environ.update(ONET_JOB_ID=job, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
     if init_method is None:
         addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
