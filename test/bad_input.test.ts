@@ -9,7 +9,14 @@ import { Coordinator } from '../src/coordinator/server';
 import { native } from '../src/native/addon';
 
 const job = `bad-${process.pid}`;
-const env = { ...process.env, ONET_JOB_ID: job, ONET_TIMEOUT: '2', ONET_ARENA_BYTES: '1MiB' };
+// The engine's answers (the rank-side fast lane's own errors: test/node_lane.test.ts).
+const env = {
+  ...process.env,
+  ONET_JOB_ID: job,
+  ONET_TIMEOUT: '2',
+  ONET_ARENA_BYTES: '1MiB',
+  ONET_FASTLANE_MAX_BYTES: '0',
+};
 let coord: Coordinator;
 let comms: Comm[];
 

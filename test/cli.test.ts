@@ -55,7 +55,8 @@ describe('onet CLI', () => {
 
   it('status names the rank a stalled collective waits for', async () => {
     const job = `status-${process.pid}`;
-    const env = { ...process.env, ONET_JOB_ID: job };
+    // The coordinator's view of a stalled collective: the engine's (fast-lane calls never reach it).
+    const env = { ...process.env, ONET_JOB_ID: job, ONET_FASTLANE_MAX_BYTES: '0' };
     const coord = await Coordinator.start({ job, world: 2, env, log: () => {} });
     const c0 = await init({ rank: 0, world: 2, localRank: 0, localWorld: 2, job, env });
     const c1 = await init({ rank: 1, world: 2, localRank: 1, localWorld: 2, job, env });

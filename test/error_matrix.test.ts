@@ -33,6 +33,7 @@ const envFor = (job: string, extra: Record<string, string> = {}) => ({
   ONET_JOB_ID: job,
   ONET_TIMEOUT: '2',
   ONET_ARENA_BYTES: '1MiB',
+  ONET_FASTLANE_MAX_BYTES: '0', // the engine's error paths (the fast lane's: test/node_lane.test.ts)
   ...extra,
 });
 

@@ -193,7 +193,8 @@ describe('launch()', () => {
     const job = await launch({
       nprocs: 3,
       cmd: [process.execPath, WORKER, 'stall'],
-      env: { STALL_MS: '2500', LINGER_MS: '1000' },
+      // The coordinator's view of a pending collective: the engine's (fast-lane calls never reach it).
+      env: { STALL_MS: '2500', LINGER_MS: '1000', ONET_FASTLANE_MAX_BYTES: '0' },
       metricsIntervalMs: 150,
       ...quiet,
     });

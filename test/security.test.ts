@@ -32,7 +32,14 @@ async function raw(endpoint: string, body: Record<string, unknown>): Promise<any
 
 describe('a token-protected coordinator', () => {
   const job = `sec-${process.pid}`;
-  const base = { ...process.env, ONET_JOB_ID: job, ONET_TIMEOUT: '20', ONET_ARENA_BYTES: '1MiB' };
+  // An admin abort fails the collectives pending at the engine (fast-lane calls never reach the coordinator).
+  const base = {
+    ...process.env,
+    ONET_JOB_ID: job,
+    ONET_TIMEOUT: '20',
+    ONET_ARENA_BYTES: '1MiB',
+    ONET_FASTLANE_MAX_BYTES: '0',
+  };
   const env = { ...base, ONET_JOB_TOKEN: TOKEN, ONET_OBSERVER_TOKEN: OBSERVER, ONET_ADMIN_TOKEN: ADMIN };
   let coord: Coordinator;
   let comms: Comm[];

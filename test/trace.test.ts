@@ -15,7 +15,14 @@ describe('ONET_TRACE timeline', () => {
   it.each([1, 3])('world %i: every collective of every rank, phases nested, from engine timestamps', async (W) => {
     const job = `trace-${process.pid}-${W}`;
     const path = join(dir, `trace-${W}.json`);
-    const env = { ...process.env, ONET_JOB_ID: job, ONET_TRACE: path, ONET_TW_MODE: 'script' };
+    // The engine's timeline: fast-lane calls never reach the coordinator.
+    const env = {
+      ...process.env,
+      ONET_JOB_ID: job,
+      ONET_TRACE: path,
+      ONET_TW_MODE: 'script',
+      ONET_FASTLANE_MAX_BYTES: '0',
+    };
     const coord = await Coordinator.start({ job, world: W, env, log: () => {} });
     try {
       const ran = await startRanks(W, env);

@@ -3,6 +3,14 @@
 // (docs/protocol.md §3-§4, docs/jax.md). Python (opennetworks/jax/_ffi.py) registers the rank
 // with the coordinator, reserves one slot and one data block per device lane from the Python
 // client's engine, and hands them over with onet_jax_attach / onet_jax_set_lane.
+//
+// Small calls take the rank-side fast lane (native/rank/fastlane.h) when the communicator has one:
+// Python (_ffi.py) sets the lane's segment up through the Python FastLane (capability, segment,
+// its first call), then hands its base, this rank's group rank, the next sequence number and the
+// address of onet_fl_call (build/Release/libonet_fastlane.so, the engine's own reduce kernels) over
+// with onet_jax_set_fastlane. From then on this side owns the lane's sequence (Python reads it back
+// with onet_jax_fastlane_seq). Which calls take it is the Python path's rule (_fastlane.py): the
+// collective and the per-rank input bytes against ONET_FASTLANE_MAX_BYTES, never timing.
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -23,6 +31,7 @@
 #include "common/gen/errors.h"
 #include "common/proc_alive.h"
 #include "common/gen/enums.h"
+#include "rank/fastlane.h"
 #include "shm/layout.h"
 #include "shm/spin_policy.h"
 #include "xla/ffi/api/ffi.h"
@@ -38,6 +47,20 @@ constexpr int64_t kAllreduce = int64_t(onet::Coll::allreduce), kBroadcast = int6
                   kAllgather = int64_t(onet::Coll::allgather), kReduceScatter = int64_t(onet::Coll::reduce_scatter),
                   kAlltoall = int64_t(onet::Coll::alltoall), kBarrier = int64_t(onet::Coll::barrier);
 constexpr int kMaxLanes = 64;
+constexpr double kCoordCheckS = 0.05;  // how often a lane call checks the coordinator (_fastlane.py)
+constexpr double kLaneYieldUs = 200;   // _spin_policy.py LANE_YIELD_US
+
+// A device lane's rank-side fast lane (fastlane.h); call == nullptr: none, every call posts to the engine.
+struct FastLane {
+  int (*call)(onet_fl_call_t*) = nullptr;
+  void (*abort)(void*, int) = nullptr;
+  void* base = nullptr;
+  int rank = 0;  // group rank in the segment
+  uint64_t seq = 0, max_bytes = 0;
+  double spin_us = 0, next_coord_check = 0;
+  bool crowded = false;  // more ranks on this host than cores
+  std::string broken;    // set once a peer was gone or late (_fastlane.py FastLane.broken): lane calls fail
+};
 
 struct Lane {
   std::mutex mu;
@@ -48,6 +71,7 @@ struct Lane {
   int size = 1, grank = 0;  // group size and this rank's index in it
   uint64_t seq = 0;
   std::string broken;  // set once a request was abandoned (its slot may still be written)
+  FastLane fl;
 };
 
 struct State {
@@ -86,16 +110,20 @@ struct ErrorRecord {
   Code code = Code::kOk;
   std::string msg;
   std::vector<int> ranks;
+  int lane = -1;  // a fast-lane call's device lane and sequence number (Python words it: FastLane.error_for)
+  uint64_t lane_seq = 0;
 };
 ErrorRecord g_error;
 
-ffi::Error fail(Code code, const std::string& msg, std::vector<int> ranks = {}) {
+ffi::Error fail(Code code, const std::string& msg, std::vector<int> ranks = {}, int lane = -1, uint64_t seq = 0) {
   {
     std::lock_guard<std::mutex> hold(g_error.mu);
     g_error.set = true;
     g_error.code = code;
     g_error.msg = msg;
     g_error.ranks = std::move(ranks);
+    g_error.lane = lane;
+    g_error.lane_seq = seq;
   }
   ffi::ErrorCode ec = ffi::ErrorCode::kInternal;
   if (code == Code::kInvalid || code == Code::kMismatch) ec = ffi::ErrorCode::kInvalidArgument;
@@ -198,6 +226,68 @@ ffi::Error post_and_wait(Lane& L, int64_t coll, uint32_t dtype, int64_t redop, i
   return ffi::Error::Success();
 }
 
+// One collective on the lane's fast lane (caller holds L.mu). The output is written in place: y is
+// [P, n] for allgather, [n] otherwise; a reduce_scatter's input is [P, n].
+ffi::Error lane_call(Lane& L, int lane, int64_t coll, uint32_t dt, int64_t redop, int64_t root, uint64_t n,
+                     const void* in, uint64_t in_bytes, void* out) {
+  FastLane& F = L.fl;
+  if (!F.broken.empty())
+    return fail(Code::kAborted,
+                "rank " + std::to_string(g.rank) + ": the fast lane of lane " + std::to_string(lane) +
+                    " is unusable after: " + F.broken,
+                {g.rank});
+  const double t = now_s();
+  if (t > F.next_coord_check) {  // what a sleeping engine waiter checks too: the job is over without it
+    F.next_coord_check = t + kCoordCheckS;
+    const bool closing = g.ctl->closing.load() != 0;
+    if (closing || !coord_alive()) {
+      F.abort(F.base, g.rank);  // peers waiting in this call learn it at once (EABORTED)
+      F.broken = closing ? "the coordinator shut down" : "the coordinator died";
+      return fail(Code::kAborted,
+                  "rank " + std::to_string(g.rank) + ": " +
+                      (closing ? "the coordinator (pid " + std::to_string(g.coord_pid) + ") shut down; restart the job"
+                               : "coordinator pid " + std::to_string(g.coord_pid) +
+                                     " died; see its log in the job directory and restart the job"),
+                  {g.rank});
+    }
+  }
+  // The lane's spin (_spin_policy.py lane_spin_us): busy-poll spin_us while every runnable task has a core,
+  // else poll between sched_yield() calls (a negative spin_us tells the lane so).
+  static const shm::SpinLimits lim = shm::spin_limits_from_env();
+  thread_local shm::LoadSampler load;
+  double spin = F.spin_us;
+  if (lim.max_us <= 0) spin = F.crowded ? 0 : F.spin_us;
+  else if (F.crowded || shm::spin_mode(load.sample(int64_t(t * 1e9)), load.cores) != shm::SpinMode::busy)
+    spin = -std::max(F.spin_us, kLaneYieldUs);
+  onet_fl_call_t c;
+  c.base = F.base;
+  c.rank = F.rank;
+  c.coll = int32_t(coll);
+  c.seq = ++F.seq;
+  c.dtype = int32_t(dt);
+  c.redop = int32_t(redop);
+  c.root = int32_t(root);
+  c.reserved = 0;
+  c.count = n;
+  c.scale = 1.0;
+  const bool send = !(coll == kBroadcast && L.grank != root);
+  c.in = send ? in : nullptr;
+  c.in_bytes = send ? in_bytes : 0;
+  c.out = out;
+  c.spin_us = spin;
+  c.timeout_s = g.timeout_s;
+  c.nranks = 0;
+  c.msg[0] = 0;
+  const int rc = F.call(&c);
+  if (rc == 0) return ffi::Error::Success();
+  const std::string msg(c.msg, strnlen(c.msg, sizeof c.msg));
+  // A peer gone or late: later calls could never line up again (FastLane.error_for marks it so too).
+  if (rc == int(Code::kTimeout) || rc == int(Code::kAborted)) F.broken = msg;
+  std::vector<int> ranks(c.ranks, c.ranks + std::min(std::max(c.nranks, 0), 64));
+  Code code = onet::code_known(rc) ? Code(rc) : Code::kInternal;
+  return fail(code, msg, std::move(ranks), lane, c.seq);
+}
+
 // XLA element type -> wire dtype and element bytes (spec/enums.json: dtypes[].xla, dtypeAliases.xla).
 bool wire_dtype(ffi::DataType t, uint32_t* code, size_t* es) {
   switch (t) {
@@ -227,9 +317,14 @@ ffi::Error Collective(ffi::AnyBuffer x, ffi::Buffer<ffi::S32> lane_buf, ffi::Res
   Lane& L = g.lanes[lane];
   std::lock_guard<std::mutex> hold(L.mu);
   if (!L.broken.empty())
-    return fail(Code::kAborted, "rank " + std::to_string(g.rank) + ": lane " + std::to_string(lane) +
-                                    " is unusable after an earlier failure (" + L.broken + "); restart the job");
-  if (coll == kBarrier) return post_and_wait(L, coll, uint32_t(onet::DType::u8), 0, 0, 0, L.off, L.off);
+    return fail(Code::kAborted,
+                "rank " + std::to_string(g.rank) + ": lane " + std::to_string(lane) +
+                    " is unusable after an earlier failure (" + L.broken + "); restart the job",
+                {g.rank});
+  if (coll == kBarrier) {
+    if (L.fl.call) return lane_call(L, lane, coll, uint32_t(onet::DType::u8), 0, 0, 0, nullptr, 0, nullptr);
+    return post_and_wait(L, coll, uint32_t(onet::DType::u8), 0, 0, 0, L.off, L.off);
+  }
   uint32_t dt;
   size_t es;
   if (!wire_dtype(x.element_type(), &dt, &es))
@@ -248,6 +343,10 @@ ffi::Error Collective(ffi::AnyBuffer x, ffi::Buffer<ffi::S32> lane_buf, ffi::Res
     return fail(Code::kInvalid, std::string(coll_name(coll)) + ": input size is not divisible by the group size");
   uint64_t n = nx / p_in;
   if (n == 0) return ffi::Error::Success();
+  // The fast lane's rule (_fastlane.py): this rank's input bytes (a broadcast's non-root ranks count
+  // theirs too) within ONET_FASTLANE_MAX_BYTES; all_to_all always goes to the engine.
+  if (L.fl.call && coll != kAlltoall && nx * es <= L.fl.max_bytes)
+    return lane_call(L, lane, coll, dt, redop, root, n, x.untyped_data(), nx * es, y->untyped_data());
   const int blk = std::max(p_in, p_out);
   uint64_t m_max = L.bytes / (uint64_t(blk) * es);
   m_max = m_max >= 64 ? m_max & ~uint64_t(63) : m_max;  // keep pieces 64-byte aligned inside the block
@@ -324,6 +423,7 @@ int onet_jax_set_lane(int lane, uint32_t slot, uint64_t off, uint64_t bytes, uin
   L.grank = grank;
   L.seq = 0;
   L.broken.clear();
+  L.fl = FastLane{};
   L.ready = true;
   return 0;
 }
@@ -345,11 +445,15 @@ void onet_jax_bump_post_count() {
 
 // The error of the last failed call (see ErrorRecord), taken once: returns 0 when there is none,
 // else 1 with *code, up to max_ranks ranks (*nranks = how many), and msg (NUL-terminated, cut at cap).
-int onet_jax_take_error(int32_t* code, int32_t* ranks, int max_ranks, int32_t* nranks, char* msg, size_t cap) {
+// *lane: the device lane of a failed fast-lane call (-1: an engine call), *lane_seq: its sequence number.
+int onet_jax_take_error(int32_t* code, int32_t* ranks, int max_ranks, int32_t* nranks, char* msg, size_t cap,
+                        int32_t* lane, uint64_t* lane_seq) {
   std::lock_guard<std::mutex> hold(g_error.mu);
   if (!g_error.set) return 0;
   g_error.set = false;
   *code = int32_t(g_error.code);
+  *lane = g_error.lane;
+  *lane_seq = g_error.lane_seq;
   *nranks = int32_t(std::min<size_t>(g_error.ranks.size(), size_t(std::max(max_ranks, 0))));
   for (int32_t i = 0; i < *nranks; i++) ranks[i] = g_error.ranks[i];
   if (cap > 0) {
@@ -361,6 +465,44 @@ int onet_jax_take_error(int32_t* code, int32_t* ranks, int max_ranks, int32_t* n
 }
 
 uint64_t onet_jax_lane_seq(int lane) { return lane >= 0 && lane < kMaxLanes ? g.lanes[lane].seq : 0; }
+
+// Continue lane `lane`'s engine calls after `seq` (the Python client numbered some of its group's calls:
+// the fast lane's setup barrier).
+int onet_jax_set_seq(int lane, uint64_t seq) {
+  if (lane < 0 || lane >= kMaxLanes) return -1;
+  std::lock_guard<std::mutex> hold(g.lanes[lane].mu);
+  g.lanes[lane].seq = seq;
+  return 0;
+}
+
+// Hand lane `lane` its communicator's fast lane: the mapped segment, this rank's group rank in it, the
+// last lane call number Python made, the limit (ONET_FASTLANE_MAX_BYTES), the spin window (ONET_SPIN_US),
+// whether the host has fewer cores than ranks, and the lane's onet_fl_call / onet_fl_abort. call == nullptr
+// takes it away (every call then posts to the engine).
+int onet_jax_set_fastlane(int lane, void* base, int rank, uint64_t seq, uint64_t max_bytes, double spin_us, int crowded,
+                          void* call, void* abort) {
+  if (lane < 0 || lane >= kMaxLanes) return -1;
+  Lane& L = g.lanes[lane];
+  std::lock_guard<std::mutex> hold(L.mu);
+  L.fl = FastLane{};
+  if (!call || !abort || !base) return 0;
+  L.fl.call = reinterpret_cast<int (*)(onet_fl_call_t*)>(call);
+  L.fl.abort = reinterpret_cast<void (*)(void*, int)>(abort);
+  L.fl.base = base;
+  L.fl.rank = rank;
+  L.fl.seq = seq;
+  L.fl.max_bytes = max_bytes;
+  L.fl.spin_us = spin_us;
+  L.fl.crowded = crowded != 0;
+  return 0;
+}
+
+// The last fast-lane call number of lane `lane` (Python's FastLane takes the sequence back from it).
+uint64_t onet_jax_fastlane_seq(int lane) {
+  if (lane < 0 || lane >= kMaxLanes) return 0;
+  std::lock_guard<std::mutex> hold(g.lanes[lane].mu);
+  return g.lanes[lane].fl.seq;
+}
 
 int onet_jax_max_lanes() { return kMaxLanes; }
 

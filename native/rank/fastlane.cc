@@ -1,7 +1,7 @@
 // Rank-side fast lane: one small collective among the ranks of a single-host communicator, in a
 // shared segment (layout and the ordering argument: fastlane.h). Cost: one copy in, one cache-line
-// publish, P-1 cache-line polls, then P·S bytes read per rank; no coordinator, no syscall unless a
-// peer is late by more than the spin window.
+// publish, P-1 cache-line polls, then P·S bytes read per rank (a cooperative allreduce: 2·S and a second
+// meeting, fastlane.h); no coordinator, no syscall unless a peer is late by more than the spin window.
 #include "rank/fastlane.h"
 
 #include <linux/futex.h>
@@ -52,9 +52,9 @@ void futex_wait(uint32_t* addr, uint32_t expected, double seconds) {
 }
 
 // Publish: make this rank's block visible, then wake whoever sleeps on the shared word.
-void publish(void* base, int rank, uint64_t seq) {
+void publish(void* base, int rank, uint64_t seq, uint64_t Line::*word = &Line::seq) {
   Head* h = head(base);
-  store(&line(base, rank)->seq, seq);
+  store(&(line(base, rank)->*word), seq);
   __atomic_fetch_add(&h->wake, 1u, __ATOMIC_SEQ_CST);
   for (uint32_t r = 0; r < h->size; r++) {
     if (int(r) != rank && load(&line(base, int(r))->sleeping)) {
@@ -70,14 +70,36 @@ std::string list(const std::vector<int>& v) {
   return s;
 }
 
-// Wait until every peer published `seq`: spin for spin_us, then sleep in ≤ 50 ms steps, checking
-// the abort word, each missing peer's liveness and the deadline between sleeps.
-Status wait_all(void* base, int rank, uint64_t seq, double spin_us, double timeout_s) {
+// The yielding window (spin_us < 0) of this process, in ns (0: not set yet). It adapts like the engine's
+// spin budget (_spin_policy.spin_update): a wait caught while yielding grows it by 1/4, one that slept but
+// ended within the cap (-spin_us) makes it 1.5x that wait, a longer one halves it, within [2 µs, cap]. So a
+// peer that computes between collectives gets the core back, and tight loops of small calls keep yielding.
+std::atomic<int64_t> g_yield_ns{0};
+
+int64_t yield_window(int64_t cap_ns) {
+  const int64_t b = g_yield_ns.load(std::memory_order_relaxed);
+  return b > 0 ? std::min(b, cap_ns) : cap_ns;
+}
+
+void yield_adapt(int64_t cap_ns, int64_t win_ns, int64_t waited_ns, bool caught) {
+  int64_t b = win_ns;
+  if (caught) b = b + b / 4 + 1000;
+  else if (waited_ns <= cap_ns) b = std::max(waited_ns + waited_ns / 2, b + b / 4 + 1000);
+  else b = b / 2;
+  g_yield_ns.store(std::clamp<int64_t>(b, 2000, std::max<int64_t>(cap_ns, 2000)), std::memory_order_relaxed);
+}
+
+// Wait until every peer published `seq`: spin for spin_us (< 0: yield for an adaptive window of at most
+// -spin_us), then sleep in ≤ 50 ms steps, checking the abort word, each missing peer's liveness and the
+// deadline between sleeps.
+// `word`: which Line word to wait on (&Line::seq: arrived; &Line::red: its cooperative slice is folded).
+Status wait_all(void* base, int rank, uint64_t seq, double spin_us, double timeout_s,
+                uint64_t Line::*word = &Line::seq) {
   Head* h = head(base);
   const int P = int(h->size);
   auto missing = [&](std::vector<int>* who, std::vector<int>* grp) {
     for (int r = 0; r < P; r++) {
-      if (load(&line(base, r)->seq) < seq) {
+      if (load(&(line(base, r)->*word)) < seq) {
         if (who) who->push_back(line(base, r)->global_rank);
         if (grp) grp->push_back(r);
       }
@@ -85,15 +107,27 @@ Status wait_all(void* base, int rank, uint64_t seq, double spin_us, double timeo
   };
   auto all_here = [&] {
     for (int r = 0; r < P; r++)
-      if (load(&line(base, r)->seq) < seq) return false;
+      if (load(&(line(base, r)->*word)) < seq) return false;
     return true;
   };
   const auto t0 = Clock::now();
-  const auto spin_end = t0 + std::chrono::nanoseconds(int64_t(spin_us * 1e3));
+  // spin_us < 0: more runnable tasks than cores (_spin_policy.lane_spin_us): poll between sched_yield()
+  // calls for -spin_us µs, handing the core to whoever else is runnable (often the peer waited for),
+  // instead of a futex sleep, whose wake-up costs the publisher a syscall and both sides a context switch.
+  const bool yield = spin_us < 0;
+  const int64_t cap_ns = int64_t((yield ? -spin_us : spin_us) * 1e3);
+  const int64_t win_ns = yield ? yield_window(cap_ns) : cap_ns;
+  const auto spin_end = t0 + std::chrono::nanoseconds(win_ns);
   for (unsigned i = 0; !all_here(); i++) {
+    if (yield) {
+      if (Clock::now() > spin_end) break;
+      sched_yield();
+      continue;
+    }
     if ((i & 63) == 0 && Clock::now() > spin_end) break;
     __builtin_ia32_pause();
   }
+  const bool caught = yield && all_here();
   const auto deadline = t0 + std::chrono::nanoseconds(int64_t(timeout_s * 1e9));
   Line* me = line(base, rank);
   const int my_global = me->global_rank;
@@ -135,6 +169,7 @@ Status wait_all(void* base, int rank, uint64_t seq, double spin_us, double timeo
     if (!all_here()) futex_wait(&h->wake, v, 0.05);
     store(&me->sleeping, 0u);
   }
+  if (yield) yield_adapt(cap_ns, win_ns, std::chrono::nanoseconds(Clock::now() - t0).count(), caught);
   return Status::Ok();
 }
 
@@ -182,6 +217,8 @@ Status check(void* base, int /*rank*/, const Desc& own) {
 
 Status fold(void* base, int rank, const Desc& mine, Coll coll, uint64_t n, size_t es, void* out, const void* in,
             std::vector<const void*>& srcs);
+Status coop_allreduce(void* base, int rank, const Desc& mine, uint64_t n, size_t es, void* out,
+                      std::vector<const void*>& srcs, double spin_us, double timeout_s);
 
 Status run(void* base, int rank, const Desc& mine, const void* in, uint64_t in_bytes, void* out, double spin_us,
            double timeout_s) {
@@ -204,9 +241,29 @@ Status run(void* base, int rank, const Desc& mine, const void* in, uint64_t in_b
   const uint64_t n = mine.count;
   if (n == 0 || coll == Coll::barrier) return Status::Ok();
   std::vector<const void*> srcs(P);
-  st = fold(base, rank, mine, coll, n, es, out, in, srcs);
+  if (coll == Coll::allreduce && coop(uint32_t(P), n * es, h->coop_min))
+    st = coop_allreduce(base, rank, mine, n, es, out, srcs, spin_us, timeout_s);
+  else st = fold(base, rank, mine, coll, n, es, out, in, srcs);
   if (!st.ok() && st.ranks.empty()) st.ranks.push_back(line(base, rank)->global_rank);
   return st;
+}
+
+// fastlane.h "Cooperative allreduce": fold slice `rank` of every block into block 0, wait until every
+// slice is folded, copy block 0 out. The same bits as fold(): each element is still folded in rank order.
+Status coop_allreduce(void* base, int rank, const Desc& mine, uint64_t n, size_t es, void* out,
+                      std::vector<const void*>& srcs, double spin_us, double timeout_s) {
+  const uint32_t P = head(base)->size;
+  uint64_t lo = 0, hi = 0;
+  coop_slice(P, n, es, uint32_t(rank), &lo, &hi);
+  for (uint32_t r = 0; r < P; r++) srcs[r] = block(base, int(r), mine.seq) + 64 + lo * es;
+  char* res = block(base, 0, mine.seq) + 64;  // the fold's output aliases its first input only
+  Status st = reduce::reduce(RedOp(mine.redop), DType(mine.dtype), res + lo * es, srcs.data(), int(P), hi - lo,
+                             mine.scale, int(P));
+  if (!st.ok()) return st;
+  publish(base, rank, mine.seq, &Line::red);
+  if (!(st = wait_all(base, rank, mine.seq, spin_us, timeout_s, &Line::red)).ok()) return st;
+  std::memcpy(out, res, n * es);
+  return Status::Ok();
 }
 
 Status fold(void* base, int rank, const Desc& mine, Coll coll, uint64_t n, size_t es, void* out, const void* in,

@@ -13,18 +13,27 @@
 // Why two blocks per rank and no "done reading" flag: a rank starts call k only after it saw every
 // peer publish k-1, and a peer publishes k-1 only after it finished reading call k-2, the last call
 // that used the parity-k blocks. So writing one's parity-k block can never race a reader.
+//
+// Cooperative allreduce (version 2; coop() below says when, from P, the bytes and Head::coop_min,
+// which group rank 0 writes at creation, so every rank decides alike): after
+// everyone published k, group rank r folds only its slice r (coop_slice) of every block, in
+// group-rank order, into that slice of group rank 0's block (the fold may overwrite its first input),
+// publishes k in Line::red, waits until every peer's red is k, and copies rank 0's whole block to
+// its output. Each rank reads P·S/P + S bytes instead of P·S. The slices are disjoint and every
+// reader of block 0 finishes before it publishes k+1, so the argument above still holds.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 namespace onet::fastlane {
 
 constexpr uint32_t kMagic = 0x4C46'4E4F;  // "ONFL"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;          // 2: cooperative allreduce, Line::red; calls cut in pieces (_fastlane.py)
 
 struct Head {               // at 0
   uint32_t magic, version;  // 0, 4
-  uint32_t size, reserved;  // 8: group size P
+  uint32_t size, coop_min;  // 8: group size P; 12: smallest cooperative allreduce in bytes per rank (0: none)
   uint64_t cap;             // 16: bytes of one rank's block (ONET_FASTLANE_MAX_BYTES at creation)
   uint32_t wake;            // 24: futex word, bumped after every publish
   uint32_t aborted;         // 28: 0, or 1 + the global rank that aborted the communicator
@@ -36,6 +45,7 @@ struct Line {              // at 64·(1 + r), one cache line per group rank
   uint64_t start;          // 16: /proc/<pid>/stat start time (0: unknown)
   int32_t global_rank;     // 24
   uint32_t attached;       // 28
+  uint64_t red;            // 32: the last cooperative allreduce whose slice this rank folded
 };
 
 struct Desc {            // first 64 bytes of a block: what the rank called, for mismatch checks
@@ -49,6 +59,17 @@ struct Desc {            // first 64 bytes of a block: what the rank called, for
 inline uint64_t head_bytes(uint32_t P) { return (64ull * (P + 1) + 4095) & ~4095ull; }
 inline uint64_t block_bytes(uint64_t cap) { return 64 + ((cap + 63) & ~63ull); }
 inline uint64_t segment_bytes(uint32_t P, uint64_t cap) { return head_bytes(P) + 2ull * P * block_bytes(cap); }
+// Whether an allreduce of `bytes` per rank among P ranks folds cooperatively (every slice non-empty).
+inline bool coop(uint32_t P, uint64_t bytes, uint32_t coop_min) {
+  return P >= 2 && coop_min && bytes >= coop_min && bytes >= 256ull * P * P;
+}
+// Group rank r's slice [*lo, *hi) of n elements of es bytes: P near-equal parts, cut at 64-byte lines.
+inline void coop_slice(uint32_t P, uint64_t n, uint64_t es, uint32_t r, uint64_t* lo, uint64_t* hi) {
+  const uint64_t line = es >= 64 ? 1 : 64 / es;
+  const uint64_t part = ((n + P - 1) / P + line - 1) / line * line;
+  *lo = std::min<uint64_t>(n, r * part);
+  *hi = std::min<uint64_t>(n, *lo + part);
+}
 
 }  // namespace onet::fastlane
 

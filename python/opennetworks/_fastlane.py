@@ -2,9 +2,11 @@
 shared segment, without the coordinator (docs/performance.md "Rank-side fast lane").
 
 Whether a call takes the lane depends only on the collective, its per-rank input bytes, the
-communicator (all ranks on one host) and ONET_FASTLANE_MAX_BYTES, never on timing or on which
-implementation (ONET_RANK_IMPL) a rank uses, so every rank makes the same choice. A call first waits
-for this rank's in-flight collectives of the same communicator, so results keep program order.
+communicator (all ranks on one host), ONET_FASTLANE_MAX_BYTES and ONET_FASTLANE_CHUNKED_MAX_BYTES (calls
+between the two run as several lane calls of at most one block each, ``_chunks``), never on timing, on where
+a tensor lives or on which implementation (ONET_RANK_IMPL) a rank uses, so every rank makes the same choice.
+A call first waits for this rank's in-flight collectives of the same communicator, so results keep program
+order.
 
 A call is two halves: ``start`` publishes this rank's contribution and never waits for peers;
 ``finish`` (Work.wait(), is_completed(), the future, or the next call of the communicator) waits for
@@ -34,8 +36,10 @@ from . import _env, _fastlane_cap
 from ._client import _pid_start
 from ._errors import AbortedError, ClosedError, InvalidArgumentError, error_for_status
 from ._fastlane_layout import (
+    COOP_MIN_BYTES,
     H_ABORTED,
     H_CAP,
+    H_COOP_MIN,
     H_MAGIC,
     H_SIZE,
     H_VERSION,
@@ -111,13 +115,30 @@ class _Done:
 class Pending:
     """One started (published) lane call; ``finish`` completes it and sets ``error`` (None: ok)."""
 
-    __slots__ = ("seq", "args", "done", "error")
+    __slots__ = ("seq", "args", "done", "error", "rest", "call", "chunk")
 
     def __init__(self, seq: int, args: tuple):
         self.seq = seq
         self.args = args
         self.done = False
         self.error = None
+        self.rest = ()  # a chunked call's later pieces (_chunks), run by finish
+        self.call = None  # (coll, dtype, redop, root, scale, timeout_s) for those
+        self.chunk = None  # the _Chunk this Pending published
+
+
+class _Chunk:
+    """One piece of a call larger than the block: what to publish and where its result goes."""
+
+    __slots__ = ("count", "in_addr", "in_bytes", "pieces", "out_addr", "stage")
+
+    def __init__(self, count, in_addr, in_bytes, out_addr, pieces=None, stage=None):
+        self.count = count
+        self.in_addr = in_addr
+        self.in_bytes = in_bytes
+        self.out_addr = out_addr
+        self.pieces = pieces  # reduce_scatter: the P strided input pieces, copied one after the other
+        self.stage = stage  # all_gather: (staging array, [(out address, bytes)]) scattered after the call
 
 
 class FastLane:
@@ -136,6 +157,9 @@ class FastLane:
         if not self.version:
             self.max_bytes = 0
         self.cap = max(64, self.max_bytes)
+        # Calls up to `limit` bytes per rank take the lane, in pieces of `max_bytes` above it (_chunks).
+        chunked = int(_env.bytes_setting("ONET_FASTLANE_CHUNKED_MAX_BYTES")) if self.max_bytes else 0
+        self.limit = max(self.max_bytes, chunked)
         # Spinning only pays while every rank has a core: with more ranks on the host than cores a
         # spinning rank burns the slice its late peer needs (docs/performance.md), so it sleeps at once.
         crowded = info.local_world > (os.cpu_count() or 1)
@@ -173,6 +197,7 @@ class FastLane:
             finally:
                 os.close(fd)
             _put(mm, H_SIZE, 4, self.size)
+            _put(mm, H_COOP_MIN, 4, self._coop_min())
             _put(mm, H_CAP, 8, self.cap)
             _put(mm, H_VERSION, 4, VERSION)
             _put(mm, H_MAGIC, 4, MAGIC)
@@ -228,6 +253,14 @@ class FastLane:
                 warnings.warn(f"opennetworks: fast lane in Python: {why}", RuntimeWarning, stacklevel=4)
             self.impl = self.pub
 
+    def _coop_min(self) -> int:
+        """Head.coop_min for a new segment (group rank 0's value holds for all; docs/performance.md
+        "Cooperative allreduce"): 0 (never) at P = 2, where it moves more bytes than every rank folding
+        (3.5 S against 3 S), and with more ranks on the host than cores, where its second meeting costs a
+        wake-up per rank (won 17-24 % at load 9, lost 14-86 % at load 17 on 2 cores); else COOP_MIN_BYTES."""
+        crowded = self.client.info.local_world > (os.cpu_count() or 1)
+        return 0 if self.size <= 2 or crowded else COOP_MIN_BYTES
+
     def _engine_barrier(self) -> None:
         c = self.client
         eng = c.engine
@@ -282,15 +315,65 @@ class FastLane:
             if self.pub.aborted_by():  # aborted by a peer: the engine path gives the coordinator's error
                 self.broken = f"the fast lane of group {self.group} was aborted"
                 return None
-            self.seq += 1
             t = eng.timeout_s if timeout_s is None else timeout_s
-            err = self.pub.publish(self.seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes)
-            if err:
-                raise error_for_status(*err)
-            own = self.pub.own_data(self.seq)
-            p = Pending(self.seq, (coll, dtype, redop, root, count, scale, own, out_addr, self.spin_us, t))
+            es = DTYPE_SIZE.get(dtype, 1)
+            if count * es * (self.size if coll == REDUCE_SCATTER else 1) <= self.max_bytes:  # one lane call
+                self.seq += 1
+                err = self.pub.publish(self.seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes)
+                if err:
+                    raise error_for_status(*err)
+                own = self.pub.own_data(self.seq)
+                p = Pending(self.seq, (coll, dtype, redop, root, count, scale, own, out_addr, self.spin_us, t))
+            else:
+                chunks = self._chunks(coll, es, count, in_addr, in_bytes, out_addr)
+                p = self._publish(coll, dtype, redop, root, scale, chunks[0], t)
+                p.rest = chunks[1:]
+                p.call = (coll, dtype, redop, root, scale, t)
             self.pending = p
             return p
+
+    def _publish(self, coll, dtype, redop, root, scale, c: _Chunk, t) -> Pending:
+        self.seq += 1
+        pub = self.pub
+        err = pub.publish(self.seq, coll, dtype, redop, root, c.count, scale, c.in_addr, c.in_bytes, c.pieces)
+        if err:
+            raise error_for_status(*err)
+        out = c.stage[0].ctypes.data if c.stage is not None else c.out_addr
+        args = (coll, dtype, redop, root, c.count, scale, pub.own_data(self.seq), out, self.spin_us, t)
+        p = Pending(self.seq, args)
+        p.chunk = c
+        return p
+
+    def _chunks(self, coll, es, count, in_addr, in_bytes, out_addr) -> list:
+        """A call whose per-rank input exceeds the block, as lane calls of at most ``max_bytes`` each,
+        element ranges in order; every rank cuts the same way (count, dtype, size and the cap decide)."""
+        import numpy as np
+
+        P = self.size
+        step = self.max_bytes // (es * (P if coll == REDUCE_SCATTER else 1))
+        if step < 1:
+            raise InvalidArgumentError(
+                f"fast-lane blocks of {self.max_bytes} bytes cannot hold one element per rank; raise "
+                "ONET_FASTLANE_MAX_BYTES",
+                [self.client.rank],
+            )
+        send = in_bytes > 0
+        out, stage = [], None
+        for a in range(0, count, step):
+            n = min(step, count - a)
+            if coll == REDUCE_SCATTER:
+                pieces = [(in_addr + (r * count + a) * es, n * es) for r in range(P)] if send else None
+                out.append(_Chunk(n, 0, P * n * es if send else 0, out_addr + a * es, pieces=pieces))
+            elif coll == ALLGATHER:
+                if stage is None:
+                    stage = np.empty(P * step * es, dtype=np.uint8)
+                to = [(out_addr + (r * count + a) * es, n * es) for r in range(P)]
+                src = in_addr + a * es if send else 0
+                out.append(_Chunk(n, src, n * es if send else 0, 0, stage=(stage, to)))
+            else:
+                src = in_addr + a * es if send else 0
+                out.append(_Chunk(n, src, n * es if send else 0, out_addr + a * es))
+        return out
 
     def ready(self, p: Pending) -> bool:
         """Whether ``finish(p)`` would not wait for a peer."""
@@ -311,15 +394,31 @@ class FastLane:
     def _finish_locked(self, p: Pending) -> None:
         if p.done:
             return
+        err = None
+        part = p
         try:
-            err = self.impl.complete(p.seq, *p.args)
+            while True:
+                err = self.impl.complete(part.seq, *part.args)
+                if err:
+                    break
+                stage = part.chunk.stage if part.chunk is not None else None
+                if stage is not None:  # all_gather in pieces: rank r's piece to its place in the output
+                    at = stage[0].ctypes.data
+                    for addr, nb in stage[1]:
+                        ctypes.memmove(addr, at, nb)
+                        at += nb
+                if not p.rest:
+                    break
+                chunk, p.rest = p.rest[0], p.rest[1:]
+                coll, dtype, redop, root, scale, t = p.call
+                part = self._publish(coll, dtype, redop, root, scale, chunk, t)
         except BaseException as e:  # noqa: BLE001 - delivered by the call's wait()
             err = None
             p.error = e
         if self._path is not None:  # after the first call, failed or not: peers that arrived have it mapped
             self._unlink()
         if err:
-            p.error = self.error_for(p.seq, *err)
+            p.error = self.error_for(part.seq, *err)
         p.done = True
         if self.pending is p:
             self.pending = None
@@ -362,7 +461,7 @@ class FastLane:
 
         es = DTYPE_SIZE[dtype]
         in_bytes = in_elems * es
-        if in_bytes > self.max_bytes or self.client.closed:
+        if in_bytes > self.limit or self.client.closed:
             return None
         out = np.empty(out_elems * es, dtype=np.uint8)
         src = np.ascontiguousarray(x).reshape(-1).view(np.uint8) if x is not None and in_elems else None

@@ -1,7 +1,7 @@
 """Who may use the rank-side fast lane (docs/protocol.md §2 `register` / `lane`).
 
-A rank that can run the lane declares its version at `register` (``"fastlane": VERSION``); Node,
-browser/Pyodide and JAX ranks do not (their collectives go to the engine). A communicator takes the
+A rank that can run the lane declares its version at `register` (``"fastlane": VERSION``); Node and
+browser/Pyodide ranks do not (their collectives go to the engine). A communicator takes the
 lane only when the coordinator says that every one of its ranks declared the same version and all of
 them are on one host, so a mixed job never has some ranks in the lane and others at the engine. The
 answer depends only on what the ranks declared: until every member has registered the coordinator
@@ -16,8 +16,8 @@ from . import _env
 from ._errors import AbortedError, TimeoutError
 from ._fastlane_layout import VERSION
 
-# JAX ranks run their collectives through the FFI (bindings/jax), which calls the engine directly.
-_NO_LANE_FRAMEWORKS = frozenset({"jax"})
+# Every Python framework runs the lane (JAX's FFI custom call too: bindings/jax/onet_jax.cc).
+_NO_LANE_FRAMEWORKS: frozenset = frozenset()
 
 
 def declared(framework: str, info: _env.RankInfo) -> int:

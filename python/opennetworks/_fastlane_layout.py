@@ -1,9 +1,14 @@
 """The fast lane's shared segment layout; mirrors native/rank/fastlane.h (read it for the ordering argument).
 
-Header: magic, version, size P, cap (bytes of one rank's block), the futex word ``wake`` and ``aborted``
+Header: magic, version, size P, coop_min (smallest cooperative allreduce, bytes per rank; 0: none; group
+rank 0 writes it at creation), cap (bytes of one rank's block), the futex word ``wake`` and ``aborted``
 (1 + the global rank that aborted, or 0); then one 64-byte line per group rank (seq, pid, sleeping,
-start, global rank, attached); then two blocks per rank (parity seq % 2): a 64-byte descriptor of the
-call, then ``cap`` bytes of contribution.
+start, global rank, attached, red); then two blocks per rank (parity seq % 2): a 64-byte descriptor of
+the call, then ``cap`` bytes of contribution.
+
+Version 2: cooperative allreduce (``coop``: rank r folds slice ``coop_slice(r)`` of every block into
+group rank 0's block, publishes ``red``, then everyone copies rank 0's block out) and calls larger than
+the block cut in pieces (_fastlane.py); a rank of version 1 makes the communicator take the engine path.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import struct
 
 MAGIC = 0x4C464E4F  # "ONFL"
-VERSION = 1
+VERSION = 2
+COOP_MIN_BYTES = 131072  # Head.coop_min at P >= 3: smaller allreduces fold every block on every rank
 
-H_MAGIC, H_VERSION, H_SIZE, H_CAP, H_WAKE, H_ABORTED = 0, 4, 8, 16, 24, 28
-L_SEQ, L_PID, L_SLEEPING, L_START, L_GLOBAL, L_ATTACHED = 0, 8, 12, 16, 24, 28
+H_MAGIC, H_VERSION, H_SIZE, H_COOP_MIN, H_CAP, H_WAKE, H_ABORTED = 0, 4, 8, 12, 16, 24, 28
+L_SEQ, L_PID, L_SLEEPING, L_START, L_GLOBAL, L_ATTACHED, L_RED = 0, 8, 12, 16, 24, 28, 32
 DESC = struct.Struct("<QIIIIQd")  # seq, coll, dtype, redop, root, count, scale
 DESC_BYTES = 64
 
@@ -37,3 +43,16 @@ def line_offset(rank: int) -> int:
 
 def block_offset(size: int, cap: int, rank: int, seq: int) -> int:
     return head_bytes(size) + (2 * rank + seq % 2) * block_bytes(cap)
+
+
+def coop(size: int, nbytes: int, coop_min: int) -> bool:
+    """Whether an allreduce of ``nbytes`` per rank folds cooperatively (fastlane.h ``coop``)."""
+    return size >= 2 and coop_min > 0 and nbytes >= coop_min and nbytes >= 256 * size * size
+
+
+def coop_slice(size: int, n: int, es: int, r: int) -> tuple[int, int]:
+    """Group rank ``r``'s element range of a cooperative fold: ``size`` parts cut at 64-byte lines."""
+    line = 1 if es >= 64 else 64 // es
+    part = (-(-n // size) + line - 1) // line * line
+    lo = min(n, r * part)
+    return lo, min(n, lo + part)

@@ -20,13 +20,17 @@ from ._fastlane_layout import (
     DESC,
     DESC_BYTES,
     H_ABORTED,
+    H_COOP_MIN,
     H_WAKE,
     L_GLOBAL,
     L_PID,
+    L_RED,
     L_SEQ,
     L_SLEEPING,
     L_START,
     block_offset,
+    coop,
+    coop_slice,
     line_offset,
 )
 from ._gen.enums import COLL_NAMES, COLLS, DTYPE_NAMES, REDOP_NAMES, REDOPS
@@ -131,26 +135,28 @@ class PythonImpl:
         self.u64 = self.u8.view(np.uint64)
         self.wake_addr = base + H_WAKE
         self._seq_idx = [(line_offset(r) + L_SEQ) // 8 for r in range(size)]
+        self._red_idx = [(line_offset(r) + L_RED) // 8 for r in range(size)]
 
     def _line(self, r: int, off: int, width: int = 4) -> int:
         i = (line_offset(r) + off) // width
         return int(self.u32[i] if width == 4 else self.u64[i])
 
-    def _missing(self, seq: int) -> list[int]:
+    def _missing(self, seq: int, idx: list[int] | None = None) -> list[int]:
         u64 = self.u64
-        return [r for r, i in enumerate(self._seq_idx) if u64[i] < seq]
+        return [r for r, i in enumerate(idx or self._seq_idx) if u64[i] < seq]
 
-    def _publish(self, seq: int) -> None:
-        self.u64[self._seq_idx[self.rank]] = seq
+    def _publish(self, seq: int, idx: list[int] | None = None) -> None:
+        self.u64[(idx or self._seq_idx)[self.rank]] = seq
         w = H_WAKE // 4
         self.u32[w] = (int(self.u32[w]) + 1) & 0xFFFFFFFF
         if any(self._line(r, L_SLEEPING) for r in range(self.size) if r != self.rank):
             _futex.wake(self.wake_addr)
 
-    def _wait_all(self, seq: int, spin_us: float, timeout_s: float):
+    def _wait_all(self, seq: int, spin_us: float, timeout_s: float, idx: list[int] | None = None):
+        """Wait until every rank's word ``idx`` (default: seq; ``_red_idx``: cooperative slice folded) is seq."""
         t0 = time.perf_counter()
         end = t0 + spin_us * 1e-6
-        while self._missing(seq):
+        while self._missing(seq, idx):
             if time.perf_counter() > end:
                 break
             _yield()
@@ -158,7 +164,7 @@ class PythonImpl:
         me = self._line(self.rank, L_GLOBAL)
         sleeping = (line_offset(self.rank) + L_SLEEPING) // 4
         while True:
-            missing = self._missing(seq)
+            missing = self._missing(seq, idx)
             if not missing:
                 return 0
             ab = int(self.u32[H_ABORTED // 4])
@@ -188,7 +194,7 @@ class PythonImpl:
                 )
             self.u32[sleeping] = 1
             v = int(self.u32[H_WAKE // 4])
-            if self._missing(seq):
+            if self._missing(seq, idx):
                 _futex.wait(self.wake_addr, v, 0.05)
             self.u32[sleeping] = 0
 
@@ -221,14 +227,21 @@ class PythonImpl:
             return 1, what + " — every rank must make the same collective call in the same order", sorted({g, me})
         return 0
 
-    def publish(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes):
+    def publish(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, pieces=None):
         """The non-blocking half of a call: this rank's descriptor and contribution into its block, then
-        its sequence number; never waits for peers. Returns 0 or an error tuple."""
+        its sequence number; never waits for peers. ``pieces`` ([(address, bytes)], in_bytes in all) is
+        copied one after the other instead of ``in_addr`` (a chunked reduce_scatter's strided input).
+        Returns 0 or an error tuple."""
         if in_bytes > self.cap:
             return 2, f"fast-lane contribution of {in_bytes} bytes exceeds the segment's {self.cap}", []
         off = block_offset(self.size, self.cap, self.rank, seq)
         DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale)
-        if in_bytes and not (coll == _BROADCAST and self.rank != root):
+        if pieces is not None:
+            at = self.base + off + DESC_BYTES
+            for addr, nb in pieces:
+                ctypes.memmove(at, addr, nb)
+                at += nb
+        elif in_bytes and not (coll == _BROADCAST and self.rank != root):
             ctypes.memmove(self.base + off + DESC_BYTES, in_addr, in_bytes)
         self._publish(seq)
         return 0
@@ -273,6 +286,17 @@ class PythonImpl:
         if redop in (_BAND, _BOR, _BXOR) and name in ("f32", "f64", "f16", "bf16"):
             me = self._line(rank, L_GLOBAL)
             return 6, f"rank {me}: {REDOP_NAMES[redop]} is a bitwise op; {name} has no bitwise reduction", [me]
+        if coll == _ALLREDUCE and coop(P, nb, int(self.u32[H_COOP_MIN // 4])):  # fastlane.h "Cooperative allreduce"
+            lo, hi = coop_slice(P, count, st.itemsize, rank)
+            a, b = lo * st.itemsize, hi * st.itemsize
+            res = reduce_blocks([self.u8[o + a : o + b].view(st) for o in base], redop, name, scale, P)
+            ctypes.memmove(self.base + base[0] + a, res.ctypes.data, b - a)
+            self._publish(seq, self._red_idx)
+            err = self._wait_all(seq, spin_us, timeout_s, self._red_idx)
+            if err:
+                return err
+            ctypes.memmove(out_addr, self.base + base[0], nb)
+            return 0
         at = rank * nb if coll == _REDUCE_SCATTER else 0
         srcs = [self.u8[b + at : b + at + nb].view(st) for b in base]
         res = reduce_blocks(srcs, redop, name, scale, P)

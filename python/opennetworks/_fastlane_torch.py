@@ -28,6 +28,7 @@ from .torch._work import Work
 _UNSET = object()
 _OPS_BY_INT = {(int(op), dt): code for (op, dt), code in _FAST_OPS.items()}
 _SUM = int(dist.ReduceOp.RedOpType.SUM)
+BARRIER_DTYPE = 5  # the dtype code a lane barrier publishes (torch/_compiled.py passes it to the C++ group)
 
 
 def _plain(t) -> bool:
@@ -101,7 +102,7 @@ class FastLaneTorch:
 
     def _lane_ok(self, nbytes: int):
         fl = self._fl if self._fl is not _UNSET else self._lane()
-        if fl is None or nbytes > fl.max_bytes or self._coalescing is not None or self._zflags():
+        if fl is None or nbytes > fl.limit or self._coalescing is not None or self._zflags():
             return None
         return fl
 
@@ -134,7 +135,7 @@ class FastLaneTorch:
         if fl is not None and isinstance(t, torch.Tensor) and t.dtype in _FAST_CODES and t.is_cpu:
             n = t.numel()
             nbytes = n * t.element_size()
-            if nbytes <= fl.max_bytes and t.layout is _STRIDED and not t.requires_grad and self._lane_ok(nbytes):
+            if nbytes <= fl.limit and t.layout is _STRIDED and not t.requires_grad and self._lane_ok(nbytes):
                 op = opts.reduceOp if opts is not None and not isinstance(opts, dist.ReduceOp) else opts
                 redop = _OPS_BY_INT.get((int(op.op) if op is not None else _SUM, t.dtype))
                 if redop is not None:
@@ -193,7 +194,7 @@ class FastLaneTorch:
     def barrier(self, opts=None):
         fl = self._lane_ok(0)
         if fl is not None:
-            p = fl.start(BARRIER, 5, 0, 0, 0, 1.0, 0, 0, 0, self._timeout_s)
+            p = fl.start(BARRIER, BARRIER_DTYPE, 0, 0, 0, 1.0, 0, 0, 0, self._timeout_s)
             if p is not None:
                 return LaneWork(self._eng, fl, p, [])
         self._lane_flush()

@@ -36,12 +36,7 @@ def _run(world: int, impl: str, mode: str, reporting: int | None = None):
 
     env = {"ONET_RANK_IMPL": impl, "ONET_FASTLANE_MAX_BYTES": "256KiB", "ONET_TIMEOUT": "20"}
     res = _spawn.run_script(world, _WORKER, (mode,), env=env, timeout=90)
-    outs = []
-    for r in range(world if reporting is None else reporting):
-        p = res.run_dir / f"rank{r}.json"
-        assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
-        outs.append(json.loads(p.read_text()))
-    return res, outs
+    return res, _spawn.rank_results(res, world if reporting is None else reporting)
 
 
 @pytest.mark.parametrize("impl", _impls())

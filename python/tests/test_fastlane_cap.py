@@ -24,7 +24,7 @@ from opennetworks._fastlane_layout import VERSION
     [
         ("python", 2, 2, None, VERSION),  # the default: on
         ("torch", 3, 3, "64KiB", VERSION),
-        ("jax", 2, 2, None, 0),  # the FFI calls the engine directly
+        ("jax", 2, 2, None, VERSION),  # the FFI custom call runs the lane too
         ("python", 4, 2, None, 0),  # several hosts
         ("torch", 2, 2, "0", 0),  # the user's override
     ],

@@ -4,7 +4,7 @@
 // comm_p2p.ts, argument checks in comm_checks.ts and the arena/slot round trip in comm_run.ts.
 
 import type { Table } from 'apache-arrow';
-import { DTYPE_SIZE, DTYPES, type DType, LAYOUT } from '../bridge/protocol.js';
+import { DTYPE_SIZE, DTYPES, type DType, LAYOUT, type RedOp } from '../bridge/protocol.js';
 import { setting } from '../config/settings.js';
 import { jobId, jobPaths } from '../coordinator/paths.js';
 import { OnetError } from '../errors.js';
@@ -14,6 +14,7 @@ import { Arena } from './arena.js';
 import { checkDrop, checkRedop } from './comm_checks.js';
 import type { ReduceOptions, RootOptions, Runner } from './comm_collectives.js';
 import * as coll from './comm_collectives.js';
+import { Lane, laneDeclared } from './comm_lane.js';
 import * as p2p from './comm_p2p.js';
 import { type Done, postAndWait, type Spec } from './comm_run.js';
 import type { Compression } from './compression.js';
@@ -45,6 +46,8 @@ export class Comm {
   private readonly timeoutMs: number;
   /** What the collectives and send/recv see of this communicator. */
   private readonly io: Runner;
+  /** The rank-side fast lane of this communicator (comm_lane.ts). */
+  private readonly lane: Lane;
 
   private constructor(
     env: RankEnv,
@@ -53,6 +56,7 @@ export class Comm {
     private readonly arena: Arena,
     private readonly ctl: ArrayBuffer,
     private readonly envVars: NodeJS.ProcessEnv,
+    private readonly reg: { ctl: string; coordPid: number; fastlane: number },
     sub?: { group: number; members: number[] },
   ) {
     this.group = sub?.group ?? 0;
@@ -64,6 +68,20 @@ export class Comm {
     this.spinUs = setting('spinUs', envVars);
     this.timeoutMs = (setting('timeoutS', envVars) as number) * 1000 + 5000;
     this.io = { rank: this.rank, world: this.world, run: (s) => this.run(s) };
+    this.lane = new Lane({
+      job,
+      group: this.group,
+      members: this.members,
+      rank: this.rank,
+      control,
+      ctl,
+      reg,
+      declared: reg.fastlane,
+      env: envVars,
+      timeoutMs: this.timeoutMs,
+      nextSeq: () => ++this.seq,
+      engine: (s) => this.post(s, 'sum'),
+    });
   }
 
   /** Register with this host's coordinator (starting it from local rank 0 if none runs). */
@@ -75,6 +93,7 @@ export class Comm {
     if (env.localRank === 0 && !coordinatorRunning(job, envVars)) startCoordinator(job, env.world, envVars);
     const control = new Control(paths.endpoint);
     const connectMs = (setting('connectTimeoutS', envVars) as number) * 1000;
+    const fastlane = laneDeclared(envVars, env.localWorld, env.world);
     try {
       const reg = await control.request(
         {
@@ -86,6 +105,7 @@ export class Comm {
           localWorld: env.localWorld,
           pid: process.pid,
           framework: opts.framework ?? 'node',
+          ...(fastlane ? { fastlane } : {}), // this rank can run the rank-side fast lane (docs/protocol.md §2)
           ...clientAuth(envVars, ['register', job, env.rank, process.pid], ['rank']),
           // Across hosts the coordinator answers once it has met the others (bootstrap + mesh).
         },
@@ -94,7 +114,8 @@ export class Comm {
       const buffer = native.mapSegment(reg.arena);
       const ctl = native.mapSegment(reg.ctl);
       await control.request({ type: 'mapped' }, connectMs);
-      return new Comm(env, job, control, new Arena(buffer, reg.dataBytes), ctl, envVars);
+      const laneReg = { ctl: reg.ctl, coordPid: reg.coordPid, fastlane };
+      return new Comm(env, job, control, new Arena(buffer, reg.dataBytes), ctl, envVars, laneReg);
     } catch (e) {
       control.close();
       const err = OnetError.fromNative(e);
@@ -214,7 +235,8 @@ export class Comm {
   /**
    * Recovery after a failure: a new communicator over the survivors of this one. Every
    * surviving rank calls shrink() with the same list (ranks of *this* communicator to drop);
-   * without one, the ranks the local coordinator saw die or close are dropped (one host only).
+   * without one, the ranks the local coordinator saw die or close (or a fast-lane call saw die) are dropped
+   * (one host only).
    * Ranks are renumbered 0..survivors-1 in the old order; this communicator stays usable for
    * nothing that needs the dropped ranks.
    */
@@ -224,7 +246,7 @@ export class Comm {
     if (drop === undefined) {
       const st = await this.control.request({ type: 'status' }, 5000);
       const gone = new Set<number>(st.ranks.filter((r: any) => r.state !== 'live').map((r: any) => r.rank));
-      drop = this.members.flatMap((g, i) => (gone.has(g) ? [i] : []));
+      drop = this.members.flatMap((g, i) => (gone.has(g) || this.lane.dead.has(g) ? [i] : []));
     }
     const dropped = checkDrop(this, drop, ranksToDrop);
     const members = this.members.filter((_, i) => !dropped.includes(i));
@@ -243,7 +265,7 @@ export class Comm {
       localRank: this.localRank,
       localWorld: 0,
     } as RankEnv;
-    return new Comm(env, this.job, this.control, this.arena, this.ctl, this.envVars, { group, members });
+    return new Comm(env, this.job, this.control, this.arena, this.ctl, this.envVars, this.reg, { group, members });
   }
 
   /** Leave the job: pending collectives of other ranks that need this one fail with ECLOSED. */
@@ -262,6 +284,18 @@ export class Comm {
   private async run(s: Spec): Promise<Done> {
     if (this.closed) throw new OnetError('ECLOSED', 'the communicator is closed', [this.rank]);
     const redop = checkRedop(this, s.redop ?? 'sum');
+    // Small single-host collectives take the fast lane; every call is numbered in program order (comm_lane.ts).
+    const deciding = this.lane.ready();
+    if (deciding) await deciding;
+    if (s.seq === undefined) {
+      const onLane = this.lane.start(s, redop);
+      if (onLane) return onLane;
+    }
+    return this.post(s, redop);
+  }
+
+  /** Post s through the engine as the next collective (or as s.seq). */
+  private post(s: Spec, redop: RedOp): Promise<Done> {
     const seq = s.seq ?? ++this.seq;
     const { arena, ctl, group, spinUs, timeoutMs } = this;
     return postAndWait({ arena, ctl, group, spinUs, timeoutMs }, s, seq, redop);

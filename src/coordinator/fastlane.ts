@@ -1,7 +1,7 @@
 // Whether a communicator may use the rank-side fast lane (docs/protocol.md §2 `lane`,
 // docs/performance.md "Rank-side fast lane"): only when every one of its ranks declared the same
-// lane version at `register` and all of them are on this host. Node, web and JAX-FFI ranks declare
-// none, so a communicator with one of them runs every collective through the engine. The answer
+// lane version at `register` and all of them are on this host. Web ranks declare none, so a
+// communicator with one of them runs every collective through the engine. The answer
 // depends only on what the ranks declared, never on timing: until every member has registered it
 // is "not yet" (the missing ranks are named) and the rank asks again.
 import { OnetError } from '../errors.js';

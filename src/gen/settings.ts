@@ -99,12 +99,22 @@ export const SETTINGS = {
   fastlaneMaxBytes: {
     env: 'ONET_FASTLANE_MAX_BYTES', kind: 'bytes', def: '1MiB', unit: 'B',
     values: null,
-    components: ['python'], audience: 'user', secret: false,
+    components: ['node', 'python'], audience: 'user', secret: false,
     meaning: 'single-host collectives whose per-rank input is at most this many bytes run among the ranks in ' +
       'shared memory, without the coordinator, for communicators whose ranks all declared the lane at ' +
-      'register (Python ranks do; Node, JAX and web ranks do not, so mixed jobs take the engine path); 0 ' +
-      'on any rank: off for that rank\'s communicators; 64KiB-1MiB measured best; a call publishes its ' +
-      'input and wait() completes it; nonzero values must match on every rank',
+      'register (Python, JAX and Node ranks do; web ranks do not, so a job with one takes the engine ' +
+      'path); 0 on any rank: off for that rank\'s communicators; 64KiB-1MiB measured best; a call ' +
+      'publishes its input and wait() completes it; nonzero values must match on every rank',
+  },
+  fastlaneChunkedMaxBytes: {
+    env: 'ONET_FASTLANE_CHUNKED_MAX_BYTES', kind: 'bytes', def: '0', unit: 'B',
+    values: null,
+    components: ['node', 'python'], audience: 'user', secret: false,
+    meaning: 'fast-lane calls whose per-rank input is above ONET_FASTLANE_MAX_BYTES but at most this many bytes ' +
+      'run through the lane in pieces of ONET_FASTLANE_MAX_BYTES, arena tensors included (the choice may ' +
+      'not depend on where a tensor lives); larger ones take the engine path; 0 (default) or at most ' +
+      'ONET_FASTLANE_MAX_BYTES: no pieces (on a 2-core host pieces tied the engine path for ordinary ' +
+      'tensors and were 2-4x slower for arena tensors, docs/performance.md); must match on every rank',
   },
   rankImpl: {
     env: 'ONET_RANK_IMPL', kind: 'enum', def: 'native', unit: '',
@@ -118,8 +128,9 @@ export const SETTINGS = {
     values: ["auto","compiled","python"],
     components: ['python'], audience: 'user', secret: false,
     meaning: 'the torch backend\'s process group: compiled (opennetworks._onet_c10d, built at npm install; runs ' +
-      'fast-lane allreduce, broadcast and all_gather_into_tensor in C++, the rest in Python; an error ' +
-      'when it is not built), python, or auto (compiled when built, else python)',
+      'fast-lane allreduce, broadcast, all_gather_into_tensor, reduce_scatter_tensor and barrier in C++, ' +
+      'the rest in Python; an error when it is not built), python, or auto (compiled when built, else ' +
+      'python)',
   },
   yield: {
     env: 'ONET_YIELD', kind: 'bool', def: '1', unit: '',
@@ -722,6 +733,19 @@ export const SETTINGS = {
     values: null,
     components: ['test'], audience: 'test', secret: false,
     meaning: 'test/reduce16.test.ts: reduce16_test binary of another build',
+  },
+  reduceMinmaxTestBin: {
+    env: 'ONET_REDUCE_MINMAX_TEST_BIN', kind: 'string', def: '', unit: '',
+    values: null,
+    components: ['test'], audience: 'test', secret: false,
+    meaning: 'test/reduce_minmax.test.ts: reduce_minmax_test binary of another build',
+  },
+  testNoAvx512bf16: {
+    env: 'ONET_TEST_NO_AVX512BF16', kind: 'bool', def: '0', unit: '',
+    values: null,
+    components: ['native', 'test'], audience: 'test', secret: false,
+    meaning: 'test/reduce16.test.ts: 1 = the AVX-512 bf16 kernels round in integers as on CPUs without AVX-512 ' +
+      'BF16',
   },
   codecTestBin: {
     env: 'ONET_CODEC_TEST_BIN', kind: 'string', def: '', unit: '',

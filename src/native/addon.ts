@@ -139,7 +139,43 @@ export interface Addon {
   simdIsa(): string;
   /** Bytes copied per second by `threads` threads each copying its own `bytes` buffer `iters` times. */
   memcpyBench(bytes: number, threads: number, iters: number): number;
+  // The rank-side fast lane (bindings/node/lane_binding.cc, src/api/comm_lane.ts).
+  laneVersion: number;
+  laneMagic: number;
+  laneCreate(path: string, size: number, cap: number): ArrayBuffer;
+  laneOpen(path: string): ArrayBuffer | null;
+  laneJoin(seg: ArrayBuffer, rank: number, globalRank: number): void;
+  lanePublish(...call: LaneCall): LaneOutcome;
+  laneArrived(seg: ArrayBuffer, seq: number, spinUs: number): boolean;
+  /** lanePublish, then laneRun when laneArrived within the spin; -1: the peers are late (laneWait finishes it). */
+  laneTry(...call: LaneCall): LaneOutcome | -1;
+  laneSpinUs(spinUs: number, crowded: boolean): number;
+  laneCoordinator(ctl: ArrayBuffer): LaneOutcome;
+  laneRun(...call: LaneCall): LaneOutcome;
+  laneWait(...call: LaneCall): Promise<LaneOutcome>;
+  laneAbort(seg: ArrayBuffer, globalRank: number): void;
+  laneHead(seg: ArrayBuffer): { magic: number; version: number; size: number; cap: number; aborted: number };
 }
+/** One lane call: seg, group rank, seq, coll, dtype, redop, root, count, scale, input, inBytes, output,
+ * spinUs, timeoutS. */
+export type LaneCall = [
+  ArrayBuffer,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  ArrayBufferView | null,
+  number,
+  ArrayBufferView | null,
+  number,
+  number,
+];
+/** 0: done; else the lane's Status as data. */
+export type LaneOutcome = 0 | { status: number; message: string; ranks: number[] };
 
 // The addon links UCX; UCX's malloc/mmap hooks, installed when the library loads, corrupt V8's
 // heap now and then (seen as SIGSEGV in GC in ~4% of Node rank runs). Turn them off unless the

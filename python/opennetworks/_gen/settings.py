@@ -91,12 +91,21 @@ SETTINGS: dict[str, Setting] = {
     "ONET_FASTLANE_MAX_BYTES": Setting(
         key="fastlaneMaxBytes", env="ONET_FASTLANE_MAX_BYTES", kind="bytes", default="1MiB", unit="B",
         values=None,
-        components=("python",), audience="user", secret=False,
+        components=("node", "python"), audience="user", secret=False,
         meaning=("single-host collectives whose per-rank input is at most this many bytes run among the ranks in "
                  "shared memory, without the coordinator, for communicators whose ranks all declared the lane at "
-                 "register (Python ranks do; Node, JAX and web ranks do not, so mixed jobs take the engine path); 0 "
-                 "on any rank: off for that rank's communicators; 64KiB-1MiB measured best; a call publishes its "
-                 "input and wait() completes it; nonzero values must match on every rank")),
+                 "register (Python, JAX and Node ranks do; web ranks do not, so a job with one takes the engine "
+                 "path); 0 on any rank: off for that rank's communicators; 64KiB-1MiB measured best; a call "
+                 "publishes its input and wait() completes it; nonzero values must match on every rank")),
+    "ONET_FASTLANE_CHUNKED_MAX_BYTES": Setting(
+        key="fastlaneChunkedMaxBytes", env="ONET_FASTLANE_CHUNKED_MAX_BYTES", kind="bytes", default="0", unit="B",
+        values=None,
+        components=("node", "python"), audience="user", secret=False,
+        meaning=("fast-lane calls whose per-rank input is above ONET_FASTLANE_MAX_BYTES but at most this many bytes "
+                 "run through the lane in pieces of ONET_FASTLANE_MAX_BYTES, arena tensors included (the choice may "
+                 "not depend on where a tensor lives); larger ones take the engine path; 0 (default) or at most "
+                 "ONET_FASTLANE_MAX_BYTES: no pieces (on a 2-core host pieces tied the engine path for ordinary "
+                 "tensors and were 2-4x slower for arena tensors, docs/performance.md); must match on every rank")),
     "ONET_RANK_IMPL": Setting(
         key="rankImpl", env="ONET_RANK_IMPL", kind="enum", default="native", unit="",
         values=("native", "python"),
@@ -108,8 +117,9 @@ SETTINGS: dict[str, Setting] = {
         values=("auto", "compiled", "python"),
         components=("python",), audience="user", secret=False,
         meaning=("the torch backend's process group: compiled (opennetworks._onet_c10d, built at npm install; runs "
-                 "fast-lane allreduce, broadcast and all_gather_into_tensor in C++, the rest in Python; an error "
-                 "when it is not built), python, or auto (compiled when built, else python)")),
+                 "fast-lane allreduce, broadcast, all_gather_into_tensor, reduce_scatter_tensor and barrier in C++, "
+                 "the rest in Python; an error when it is not built), python, or auto (compiled when built, else "
+                 "python)")),
     "ONET_YIELD": Setting(
         key="yield", env="ONET_YIELD", kind="bool", default="1", unit="",
         values=None,
@@ -618,6 +628,17 @@ SETTINGS: dict[str, Setting] = {
         values=None,
         components=("test",), audience="test", secret=False,
         meaning=("test/reduce16.test.ts: reduce16_test binary of another build")),
+    "ONET_REDUCE_MINMAX_TEST_BIN": Setting(
+        key="reduceMinmaxTestBin", env="ONET_REDUCE_MINMAX_TEST_BIN", kind="string", default="", unit="",
+        values=None,
+        components=("test",), audience="test", secret=False,
+        meaning=("test/reduce_minmax.test.ts: reduce_minmax_test binary of another build")),
+    "ONET_TEST_NO_AVX512BF16": Setting(
+        key="testNoAvx512bf16", env="ONET_TEST_NO_AVX512BF16", kind="bool", default="0", unit="",
+        values=None,
+        components=("native", "test"), audience="test", secret=False,
+        meaning=("test/reduce16.test.ts: 1 = the AVX-512 bf16 kernels round in integers as on CPUs without AVX-512 "
+                 "BF16")),
     "ONET_CODEC_TEST_BIN": Setting(
         key="codecTestBin", env="ONET_CODEC_TEST_BIN", kind="string", default="", unit="",
         values=None,

@@ -22,6 +22,10 @@ _REPO = Path(__file__).resolve().parents[3]
 SRC_DIR = _REPO / "bindings" / "jax"
 SOURCE = SRC_DIR / "onet_jax.cc"
 LAYOUT = _REPO / "native" / "shm" / "layout.h"
+# The fast lane's C API (its onet_fl_call_t); the code itself is loaded from build/Release/libonet_fastlane.so.
+FASTLANE_H = _REPO / "native" / "rank" / "fastlane.h"
+# The adaptive spin of engine waits (bindings/jax/CMakeLists.txt compiles it in too).
+SPIN_POLICY = (_REPO / "native" / "shm" / "spin_policy.cc", _REPO / "native" / "shm" / "spin_policy.h")
 # Compiled in too: is the coordinator alive (pid + start time; a zombie is not).
 PROC_ALIVE = (_REPO / "native" / "common" / "proc_alive.cc", _REPO / "native" / "common" / "proc_alive.h")
 # The generated headers it includes (spec/enums.json, spec/layout.json, spec/errors.json): part of the cache key.
@@ -36,7 +40,7 @@ LIB_NAME = "libonet_jax.so"
 def build_root() -> Path:
     d = _env.setting("ONET_JAX_BUILD_DIR")
     if d:
-        return Path(d)
+        return Path(d).resolve()  # the build runs in its own directory
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "opennetworks" / "jax"
 
@@ -45,7 +49,7 @@ def _key(include_dir: str) -> str:
     import jax
 
     h = hashlib.sha256()
-    for p in (SOURCE, SRC_DIR / "CMakeLists.txt", LAYOUT, *GENERATED, *PROC_ALIVE):
+    for p in (SOURCE, SRC_DIR / "CMakeLists.txt", LAYOUT, FASTLANE_H, *GENERATED, *PROC_ALIVE, *SPIN_POLICY):
         h.update(p.read_bytes())
     h.update(jax.__version__.encode())
     h.update(include_dir.encode())
@@ -89,6 +93,7 @@ def _compile(include_dir: str, tmp: str) -> Path:
             str(_REPO / "native"),
             str(SOURCE),
             str(PROC_ALIVE[0]),
+            str(SPIN_POLICY[0]),
             "-o",
             str(out),
         ],

@@ -181,7 +181,13 @@ def _map_error(e: Exception) -> Exception:
     if kept is not None:
         return kept
     rec = _ffi.take_error()
-    return error_for_status(rec[0], rec[1], rec[2]) if rec is not None else e
+    if rec is None:
+        return e
+    code, msg, ranks, lane, seq = rec
+    ffi = _state.get().ffi
+    if lane >= 0 and ffi is not None:
+        return ffi.lane_error(lane, seq, code, msg, ranks)
+    return error_for_status(code, msg, ranks)
 
 
 @functools.cache
