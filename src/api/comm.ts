@@ -93,7 +93,10 @@ export class Comm {
     if (env.localRank === 0 && !coordinatorRunning(job, envVars)) startCoordinator(job, env.world, envVars);
     const control = new Control(paths.endpoint);
     const connectMs = (setting('connectTimeoutS', envVars) as number) * 1000;
-    const fastlane = laneDeclared(envVars, env.localWorld, env.world);
+    // Web ranks' communicators live in the coordinator (src/web/session.ts): their peers cannot see
+    // the tab die through the lane, so they take the engine path.
+    const framework = opts.framework ?? 'node';
+    const fastlane = framework === 'node' ? laneDeclared(envVars, env.localWorld, env.world) : 0;
     try {
       const reg = await control.request(
         {
@@ -104,7 +107,7 @@ export class Comm {
           localRank: env.localRank,
           localWorld: env.localWorld,
           pid: process.pid,
-          framework: opts.framework ?? 'node',
+          framework,
           ...(fastlane ? { fastlane } : {}), // this rank can run the rank-side fast lane (docs/protocol.md §2)
           ...clientAuth(envVars, ['register', job, env.rank, process.pid], ['rank']),
           // Across hosts the coordinator answers once it has met the others (bootstrap + mesh).

@@ -199,7 +199,8 @@ const target = (m: PunchMsg, peer: string) => {
  */
 export async function holePunch(o: TunnelOptions, peer: string): Promise<string> {
   const me = o.node.peerId.toString();
-  if (directConnection(o.node, peer)) return '';
+  // Already direct: on the responder, because the initiator's punch (serve() below) finished first.
+  if (directConnection(o.node, peer)) return settled.get(o.node)?.has(peer) ? 'hole-punched (responder)' : '';
   const relayed = open(o.node, peer).find(isRelayed);
   if (!relayed) return '';
   if (me > peer) {
