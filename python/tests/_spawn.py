@@ -98,3 +98,25 @@ def run_json_ranks(world: int, script: Path, args: tuple = (), env: dict | None 
     outs = rank_results(res, world)
     assert res.returncodes == [0] * world, res.logs
     return outs
+
+
+def collect_json_ranks(procs: list, out: Path, timeout: float) -> list:
+    """Wait for rank processes started with their output in a log file ((Popen, log) pairs, in rank
+    order), killing those still running after `timeout` s. Returns (rank, returncode, the JSON in
+    out/rank<r>.json or None, the log text) per rank."""
+    import json
+
+    deadline = time.monotonic() + timeout
+    report = []
+    for r, (p, log) in enumerate(procs):
+        try:
+            rc = p.wait(max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+        log.close()
+        f = out / f"rank{r}.json"
+        report.append((r, rc, json.loads(f.read_text()) if f.exists() else None, text))
+    return report

@@ -27,6 +27,7 @@ COUNTS = (0, 1, 4097)
 # ------------------------------------------------------------------------------ launching
 def launch(world: int, scenario: str, env: dict | None = None, timeout: float = 120):
     import _harness
+    import _spawn
 
     out = Path(tempfile.mkdtemp(prefix="ont-jax-", dir="/tmp"))
     job = f"jax{os.getpid()}-{int(time.time() * 1000) % 10**7}"
@@ -62,20 +63,7 @@ def launch(world: int, scenario: str, env: dict | None = None, timeout: float = 
                 log,
             )
         )
-    deadline = time.monotonic() + timeout
-    report = []
-    for r, (p, log) in enumerate(procs):
-        try:
-            rc = p.wait(max(1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
-        log.seek(0)
-        text = log.read().decode(errors="replace")
-        log.close()
-        f = out / f"rank{r}.json"
-        res = json.loads(f.read_text()) if f.exists() else None
-        report.append((r, rc, res, text))
+    report = _spawn.collect_json_ranks(procs, out, timeout)
     _harness._stop_coordinator(out / "run" / job)
     return report
 

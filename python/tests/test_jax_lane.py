@@ -30,6 +30,7 @@ LANE_MAX = 8192
 
 def launch(world: int, timeout: float = 150):
     import _harness
+    import _spawn
 
     out = Path(tempfile.mkdtemp(prefix="ont-jaxlane-", dir="/tmp"))
     job = f"jaxlane{os.getpid()}-{int(time.time() * 1000) % 10**7}"
@@ -56,19 +57,7 @@ def launch(world: int, timeout: float = 150):
         e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
         cmd = [sys.executable, __file__, str(out)]
         procs.append((subprocess.Popen(cmd, env=e, stdout=log, stderr=subprocess.STDOUT, cwd=str(HERE)), log))
-    deadline = time.monotonic() + timeout
-    report = []
-    for r, (p, log) in enumerate(procs):
-        try:
-            rc = p.wait(max(1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
-        log.seek(0)
-        text = log.read().decode(errors="replace")
-        log.close()
-        f = out / f"rank{r}.json"
-        report.append((r, rc, json.loads(f.read_text()) if f.exists() else None, text))
+    report = _spawn.collect_json_ranks(procs, out, timeout)
     _harness._stop_coordinator(out / "run" / job)
     return report
 
