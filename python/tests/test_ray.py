@@ -119,6 +119,10 @@ def cluster():
     cmd = [RAY, "start", "--head", "--port", str(port), "--num-cpus", "2", "--temp-dir", str(tmp / "ray")]
     cmd += ["--include-dashboard", "false", "--disable-usage-stats"]
     cmd += ["--resources", '{"onet_node1": 2}']  # pins rank 0 of the two-node run here (num_cpus=0 fits anywhere)
+    # Two raylets on one machine both hand out worker ports from Ray's default 10002-19999, so both
+    # give 10002 to their first worker and one of them dies with "Failed to start the grpc server"
+    # (seen in CI): each node gets its own range, below the kernel's ephemeral ports (32768+).
+    cmd += ["--min-worker-port", "21000", "--max-worker-port", "21999"]
     head = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         out, _ = head.communicate(timeout=120)
@@ -132,7 +136,7 @@ def cluster():
         # A second Ray node on this machine, with its own run directory (so its own coordinator): only
         # actors that ask for the resource "onet_node2" go there.
         cmd2 = [RAY, "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "0", "--disable-usage-stats"]
-        cmd2 += ["--resources", '{"onet_node2": 2}']
+        cmd2 += ["--resources", '{"onet_node2": 2}', "--min-worker-port", "22000", "--max-worker-port", "22999"]
         env2 = dict(env, ONET_RUN_DIR=str(tmp / "run2"))
         node2 = subprocess.Popen(
             cmd2, env=env2, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
