@@ -120,3 +120,35 @@ def collect_json_ranks(procs: list, out: Path, timeout: float) -> list:
         f = out / f"rank{r}.json"
         report.append((r, rc, json.loads(f.read_text()) if f.exists() else None, text))
     return report
+
+
+def launch_json_ranks(world: int, argv, env: dict, timeout: float, prefix: str = "ont-") -> list:
+    """Start `world` rank processes ``python *argv(out)`` (out: a fresh directory the ranks write
+    rank<r>.json into) with torchrun-style variables plus `env`, then `collect_json_ranks` them and stop
+    their coordinator. Returns collect_json_ranks's report."""
+    out = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    job = f"{prefix.strip('-')}{os.getpid()}-{int(time.time() * 1000) % 10**7}"
+    base = dict(
+        os.environ,
+        WORLD_SIZE=str(world),
+        LOCAL_WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(_harness.free_port()),
+        ONET_JOB_ID=job,
+        ONET_RUN_DIR=str(out / "run"),
+        OMP_NUM_THREADS="1",
+        PYTHONWARNINGS="ignore",
+    )
+    base.pop("TORCHELASTIC_RUN_ID", None)
+    base.update(env)
+    procs = []
+    for r in range(world):
+        log = open(out / f"rank{r}.log", "w+b")
+        e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
+        cmd = [sys.executable, *map(str, argv(out))]
+        procs.append(
+            (subprocess.Popen(cmd, env=e, stdout=log, stderr=subprocess.STDOUT, cwd=str(Path(__file__).parent)), log)
+        )
+    report = collect_json_ranks(procs, out, timeout)
+    _harness._stop_coordinator(out / "run" / job)
+    return report

@@ -26,46 +26,15 @@ COUNTS = (0, 1, 4097)
 
 # ------------------------------------------------------------------------------ launching
 def launch(world: int, scenario: str, env: dict | None = None, timeout: float = 120):
-    import _harness
     import _spawn
 
-    out = Path(tempfile.mkdtemp(prefix="ont-jax-", dir="/tmp"))
-    job = f"jax{os.getpid()}-{int(time.time() * 1000) % 10**7}"
     base = dict(
-        os.environ,
-        WORLD_SIZE=str(world),
-        LOCAL_WORLD_SIZE=str(world),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(_harness.free_port()),
-        ONET_JOB_ID=job,
-        ONET_RUN_DIR=str(out / "run"),
-        OMP_NUM_THREADS="1",
-        PYTHONWARNINGS="ignore",
         ONET_TIMEOUT="60",
         ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"),
         XLA_FLAGS="--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false",
     )
-    base.pop("TORCHELASTIC_RUN_ID", None)
     base.update(env or {})
-    procs = []
-    for r in range(world):
-        e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
-        log = open(out / f"rank{r}.log", "w+b")
-        procs.append(
-            (
-                subprocess.Popen(
-                    [sys.executable, __file__, scenario, str(out)],
-                    env=e,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=str(HERE),
-                ),
-                log,
-            )
-        )
-    report = _spawn.collect_json_ranks(procs, out, timeout)
-    _harness._stop_coordinator(out / "run" / job)
-    return report
+    return _spawn.launch_json_ranks(world, lambda out: [__file__, scenario, out], base, timeout, prefix="ont-jax-")
 
 
 pytestmark = pytest.mark.needs_coordinator

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -29,37 +27,16 @@ LANE_MAX = 8192
 
 
 def launch(world: int, timeout: float = 150):
-    import _harness
     import _spawn
 
-    out = Path(tempfile.mkdtemp(prefix="ont-jaxlane-", dir="/tmp"))
-    job = f"jaxlane{os.getpid()}-{int(time.time() * 1000) % 10**7}"
-    base = dict(
-        os.environ,
-        WORLD_SIZE=str(world),
-        LOCAL_WORLD_SIZE=str(world),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(_harness.free_port()),
-        ONET_JOB_ID=job,
-        ONET_RUN_DIR=str(out / "run"),
+    env = dict(
         ONET_FASTLANE_MAX_BYTES=str(LANE_MAX),
         ONET_JAX_IMPL="ffi",
-        OMP_NUM_THREADS="1",
-        PYTHONWARNINGS="ignore",
         ONET_TIMEOUT="60",
         ONET_JAX_BUILD_DIR=str(REPO / "build" / "jax-ffi"),
         XLA_FLAGS="--xla_cpu_multi_thread_eigen=false",
     )
-    base.pop("TORCHELASTIC_RUN_ID", None)
-    procs = []
-    for r in range(world):
-        log = open(out / f"rank{r}.log", "w+b")
-        e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
-        cmd = [sys.executable, __file__, str(out)]
-        procs.append((subprocess.Popen(cmd, env=e, stdout=log, stderr=subprocess.STDOUT, cwd=str(HERE)), log))
-    report = _spawn.collect_json_ranks(procs, out, timeout)
-    _harness._stop_coordinator(out / "run" / job)
-    return report
+    return _spawn.launch_json_ranks(world, lambda out: [__file__, out], env, timeout, prefix="ont-jaxlane-")
 
 
 pytestmark = pytest.mark.needs_coordinator
