@@ -7,16 +7,10 @@ import { type Comm, init } from '../src/api/comm';
 import { LAYOUT } from '../src/bridge/protocol';
 import { Coordinator } from '../src/coordinator/server';
 import { native } from '../src/native/addon';
+import { engineEnv } from './helpers';
 
 const job = `bad-${process.pid}`;
-// The engine's answers (the rank-side fast lane's own errors: test/node_lane.test.ts).
-const env = {
-  ...process.env,
-  ONET_JOB_ID: job,
-  ONET_TIMEOUT: '2',
-  ONET_ARENA_BYTES: '1MiB',
-  ONET_FASTLANE_MAX_BYTES: '0',
-};
+const env = engineEnv(job);
 let coord: Coordinator;
 let comms: Comm[];
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { init } from '../src/api/comm';
 import { Coordinator } from '../src/coordinator/server';
-import { ONET, ROOT, runProc } from './helpers';
+import { engineEnv, ONET, ROOT, runProc } from './helpers';
 import { checkCorrupted } from './loopback/corrupted.js';
 import { createNet, type Net, netemUnavailable, netnsUnavailable } from './netns/harness.js';
 import { type RankOut, resultsOf, runJob } from './netns/job.js';
@@ -49,14 +49,7 @@ const c = await init(); console.log('ONET_READY'); setInterval(() => {}, 1000);`
 describe('one host', () => {
   it('a missing rank: ETIMEDOUT naming it and the op it was last seen in', async () => {
     const job = `flt-to-${process.pid}`;
-    // The engine's words (the fast lane's, on by default for Node ranks: test/node_lane.test.ts).
-    const env = {
-      ...process.env,
-      ONET_JOB_ID: job,
-      ONET_TIMEOUT: '2',
-      ONET_ARENA_BYTES: '1MiB',
-      ONET_FASTLANE_MAX_BYTES: '0',
-    };
+    const env = engineEnv(job);
     const coord = await Coordinator.start({ job, world: 2, env, log: () => {} });
     const comms = await Promise.all(
       [0, 1].map((rank) => init({ rank, world: 2, localRank: rank, localWorld: 2, job, env })),
@@ -80,13 +73,7 @@ describe('one host', () => {
 
   it('a killed rank: survivors get EABORTED naming it, the coordinator stays up, shrink() carries on', async () => {
     const job = `flt-kill-${process.pid}`;
-    const env = {
-      ...process.env,
-      ONET_JOB_ID: job,
-      ONET_TIMEOUT: '60',
-      ONET_ARENA_BYTES: '1MiB',
-      ONET_FASTLANE_MAX_BYTES: '0',
-    };
+    const env = engineEnv(job, 60);
     const coord = await Coordinator.start({ job, world: 3, env, log: () => {} });
     const ch = child({ ...env, RANK: '2', WORLD_SIZE: '3', LOCAL_RANK: '2', LOCAL_WORLD_SIZE: '3' }, RANK_SCRIPT);
     const comms = await Promise.all(

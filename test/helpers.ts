@@ -69,3 +69,15 @@ export function results(out: string): any[] {
     .filter((l) => l.includes('ONET_RESULT '))
     .map((l) => JSON.parse(l.slice(l.indexOf('ONET_RESULT ') + 12)));
 }
+
+/** A job's environment for tests that check the engine's own answers (errors, counters): a 1 MiB arena and the
+ * rank-side fast lane off, since lane calls never reach the engine (the lane's errors: test/node_lane.test.ts). */
+export function engineEnv(job: string, timeoutS = 2): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ONET_JOB_ID: job,
+    ONET_TIMEOUT: String(timeoutS),
+    ONET_ARENA_BYTES: '1MiB',
+    ONET_FASTLANE_MAX_BYTES: '0',
+  };
+}

@@ -22,6 +22,7 @@
 
 #include "common/gen/settings.h"
 #include "reduce/kernels.h"
+#include "tests/cpu_isa.h"
 
 using namespace onet;
 using namespace onet::reduce;
@@ -203,10 +204,7 @@ void against_reference(const char* isa, const Table& t) {
 }  // namespace
 
 int main() {
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  const auto [avx2, avx512] = onet::tests::cpu_isa();
   against_reference("generic", generic::kTable);
   if (avx2) against_reference("avx2", avx2::kTable);
   if (avx512) against_reference("avx512", avx512::kTable);

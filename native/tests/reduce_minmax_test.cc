@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "reduce/kernels.h"
+#include "tests/cpu_isa.h"
 
 using namespace onet;
 using namespace onet::reduce;
@@ -176,10 +177,7 @@ void check_table(const char* isa, const Table& t) {
 }  // namespace
 
 int main() {
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  const auto [avx2, avx512] = onet::tests::cpu_isa();
   check_table("generic", generic::kTable);
   if (avx2) check_table("avx2", avx2::kTable);
   else std::printf("SKIP avx2: this CPU lacks AVX2/FMA/F16C\n");
