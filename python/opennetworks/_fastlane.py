@@ -3,7 +3,7 @@ shared segment, without the coordinator (docs/performance.md "Rank-side fast lan
 
 Whether a call takes the lane depends only on the collective, its per-rank input bytes, the
 communicator (all ranks on one host), ONET_FASTLANE_MAX_BYTES and ONET_FASTLANE_CHUNKED_MAX_BYTES (calls
-between the two run as several lane calls of at most one block each, ``_chunks``), never on timing, on where
+between the two run as lane calls of at most one block each, _fastlane_calls.py), never on timing, on where
 a tensor lives or on which implementation (ONET_RANK_IMPL) a rank uses, so every rank makes the same choice.
 A call first waits for this rank's in-flight collectives of the same communicator, so results keep program
 order.
@@ -35,6 +35,7 @@ import warnings
 from . import _env, _fastlane_cap
 from ._client import _pid_start
 from ._errors import AbortedError, ClosedError, InvalidArgumentError, error_for_status
+from ._fastlane_calls import Pending, _Chunk, _Done, plan_pieces
 from ._fastlane_layout import (
     COOP_MIN_BYTES,
     H_ABORTED,
@@ -49,8 +50,11 @@ from ._fastlane_layout import (
     L_START,
     MAGIC,
     VERSION,
+    get_int,
     line_offset,
+    put_int,
     segment_bytes,
+    unlink_quietly,
 )
 from ._gen.enums import COLLS, DTYPE_SIZE
 from ._post_op import describe
@@ -101,46 +105,6 @@ def implementation() -> tuple[str, str | None]:
     return "native", None
 
 
-class _Done:
-    """What Communicator._run returns: the output bytes in ``result``."""
-
-    __slots__ = ("result", "src", "out_count")
-
-    def __init__(self, result):
-        self.result = result
-        self.src = -1
-        self.out_count = 0
-
-
-class Pending:
-    """One started (published) lane call; ``finish`` completes it and sets ``error`` (None: ok)."""
-
-    __slots__ = ("seq", "args", "done", "error", "rest", "call", "chunk")
-
-    def __init__(self, seq: int, args: tuple):
-        self.seq = seq
-        self.args = args
-        self.done = False
-        self.error = None
-        self.rest = ()  # a chunked call's later pieces (_chunks), run by finish
-        self.call = None  # (coll, dtype, redop, root, scale, timeout_s) for those
-        self.chunk = None  # the _Chunk this Pending published
-
-
-class _Chunk:
-    """One piece of a call larger than the block: what to publish and where its result goes."""
-
-    __slots__ = ("count", "in_addr", "in_bytes", "pieces", "out_addr", "stage")
-
-    def __init__(self, count, in_addr, in_bytes, out_addr, pieces=None, stage=None):
-        self.count = count
-        self.in_addr = in_addr
-        self.in_bytes = in_bytes
-        self.out_addr = out_addr
-        self.pieces = pieces  # reduce_scatter: the P strided input pieces, copied one after the other
-        self.stage = stage  # all_gather: (staging array, [(out address, bytes)]) scattered after the call
-
-
 class FastLane:
     def __init__(self, client, group: int, ranks: list[int]):
         self.client = client
@@ -157,7 +121,7 @@ class FastLane:
         if not self.version:
             self.max_bytes = 0
         self.cap = max(64, self.max_bytes)
-        # Calls up to `limit` bytes per rank take the lane, in pieces of `max_bytes` above it (_chunks).
+        # Calls up to `limit` bytes per rank take the lane, in pieces of `max_bytes` above it (plan_pieces).
         chunked = int(_env.bytes_setting("ONET_FASTLANE_CHUNKED_MAX_BYTES")) if self.max_bytes else 0
         self.limit = max(self.max_bytes, chunked)
         # Spinning only pays while every rank has a core: with more ranks on the host than cores a
@@ -196,18 +160,18 @@ class FastLane:
                 mm = mmap.mmap(fd, nbytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
             finally:
                 os.close(fd)
-            _put(mm, H_SIZE, 4, self.size)
-            _put(mm, H_COOP_MIN, 4, self._coop_min())
-            _put(mm, H_CAP, 8, self.cap)
-            _put(mm, H_VERSION, 4, VERSION)
-            _put(mm, H_MAGIC, 4, MAGIC)
+            put_int(mm, H_SIZE, 4, self.size)
+            put_int(mm, H_COOP_MIN, 4, self._coop_min())
+            put_int(mm, H_CAP, 8, self.cap)
+            put_int(mm, H_VERSION, 4, VERSION)
+            put_int(mm, H_MAGIC, 4, MAGIC)
             os.rename(tmp, path)
-            atexit.register(_unlink_quietly, path)  # in case this rank never completes a lane call
+            atexit.register(unlink_quietly, path)  # in case this rank never completes a lane call
         try:
             self._engine_barrier()
         except BaseException:
             if self.rank == 0:
-                _unlink_quietly(path)
+                unlink_quietly(path)
             raise
         if self.rank != 0:
             try:
@@ -222,21 +186,21 @@ class FastLane:
                 mm = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
             finally:
                 os.close(fd)
-            size, cap = _get(mm, H_SIZE, 4), _get(mm, H_CAP, 8)
-            if _get(mm, H_MAGIC, 4) != MAGIC or _get(mm, H_VERSION, 4) != VERSION or size != self.size:
+            size, cap = get_int(mm, H_SIZE, 4), get_int(mm, H_CAP, 8)
+            if get_int(mm, H_MAGIC, 4) != MAGIC or get_int(mm, H_VERSION, 4) != VERSION or size != self.size:
                 raise AbortedError(f"{path} is not this group's fast-lane segment (magic/version/size)", [self.rank])
             if cap != self.cap:
-                _put(mm, H_ABORTED, 4, self.client.rank + 1)
+                put_int(mm, H_ABORTED, 4, self.client.rank + 1)
                 raise InvalidArgumentError(
                     f"rank {self.client.rank}: ONET_FASTLANE_MAX_BYTES is {self.max_bytes} here but {cap} on rank "
                     f"{self.ranks[0]}; set the same value on every rank",
                     [self.ranks[0], self.client.rank],
                 )
         lo = line_offset(self.rank)
-        _put(mm, lo + L_GLOBAL, 4, self.client.rank)
-        _put(mm, lo + L_START, 8, _pid_start(os.getpid()))
-        _put(mm, lo + L_PID, 4, os.getpid())
-        _put(mm, lo + L_ATTACHED, 4, 1)
+        put_int(mm, lo + L_GLOBAL, 4, self.client.rank)
+        put_int(mm, lo + L_START, 8, _pid_start(os.getpid()))
+        put_int(mm, lo + L_PID, 4, os.getpid())
+        put_int(mm, lo + L_ATTACHED, 4, 1)
         self._mm = mm
         self._path = path if self.rank == 0 else None
         base = ctypes.addressof(ctypes.c_char.from_buffer(mm))
@@ -325,7 +289,8 @@ class FastLane:
                 own = self.pub.own_data(self.seq)
                 p = Pending(self.seq, (coll, dtype, redop, root, count, scale, own, out_addr, self.spin_us, t))
             else:
-                chunks = self._chunks(coll, es, count, in_addr, in_bytes, out_addr)
+                cut = (self.size, self.max_bytes, self.client.rank)
+                chunks = plan_pieces(coll, es, count, in_addr, in_bytes, out_addr, *cut)
                 p = self._publish(coll, dtype, redop, root, scale, chunks[0], t)
                 p.rest = chunks[1:]
                 p.call = (coll, dtype, redop, root, scale, t)
@@ -343,37 +308,6 @@ class FastLane:
         p = Pending(self.seq, args)
         p.chunk = c
         return p
-
-    def _chunks(self, coll, es, count, in_addr, in_bytes, out_addr) -> list:
-        """A call whose per-rank input exceeds the block, as lane calls of at most ``max_bytes`` each,
-        element ranges in order; every rank cuts the same way (count, dtype, size and the cap decide)."""
-        import numpy as np
-
-        P = self.size
-        step = self.max_bytes // (es * (P if coll == REDUCE_SCATTER else 1))
-        if step < 1:
-            raise InvalidArgumentError(
-                f"fast-lane blocks of {self.max_bytes} bytes cannot hold one element per rank; raise "
-                "ONET_FASTLANE_MAX_BYTES",
-                [self.client.rank],
-            )
-        send = in_bytes > 0
-        out, stage = [], None
-        for a in range(0, count, step):
-            n = min(step, count - a)
-            if coll == REDUCE_SCATTER:
-                pieces = [(in_addr + (r * count + a) * es, n * es) for r in range(P)] if send else None
-                out.append(_Chunk(n, 0, P * n * es if send else 0, out_addr + a * es, pieces=pieces))
-            elif coll == ALLGATHER:
-                if stage is None:
-                    stage = np.empty(P * step * es, dtype=np.uint8)
-                to = [(out_addr + (r * count + a) * es, n * es) for r in range(P)]
-                src = in_addr + a * es if send else 0
-                out.append(_Chunk(n, src, n * es if send else 0, 0, stage=(stage, to)))
-            else:
-                src = in_addr + a * es if send else 0
-                out.append(_Chunk(n, src, n * es if send else 0, out_addr + a * es))
-        return out
 
     def ready(self, p: Pending) -> bool:
         """Whether ``finish(p)`` would not wait for a peer."""
@@ -453,7 +387,7 @@ class FastLane:
 
     def _unlink(self) -> None:
         path, self._path = self._path, None
-        _unlink_quietly(path)
+        unlink_quietly(path)
 
     def run_numpy(self, coll, x, in_elems, out_elems, count, dtype, redop, root, scale):
         """Communicator._run's fast lane: a _Done with the output bytes, or None when not eligible."""
@@ -469,18 +403,3 @@ class FastLane:
         send = in_bytes if src is not None else 0
         self.run(coll, dtype, redop, root, count, scale, in_addr, send, out.ctypes.data if out.size else 0)
         return _Done(out)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _put(mm, off: int, width: int, v: int) -> None:
-    mm[off : off + width] = int(v).to_bytes(width, "little")
-
-
-def _get(mm, off: int, width: int) -> int:
-    return int.from_bytes(mm[off : off + width], "little")

@@ -13,6 +13,7 @@ the block cut in pieces (_fastlane.py); a rank of version 1 makes the communicat
 
 from __future__ import annotations
 
+import os
 import struct
 
 MAGIC = 0x4C464E4F  # "ONFL"
@@ -56,3 +57,21 @@ def coop_slice(size: int, n: int, es: int, r: int) -> tuple[int, int]:
     part = (-(-n // size) + line - 1) // line * line
     lo = min(n, r * part)
     return lo, min(n, lo + part)
+
+
+def put_int(mm, off: int, width: int, v: int) -> None:
+    """Writes a little-endian unsigned field of `width` bytes at `off` of a mapped segment."""
+    mm[off : off + width] = int(v).to_bytes(width, "little")
+
+
+def get_int(mm, off: int, width: int) -> int:
+    """Reads a little-endian unsigned field of `width` bytes at `off` of a mapped segment."""
+    return int.from_bytes(mm[off : off + width], "little")
+
+
+def unlink_quietly(path: str) -> None:
+    """Removes a segment's name; one already gone (a peer unlinked it) is fine."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

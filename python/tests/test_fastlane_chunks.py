@@ -1,4 +1,4 @@
-"""Fast-lane calls larger than the lane's block (python/opennetworks/_fastlane.py ``_chunks``) run in pieces
+"""Fast-lane calls larger than the lane's block (_fastlane_calls.py ``plan_pieces``) run in pieces
 of ONET_FASTLANE_MAX_BYTES: all_reduce, broadcast, all_gather and reduce_scatter bit for bit against the
 engine path, counts crossing the piece boundary (8191/8192/8193 f32 around a 32 KiB block; allreduce pieces
 of 16 KiB and more fold cooperatively, native/rank/fastlane.h), odd world sizes, both implementations and a
