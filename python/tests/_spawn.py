@@ -14,6 +14,24 @@ from pathlib import Path
 import _harness
 
 
+def rank_env(world: int, out: Path, job: str) -> dict:
+    """This process's environment plus the torchrun-style variables of a one-host job of `world` ranks
+    (the RANK/LOCAL_RANK of each rank are added by the caller), its run directory under `out`."""
+    base = dict(
+        os.environ,
+        WORLD_SIZE=str(world),
+        LOCAL_WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(_harness.free_port()),
+        ONET_JOB_ID=job,
+        ONET_RUN_DIR=str(out / "run"),
+        OMP_NUM_THREADS="1",
+        PYTHONWARNINGS="ignore",
+    )
+    base.pop("TORCHELASTIC_RUN_ID", None)
+    return base
+
+
 def run_script(
     world: int,
     script: Path,
@@ -25,22 +43,8 @@ def run_script(
     """``delays``: seconds to wait before starting a rank (a rank that starts late)."""
     out = Path(tempfile.mkdtemp(prefix="ont-", dir="/tmp"))
     job = f"s{os.getpid()}-{int(time.time() * 1000) % 10_000_000}"
-    base = dict(os.environ)
-    base.pop("TORCHELASTIC_RUN_ID", None)
-    base.update(
-        {
-            "WORLD_SIZE": str(world),
-            "LOCAL_WORLD_SIZE": str(world),
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(_harness.free_port()),
-            "ONET_JOB_ID": job,
-            "ONET_RUN_DIR": str(out / "run"),
-            "OMP_NUM_THREADS": "1",
-            "PYTHONWARNINGS": "ignore",
-            "ONET_OUT": str(out),
-            "PYTHONFAULTHANDLER": "1",
-        }
-    )
+    base = rank_env(world, out, job)
+    base.update(ONET_OUT=str(out), PYTHONFAULTHANDLER="1")
     base.update(env or {})
     procs, logs = {}, []
     order = sorted(range(world), key=lambda r: (delays or {}).get(r, 0.0))
@@ -128,18 +132,7 @@ def launch_json_ranks(world: int, argv, env: dict, timeout: float, prefix: str =
     their coordinator. Returns collect_json_ranks's report."""
     out = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     job = f"{prefix.strip('-')}{os.getpid()}-{int(time.time() * 1000) % 10**7}"
-    base = dict(
-        os.environ,
-        WORLD_SIZE=str(world),
-        LOCAL_WORLD_SIZE=str(world),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(_harness.free_port()),
-        ONET_JOB_ID=job,
-        ONET_RUN_DIR=str(out / "run"),
-        OMP_NUM_THREADS="1",
-        PYTHONWARNINGS="ignore",
-    )
-    base.pop("TORCHELASTIC_RUN_ID", None)
+    base = rank_env(world, out, job)
     base.update(env)
     procs = []
     for r in range(world):
