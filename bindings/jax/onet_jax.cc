@@ -55,8 +55,8 @@ struct FastLane {
   int (*call)(onet_fl_call_t*) = nullptr;
   void (*abort)(void*, int) = nullptr;
   void* base = nullptr;
-  int rank = 0;  // group rank in the segment
-  uint64_t seq = 0, max_bytes = 0;
+  int rank = 0;                                     // group rank in the segment
+  uint64_t seq = 0, max_bytes = 0, direct_min = 0;  // direct_min: fastlane.h direct_call
   double spin_us = 0, next_coord_check = 0;
   bool crowded = false;  // more ranks on this host than cores
   std::string broken;    // set once a peer was gone or late (_fastlane.py FastLane.broken): lane calls fail
@@ -267,7 +267,7 @@ ffi::Error lane_call(Lane& L, int lane, int64_t coll, uint32_t dt, int64_t redop
   c.dtype = int32_t(dt);
   c.redop = int32_t(redop);
   c.root = int32_t(root);
-  c.reserved = 0;
+  c.flags = onet::fastlane::direct_call(int(coll), in_bytes, F.direct_min) ? onet::fastlane::kDirect : 0;
   c.count = n;
   c.scale = 1.0;
   const bool send = !(coll == kBroadcast && L.grank != root);
@@ -343,9 +343,10 @@ ffi::Error Collective(ffi::AnyBuffer x, ffi::Buffer<ffi::S32> lane_buf, ffi::Res
     return fail(Code::kInvalid, std::string(coll_name(coll)) + ": input size is not divisible by the group size");
   uint64_t n = nx / p_in;
   if (n == 0) return ffi::Error::Success();
-  // The fast lane's rule (_fastlane.py): this rank's input bytes (a broadcast's non-root ranks count
-  // theirs too) within ONET_FASTLANE_MAX_BYTES; all_to_all always goes to the engine.
-  if (L.fl.call && coll != kAlltoall && nx * es <= L.fl.max_bytes)
+  // The fast lane's rule (_fastlane.py FastLane.takes): this rank's input bytes (a broadcast's non-root ranks
+  // count theirs too) within ONET_FASTLANE_MAX_BYTES, or a direct call; all_to_all always goes to the engine.
+  if (L.fl.call && coll != kAlltoall &&
+      (nx * es <= L.fl.max_bytes || onet::fastlane::direct_call(int(coll), nx * es, L.fl.direct_min)))
     return lane_call(L, lane, coll, dt, redop, root, n, x.untyped_data(), nx * es, y->untyped_data());
   const int blk = std::max(p_in, p_out);
   uint64_t m_max = L.bytes / (uint64_t(blk) * es);
@@ -477,10 +478,11 @@ int onet_jax_set_seq(int lane, uint64_t seq) {
 
 // Hand lane `lane` its communicator's fast lane: the mapped segment, this rank's group rank in it, the
 // last lane call number Python made, the limit (ONET_FASTLANE_MAX_BYTES), the spin window (ONET_SPIN_US),
-// whether the host has fewer cores than ranks, and the lane's onet_fl_call / onet_fl_abort. call == nullptr
+// whether the host has fewer cores than ranks, the lane's onet_fl_call / onet_fl_abort, and the smallest
+// direct call (_fastlane.py FastLane.direct_min). call == nullptr
 // takes it away (every call then posts to the engine).
 int onet_jax_set_fastlane(int lane, void* base, int rank, uint64_t seq, uint64_t max_bytes, double spin_us, int crowded,
-                          void* call, void* abort) {
+                          void* call, void* abort, uint64_t direct_min) {
   if (lane < 0 || lane >= kMaxLanes) return -1;
   Lane& L = g.lanes[lane];
   std::lock_guard<std::mutex> hold(L.mu);
@@ -492,6 +494,7 @@ int onet_jax_set_fastlane(int lane, void* base, int rank, uint64_t seq, uint64_t
   L.fl.rank = rank;
   L.fl.seq = seq;
   L.fl.max_bytes = max_bytes;
+  L.fl.direct_min = direct_min;
   L.fl.spin_us = spin_us;
   L.fl.crowded = crowded != 0;
   return 0;

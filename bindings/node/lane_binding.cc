@@ -136,7 +136,8 @@ void* data_of(const Napi::Value& v) {
 }
 
 // The call described by laneRun's/laneWait's arguments:
-// (seg, rank, seq, coll, dtype, redop, root, count, scale, input|null, inBytes, output|null, spinUs, timeoutS).
+// (seg, rank, seq, coll, dtype, redop, root, count, scale, input|null, inBytes, output|null, spinUs, timeoutS,
+// flags?): flags kDirect is a direct call (fastlane.h "Direct calls"), whose peers read `input` itself.
 onet_fl_call_t describe(const Napi::CallbackInfo& info) {
   onet_fl_call_t c;
   c.base = info[0].As<Napi::ArrayBuffer>().Data();
@@ -146,10 +147,11 @@ onet_fl_call_t describe(const Napi::CallbackInfo& info) {
   c.dtype = info[4].ToNumber().Int32Value();
   c.redop = info[5].ToNumber().Int32Value();
   c.root = info[6].ToNumber().Int32Value();
-  c.reserved = 0;
+  c.flags = info.Length() > 14 ? info[14].ToNumber().Int32Value() : 0;
   c.count = uint64_t(info[7].ToNumber().Int64Value());
   c.scale = info[8].ToNumber().DoubleValue();
-  c.in = block_of(c.base, c.rank, c.seq) + 64;  // published by lanePublish: nothing is copied again
+  // published by lanePublish: nothing is copied again (a direct call's peers read the caller's input)
+  c.in = c.flags & fl::kDirect ? data_of(info[9]) : block_of(c.base, c.rank, c.seq) + 64;
   c.in_bytes = 0;
   c.out = data_of(info[11]);
   c.spin_us = info[12].ToNumber().DoubleValue();
@@ -177,15 +179,20 @@ int publish(const Napi::CallbackInfo& info, onet_fl_call_t& c) {
   const void* in = data_of(info[9]);
   const uint64_t in_bytes = in ? uint64_t(info[10].ToNumber().Int64Value()) : 0;
   auto* h = static_cast<fl::Head*>(c.base);
-  if (in_bytes > h->cap) {
+  const bool direct = c.flags & fl::kDirect;
+  if (in_bytes > h->cap && !direct) {
     std::snprintf(c.msg, sizeof c.msg, "fast-lane contribution of %llu bytes exceeds the segment's %llu",
                   static_cast<unsigned long long>(in_bytes), static_cast<unsigned long long>(h->cap));
     return int(Code::kInvalid);
   }
   char* blk = block_of(c.base, c.rank, c.seq);
-  fl::Desc d{c.seq, uint32_t(c.coll), uint32_t(c.dtype), uint32_t(c.redop), uint32_t(c.root), c.count, c.scale};
+  fl::Desc d{c.seq, uint32_t(c.coll), uint32_t(c.dtype), uint32_t(c.redop), uint32_t(c.root), c.count, c.scale, 0, 0};
+  if (direct) {
+    d.addr = reinterpret_cast<uint64_t>(in);
+    d.flags = fl::kDirect;
+  }
   std::memcpy(blk, &d, sizeof d);
-  if (in_bytes && !(c.coll == kBroadcast && c.rank != c.root)) std::memcpy(blk + 64, in, in_bytes);
+  if (in_bytes && !direct && !(c.coll == kBroadcast && c.rank != c.root)) std::memcpy(blk + 64, in, in_bytes);
   __atomic_store_n(&line_of(c.base, c.rank)->seq, c.seq, __ATOMIC_RELEASE);
   __atomic_fetch_add(&h->wake, 1u, __ATOMIC_SEQ_CST);
   for (uint32_t r = 0; r < h->size; r++) {
@@ -270,6 +277,7 @@ class WaitWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(info.Env()), deferred_(Napi::Promise::Deferred::New(info.Env())), c_(describe(info)) {
     seg_ = Napi::Persistent(info[0].As<Napi::Object>());
     if (info[11].IsObject()) out_ = Napi::Persistent(info[11].As<Napi::Object>());
+    if (info[9].IsObject()) in_ = Napi::Persistent(info[9].As<Napi::Object>());  // a direct call's peers read it
   }
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override { rc_ = onet_fl_call(&c_); }
@@ -279,7 +287,7 @@ class WaitWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   onet_fl_call_t c_;
   int rc_ = 0;
-  Napi::ObjectReference seg_, out_;  // keep the mapping and the output alive while the worker runs
+  Napi::ObjectReference seg_, out_, in_;  // keep the mapping, output and input alive while the worker runs
 };
 
 Napi::Value Wait(const Napi::CallbackInfo& info) {
@@ -293,6 +301,12 @@ Napi::Value Wait(const Napi::CallbackInfo& info) {
 Napi::Value Abort(const Napi::CallbackInfo& info) {
   onet_fl_abort(info[0].As<Napi::ArrayBuffer>().Data(), info[1].ToNumber().Int32Value());
   return info.Env().Undefined();
+}
+
+// laneDirectOk() → whether direct calls can work in this process (onet_fl_direct_ok; sets PR_SET_PTRACER_ANY
+// under Yama ptrace_scope 1 so that the sibling ranks may read this one).
+Napi::Value DirectOk(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), onet_fl_direct_ok() == 1);
 }
 
 // laneHead(seg) → {magic, version, size, cap, aborted}: what a rank checks after mapping a segment.
@@ -345,4 +359,5 @@ void InitLane(Napi::Env env, Napi::Object exports) {
   exports.Set("laneWait", Napi::Function::New(env, Wait));
   exports.Set("laneAbort", Napi::Function::New(env, Abort));
   exports.Set("laneHead", Napi::Function::New(env, HeadOf));
+  exports.Set("laneDirectOk", Napi::Function::New(env, DirectOk));
 }

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -200,6 +201,10 @@ Status check(void* base, int /*rank*/, const Desc& own) {
     else if (rooted && d->root != mine.root)
       what = label + ": root differs: " + a + " has " + std::to_string(mine.root) + ", " + b + " has " +
              std::to_string(d->root);
+    else if ((d->flags & kDirect) != (mine.flags & kDirect))
+      what = label + ": " + a + " runs it " + (mine.flags & kDirect ? "direct" : "through the blocks") + ", " + b +
+             " " + (d->flags & kDirect ? "direct" : "through the blocks") +
+             " (ONET_FASTLANE_DIRECT_MIN_BYTES, or process_vm_readv allowed on one rank only)";
     else if (d->count != mine.count)
       what = label + ": count differs: " + a + " has " + std::to_string(mine.count) + ", " + b + " has " +
              std::to_string(d->count);
@@ -220,26 +225,61 @@ Status fold(void* base, int rank, const Desc& mine, Coll coll, uint64_t n, size_
 Status coop_allreduce(void* base, int rank, const Desc& mine, uint64_t n, size_t es, void* out,
                       std::vector<const void*>& srcs, double spin_us, double timeout_s);
 
+// fastlane.h "Direct calls": read the peers' tensors, meet again on Line::red, then fail alike if any read did.
+Status run_direct(void* base, int rank, const Desc& mine, const void* in, uint64_t nbytes, void* out, double spin_us,
+                  double timeout_s) {
+  const int P = int(head(base)->size);
+  Line* me = line(base, rank);
+  int peer = -1;
+  const int e = direct_read(base, rank, int(mine.coll), int(mine.root), nbytes, in, out, mine.seq, &peer);
+  if (e) {
+    me->bad_errno = e;
+    me->bad_peer = peer >= 0 ? line(base, peer)->global_rank : -1;
+    store(&me->bad, mine.seq);
+  }
+  publish(base, rank, mine.seq, &Line::red);
+  Status st = wait_all(base, rank, mine.seq, spin_us, timeout_s, &Line::red);
+  if (!st.ok()) return st;
+  for (int r = 0; r < P; r++) {
+    const Line* l = line(base, r);
+    if (load(&l->bad) != mine.seq) continue;
+    const int err = l->bad_errno, g = l->global_rank;
+    const std::string what = "fast-lane " + std::string(gen::kCollNames[mine.coll]) + " #" + std::to_string(mine.seq) +
+                             ": rank " + std::to_string(g) + " could not read rank " + std::to_string(l->bad_peer) +
+                             "'s tensor with process_vm_readv (" + std::strerror(err) + ")";
+    if (err == ESRCH)
+      return {Code::kAborted, what + "; that rank is gone (shrink the group or restart the job)", {l->bad_peer}};
+    return {err == EPERM || err == ENOSYS || err == EACCES ? Code::kUnsupported : Code::kInvalid,
+            what + "; this host forbids reading another process's memory (kernel.yama.ptrace_scope, seccomp) or the " +
+                "tensor was freed during the call: set ONET_FASTLANE_DIRECT_MIN_BYTES=0 on every rank to copy instead",
+            {g, l->bad_peer}};
+  }
+  return Status::Ok();
+}
+
 Status run(void* base, int rank, const Desc& mine, const void* in, uint64_t in_bytes, void* out, double spin_us,
            double timeout_s) {
   Head* h = head(base);
   const int P = int(h->size);
   if (h->magic != kMagic || h->version != kVersion || rank < 0 || rank >= P)
     return {Code::kProto, "fast-lane segment is not initialised for this rank (bad magic/version/rank)"};
-  if (in_bytes > h->cap)
+  const bool direct = mine.flags & kDirect;
+  if (in_bytes > h->cap && !direct)
     return {Code::kInvalid, "fast-lane contribution of " + std::to_string(in_bytes) + " bytes exceeds the segment's " +
                                 std::to_string(h->cap) + " (ONET_FASTLANE_MAX_BYTES must match on every rank)"};
   const Coll coll = Coll(mine.coll);
   const size_t es = dtype_size(DType(mine.dtype));
   char* mine_blk = block(base, rank, mine.seq);
   std::memcpy(mine_blk, &mine, sizeof mine);
-  if (in_bytes && in && !(coll == Coll::broadcast && rank != int(mine.root))) std::memcpy(mine_blk + 64, in, in_bytes);
+  if (in_bytes && in && !direct && !(coll == Coll::broadcast && rank != int(mine.root)))
+    std::memcpy(mine_blk + 64, in, in_bytes);
   publish(base, rank, mine.seq);
   Status st = wait_all(base, rank, mine.seq, spin_us, timeout_s);
   if (!st.ok()) return st;
   if (!(st = check(base, rank, mine)).ok()) return st;
   const uint64_t n = mine.count;
   if (n == 0 || coll == Coll::barrier) return Status::Ok();
+  if (direct) return run_direct(base, rank, mine, in, n * es, out, spin_us, timeout_s);
   std::vector<const void*> srcs(P);
   if (coll == Coll::allreduce && coop(uint32_t(P), n * es, h->coop_min))
     st = coop_allreduce(base, rank, mine, n, es, out, srcs, spin_us, timeout_s);
@@ -293,14 +333,18 @@ Status fold(void* base, int rank, const Desc& mine, Coll coll, uint64_t n, size_
 
 extern "C" int onet_fl_run(void* base, int rank, uint64_t seq, int coll, int dtype, int redop, int root, uint64_t count,
                            double scale, const void* in, uint64_t in_bytes, void* out, double spin_us, double timeout_s,
-                           char* msg, size_t msg_len, int* ranks, int max_ranks, int* nranks) {
+                           char* msg, size_t msg_len, int* ranks, int max_ranks, int* nranks, int flags) {
   using namespace onet;
   *nranks = 0;
   if (uint32_t(coll) > kMaxColl || !dtype_valid(uint32_t(dtype))) {
     std::snprintf(msg, msg_len, "fast lane: bad collective %d or dtype %d", coll, dtype);
     return int(Code::kInvalid);
   }
-  fastlane::Desc d{seq, uint32_t(coll), uint32_t(dtype), uint32_t(redop), uint32_t(root), count, scale};
+  fastlane::Desc d{seq, uint32_t(coll), uint32_t(dtype), uint32_t(redop), uint32_t(root), count, scale, 0, 0};
+  if (flags & fastlane::kDirect) {
+    d.flags = fastlane::kDirect;
+    d.addr = reinterpret_cast<uint64_t>(in);
+  }
   Status st = fastlane::run(base, rank, d, in, in_bytes, out, spin_us, timeout_s);
   if (st.ok()) return 0;
   std::snprintf(msg, msg_len, "%s", st.msg.c_str());
@@ -316,7 +360,8 @@ static_assert(offsetof(onet_fl_call_t, msg) == 356 && sizeof(onet_fl_call_t) == 
 
 extern "C" int onet_fl_call(onet_fl_call_t* c) {
   return onet_fl_run(c->base, c->rank, c->seq, c->coll, c->dtype, c->redop, c->root, c->count, c->scale, c->in,
-                     c->in_bytes, c->out, c->spin_us, c->timeout_s, c->msg, sizeof c->msg, c->ranks, 64, &c->nranks);
+                     c->in_bytes, c->out, c->spin_us, c->timeout_s, c->msg, sizeof c->msg, c->ranks, 64, &c->nranks,
+                     c->flags);
 }
 
 extern "C" void onet_fl_abort(void* base, int who) {

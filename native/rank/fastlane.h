@@ -21,6 +21,14 @@
 // publishes k in Line::red, waits until every peer's red is k, and copies rank 0's whole block to
 // its output. Each rank reads P·S/P + S bytes instead of P·S. The slices are disjoint and every
 // reader of block 0 finishes before it publishes k+1, so the argument above still holds.
+//
+// Direct calls (version 3; a broadcast or allgather of at least ONET_FASTLANE_DIRECT_MIN_BYTES per rank,
+// flag kDirect, decided by every binding with direct_call() below): the block holds only the Desc, whose
+// addr is the caller's own tensor. After everyone published k, each rank reads what it needs straight
+// from its peers' tensors with process_vm_readv (one move per byte, as MPI's CMA single copy), writes
+// Line::bad = k with the errno if a read failed, publishes k in Line::red and waits until every peer's
+// red is k: no source tensor is released while a peer may still read it. Every rank then scans the same
+// bad words, so a failed read fails the call on every rank alike (no rank is left waiting).
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -29,7 +37,8 @@
 namespace onet::fastlane {
 
 constexpr uint32_t kMagic = 0x4C46'4E4F;  // "ONFL"
-constexpr uint32_t kVersion = 2;          // 2: cooperative allreduce, Line::red; calls cut in pieces (_fastlane.py)
+constexpr uint32_t kVersion = 3;          // 2: cooperative allreduce, Line::red, calls in pieces; 3: direct calls
+constexpr uint32_t kDirect = 1;           // Desc::flags / onet_fl_call_t::flags: a direct call (above)
 
 struct Head {               // at 0
   uint32_t magic, version;  // 0, 4
@@ -45,7 +54,10 @@ struct Line {              // at 64·(1 + r), one cache line per group rank
   uint64_t start;          // 16: /proc/<pid>/stat start time (0: unknown)
   int32_t global_rank;     // 24
   uint32_t attached;       // 28
-  uint64_t red;            // 32: the last cooperative allreduce whose slice this rank folded
+  uint64_t red;            // 32: the last cooperative allreduce (or direct call) this rank finished reading for
+  uint64_t bad;            // 40: the last direct call in which a read of this rank failed
+  int32_t bad_errno;       // 48: its errno
+  int32_t bad_peer;        // 52: the global rank it could not read
 };
 
 struct Desc {            // first 64 bytes of a block: what the rank called, for mismatch checks
@@ -54,8 +66,11 @@ struct Desc {            // first 64 bytes of a block: what the rank called, for
   uint32_t redop, root;  // 16, 20
   uint64_t count;        // 24
   double scale;          // 32
+  uint64_t addr;         // 40: a direct call's source tensor in the caller's process (0: none)
+  uint32_t flags;        // 48: kDirect
 };
 
+static_assert(sizeof(Line) <= 64 && sizeof(Desc) <= 64, "one cache line each");
 inline uint64_t head_bytes(uint32_t P) { return (64ull * (P + 1) + 4095) & ~4095ull; }
 inline uint64_t block_bytes(uint64_t cap) { return 64 + ((cap + 63) & ~63ull); }
 inline uint64_t segment_bytes(uint32_t P, uint64_t cap) { return head_bytes(P) + 2ull * P * block_bytes(cap); }
@@ -63,6 +78,15 @@ inline uint64_t segment_bytes(uint32_t P, uint64_t cap) { return head_bytes(P) +
 inline bool coop(uint32_t P, uint64_t bytes, uint32_t coop_min) {
   return P >= 2 && coop_min && bytes >= coop_min && bytes >= 256ull * P * P;
 }
+// Whether a collective (wire code: broadcast 3, allgather 4) of `bytes` per rank is a direct call; the
+// same rule in _fastlane.py, comm_lane.ts and the compiled bindings. direct_min 0: never.
+inline bool direct_call(int coll, uint64_t bytes, uint64_t direct_min) {
+  return direct_min && bytes >= direct_min && (coll == 3 || coll == 4);
+}
+// Reads of a direct call for group rank `rank` (fastlane_direct.cc): from the root's (broadcast) or every
+// peer's (allgather) tensor into out. Returns 0, or the errno of the failed read and the peer in *peer.
+int direct_read(void* base, int rank, int coll, int root, uint64_t nbytes, const void* in, void* out, uint64_t seq,
+                int* peer);
 // Group rank r's slice [*lo, *hi) of n elements of es bytes: P near-equal parts, cut at 64-byte lines.
 inline void coop_slice(uint32_t P, uint64_t n, uint64_t es, uint32_t r, uint64_t* lo, uint64_t* hi) {
   const uint64_t line = es >= 64 ? 1 : 64 / es;
@@ -82,14 +106,14 @@ extern "C" {
 // *nranks). Waits at most timeout_s; wakes every 50 ms to check peers' liveness and the abort word.
 int onet_fl_run(void* base, int rank, uint64_t seq, int coll, int dtype, int redop, int root, uint64_t count,
                 double scale, const void* in, uint64_t in_bytes, void* out, double spin_us, double timeout_s, char* msg,
-                size_t msg_len, int* ranks, int max_ranks, int* nranks);
+                size_t msg_len, int* ranks, int max_ranks, int* nranks, int flags = 0);
 // The same call with its arguments in one struct (python/opennetworks/_fastlane_native.py packs it
 // with struct.pack_into: ctypes converts 19 separate arguments in ~7 µs, one pointer in ~0.5 µs).
 struct onet_fl_call_t {
   void* base;
   int32_t rank, coll;
   uint64_t seq;
-  int32_t dtype, redop, root, reserved;
+  int32_t dtype, redop, root, flags;  // flags: kDirect
   uint64_t count;
   double scale;
   const void* in;
@@ -102,6 +126,9 @@ struct onet_fl_call_t {
 int onet_fl_call(onet_fl_call_t* c);
 // Marks the communicator aborted by global rank `who` and wakes every sleeper.
 void onet_fl_abort(void* base, int who);
+// Lets peers read this process's memory where Yama's ptrace_scope is 1 (PR_SET_PTRACER_ANY) and says whether
+// direct calls can work here: 1 yes, 0 no (ptrace_scope 2 or 3, or process_vm_readv refused by seccomp).
+int onet_fl_direct_ok();
 // The instruction set the reduce kernels use ("avx512", "avx2", "generic").
 const char* onet_fl_isa();
 }

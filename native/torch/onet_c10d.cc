@@ -336,11 +336,11 @@ class OnetProcessGroup : public c10d::ProcessGroup {
                                       uint64_t in_bytes, void* out, std::vector<at::Tensor>& res, c10d::OpType type,
                                       uint64_t check = UINT64_MAX) {
     if (check == UINT64_MAX) check = in_bytes;
-    if (lane_off_ || (max_bytes_ && check > max_bytes_)) return nullptr;
+    if (lane_off_ || (max_bytes_ && !takes(coll, check))) return nullptr;
     if (!armed() || gate_[kHold].load(std::memory_order_relaxed) != 0 || Clock::now() >= deadline_) {
       if (!arm()) return nullptr;
     }
-    if (check > max_bytes_) return nullptr;
+    if (!takes(coll, check)) return nullptr;
     if (__atomic_load_n(reinterpret_cast<const uint32_t*>(static_cast<const char*>(base_) + 28), __ATOMIC_ACQUIRE))
       return nullptr;  // aborted by a peer: the Python path hands the call to the engine
     onet_fl_call_t c;
@@ -352,7 +352,7 @@ class OnetProcessGroup : public c10d::ProcessGroup {
     c.dtype = dt;
     c.redop = redop;
     c.root = root;
-    c.reserved = 0;
+    c.flags = onet::fastlane::direct_call(coll, check, direct_min_) ? onet::fastlane::kDirect : 0;
     c.count = count;
     c.scale = 1.0;
     c.in = in;
@@ -372,6 +372,12 @@ class OnetProcessGroup : public c10d::ProcessGroup {
     return c10::make_intrusive<DoneWork>(res, type, err.release().ptr());
   }
 
+  // _fastlane.py FastLane.takes: in one block, or direct (fastlane.h direct_call). No pieces here: a call above
+  // the block that is not direct takes the Python path, which cuts it (or hands it to the engine).
+  bool takes(int coll, uint64_t bytes) const {
+    return bytes <= max_bytes_ || onet::fastlane::direct_call(coll, bytes, direct_min_);
+  }
+
   // Asks Python (under the GIL) whether the group's lane is idle; arms the gate when it is.
   bool arm() {
     py::gil_scoped_acquire gil;
@@ -388,6 +394,7 @@ class OnetProcessGroup : public c10d::ProcessGroup {
     timeout_s_ = t[3].cast<double>();
     max_bytes_ = t[4].cast<uint64_t>();
     call_ = reinterpret_cast<CallFn>(t[5].cast<uintptr_t>());
+    direct_min_ = t[6].cast<uint64_t>();
     deadline_ = Clock::now() + std::chrono::milliseconds(50);
     return true;
   }
@@ -413,7 +420,7 @@ class OnetProcessGroup : public c10d::ProcessGroup {
   void* base_ = nullptr;
   int lane_rank_ = 0;
   double spin_us_ = 0, timeout_s_ = 300;
-  uint64_t max_bytes_ = 0;
+  uint64_t max_bytes_ = 0, direct_min_ = 0;
   CallFn call_ = nullptr;
   uint64_t calls_ = 0;  // lane calls run here (tests check that the compiled path was taken)
   Clock::time_point deadline_{};

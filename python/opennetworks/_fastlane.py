@@ -32,12 +32,13 @@ import threading
 import time
 import warnings
 
-from . import _env, _fastlane_cap
+from . import _env, _fastlane_cap, _fastlane_direct
 from ._client import _pid_start
 from ._errors import AbortedError, ClosedError, InvalidArgumentError, error_for_status
 from ._fastlane_calls import Pending, _Chunk, _Done, plan_pieces
 from ._fastlane_layout import (
     COOP_MIN_BYTES,
+    DIRECT,
     H_ABORTED,
     H_CAP,
     H_COOP_MIN,
@@ -50,6 +51,7 @@ from ._fastlane_layout import (
     L_START,
     MAGIC,
     VERSION,
+    direct_call,
     get_int,
     line_offset,
     put_int,
@@ -124,6 +126,9 @@ class FastLane:
         # Calls up to `limit` bytes per rank take the lane, in pieces of `max_bytes` above it (plan_pieces).
         chunked = int(_env.bytes_setting("ONET_FASTLANE_CHUNKED_MAX_BYTES")) if self.max_bytes else 0
         self.limit = max(self.max_bytes, chunked)
+        # Broadcasts and all_gathers of at least `direct_min` bytes per rank are direct calls (rank-to-rank
+        # process_vm_readv, fastlane.h "Direct calls"), at any size; 0 where this process cannot do them.
+        self.direct_min = _fastlane_direct.min_bytes() if self.max_bytes else 0
         # Spinning only pays while every rank has a core: with more ranks on the host than cores a
         # spinning rank burns the slice its late peer needs (docs/performance.md), so it sleeps at once.
         crowded = info.local_world > (os.cpu_count() or 1)
@@ -237,6 +242,10 @@ class FastLane:
     def fits(self, in_bytes: int) -> bool:
         return in_bytes <= self.max_bytes
 
+    def takes(self, coll: int, nbytes: int) -> bool:
+        """Whether a call of ``nbytes`` input bytes per rank takes the lane (in one block, in pieces, or direct)."""
+        return nbytes <= self.limit or direct_call(coll, nbytes, self.direct_min)
+
     def run(self, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, timeout_s=None) -> None:
         """Run one collective to the end; raises the structured error (code, message, ranks) on failure."""
         p = self.start(coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, timeout_s)
@@ -281,7 +290,15 @@ class FastLane:
                 return None
             t = eng.timeout_s if timeout_s is None else timeout_s
             es = DTYPE_SIZE.get(dtype, 1)
-            if count * es * (self.size if coll == REDUCE_SCATTER else 1) <= self.max_bytes:  # one lane call
+            if direct_call(coll, count * es, self.direct_min):  # peers read in_addr until finish returns
+                self.seq += 1
+                err = self.pub.publish(self.seq, coll, dtype, redop, root, count, scale, in_addr, 0, flags=DIRECT)
+                if err:
+                    raise error_for_status(*err)
+                p = Pending(
+                    self.seq, (coll, dtype, redop, root, count, scale, in_addr, out_addr, self.spin_us, t, DIRECT)
+                )
+            elif count * es * (self.size if coll == REDUCE_SCATTER else 1) <= self.max_bytes:  # one lane call
                 self.seq += 1
                 err = self.pub.publish(self.seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes)
                 if err:
@@ -395,7 +412,7 @@ class FastLane:
 
         es = DTYPE_SIZE[dtype]
         in_bytes = in_elems * es
-        if in_bytes > self.limit or self.client.closed:
+        if not self.takes(coll, in_bytes) or self.client.closed:
             return None
         out = np.empty(out_elems * es, dtype=np.uint8)
         src = np.ascontiguousarray(x).reshape(-1).view(np.uint8) if x is not None and in_elems else None

@@ -23,7 +23,7 @@ class _Done:
 class Pending:
     """One started (published) lane call; ``finish`` completes it and sets ``error`` (None: ok)."""
 
-    __slots__ = ("seq", "args", "done", "error", "rest", "call", "chunk")
+    __slots__ = ("seq", "args", "done", "error", "rest", "call", "chunk", "keep")
 
     def __init__(self, seq: int, args: tuple):
         self.seq = seq
@@ -33,6 +33,7 @@ class Pending:
         self.rest = ()  # a chunked call's later pieces (plan_pieces), run by finish
         self.call = None  # (coll, dtype, redop, root, scale, timeout_s) for those
         self.chunk = None  # the _Chunk this Pending published
+        self.keep = None  # what must outlive the call (a direct call's contiguous input)
 
 
 class _Chunk:

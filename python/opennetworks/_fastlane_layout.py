@@ -9,6 +9,11 @@ the call, then ``cap`` bytes of contribution.
 Version 2: cooperative allreduce (``coop``: rank r folds slice ``coop_slice(r)`` of every block into
 group rank 0's block, publishes ``red``, then everyone copies rank 0's block out) and calls larger than
 the block cut in pieces (_fastlane.py); a rank of version 1 makes the communicator take the engine path.
+
+Version 3: direct calls (fastlane.h "Direct calls"): a broadcast or all_gather of at least
+ONET_FASTLANE_DIRECT_MIN_BYTES per rank publishes only its descriptor, whose ``addr`` is the caller's own
+tensor; each rank reads its peers' tensors with process_vm_readv, records a failed read in its line
+(``bad``, errno, peer), publishes ``red`` and waits for every peer's ``red`` before returning.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import os
 import struct
 
 MAGIC = 0x4C464E4F  # "ONFL"
-VERSION = 2
+VERSION = 3
+DIRECT = 1  # Desc.flags: a direct call
 COOP_MIN_BYTES = 131072  # Head.coop_min at P >= 3: smaller allreduces fold every block on every rank
 
 H_MAGIC, H_VERSION, H_SIZE, H_COOP_MIN, H_CAP, H_WAKE, H_ABORTED = 0, 4, 8, 12, 16, 24, 28
 L_SEQ, L_PID, L_SLEEPING, L_START, L_GLOBAL, L_ATTACHED, L_RED = 0, 8, 12, 16, 24, 28, 32
-DESC = struct.Struct("<QIIIIQd")  # seq, coll, dtype, redop, root, count, scale
+L_BAD, L_BAD_ERRNO, L_BAD_PEER = 40, 48, 52
+DESC = struct.Struct("<QIIIIQdQI")  # seq, coll, dtype, redop, root, count, scale, addr, flags
 DESC_BYTES = 64
 
 
@@ -44,6 +51,12 @@ def line_offset(rank: int) -> int:
 
 def block_offset(size: int, cap: int, rank: int, seq: int) -> int:
     return head_bytes(size) + (2 * rank + seq % 2) * block_bytes(cap)
+
+
+def direct_call(coll: int, nbytes: int, direct_min: int) -> bool:
+    """Whether a collective of ``nbytes`` per rank is a direct call (fastlane.h ``direct_call``): a broadcast
+    (wire code 3) or all_gather (4) of at least ``direct_min`` bytes; ``direct_min`` 0: never."""
+    return direct_min > 0 and nbytes >= direct_min and coll in (3, 4)
 
 
 def coop(size: int, nbytes: int, coop_min: int) -> bool:

@@ -63,11 +63,13 @@ class NativeImpl:
         self._buf = ctypes.create_string_buffer(_CALL_BYTES)
         self._addr = ctypes.addressof(self._buf)
 
-    def run(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, spin_us, timeout_s):
-        """0, or (code number, message, ranks)."""
+    def run(
+        self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, spin_us, timeout_s, flags=0
+    ):
+        """0, or (code number, message, ranks). ``flags``: onet_fl_call_t.flags (DIRECT: a direct call)."""
         buf = self._buf
         _CALL.pack_into(
-            buf, 0, self.base, self.rank, coll, seq, dtype, redop, root, 0, count, scale, in_addr, in_bytes,
+            buf, 0, self.base, self.rank, coll, seq, dtype, redop, root, flags, count, scale, in_addr, in_bytes,
             out_addr, spin_us, timeout_s,
         )  # fmt: skip
         rc = self._call(self._addr)
@@ -78,11 +80,12 @@ class NativeImpl:
         msg = buf.raw[_OUT_MSG:].split(b"\0", 1)[0].decode(errors="replace")
         return rc, msg, ranks
 
-    def complete(self, seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s):
+    def complete(self, seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s, flags=0):
         """Finish a call the Python side already published (PythonImpl.publish): ``in_addr`` is this rank's
-        own block, so with 0 input bytes onet_fl_call copies nothing, rewrites the same descriptor and
-        sequence number, then waits and folds as usual."""
-        return self.run(seq, coll, dtype, redop, root, count, scale, in_addr, 0, out_addr, spin_us, timeout_s)
+        own block (a direct call: its own tensor), so with 0 input bytes onet_fl_call copies nothing, rewrites
+        the same descriptor and sequence number, then waits and folds (or reads) as usual."""
+        args = (seq, coll, dtype, redop, root, count, scale, in_addr, 0, out_addr, spin_us, timeout_s, flags)
+        return self.run(*args)
 
     def abort(self, who: int) -> None:
         self._abort(self.base, who)

@@ -9,19 +9,24 @@ wrapping integer sum/prod, NaN-propagating min/max with -0 below +0, integer avg
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import time
 
 import numpy as np
 
-from . import _env, _futex
+from . import _env, _fastlane_direct, _futex
 from ._client import _pid_alive
 from ._fastlane_layout import (
     DESC,
     DESC_BYTES,
+    DIRECT,
     H_ABORTED,
     H_COOP_MIN,
     H_WAKE,
+    L_BAD,
+    L_BAD_ERRNO,
+    L_BAD_PEER,
     L_GLOBAL,
     L_PID,
     L_RED,
@@ -202,7 +207,7 @@ class PythonImpl:
         """Every peer's descriptor against ours, field by field, in the engine's words (engine/match.cc)."""
         # The reference is group rank 0's call, as in the engine, so every rank names the same pair.
         mine = DESC.unpack_from(self.mm, block_offset(self.size, self.cap, 0, seq))
-        _, coll, dtype, redop, root, count, scale = mine
+        _, coll, dtype, redop, root, count, scale, _, flags = mine
         reduces, label = coll in (_ALLREDUCE, _REDUCE_SCATTER), f"fast-lane {COLL_NAMES.get(coll, '?')} #{seq}"
         me = self._line(0, L_GLOBAL)
         for r in range(self.size):
@@ -217,9 +222,15 @@ class PythonImpl:
                 what = f"{label}: reduce op differs: {a} has {REDOP_NAMES.get(redop)}, {b} has {REDOP_NAMES.get(d[3])}"
             elif coll == _BROADCAST and d[4] != root:
                 what = f"{label}: root differs: {a} has {root}, {b} has {d[4]}"
+            elif (d[8] ^ flags) & DIRECT:
+                how = ("through the blocks", "direct")
+                what = (
+                    f"{label}: {a} runs it {how[flags & DIRECT]}, {b} {how[d[8] & DIRECT]} "
+                    "(ONET_FASTLANE_DIRECT_MIN_BYTES, or process_vm_readv allowed on one rank only)"
+                )
             elif d[5] != count:
                 what = f"{label}: count differs: {a} has {count}, {b} has {d[5]}"
-            elif reduces and DESC.pack(*d)[32:] != DESC.pack(*mine)[32:]:
+            elif reduces and DESC.pack(*d)[32:40] != DESC.pack(*mine)[32:40]:
                 what = f"{label}: premul_sum factor differs: {a} has {scale}, {b} has {d[6]}"
             else:
                 continue
@@ -227,15 +238,20 @@ class PythonImpl:
             return 1, what + " — every rank must make the same collective call in the same order", sorted({g, me})
         return 0
 
-    def publish(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, pieces=None):
+    def publish(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, pieces=None, flags=0):
         """The non-blocking half of a call: this rank's descriptor and contribution into its block, then
         its sequence number; never waits for peers. ``pieces`` ([(address, bytes)], in_bytes in all) is
         copied one after the other instead of ``in_addr`` (a chunked reduce_scatter's strided input).
+        A direct call (``flags`` DIRECT) publishes only the descriptor, with ``in_addr`` for its peers to read.
         Returns 0 or an error tuple."""
+        off = block_offset(self.size, self.cap, self.rank, seq)
+        if flags & DIRECT:
+            DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale, in_addr, flags)
+            self._publish(seq)
+            return 0
         if in_bytes > self.cap:
             return 2, f"fast-lane contribution of {in_bytes} bytes exceeds the segment's {self.cap}", []
-        off = block_offset(self.size, self.cap, self.rank, seq)
-        DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale)
+        DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale, 0, 0)
         if pieces is not None:
             at = self.base + off + DESC_BYTES
             for addr, nb in pieces:
@@ -258,20 +274,32 @@ class PythonImpl:
         """1 + the global rank that aborted the communicator, or 0."""
         return int(self.u32[H_ABORTED // 4])
 
-    def run(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, spin_us, timeout_s):
-        err = self.publish(seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes)
-        return err or self.complete(seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s)
+    def run(
+        self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, spin_us, timeout_s, flags=0
+    ):
+        args = (seq, coll, dtype, redop, root, count, scale, in_addr)
+        err = self.publish(*args, in_bytes, flags=flags)
+        return err or self.complete(*args, out_addr, spin_us, timeout_s, flags)
 
-    def complete(self, seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s):
+    def peer_pid(self, r: int) -> int:
+        return self._line(r, L_PID)
+
+    def desc_addr(self, r: int, seq: int) -> int:
+        """The source address group rank ``r`` published for direct call ``seq``."""
+        return DESC.unpack_from(self.mm, block_offset(self.size, self.cap, r, seq))[7]
+
+    def complete(self, seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s, flags=0):
         """The second half of a published call: wait for the peers, check, fold into ``out_addr``."""
         P, rank = self.size, self.rank
-        mine = (seq, coll, dtype, redop, root, count, scale)
+        mine = (seq, coll, dtype, redop, root, count, scale, in_addr if flags & DIRECT else 0, flags)
         err = self._wait_all(seq, spin_us, timeout_s) or self._check(seq, mine)
         if err or count == 0 or coll == _BARRIER:
             return err
         name = DTYPE_NAMES[dtype]
         st = np.dtype(_NP[name][0])
         nb = count * st.itemsize
+        if flags & DIRECT:
+            return self._direct(seq, coll, root, nb, in_addr, out_addr, spin_us, timeout_s)
         base = [block_offset(P, self.cap, r, seq) + DESC_BYTES for r in range(P)]
         if coll == _BROADCAST:
             if rank != root:
@@ -301,6 +329,37 @@ class PythonImpl:
         srcs = [self.u8[b + at : b + at + nb].view(st) for b in base]
         res = reduce_blocks(srcs, redop, name, scale, P)
         ctypes.memmove(out_addr, res.ctypes.data, nb)
+        return 0
+
+    def _direct(self, seq, coll, root, nb, in_addr, out_addr, spin_us, timeout_s):
+        """fastlane.cc run_direct: read the peers' tensors, meet on ``red``, fail alike if any read failed."""
+        e, peer = _fastlane_direct.read_peers(self, seq, coll, root, nb, in_addr, out_addr)
+        if e:
+            lo = line_offset(self.rank)
+            self.u32[(lo + L_BAD_ERRNO) // 4] = e
+            self.u32[(lo + L_BAD_PEER) // 4] = self._line(peer, L_GLOBAL) & 0xFFFFFFFF
+            self.u64[(lo + L_BAD) // 8] = seq
+        self._publish(seq, self._red_idx)
+        err = self._wait_all(seq, spin_us, timeout_s, self._red_idx)
+        if err:
+            return err
+        for r in range(self.size):
+            if self._line(r, L_BAD, 8) != seq:
+                continue
+            e, g, p = self._line(r, L_BAD_ERRNO), self._line(r, L_GLOBAL), self._line(r, L_BAD_PEER)
+            what = (
+                f"fast-lane {COLL_NAMES.get(coll, '?')} #{seq}: rank {g} could not read rank {p}'s tensor with "
+                f"process_vm_readv ({os.strerror(e)})"
+            )
+            if e == errno.ESRCH:
+                return 4, what + "; that rank is gone (shrink the group or restart the job)", [p]
+            return (
+                6 if e in (errno.EPERM, errno.ENOSYS, errno.EACCES) else 2,
+                what + "; this host forbids reading another process's memory (kernel.yama.ptrace_scope, seccomp) or "
+                "the tensor was freed during the call: set ONET_FASTLANE_DIRECT_MIN_BYTES=0 on every rank to copy "
+                "instead",
+                [g, p],
+            )
         return 0
 
     def abort(self, who: int) -> None:

@@ -100,9 +100,9 @@ class FastLaneTorch:
             fl = self._fl = _fastlane.lane(self._client, self._gid, self._global_ranks)
         return fl
 
-    def _lane_ok(self, nbytes: int):
+    def _lane_ok(self, nbytes: int, coll: int = 0):
         fl = self._fl if self._fl is not _UNSET else self._lane()
-        if fl is None or nbytes > fl.limit or self._coalescing is not None or self._zflags():
+        if fl is None or not fl.takes(coll, nbytes) or self._coalescing is not None or self._zflags():
             return None
         return fl
 
@@ -123,6 +123,7 @@ class FastLaneTorch:
         p = fl.start(coll, code, redop, root, count, 1.0, in_addr, in_bytes, dst.data_ptr(), self._timeout_s)
         if p is None:
             return None
+        p.keep = src  # a direct call's peers read it until the call finishes: keep a contiguous copy alive
         epi = None if dst is t_out else (lambda: t_out.copy_(dst))  # the closure keeps dst alive
         return LaneWork(self._eng, fl, p, [t_out], epi)
 
@@ -154,7 +155,7 @@ class FastLaneTorch:
         t = tensors if isinstance(tensors, torch.Tensor) else (tensors[0] if len(tensors) == 1 else None)
         root = opts.rootRank if opts is not None else 0
         if t is not None and _plain(t) and 0 <= root < self._size:
-            fl = self._lane_ok(t.numel() * t.element_size())
+            fl = self._lane_ok(t.numel() * t.element_size(), BROADCAST)
             if fl is not None:
                 w = self._lane_call(fl, BROADCAST, t, t, 0, root, t.numel(), self._rank == root)
                 if w is not None:
@@ -165,7 +166,7 @@ class FastLaneTorch:
     def all_gather_single(self, output, input, opts=None):
         if _plain(input) and _plain(output) and output.dtype == input.dtype and not output.requires_grad:
             n = input.numel()
-            fl = self._lane_ok(n * input.element_size()) if output.numel() == self._size * n else None
+            fl = self._lane_ok(n * input.element_size(), ALLGATHER) if output.numel() == self._size * n else None
             if fl is not None:
                 w = self._lane_call(fl, ALLGATHER, input, output, 0, 0, n, True)
                 if w is not None:

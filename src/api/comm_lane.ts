@@ -27,9 +27,10 @@ const LANE_COLLS = new Set(['allreduce', 'broadcast', 'allgather', 'reduce_scatt
 const TIMEOUT = 3;
 const ABORTED = 4;
 // The lane protocol this file implements (python/opennetworks/_fastlane_layout.py VERSION): 2 = calls above
-// ONET_FASTLANE_MAX_BYTES cut in pieces the way _fastlane.py FastLane._chunks cuts them. An addon built with
-// another version (native/rank/fastlane.h kVersion) makes Node ranks declare none: the engine path.
-const VERSION = 2;
+// ONET_FASTLANE_MAX_BYTES cut in pieces the way _fastlane.py FastLane._chunks cuts them; 3 = direct calls
+// (fastlane.h "Direct calls"). An addon built with another version (native/rank/fastlane.h kVersion) makes
+// Node ranks declare none: the engine path.
+const VERSION = 3;
 
 /** Whether this rank declares the lane at `register` (python/opennetworks/_fastlane_cap.py declared()). */
 export function laneDeclared(env: NodeJS.ProcessEnv, localWorld: number, world: number): number {
@@ -59,6 +60,7 @@ export class Lane {
   private state: 'unknown' | 'off' | 'on' = 'unknown';
   private readonly maxBytes: number;
   private readonly limit: number; // calls up to this many bytes per rank take the lane, in pieces above maxBytes
+  private readonly directMin: number; // fastlane.h direct_call: 0 never
   private readonly cap: number;
   private readonly spinUs: number;
   private readonly crowded: boolean;
@@ -80,6 +82,9 @@ export class Lane {
     this.maxBytes = h.declared ? (setting('fastlaneMaxBytes', h.env) as number) : 0;
     this.cap = Math.max(64, this.maxBytes);
     this.limit = Math.max(this.maxBytes, this.maxBytes ? (setting('fastlaneChunkedMaxBytes', h.env) as number) : 0);
+    // Broadcasts and all_gathers of at least directMin bytes per rank are direct calls (_fastlane.py direct_min).
+    const direct = this.maxBytes ? (setting('fastlaneDirectMinBytes', h.env) as number) : 0;
+    this.directMin = direct > 0 && native.laneDirectOk() ? direct : 0;
     // Spinning only pays while every rank has a core (the Python side's rule: docs/performance.md).
     this.crowded = h.members.length > availableParallelism();
     this.spinUs = setting('spinUs', h.env) as number; // adapted per call to the host's load (laneSpinUs)
@@ -104,7 +109,7 @@ export class Lane {
 
   /** The call on the lane, or null: it belongs on the engine path. Decides synchronously (see the top). */
   start(s: Spec, redop: RedOp): Promise<Done> | null {
-    if (this.state !== 'on' || !LANE_COLLS.has(s.coll) || s.inBytes > this.limit) return null;
+    if (this.state !== 'on' || !LANE_COLLS.has(s.coll) || (s.inBytes > this.limit && !this.direct(s))) return null;
     if (this.broken !== null) {
       if (this.seg && native.laneHead(this.seg).aborted) return null; // the engine gives the coordinator's error
       return Promise.reject(new OnetError('EABORTED', this.broken, [this.me]));
@@ -266,9 +271,15 @@ export class Lane {
       this.refuseUnsupported(s, redop, seq0);
       return { out: out ?? new Uint8Array(0), src: -1, outCount: 0 };
     };
-    if (s.inBytes > this.maxBytes) return this.pieces(s, redop, input, out!).then(done);
-    const w = this.piece(s, redop, s.count, input, s.inBytes, out);
+    const direct = this.direct(s);
+    if (s.inBytes > this.maxBytes && !direct) return this.pieces(s, redop, input, out!).then(done);
+    const w = this.piece(s, redop, s.count, direct ? (s.input ?? null) : input, s.inBytes, out, direct);
     return w ? w.then(done) : done();
+  }
+
+  /** fastlane.h direct_call: a broadcast or all_gather of at least directMin bytes per rank. */
+  private direct(s: Spec): boolean {
+    return this.directMin > 0 && s.inBytes >= this.directMin && (s.coll === 'broadcast' || s.coll === 'allgather');
   }
 
   /** The lane folds nothing for 0 elements, so it cannot refuse an op the kernels lack (bxor on f32, a
@@ -330,6 +341,7 @@ export class Lane {
     input: ArrayBufferView | null,
     inBytes: number,
     out: ArrayBufferView | null,
+    direct = false,
   ): Promise<void> | undefined {
     const seq = ++this.seq;
     const args: LaneCall = [
@@ -347,6 +359,7 @@ export class Lane {
       out,
       native.laneSpinUs(this.spinUs, this.crowded),
       this.timeoutS,
+      direct ? 1 : 0,
     ];
     const r = native.laneTry(...args);
     if (r === -1) return this.waitFor(seq, args);

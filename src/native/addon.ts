@@ -155,9 +155,11 @@ export interface Addon {
   laneWait(...call: LaneCall): Promise<LaneOutcome>;
   laneAbort(seg: ArrayBuffer, globalRank: number): void;
   laneHead(seg: ArrayBuffer): { magic: number; version: number; size: number; cap: number; aborted: number };
+  /** Whether direct lane calls can work in this process (sets PR_SET_PTRACER_ANY under Yama ptrace_scope 1). */
+  laneDirectOk(): boolean;
 }
 /** One lane call: seg, group rank, seq, coll, dtype, redop, root, count, scale, input, inBytes, output,
- * spinUs, timeoutS. */
+ * spinUs, timeoutS, flags (1: a direct call, native/rank/fastlane.h). */
 export type LaneCall = [
   ArrayBuffer,
   number,
@@ -171,6 +173,7 @@ export type LaneCall = [
   ArrayBufferView | null,
   number,
   ArrayBufferView | null,
+  number,
   number,
   number,
 ];

@@ -24,6 +24,7 @@ inline constexpr Setting kSpinUs{"ONET_SPIN_US", "50"};
 inline constexpr Setting kSpinMaxUs{"ONET_SPIN_MAX_US", "1000"};
 inline constexpr Setting kFastlaneMaxBytes{"ONET_FASTLANE_MAX_BYTES", "1MiB"};
 inline constexpr Setting kFastlaneChunkedMaxBytes{"ONET_FASTLANE_CHUNKED_MAX_BYTES", "0"};
+inline constexpr Setting kFastlaneDirectMinBytes{"ONET_FASTLANE_DIRECT_MIN_BYTES", "1MiB"};
 inline constexpr Setting kRankImpl{"ONET_RANK_IMPL", "native"};
 inline constexpr Setting kTorchImpl{"ONET_TORCH_IMPL", "auto"};
 inline constexpr Setting kYield{"ONET_YIELD", "1"};

@@ -61,7 +61,7 @@ def _load():
         lib.onet_jax_set_seq.argtypes = [ctypes.c_int, ctypes.c_uint64]
         vp = ctypes.c_void_p
         lib.onet_jax_set_fastlane.argtypes = [ctypes.c_int, vp, ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64]
-        lib.onet_jax_set_fastlane.argtypes += [ctypes.c_double, ctypes.c_int, vp, vp]
+        lib.onet_jax_set_fastlane.argtypes += [ctypes.c_double, ctypes.c_int, vp, vp, ctypes.c_uint64]
         lib.onet_jax_fastlane_seq.argtypes = [ctypes.c_int]
         lib.onet_jax_fastlane_seq.restype = ctypes.c_uint64
         lib.onet_jax_lane_seq.argtypes = [ctypes.c_int]
@@ -172,7 +172,8 @@ class FfiPath:
         call, abort = (ctypes.cast(f, ctypes.c_void_p).value for f in (lib.onet_fl_call, lib.onet_fl_abort))
         spin = c.engine.spin_s * 1e6  # the library adapts it per call to the host's load (_spin_policy.py)
         crowded = int(c.info.local_world > (os.cpu_count() or 1))
-        self.lib.onet_jax_set_fastlane(lane, fl.impl.base, fl.rank, fl.seq, fl.max_bytes, spin, crowded, call, abort)
+        args = (fl.impl.base, fl.rank, fl.seq, fl.max_bytes, spin, crowded, call, abort, fl.direct_min)
+        self.lib.onet_jax_set_fastlane(lane, *args)
         self.fastlanes[lane] = fl
 
     def lane_error(self, lane: int, seq: int, code: int, msg: str, ranks: list):
@@ -196,7 +197,7 @@ class FfiPath:
     def detach(self) -> None:
         for lane, fl in self.fastlanes.items():  # the Python FastLane continues where the library stopped
             fl.seq = int(self.lib.onet_jax_fastlane_seq(lane))
-            self.lib.onet_jax_set_fastlane(lane, None, 0, 0, 0, 0.0, 0, None, None)
+            self.lib.onet_jax_set_fastlane(lane, None, 0, 0, 0, 0.0, 0, None, None, 0)
         self.client.engine.bump_post_count = None
         self.lib.onet_jax_detach()
 

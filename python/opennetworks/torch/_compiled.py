@@ -100,9 +100,9 @@ def _disarm(pg) -> None:
 
 def sync(pg):
     """Called by C++ under the GIL: arm the gate and return (segment base, lane rank, spin µs (< 0: yielding),
-    timeout s, max bytes, onet_fl_call address) when the group's lane is idle; None: take the Python path this time;
-    False: the lane is off for this group (or its Python state is not what this file reads: every call
-    then takes the Python path, which stays correct)."""
+    timeout s, max bytes, onet_fl_call address, direct min bytes) when the group's lane is idle; None: take
+    the Python path this time; False: the lane is off for this group (or its Python state is not what this
+    file reads: every call then takes the Python path, which stays correct)."""
     try:
         return _sync(pg)
     except AttributeError as e:
@@ -136,7 +136,7 @@ def _sync(pg):
     if _sampler is None:
         _sampler = _spin_policy.LaneSampler()
     spin = _sampler.spin_us(eng.spin_s * 1e6, fl.client.info.local_world, time.monotonic())
-    return (impl.base, fl.rank, spin, float(pg._timeout_s), int(fl.max_bytes), _call_address())
+    return (impl.base, fl.rank, spin, float(pg._timeout_s), int(fl.max_bytes), _call_address(), int(fl.direct_min))
 
 
 # How C++ lane calls wait (re-read at every arming, ~every 50 ms): busy polling while the host has a core per

@@ -1,0 +1,161 @@
+"""One rank of test_fastlane_direct.py: broadcasts and all_gathers of at least ONET_FASTLANE_DIRECT_MIN_BYTES
+(64 KiB in the test) run as direct lane calls, each rank reading its peers' tensors with process_vm_readv
+(native/rank/fastlane.h "Direct calls"), and must equal the numpy reference built from every rank's seeded data.
+
+argv[1]: "comm" (opennetworks.init() numpy communicator), "torch" (torch.distributed: the compiled group where
+it is built), "mismatch" (rank 0 alone has direct calls on) or "badread" (the root publishes an unmapped
+address). argv[2] == "mixed": odd ranks run the Python implementation, even ranks the native one.
+
+Writes {"fails": [...], "impl": ..., "direct_min": ..., "engine_calls": n, "errors": [...]} to $ONET_OUT/rank<r>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+rank = int(os.environ["RANK"])
+mode = sys.argv[1]
+if len(sys.argv) > 2 and sys.argv[2] == "mixed":
+    os.environ["ONET_RANK_IMPL"] = "python" if rank % 2 else "native"
+if mode == "mismatch" and rank != 0:
+    os.environ["ONET_FASTLANE_DIRECT_MIN_BYTES"] = "0"
+
+import numpy as np  # noqa: E402
+
+import opennetworks as onet  # noqa: E402
+from opennetworks import _fastlane  # noqa: E402
+from opennetworks._errors import OnetError  # noqa: E402
+
+out = {"fails": [], "impl": _fastlane.implementation()[0], "rank": rank, "engine_calls": 0, "errors": []}
+# Below the 64 KiB threshold (the blocks), just above it, and above the 1 MiB block (no pieces: direct only).
+COUNTS = (1001, 16385, 300007)
+
+
+def data(dt, n, r, salt):
+    g = np.random.default_rng(1000 * salt + r)
+    if dt is np.int32:
+        return g.integers(-(2**30), 2**30, n, dtype=np.int32)
+    return g.standard_normal(n).astype(dt)
+
+
+def comm_calls(comm, P):
+    salt = 0
+    for dt in (np.float32, np.float64, np.int32):
+        for n in COUNTS:
+            salt += 1
+            mine = data(dt, n, rank, salt)
+            root = P - 1
+            want_b = data(dt, n, root, salt)
+            z = np.zeros(n, dt)
+            yield (
+                f"broadcast {dt.__name__} n={n}",
+                lambda m=mine, z=z: comm.broadcast(m if rank == root else z, root),
+                want_b,
+            )
+            want_g = np.stack([data(dt, n, r, salt) for r in range(P)])
+            yield f"all_gather {dt.__name__} n={n}", lambda m=mine: comm.all_gather(m), want_g
+
+
+def torch_calls(P):
+    import torch
+    import torch.distributed as dist
+
+    salt = 0
+    for dt in (np.float32, np.float64, np.int32):
+        for n in COUNTS:
+            salt += 1
+            root = P - 1
+            mine = torch.from_numpy(data(dt, n, rank, salt))
+
+            def bc(mine=mine, n=n, root=root):
+                t = mine.clone() if rank == root else torch.zeros_like(mine)
+                dist.broadcast(t, src=root)
+                return t.numpy()
+
+            def ag(mine=mine, n=n):
+                o = torch.empty(P * n, dtype=mine.dtype)
+                dist.all_gather_into_tensor(o, mine)
+                return o.numpy().reshape(P, n)
+
+            def ag_inplace(mine=mine, n=n):  # the input is this rank's slot of the output
+                o = torch.zeros(P * n, dtype=mine.dtype)
+                o[rank * n : (rank + 1) * n] = mine
+                dist.all_gather_into_tensor(o, o[rank * n : (rank + 1) * n])
+                return o.numpy().reshape(P, n)
+
+            def ag_strided(mine=mine, n=n):  # not contiguous: the group reads a contiguous copy
+                wide = torch.zeros(2 * n, dtype=mine.dtype)
+                wide[::2] = mine
+                o = torch.empty(P * n, dtype=mine.dtype)
+                dist.all_gather_into_tensor(o, wide[::2])
+                return o.numpy().reshape(P, n)
+
+            want_g = np.stack([data(dt, n, r, salt) for r in range(P)])
+            yield f"broadcast {dt.__name__} n={n}", bc, data(dt, n, root, salt)
+            yield f"all_gather {dt.__name__} n={n}", ag, want_g
+            yield f"all_gather in place {dt.__name__} n={n}", ag_inplace, want_g
+            yield f"all_gather strided {dt.__name__} n={n}", ag_strided, want_g
+
+
+def engine_calls(fl):
+    """Collectives of the communicator posted to the engine so far (lane calls are not numbered there)."""
+    return fl.client._seq.get(fl.group, 0)
+
+
+def main():
+    if mode == "torch":
+        import torch
+        import torch.distributed as dist
+
+        import opennetworks.torch  # noqa: F401  (registers the backend)
+
+        dist.init_process_group("opennetworks")
+        dist.all_reduce(torch.zeros(1))  # attaches the lane
+        pg = dist.group.WORLD
+        pyg = getattr(pg, "py", pg)  # the compiled group
+        fl = _fastlane.lane(pyg._client, pyg._gid, pyg._global_ranks)
+        P = dist.get_world_size()
+        calls = torch_calls(P)
+    else:
+        comm = onet.init()
+        comm.all_reduce(np.zeros(1, np.float32))  # attaches the lane (one engine barrier)
+        fl = _fastlane.lane(comm.client, comm.group, comm.ranks)
+        P = comm.size
+        calls = comm_calls(comm, P)
+    out["direct_min"] = fl.direct_min
+    if mode in ("comm", "torch"):
+        for name, fn, want in calls:
+            before = engine_calls(fl)
+            got = np.asarray(fn())
+            out["engine_calls"] += engine_calls(fl) - before
+            if got.shape != want.shape or got.tobytes() != want.tobytes():
+                out["fails"].append(f"{name}: differs from the numpy reference")
+    elif mode == "mismatch":  # 100 KB: rank 0 runs it direct, the others through the blocks
+        x = np.arange(25000, dtype=np.float32)
+        try:
+            comm.broadcast(x, 0)
+            out["fails"].append("a broadcast with direct calls on one rank only did not fail")
+        except OnetError as e:
+            out["errors"].append([e.code, str(e), list(e.ranks)])
+    elif mode == "badread":  # group rank 0 publishes an unmapped address: every reader's read fails (EFAULT)
+        from opennetworks._gen.enums import DTYPES
+
+        n = 65536
+        dst = np.zeros(n, np.uint8)
+        src = 0x1000 if rank == 0 else 0  # the root's output is its input (in place), so it copies nothing
+        at = src if rank == 0 else dst.ctypes.data
+        try:
+            fl.run(_fastlane.BROADCAST, DTYPES["u8"], 0, 0, n, 1.0, src, n if rank == 0 else 0, at)
+            out["fails"].append("a direct broadcast from an unmapped address did not fail")
+        except OnetError as e:
+            out["errors"].append([e.code, str(e), list(e.ranks)])
+        y = comm.all_reduce(np.full(5, rank + 1, np.int32))  # the lane goes on
+        if y.tolist() != [P * (P + 1) // 2] * 5:
+            out["fails"].append(f"all_reduce after the failed call gave {y.tolist()}")
+    with open(os.path.join(os.environ["ONET_OUT"], f"rank{rank}.json"), "w") as f:
+        json.dump(out, f)
+
+
+main()

@@ -1,0 +1,107 @@
+"""Direct fast-lane calls (native/rank/fastlane.h "Direct calls"): broadcasts and all_gathers of at least
+ONET_FASTLANE_DIRECT_MIN_BYTES per rank, where each rank reads its peers' tensors with process_vm_readv. Checked
+against numpy references at odd world sizes and element counts (below the threshold, above it, and above the
+1 MiB block, where only the direct call keeps them in the lane), with both implementations and a group mixing
+them, through opennetworks.init() and torch.distributed (compiled group where built); a setting that differs
+between ranks and a failed read each fail on every rank with a structured error, and the lane goes on.
+
+Real rank processes and a real coordinator (_spawn); each world is one run of _fastlane_direct_worker.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.needs_coordinator
+
+_WORKER = Path(__file__).resolve().parent / "_fastlane_direct_worker.py"
+_MIN = 65536
+
+
+def _native_built() -> bool:
+    from opennetworks import _fastlane_native
+
+    return _fastlane_native.load() is not None
+
+
+def _direct_here() -> bool:
+    from opennetworks import _fastlane_direct
+
+    return _fastlane_direct.allowed()
+
+
+_NATIVE = pytest.mark.skipif(not _native_built(), reason="native fast lane not built (npm run build:native)")
+pytestmark = [
+    pytestmark,
+    pytest.mark.skipif(
+        not _direct_here(), reason="process_vm_readv is refused here (Yama ptrace_scope >= 2 or seccomp)"
+    ),
+]
+
+
+def _run(world: int, impl: str, mode: str, ok: bool = True):
+    import _spawn
+
+    env = {
+        "ONET_RANK_IMPL": "native" if impl == "mixed" else impl,
+        "ONET_FASTLANE_DIRECT_MIN_BYTES": str(_MIN),
+        "ONET_TIMEOUT": "20",
+    }
+    res = _spawn.run_script(world, _WORKER, (mode, impl), env=env, timeout=150)
+    outs = []
+    for r in range(world):
+        p = res.run_dir / f"rank{r}.json"
+        assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
+        outs.append(json.loads(p.read_text()))
+    assert res.returncodes == [0] * world, res.logs
+    for o in outs:
+        assert o["fails"] == [], o["fails"]
+    return outs
+
+
+@pytest.mark.parametrize("impl", [pytest.param("native", marks=_NATIVE), "python"])
+@pytest.mark.parametrize("world", [2, 3])
+def test_direct_calls_match_numpy(world, impl):
+    for o in _run(world, impl, "comm"):
+        assert o["impl"] == impl and o["direct_min"] == _MIN
+        # every call on the lane, none at the engine (the 1.2 MB ones stay on the lane only as direct calls)
+        assert o["engine_calls"] == 0, o
+
+
+@_NATIVE
+@pytest.mark.parametrize("world", [3])
+def test_direct_calls_mixed_implementations(world):
+    outs = _run(world, "mixed", "comm")
+    assert [o["impl"] for o in outs] == ["native", "python", "native"]
+    assert all(o["engine_calls"] == 0 for o in outs), outs
+
+
+@pytest.mark.parametrize("world", [3])
+def test_direct_calls_through_torch(world):
+    pytest.importorskip("torch")
+    outs = _run(world, "native" if _native_built() else "python", "torch")
+    assert all(o["engine_calls"] == 0 for o in outs), [o["engine_calls"] for o in outs]
+
+
+@pytest.mark.parametrize("impl", [pytest.param("native", marks=_NATIVE), "python"])
+def test_direct_setting_differs_between_ranks(impl):
+    outs = _run(2, impl, "mismatch")
+    for o in outs:
+        [(code, msg, ranks)] = o["errors"]
+        assert code == "EMISMATCH" and ranks == [0, 1], o
+        assert "ONET_FASTLANE_DIRECT_MIN_BYTES" in msg and "direct" in msg, msg
+
+
+@pytest.mark.parametrize(
+    "impl", [pytest.param("native", marks=_NATIVE), "python", pytest.param("mixed", marks=_NATIVE)]
+)
+def test_failed_read_fails_every_rank(impl):
+    outs = _run(3, impl, "badread")
+    for o in outs:
+        [(code, msg, ranks)] = o["errors"]
+        assert code == "EINVAL", o
+        assert "could not read rank 0's tensor with process_vm_readv" in msg and "Bad address" in msg, msg
+        assert ranks[1] == 0 and ranks[0] in (1, 2), ranks
