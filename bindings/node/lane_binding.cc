@@ -187,8 +187,9 @@ int publish(const Napi::CallbackInfo& info, onet_fl_call_t& c) {
   }
   char* blk = block_of(c.base, c.rank, c.seq);
   fl::Desc d{c.seq, uint32_t(c.coll), uint32_t(c.dtype), uint32_t(c.redop), uint32_t(c.root), c.count, c.scale, 0, 0};
-  if (direct) {
+  if (direct) {  // onet_fl_call rewrites the same descriptor: every field must be final here
     d.addr = reinterpret_cast<uint64_t>(in);
+    d.out = reinterpret_cast<uint64_t>(c.out);
     d.flags = fl::kDirect;
   }
   std::memcpy(blk, &d, sizeof d);

@@ -245,8 +245,8 @@ Status run_direct(void* base, int rank, const Desc& mine, const void* in, uint64
     if (load(&l->bad) != mine.seq) continue;
     const int err = l->bad_errno, g = l->global_rank;
     const std::string what = "fast-lane " + std::string(gen::kCollNames[mine.coll]) + " #" + std::to_string(mine.seq) +
-                             ": rank " + std::to_string(g) + " could not read rank " + std::to_string(l->bad_peer) +
-                             "'s tensor with process_vm_readv (" + std::strerror(err) + ")";
+                             ": rank " + std::to_string(g) + " could not reach rank " + std::to_string(l->bad_peer) +
+                             "'s tensor with process_vm_readv/writev (" + std::strerror(err) + ")";
     if (err == ESRCH)
       return {Code::kAborted, what + "; that rank is gone (shrink the group or restart the job)", {l->bad_peer}};
     return {err == EPERM || err == ENOSYS || err == EACCES ? Code::kUnsupported : Code::kInvalid,
@@ -340,10 +340,11 @@ extern "C" int onet_fl_run(void* base, int rank, uint64_t seq, int coll, int dty
     std::snprintf(msg, msg_len, "fast lane: bad collective %d or dtype %d", coll, dtype);
     return int(Code::kInvalid);
   }
-  fastlane::Desc d{seq, uint32_t(coll), uint32_t(dtype), uint32_t(redop), uint32_t(root), count, scale, 0, 0};
+  fastlane::Desc d{seq, uint32_t(coll), uint32_t(dtype), uint32_t(redop), uint32_t(root), count, scale, 0, 0, 0, 0};
   if (flags & fastlane::kDirect) {
     d.flags = fastlane::kDirect;
     d.addr = reinterpret_cast<uint64_t>(in);
+    d.out = reinterpret_cast<uint64_t>(out);
   }
   Status st = fastlane::run(base, rank, d, in, in_bytes, out, spin_us, timeout_s);
   if (st.ok()) return 0;

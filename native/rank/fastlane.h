@@ -6,9 +6,10 @@
 // so every rank gets the engine's bit-exact result.
 //
 // Segment layout (python/opennetworks/_fastlane_layout.py mirrors it; both impls share a segment):
-//   [0, head)            header: Head, then one 64-byte Line per group rank at 64·(1 + r)
+//   [0, head)            header: Head, then one 64-byte Line per group rank at 64·(1 + r), then one
+//                        128-byte ArenaEntry per group rank at 64·(P + 1) + 128·r
 //   head + (2r + p)·blk  rank r's block for calls of parity p = seq % 2: a 64-byte Desc, then cap bytes
-// where head = round_up(64·(P + 1), 4096) and blk = 64 + round_up(cap, 64).
+// where head = round_up(64·(P + 1) + 128·P, 4096) and blk = 64 + round_up(cap, 64).
 //
 // Why two blocks per rank and no "done reading" flag: a rank starts call k only after it saw every
 // peer publish k-1, and a peer publishes k-1 only after it finished reading call k-2, the last call
@@ -24,8 +25,12 @@
 //
 // Direct calls (version 3; a broadcast or allgather of at least ONET_FASTLANE_DIRECT_MIN_BYTES per rank,
 // flag kDirect, decided by every binding with direct_call() below): the block holds only the Desc, whose
-// addr is the caller's own tensor. After everyone published k, each rank reads what it needs straight
-// from its peers' tensors with process_vm_readv (one move per byte, as MPI's CMA single copy), writes
+// addr is the caller's own tensor and out its output. After everyone published k, each rank reads what it
+// needs straight from its peers' tensors with process_vm_readv (one move per byte, as MPI's CMA single
+// copy; a broadcast's receivers read the first (P-1)/P of it and the root writes the rest of every
+// receiver's output with process_vm_writev, so that P ranks share the (P-1)·S bytes evenly; a peer's tensor
+// inside that peer's arena (its ArenaEntry) is copied with memcpy through a mapping of that arena instead:
+// arena pages are 4 KiB shared-memory pages, which process_vm_readv pins one by one), writes
 // Line::bad = k with the errno if a read failed, publishes k in Line::red and waits until every peer's
 // red is k: no source tensor is released while a peer may still read it. Every rank then scans the same
 // bad words, so a failed read fails the call on every rank alike (no rank is left waiting).
@@ -68,10 +73,18 @@ struct Desc {            // first 64 bytes of a block: what the rank called, for
   double scale;          // 32
   uint64_t addr;         // 40: a direct call's source tensor in the caller's process (0: none)
   uint32_t flags;        // 48: kDirect
+  uint32_t pad;          // 52
+  uint64_t out;          // 56: a direct call's output in the caller's process (a broadcast's root writes part of it)
 };
 
-static_assert(sizeof(Line) <= 64 && sizeof(Desc) <= 64, "one cache line each");
-inline uint64_t head_bytes(uint32_t P) { return (64ull * (P + 1) + 4095) & ~4095ull; }
+struct ArenaEntry {  // a rank's own arena (its shared-memory tensors), written once at attach; bytes 0: none
+  char name[112];    // the POSIX shared-memory name ("/onet-job-r3"), NUL-terminated
+  uint64_t base;     // 112: where the owner mapped it
+  uint64_t bytes;    // 120: the mapping's length
+};
+static_assert(sizeof(Line) <= 64 && sizeof(Desc) <= 64 && sizeof(ArenaEntry) == 128, "layout");
+inline uint64_t head_bytes(uint32_t P) { return (64ull * (P + 1) + 128ull * P + 4095) & ~4095ull; }
+inline uint64_t arena_entry_offset(uint32_t P, uint32_t r) { return 64ull * (P + 1) + 128ull * r; }
 inline uint64_t block_bytes(uint64_t cap) { return 64 + ((cap + 63) & ~63ull); }
 inline uint64_t segment_bytes(uint32_t P, uint64_t cap) { return head_bytes(P) + 2ull * P * block_bytes(cap); }
 // Whether an allreduce of `bytes` per rank among P ranks folds cooperatively (every slice non-empty).
@@ -87,6 +100,8 @@ inline bool direct_call(int coll, uint64_t bytes, uint64_t direct_min) {
 // peer's (allgather) tensor into out. Returns 0, or the errno of the failed read and the peer in *peer.
 int direct_read(void* base, int rank, int coll, int root, uint64_t nbytes, const void* in, void* out, uint64_t seq,
                 int* peer);
+// Where a direct broadcast of nbytes among P ranks is cut: receivers read [0, cut), the root writes [cut, nbytes).
+inline uint64_t direct_cut(uint32_t P, uint64_t nbytes) { return P < 2 ? nbytes : nbytes / P * (P - 1) & ~63ull; }
 // Group rank r's slice [*lo, *hi) of n elements of es bytes: P near-equal parts, cut at 64-byte lines.
 inline void coop_slice(uint32_t P, uint64_t n, uint64_t es, uint32_t r, uint64_t* lo, uint64_t* hi) {
   const uint64_t line = es >= 64 ? 1 : 64 / es;

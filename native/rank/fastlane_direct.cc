@@ -1,13 +1,22 @@
 // Reads of a direct fast-lane call (native/rank/fastlane.h "Direct calls"): the receiving rank moves each
 // byte once, from its peer's own tensor into its output, with process_vm_readv, as MPI's shared-memory path
 // does with CMA (docs/performance.md "Large ordinary tensors"). The synchronisation around it is fastlane.cc's.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
 
 #include "rank/fastlane.h"
 
@@ -23,13 +32,15 @@ const Desc* peer_desc(void* base, int r, uint64_t seq) {
                                        (2 * uint64_t(r) + seq % 2) * block_bytes(h->cap));
 }
 
-// All of [addr, addr + n) of process `pid` into dst; 0 or errno. A short read (the kernel stops at a page
-// it cannot fault in) resumes where it stopped; no progress at all is EFAULT.
-int read_from(pid_t pid, uint64_t addr, void* dst, uint64_t n) {
-  char* d = static_cast<char*>(dst);
+// All of [addr, addr + n) of process `pid` into local (write: from local into the remote range); 0 or errno.
+// A short transfer (the kernel stops at a page it cannot fault in) resumes where it stopped; no progress at
+// all is EFAULT.
+int move(pid_t pid, uint64_t addr, void* local, uint64_t n, bool write) {
+  char* d = static_cast<char*>(local);
   while (n) {
-    iovec local{d, n}, remote{reinterpret_cast<void*>(addr), n};
-    const ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    iovec l{d, n}, remote{reinterpret_cast<void*>(addr), n};
+    const ssize_t got =
+        write ? process_vm_writev(pid, &l, 1, &remote, 1, 0) : process_vm_readv(pid, &l, 1, &remote, 1, 0);
     if (got < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -42,27 +53,101 @@ int read_from(pid_t pid, uint64_t addr, void* dst, uint64_t n) {
   return 0;
 }
 
+// python/opennetworks/_cma.py hugepages(): back the 2 MiB-aligned interior of [p, p + n) with huge pages, once
+// per range (process_vm_readv/writev pin pages one by one: ~2x the bytes per CPU second on 2 MiB pages).
+// ONET_CMA_HUGEPAGES=0 turns it off. A range freed and allocated again keeps its old answer: slower, never wrong.
+void hugepages(const void* p, uint64_t n) {
+  constexpr uint64_t kHuge = 2ull << 20;
+  static const bool on = [] {
+    const char* v = std::getenv("ONET_CMA_HUGEPAGES");
+    return !(v && (!std::strcmp(v, "0") || !std::strcmp(v, "false") || !std::strcmp(v, "no")));
+  }();
+  const uint64_t lo = (reinterpret_cast<uint64_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uint64_t hi = (reinterpret_cast<uint64_t>(p) + n) & ~(kHuge - 1);
+  if (!on || !p || hi < lo + kHuge) return;
+  static std::mutex mu;
+  static std::set<std::pair<uint64_t, uint64_t>> settled;
+  {
+    std::lock_guard<std::mutex> hold(mu);
+    if (settled.size() > 4096) settled.clear();
+    if (!settled.insert({lo, hi}).second) return;
+  }
+  if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE) == 0)
+    madvise(reinterpret_cast<void*>(lo), hi - lo, 25);  // MADV_COLLAPSE (Linux 6.1+; EINVAL before: left as is)
+}
+
+// Peer r's bytes [addr, addr + n) as a pointer into this process's own mapping of r's arena, or nullptr when
+// they are not inside it (or it cannot be mapped: then process_vm_readv/writev moves them). Mappings are
+// kept for the life of the process, one per (arena name, owner pid): a later job's arena of the same name
+// belongs to another pid.
+char* arena_view(void* base, int r, uint64_t addr, uint64_t n) {
+  const uint32_t P = static_cast<const Head*>(base)->size;
+  const auto* a = reinterpret_cast<const ArenaEntry*>(static_cast<char*>(base) + arena_entry_offset(P, uint32_t(r)));
+  if (!a->bytes || addr < a->base || addr + n > a->base + a->bytes || !a->name[0] || a->name[111]) return nullptr;
+  const std::string key = std::string(a->name) + "@" + std::to_string(peer_line(base, r)->pid);
+  static std::mutex mu;
+  static std::map<std::string, char*> maps;
+  std::lock_guard<std::mutex> hold(mu);
+  auto it = maps.find(key);
+  if (it == maps.end()) {
+    char* m = nullptr;
+    const std::string path = std::string("/dev/shm/") + (a->name[0] == '/' ? a->name + 1 : a->name);
+    const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    struct stat st {};
+    if (fd >= 0 && fstat(fd, &st) == 0 && uint64_t(st.st_size) >= a->bytes) {
+      void* p = mmap(nullptr, a->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (p != MAP_FAILED) m = static_cast<char*>(p);
+    }
+    if (fd >= 0) close(fd);
+    if (maps.size() < 256) it = maps.emplace(key, m).first;  // nullptr too: not tried again
+    else return m ? m + (addr - a->base) : nullptr;
+  }
+  return it->second ? it->second + (addr - a->base) : nullptr;
+}
+
+// Peer r's [addr, addr + n) into local (write: local into it): memcpy through its arena, else CMA.
+int copy_with(void* base, int r, uint64_t addr, void* local, uint64_t n, bool write) {
+  if (char* v = arena_view(base, r, addr, n)) {
+    if (write) std::memcpy(v, local, n);
+    else std::memcpy(local, v, n);
+    return 0;
+  }
+  return move(pid_t(peer_line(base, r)->pid), addr, local, n, write);
+}
+
 }  // namespace
 
 int direct_read(void* base, int rank, int coll, int root, uint64_t nbytes, const void* in, void* out, uint64_t seq,
                 int* peer) {
   const int P = int(static_cast<const Head*>(base)->size);
   char* o = static_cast<char*>(out);
-  if (coll == 3) {  // broadcast: the root copies its own tensor, every other rank reads the root's
+  if (coll == 3) {  // broadcast: receivers read the head of the root's tensor, the root writes the tail of theirs
+    const uint64_t cut = direct_cut(uint32_t(P), nbytes);
     if (rank == root) {
+      hugepages(in, nbytes);
       if (out != in && nbytes) std::memmove(out, in, nbytes);
+      for (int i = 1; i < P && cut < nbytes; i++) {
+        const int r = (rank + i) % P;
+        *peer = r;
+        const char* src = static_cast<const char*>(in) + cut;
+        const int e =
+            copy_with(base, r, peer_desc(base, r, seq)->out + cut, const_cast<char*>(src), nbytes - cut, true);
+        if (e) return e;
+      }
       return 0;
     }
+    hugepages(out, nbytes);
     *peer = root;
-    return read_from(pid_t(peer_line(base, root)->pid), peer_desc(base, root, seq)->addr, out, nbytes);
+    return copy_with(base, root, peer_desc(base, root, seq)->addr, out, cut, false);
   }
   // allgather: own part first, then every peer's, starting after this rank so that readers spread out
+  hugepages(in, nbytes);
+  hugepages(out, nbytes * uint64_t(P));
   if (o + uint64_t(rank) * nbytes != in && nbytes) std::memmove(o + uint64_t(rank) * nbytes, in, nbytes);
   for (int i = 1; i < P; i++) {
     const int r = (rank + i) % P;
     *peer = r;
-    const int e =
-        read_from(pid_t(peer_line(base, r)->pid), peer_desc(base, r, seq)->addr, o + uint64_t(r) * nbytes, nbytes);
+    const int e = copy_with(base, r, peer_desc(base, r, seq)->addr, o + uint64_t(r) * nbytes, nbytes, false);
     if (e) return e;
   }
   return 0;

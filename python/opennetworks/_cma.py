@@ -46,11 +46,16 @@ def hugepages(t) -> None:
     settled is not asked again (a buffer freed and allocated again at the same address keeps its old
     answer: slower, never wrong).
     """
+    hugepages_at(t.data_ptr(), t.numel() * t.element_size())
+
+
+def hugepages_at(addr: int, nbytes: int) -> None:
+    """``hugepages`` for the bytes [addr, addr + nbytes) of this process (direct lane calls, _fastlane_direct.py)."""
     global _madvise
-    if _madvise is False:
+    if _madvise is False or not addr:
         return
-    lo = (t.data_ptr() + _HUGE - 1) & ~(_HUGE - 1)
-    hi = (t.data_ptr() + t.numel() * t.element_size()) & ~(_HUGE - 1)
+    lo = (addr + _HUGE - 1) & ~(_HUGE - 1)
+    hi = (addr + nbytes) & ~(_HUGE - 1)
     if hi - lo < _HUGE or (lo, hi) in _settled:
         return
     if _madvise is None:

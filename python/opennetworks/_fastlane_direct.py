@@ -9,6 +9,8 @@ import os
 import sys
 
 from . import _env
+from ._cma import hugepages_at
+from ._fastlane_layout import direct_cut
 
 _PR_SET_PTRACER, _PR_SET_PTRACER_ANY = 0x59616D61, ctypes.c_ulong(-1 & 0xFFFFFFFFFFFFFFFF)
 _BROADCAST = 3
@@ -25,8 +27,9 @@ def _lib():
     if _libc is None:
         lib = ctypes.CDLL(None, use_errno=True)
         iov, ul = ctypes.POINTER(_Iovec), ctypes.c_ulong
-        lib.process_vm_readv.argtypes = [ctypes.c_int, iov, ul, iov, ul, ul]
-        lib.process_vm_readv.restype = ctypes.c_ssize_t
+        for fn in (lib.process_vm_readv, lib.process_vm_writev):
+            fn.argtypes = [ctypes.c_int, iov, ul, iov, ul, ul]
+            fn.restype = ctypes.c_ssize_t
         _libc = lib
     return _libc
 
@@ -61,7 +64,7 @@ def _allowed() -> bool:
         if scope == 1:
             lib.prctl(_PR_SET_PTRACER, _PR_SET_PTRACER_ANY, 0, 0, 0)
         probe, got = ctypes.c_uint64(0x4F4E4554), ctypes.c_uint64(0)
-        return read(os.getpid(), ctypes.addressof(probe), ctypes.addressof(got), 8) == 0 and got.value == probe.value
+        return move(os.getpid(), ctypes.addressof(probe), ctypes.addressof(got), 8) == 0 and got.value == probe.value
     except (OSError, AttributeError):
         return False
 
@@ -72,12 +75,14 @@ def min_bytes() -> int:
     return want if want > 0 and allowed() else 0
 
 
-def read(pid: int, addr: int, dst: int, n: int) -> int:
-    """All of [addr, addr + n) of process ``pid`` into ``dst``: 0, or the errno of the failed read."""
+def move(pid: int, addr: int, local: int, n: int, write: bool = False) -> int:
+    """All of [addr, addr + n) of process ``pid`` into ``local`` (``write``: from ``local`` into that range):
+    0, or the errno of the failed transfer."""
     lib = _lib()
+    fn = lib.process_vm_writev if write else lib.process_vm_readv
     while n:
-        local, remote = _Iovec(dst, n), _Iovec(addr, n)
-        got = lib.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+        here, there = _Iovec(local, n), _Iovec(addr, n)
+        got = fn(pid, ctypes.byref(here), 1, ctypes.byref(there), 1, 0)
         if got < 0:
             e = ctypes.get_errno()
             if e == _errno.EINTR:
@@ -85,24 +90,34 @@ def read(pid: int, addr: int, dst: int, n: int) -> int:
             return e
         if got == 0:
             return _errno.EFAULT
-        dst, addr, n = dst + got, addr + got, n - got
+        local, addr, n = local + got, addr + got, n - got
     return 0
 
 
 def read_peers(impl, seq: int, coll: int, root: int, nbytes: int, in_addr: int, out_addr: int) -> tuple[int, int]:
-    """fastlane_direct.cc direct_read for PythonImpl ``impl``: (0 or errno, the group rank read last)."""
+    """fastlane_direct.cc direct_read for PythonImpl ``impl``: (0 or errno, the group rank moved last)."""
     rank, P = impl.rank, impl.size
     if coll == _BROADCAST:
+        cut = direct_cut(P, nbytes)
         if rank == root:
+            hugepages_at(in_addr, nbytes)
             if out_addr != in_addr and nbytes:
                 ctypes.memmove(out_addr, in_addr, nbytes)
+            for i in range(1, P if cut < nbytes else 1):
+                r = (rank + i) % P
+                e = move(impl.peer_pid(r), impl.desc_addr(r, seq, out=True) + cut, in_addr + cut, nbytes - cut, True)
+                if e:
+                    return e, r
             return 0, -1
-        return read(impl.peer_pid(root), impl.desc_addr(root, seq), out_addr, nbytes), root
+        hugepages_at(out_addr, nbytes)
+        return move(impl.peer_pid(root), impl.desc_addr(root, seq), out_addr, cut), root
+    hugepages_at(in_addr, nbytes)
+    hugepages_at(out_addr, nbytes * P)
     if out_addr + rank * nbytes != in_addr and nbytes:
         ctypes.memmove(out_addr + rank * nbytes, in_addr, nbytes)
     for i in range(1, P):
         r = (rank + i) % P
-        e = read(impl.peer_pid(r), impl.desc_addr(r, seq), out_addr + r * nbytes, nbytes)
+        e = move(impl.peer_pid(r), impl.desc_addr(r, seq), out_addr + r * nbytes, nbytes)
         if e:
             return e, r
     return 0, -1

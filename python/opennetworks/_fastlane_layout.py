@@ -3,7 +3,7 @@
 Header: magic, version, size P, coop_min (smallest cooperative allreduce, bytes per rank; 0: none; group
 rank 0 writes it at creation), cap (bytes of one rank's block), the futex word ``wake`` and ``aborted``
 (1 + the global rank that aborted, or 0); then one 64-byte line per group rank (seq, pid, sleeping,
-start, global rank, attached, red); then two blocks per rank (parity seq % 2): a 64-byte descriptor of
+start, global rank, attached, red, bad, bad errno, bad peer); one 128-byte arena entry per group rank; then two blocks per rank (parity seq % 2): a 64-byte descriptor of
 the call, then ``cap`` bytes of contribution.
 
 Version 2: cooperative allreduce (``coop``: rank r folds slice ``coop_slice(r)`` of every block into
@@ -12,7 +12,8 @@ the block cut in pieces (_fastlane.py); a rank of version 1 makes the communicat
 
 Version 3: direct calls (fastlane.h "Direct calls"): a broadcast or all_gather of at least
 ONET_FASTLANE_DIRECT_MIN_BYTES per rank publishes only its descriptor, whose ``addr`` is the caller's own
-tensor; each rank reads its peers' tensors with process_vm_readv, records a failed read in its line
+tensor and ``out`` its output; each rank reads its peers' tensors with process_vm_readv (a broadcast's root
+writes the last 1/P of every receiver's output with process_vm_writev, ``direct_cut``), records a failed read in its line
 (``bad``, errno, peer), publishes ``red`` and waits for every peer's ``red`` before returning.
 """
 
@@ -29,12 +30,19 @@ COOP_MIN_BYTES = 131072  # Head.coop_min at P >= 3: smaller allreduces fold ever
 H_MAGIC, H_VERSION, H_SIZE, H_COOP_MIN, H_CAP, H_WAKE, H_ABORTED = 0, 4, 8, 12, 16, 24, 28
 L_SEQ, L_PID, L_SLEEPING, L_START, L_GLOBAL, L_ATTACHED, L_RED = 0, 8, 12, 16, 24, 28, 32
 L_BAD, L_BAD_ERRNO, L_BAD_PEER = 40, 48, 52
-DESC = struct.Struct("<QIIIIQdQI")  # seq, coll, dtype, redop, root, count, scale, addr, flags
+DESC = struct.Struct("<QIIIIQdQIIQ")  # seq, coll, dtype, redop, root, count, scale, addr, flags, pad, out
 DESC_BYTES = 64
 
 
 def head_bytes(size: int) -> int:
-    return (64 * (size + 1) + 4095) & ~4095
+    return (64 * (size + 1) + 128 * size + 4095) & ~4095
+
+
+def arena_entry_offset(size: int, rank: int) -> int:
+    """Group rank ``rank``'s ArenaEntry (fastlane.h): its arena's shared-memory name (112 bytes, NUL-terminated),
+    where it mapped it (u64) and the mapping's length (u64); the C++ lane copies a peer's arena tensors with
+    memcpy through its own mapping of that arena."""
+    return 64 * (size + 1) + 128 * rank
 
 
 def block_bytes(cap: int) -> int:
@@ -51,6 +59,11 @@ def line_offset(rank: int) -> int:
 
 def block_offset(size: int, cap: int, rank: int, seq: int) -> int:
     return head_bytes(size) + (2 * rank + seq % 2) * block_bytes(cap)
+
+
+def direct_cut(size: int, nbytes: int) -> int:
+    """Where a direct broadcast is cut (fastlane.h ``direct_cut``): receivers read [0, cut), the root writes the rest."""
+    return nbytes if size < 2 else (nbytes // size * (size - 1)) & ~63
 
 
 def direct_call(coll: int, nbytes: int, direct_min: int) -> bool:

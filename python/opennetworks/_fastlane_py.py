@@ -207,7 +207,7 @@ class PythonImpl:
         """Every peer's descriptor against ours, field by field, in the engine's words (engine/match.cc)."""
         # The reference is group rank 0's call, as in the engine, so every rank names the same pair.
         mine = DESC.unpack_from(self.mm, block_offset(self.size, self.cap, 0, seq))
-        _, coll, dtype, redop, root, count, scale, _, flags = mine
+        _, coll, dtype, redop, root, count, scale, _, flags, _, _ = mine
         reduces, label = coll in (_ALLREDUCE, _REDUCE_SCATTER), f"fast-lane {COLL_NAMES.get(coll, '?')} #{seq}"
         me = self._line(0, L_GLOBAL)
         for r in range(self.size):
@@ -238,20 +238,21 @@ class PythonImpl:
             return 1, what + " — every rank must make the same collective call in the same order", sorted({g, me})
         return 0
 
-    def publish(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, pieces=None, flags=0):
+    def publish(self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, pieces=None, flags=0, out_addr=0):
         """The non-blocking half of a call: this rank's descriptor and contribution into its block, then
         its sequence number; never waits for peers. ``pieces`` ([(address, bytes)], in_bytes in all) is
         copied one after the other instead of ``in_addr`` (a chunked reduce_scatter's strided input).
-        A direct call (``flags`` DIRECT) publishes only the descriptor, with ``in_addr`` for its peers to read.
+        A direct call (``flags`` DIRECT) publishes only the descriptor, with ``in_addr`` for its peers to read
+        and ``out_addr`` for a broadcast's root to write.
         Returns 0 or an error tuple."""
         off = block_offset(self.size, self.cap, self.rank, seq)
         if flags & DIRECT:
-            DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale, in_addr, flags)
+            DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale, in_addr, flags, 0, out_addr)
             self._publish(seq)
             return 0
         if in_bytes > self.cap:
             return 2, f"fast-lane contribution of {in_bytes} bytes exceeds the segment's {self.cap}", []
-        DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale, 0, 0)
+        DESC.pack_into(self.mm, off, seq, coll, dtype, redop, root, count, scale, 0, 0, 0, 0)
         if pieces is not None:
             at = self.base + off + DESC_BYTES
             for addr, nb in pieces:
@@ -278,20 +279,20 @@ class PythonImpl:
         self, seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes, out_addr, spin_us, timeout_s, flags=0
     ):
         args = (seq, coll, dtype, redop, root, count, scale, in_addr)
-        err = self.publish(*args, in_bytes, flags=flags)
+        err = self.publish(*args, in_bytes, flags=flags, out_addr=out_addr)
         return err or self.complete(*args, out_addr, spin_us, timeout_s, flags)
 
     def peer_pid(self, r: int) -> int:
         return self._line(r, L_PID)
 
-    def desc_addr(self, r: int, seq: int) -> int:
-        """The source address group rank ``r`` published for direct call ``seq``."""
-        return DESC.unpack_from(self.mm, block_offset(self.size, self.cap, r, seq))[7]
+    def desc_addr(self, r: int, seq: int, out: bool = False) -> int:
+        """The source (``out``: output) address group rank ``r`` published for direct call ``seq``."""
+        return DESC.unpack_from(self.mm, block_offset(self.size, self.cap, r, seq))[10 if out else 7]
 
     def complete(self, seq, coll, dtype, redop, root, count, scale, in_addr, out_addr, spin_us, timeout_s, flags=0):
         """The second half of a published call: wait for the peers, check, fold into ``out_addr``."""
         P, rank = self.size, self.rank
-        mine = (seq, coll, dtype, redop, root, count, scale, in_addr if flags & DIRECT else 0, flags)
+        mine = (seq, coll, dtype, redop, root, count, scale, in_addr if flags & DIRECT else 0, flags, 0, out_addr)
         err = self._wait_all(seq, spin_us, timeout_s) or self._check(seq, mine)
         if err or count == 0 or coll == _BARRIER:
             return err
@@ -348,8 +349,8 @@ class PythonImpl:
                 continue
             e, g, p = self._line(r, L_BAD_ERRNO), self._line(r, L_GLOBAL), self._line(r, L_BAD_PEER)
             what = (
-                f"fast-lane {COLL_NAMES.get(coll, '?')} #{seq}: rank {g} could not read rank {p}'s tensor with "
-                f"process_vm_readv ({os.strerror(e)})"
+                f"fast-lane {COLL_NAMES.get(coll, '?')} #{seq}: rank {g} could not reach rank {p}'s tensor with "
+                f"process_vm_readv/writev ({os.strerror(e)})"
             )
             if e == errno.ESRCH:
                 return 4, what + "; that rank is gone (shrink the group or restart the job)", [p]
