@@ -78,7 +78,7 @@ struct Desc {            // first 64 bytes of a block: what the rank called, for
 };
 
 struct ArenaEntry {  // a rank's own arena (its shared-memory tensors), written once at attach; bytes 0: none
-  char name[112];    // the POSIX shared-memory name ("/onet-job-r3"), NUL-terminated
+  char name[112];    // where a peer opens it: "/proc/<pid>/fd/<fd>" (or a /dev/shm name), NUL-terminated
   uint64_t base;     // 112: where the owner mapped it
   uint64_t bytes;    // 120: the mapping's length
 };

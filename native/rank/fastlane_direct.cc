@@ -91,7 +91,8 @@ char* arena_view(void* base, int r, uint64_t addr, uint64_t n) {
   auto it = maps.find(key);
   if (it == maps.end()) {
     char* m = nullptr;
-    const std::string path = std::string("/dev/shm/") + (a->name[0] == '/' ? a->name + 1 : a->name);
+    const bool proc = std::strncmp(a->name, "/proc/", 6) == 0;
+    const std::string path = proc ? std::string(a->name) : std::string("/dev/shm/") + (a->name + (a->name[0] == '/'));
     const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
     struct stat st {};
     if (fd >= 0 && fstat(fd, &st) == 0 && uint64_t(st.st_size) >= a->bytes) {

@@ -107,6 +107,12 @@ class Arena:
 
     def __init__(self, arena_name: str, ctl_name: str, data_bytes: int, rank: int):
         self.mm = map_segment(arena_name, DATA_OFFSET + data_bytes)
+        # Kept open for the process's life: the coordinator unlinks the name, and a peer rank's direct lane call
+        # maps this arena through /proc/<pid>/fd/<fd> (_fastlane.py _publish_arena). None: it could not be opened.
+        try:
+            self.fd: int | None = os.open(shm_path(arena_name), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.fd = None
         self.ctl = map_segment(ctl_name, CTL_BYTES)
         self.mv = memoryview(self.mm)
         self.u32 = self.mv.cast("I")

@@ -228,9 +228,10 @@ class FastLane:
         """This rank's ArenaEntry (_fastlane_layout.arena_entry_offset): direct calls of the C++ lane copy
         this rank's arena tensors through their own mapping of the arena instead of process_vm_readv/writev."""
         arena = self.client.engine.arena
-        name = str(getattr(self.client.reg, "arena", "") or "").encode()
-        if not name or len(name) >= 112 or arena is None:
+        fd = getattr(arena, "fd", None)
+        if arena is None or fd is None:
             return
+        name = f"/proc/{os.getpid()}/fd/{fd}".encode()  # the name itself is unlinked once every rank mapped it
         at = arena_entry_offset(self.size, self.rank)
         mm[at : at + 112] = name.ljust(112, b"\0")
         put_int(mm, at + 112, 8, ctypes.addressof(ctypes.c_char.from_buffer(arena.mm)))

@@ -39,7 +39,8 @@ def head_bytes(size: int) -> int:
 
 
 def arena_entry_offset(size: int, rank: int) -> int:
-    """Group rank ``rank``'s ArenaEntry (fastlane.h): its arena's shared-memory name (112 bytes, NUL-terminated),
+    """Group rank ``rank``'s ArenaEntry (fastlane.h): where a peer opens its arena ("/proc/<pid>/fd/<fd>", 112
+    bytes, NUL-terminated),
     where it mapped it (u64) and the mapping's length (u64); the C++ lane copies a peer's arena tensors with
     memcpy through its own mapping of that arena."""
     return 64 * (size + 1) + 128 * rank

@@ -62,6 +62,8 @@ def torch_calls(P):
     import torch
     import torch.distributed as dist
 
+    import opennetworks.torch as onet_torch
+
     salt = 0
     for dt in (np.float32, np.float64, np.int32):
         # float32 also at 16 MiB + 28 bytes: huge pages (2 MiB interiors), a broadcast's cut off the 2 MiB grid
@@ -93,8 +95,23 @@ def torch_calls(P):
                 dist.all_gather_into_tensor(o, wide[::2])
                 return o.numpy().reshape(P, n)
 
+            def bc_arena(mine=mine, root=root):  # arena tensors: peers copy them through a mapping of the arena
+                t = onet_torch.zeros(mine.numel(), dtype=mine.dtype)
+                if rank == root:
+                    t.copy_(mine)
+                dist.broadcast(t, src=root)
+                return t.numpy().copy()
+
+            def ag_arena(mine=mine, n=n):
+                x, o = onet_torch.zeros(n, dtype=mine.dtype), onet_torch.zeros(P * n, dtype=mine.dtype)
+                x.copy_(mine)
+                dist.all_gather_into_tensor(o, x)
+                return o.numpy().reshape(P, n).copy()
+
             want_g = np.stack([data(dt, n, r, salt) for r in range(P)])
             yield f"broadcast {dt.__name__} n={n}", bc, data(dt, n, root, salt)
+            yield f"broadcast arena {dt.__name__} n={n}", bc_arena, data(dt, n, root, salt)
+            yield f"all_gather arena {dt.__name__} n={n}", ag_arena, want_g
             yield f"all_gather {dt.__name__} n={n}", ag, want_g
             yield f"all_gather in place {dt.__name__} n={n}", ag_inplace, want_g
             yield f"all_gather strided {dt.__name__} n={n}", ag_strided, want_g
