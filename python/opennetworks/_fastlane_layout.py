@@ -3,8 +3,8 @@
 Header: magic, version, size P, coop_min (smallest cooperative allreduce, bytes per rank; 0: none; group
 rank 0 writes it at creation), cap (bytes of one rank's block), the futex word ``wake`` and ``aborted``
 (1 + the global rank that aborted, or 0); then one 64-byte line per group rank (seq, pid, sleeping,
-start, global rank, attached, red, bad, bad errno, bad peer); one 128-byte arena entry per group rank; then two blocks per rank (parity seq % 2): a 64-byte descriptor of
-the call, then ``cap`` bytes of contribution.
+start, global rank, attached, red, bad, bad errno, bad peer); one 128-byte arena entry per group rank; then
+two blocks per rank (parity seq % 2): a 64-byte descriptor of the call, then ``cap`` bytes of contribution.
 
 Version 2: cooperative allreduce (``coop``: rank r folds slice ``coop_slice(r)`` of every block into
 group rank 0's block, publishes ``red``, then everyone copies rank 0's block out) and calls larger than
@@ -13,8 +13,8 @@ the block cut in pieces (_fastlane.py); a rank of version 1 makes the communicat
 Version 3: direct calls (fastlane.h "Direct calls"): a broadcast or all_gather of at least
 ONET_FASTLANE_DIRECT_MIN_BYTES per rank publishes only its descriptor, whose ``addr`` is the caller's own
 tensor and ``out`` its output; each rank reads its peers' tensors with process_vm_readv (a broadcast's root
-writes the last 1/P of every receiver's output with process_vm_writev, ``direct_cut``), records a failed read in its line
-(``bad``, errno, peer), publishes ``red`` and waits for every peer's ``red`` before returning.
+writes the last 1/P of every receiver's output with process_vm_writev, ``direct_cut``), records a failed read
+in its line (``bad``, errno, peer), publishes ``red`` and waits for every peer's ``red`` before returning.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def block_offset(size: int, cap: int, rank: int, seq: int) -> int:
 
 
 def direct_cut(size: int, nbytes: int) -> int:
-    """Where a direct broadcast is cut (fastlane.h ``direct_cut``): receivers read [0, cut), the root writes the rest."""
+    """Where a direct broadcast is cut (fastlane.h ``direct_cut``): receivers read [0, cut), the root writes
+    the rest."""
     return nbytes if size < 2 else (nbytes // size * (size - 1)) & ~63
 
 
