@@ -143,6 +143,7 @@ def main():
         P = comm.size
         calls = comm_calls(comm, P)
     out["direct_min"] = fl.direct_min
+    c0 = getattr(pg, "_lane_calls", None) if mode == "torch" else None  # the compiled group's own lane calls
     if mode in ("comm", "torch"):
         for name, fn, want in calls:
             before = engine_calls(fl)
@@ -150,6 +151,7 @@ def main():
             out["engine_calls"] += engine_calls(fl) - before
             if got.shape != want.shape or got.tobytes() != want.tobytes():
                 out["fails"].append(f"{name}: differs from the numpy reference")
+        out["compiled_calls"] = None if c0 is None else pg._lane_calls - c0
     elif mode == "mismatch":  # 100 KB: rank 0 runs it direct, the others through the blocks
         x = np.arange(25000, dtype=np.float32)
         try:

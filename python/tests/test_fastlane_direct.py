@@ -84,6 +84,10 @@ def test_direct_calls_through_torch(world):
     pytest.importorskip("torch")
     outs = _run(world, "native" if _native_built() else "python", "torch")
     assert all(o["engine_calls"] == 0 for o in outs), [o["engine_calls"] for o in outs]
+    from opennetworks.torch import _compiled
+
+    if _compiled.implementation() == "compiled":  # contiguous calls ran in C++: 10 sizes x 5 kinds
+        assert all(o["compiled_calls"] == 50 for o in outs), [o["compiled_calls"] for o in outs]
 
 
 @pytest.mark.parametrize("impl", [pytest.param("native", marks=_NATIVE), "python"])
