@@ -51,7 +51,6 @@ from ._fastlane_layout import (
     L_START,
     MAGIC,
     VERSION,
-    arena_entry_offset,
     direct_call,
     get_int,
     line_offset,
@@ -206,7 +205,7 @@ class FastLane:
         put_int(mm, lo + L_GLOBAL, 4, self.client.rank)
         put_int(mm, lo + L_START, 8, _pid_start(os.getpid()))
         put_int(mm, lo + L_PID, 4, os.getpid())
-        self._publish_arena(mm)
+        _fastlane_direct.publish_arena(mm, self.size, self.rank, self.client.engine.arena)
         put_int(mm, lo + L_ATTACHED, 4, 1)
         self._mm = mm
         self._path = path if self.rank == 0 else None
@@ -223,19 +222,6 @@ class FastLane:
             if why and _env.value("ONET_RANK_IMPL") == "native":
                 warnings.warn(f"opennetworks: fast lane in Python: {why}", RuntimeWarning, stacklevel=4)
             self.impl = self.pub
-
-    def _publish_arena(self, mm) -> None:
-        """This rank's ArenaEntry (_fastlane_layout.arena_entry_offset): direct calls of the C++ lane copy
-        this rank's arena tensors through their own mapping of the arena instead of process_vm_readv/writev."""
-        arena = self.client.engine.arena
-        fd = getattr(arena, "fd", None)
-        if arena is None or fd is None:
-            return
-        name = f"/proc/{os.getpid()}/fd/{fd}".encode()  # the name itself is unlinked once every rank mapped it
-        at = arena_entry_offset(self.size, self.rank)
-        mm[at : at + 112] = name.ljust(112, b"\0")
-        put_int(mm, at + 112, 8, ctypes.addressof(ctypes.c_char.from_buffer(arena.mm)))
-        put_int(mm, at + 120, 8, len(arena.mm))
 
     def _coop_min(self) -> int:
         """Head.coop_min for a new segment (group rank 0's value holds for all; docs/performance.md

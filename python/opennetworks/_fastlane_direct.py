@@ -10,7 +10,7 @@ import sys
 
 from . import _env
 from ._cma import hugepages_at
-from ._fastlane_layout import direct_cut
+from ._fastlane_layout import arena_entry_offset, direct_cut, put_int
 
 _PR_SET_PTRACER, _PR_SET_PTRACER_ANY = 0x59616D61, ctypes.c_ulong(-1 & 0xFFFFFFFFFFFFFFFF)
 _BROADCAST = 3
@@ -121,3 +121,17 @@ def read_peers(impl, seq: int, coll: int, root: int, nbytes: int, in_addr: int, 
         if e:
             return e, r
     return 0, -1
+
+
+def publish_arena(mm, size: int, rank: int, arena) -> None:
+    """Group rank ``rank``'s ArenaEntry in segment ``mm`` (_fastlane_layout.arena_entry_offset): direct calls of
+    the C++ lane copy this rank's arena tensors through their own mapping of ``arena`` (opened through
+    /proc/<pid>/fd: the coordinator unlinks its name) instead of process_vm_readv/writev."""
+    fd = getattr(arena, "fd", None)
+    if arena is None or fd is None:
+        return
+    name = f"/proc/{os.getpid()}/fd/{fd}".encode()
+    at = arena_entry_offset(size, rank)
+    mm[at : at + 112] = name.ljust(112, b"\0")
+    put_int(mm, at + 112, 8, ctypes.addressof(ctypes.c_char.from_buffer(arena.mm)))
+    put_int(mm, at + 120, 8, len(arena.mm))
