@@ -9,11 +9,12 @@ Real rank processes and a real coordinator (_spawn); each world is one run of _f
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pytest
+
+from _lane_jobs import NATIVE, native_built, run_ranks
 
 pytestmark = pytest.mark.needs_coordinator
 
@@ -21,34 +22,17 @@ _WORKER = Path(__file__).resolve().parent / "_fastlane_chunks_worker.py"
 _CAP = 32768
 
 
-def _native_built() -> bool:
-    from opennetworks import _fastlane_native
-
-    return _fastlane_native.load() is not None
-
-
-_NATIVE = pytest.mark.skipif(not _native_built(), reason="native fast lane not built (npm run build:native)")
+_NATIVE = NATIVE
 
 
 def _run(world: int, impl: str, mode: str):
-    import _spawn
-
     env = {
         "ONET_RANK_IMPL": "native" if impl == "mixed" else impl,
         "ONET_FASTLANE_MAX_BYTES": str(_CAP),
         "ONET_FASTLANE_CHUNKED_MAX_BYTES": "1MiB",
         "ONET_TIMEOUT": "20",
     }
-    res = _spawn.run_script(world, _WORKER, (mode, impl), env=env, timeout=120)
-    outs = []
-    for r in range(world):
-        p = res.run_dir / f"rank{r}.json"
-        assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
-        outs.append(json.loads(p.read_text()))
-    assert res.returncodes == [0] * world, res.logs
-    for o in outs:
-        assert o["fails"] == [], o["fails"]
-    return outs
+    return run_ranks(world, _WORKER, (mode, impl), env, 120)
 
 
 def _pieces(name: str, world: int) -> int:
@@ -78,5 +62,5 @@ def test_pieces_mixed_implementations(world):
 @pytest.mark.parametrize("world", [3])
 def test_pieces_through_torch(world):
     pytest.importorskip("torch")
-    outs = _run(world, "native" if _native_built() else "python", "torch")
+    outs = _run(world, "native" if native_built() else "python", "torch")
     assert any(got > 1 for o in outs for _, got in o["pieces"]), "no call was cut into pieces"

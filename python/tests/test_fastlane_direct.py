@@ -10,21 +10,16 @@ Real rank processes and a real coordinator (_spawn); each world is one run of _f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from _lane_jobs import NATIVE, native_built, run_ranks
 
 pytestmark = pytest.mark.needs_coordinator
 
 _WORKER = Path(__file__).resolve().parent / "_fastlane_direct_worker.py"
 _MIN = 65536
-
-
-def _native_built() -> bool:
-    from opennetworks import _fastlane_native
-
-    return _fastlane_native.load() is not None
 
 
 def _direct_here() -> bool:
@@ -33,7 +28,7 @@ def _direct_here() -> bool:
     return _fastlane_direct.allowed()
 
 
-_NATIVE = pytest.mark.skipif(not _native_built(), reason="native fast lane not built (npm run build:native)")
+_NATIVE = NATIVE
 pytestmark = [
     pytestmark,
     pytest.mark.skipif(
@@ -42,24 +37,13 @@ pytestmark = [
 ]
 
 
-def _run(world: int, impl: str, mode: str, ok: bool = True):
-    import _spawn
-
+def _run(world: int, impl: str, mode: str):
     env = {
         "ONET_RANK_IMPL": "native" if impl == "mixed" else impl,
         "ONET_FASTLANE_DIRECT_MIN_BYTES": str(_MIN),
         "ONET_TIMEOUT": "20",
     }
-    res = _spawn.run_script(world, _WORKER, (mode, impl), env=env, timeout=150)
-    outs = []
-    for r in range(world):
-        p = res.run_dir / f"rank{r}.json"
-        assert p.exists(), f"rank {r} wrote no result (rc {res.returncodes}):\n{res.logs[r][-3000:]}"
-        outs.append(json.loads(p.read_text()))
-    assert res.returncodes == [0] * world, res.logs
-    for o in outs:
-        assert o["fails"] == [], o["fails"]
-    return outs
+    return run_ranks(world, _WORKER, (mode, impl), env, 150)
 
 
 @pytest.mark.parametrize("impl", [pytest.param("native", marks=_NATIVE), "python"])
@@ -82,7 +66,7 @@ def test_direct_calls_mixed_implementations(world):
 @pytest.mark.parametrize("world", [3])
 def test_direct_calls_through_torch(world):
     pytest.importorskip("torch")
-    outs = _run(world, "native" if _native_built() else "python", "torch")
+    outs = _run(world, "native" if native_built() else "python", "torch")
     assert all(o["engine_calls"] == 0 for o in outs), [o["engine_calls"] for o in outs]
     from opennetworks.torch import _compiled
 
