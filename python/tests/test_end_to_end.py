@@ -102,8 +102,10 @@ def test_numpy_communicator():
 
 
 def test_small_arena_chunks_and_names_the_setting():
-    # The copy path (ONET_CMA_MIN_BYTES=0): single copy would gather 4 MB without the arena.
-    run = _harness.run_ranks(2, "arena", env={"ONET_ARENA_BYTES": "2MiB", "ONET_CMA_MIN_BYTES": "0"})
+    # The copy path (ONET_CMA_MIN_BYTES=0, ONET_FASTLANE_DIRECT_MIN_BYTES=0): single copy or a direct lane call
+    # would gather 4 MB without the arena.
+    env = {"ONET_ARENA_BYTES": "2MiB", "ONET_CMA_MIN_BYTES": "0", "ONET_FASTLANE_DIRECT_MIN_BYTES": "0"}
+    run = _harness.run_ranks(2, "arena", env=env)
     assert all(r is not None for r in run.results), run.describe()
     for r in run.results:
         assert r["allreduce_ok"] and r["broadcast_ok"]
