@@ -106,20 +106,29 @@ def _unavailable(client) -> str | None:
     return _probe(client)
 
 
-def _allow_coordinator(coord_pid: int) -> str | None:
-    """Under Yama ptrace_scope 1 only an ancestor may read us: name the coordinator as one."""
+def yama_scope() -> int:
+    """/proc/sys/kernel/yama/ptrace_scope, or 0 without Yama."""
     try:
         with open("/proc/sys/kernel/yama/ptrace_scope") as f:
-            scope = int(f.read().strip() or 0)
+            return int(f.read().strip() or 0)
     except (OSError, ValueError):
-        return None  # no Yama
+        return 0
+
+
+def _allow_coordinator(coord_pid: int) -> str | None:
+    """Under Yama ptrace_scope 1 only an ancestor may read us: name the coordinator as one (any process of the
+    user when direct fast-lane calls are on: one tracer setting holds per process, and the peer ranks need it
+    too, _fastlane_direct.py)."""
+    scope = yama_scope()
     if scope == 0:
         return None
     if scope >= 2:
         return f"Yama ptrace_scope is {scope} (/proc/sys/kernel/yama/ptrace_scope): only root may read other processes"
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PTRACER, ctypes.c_ulong(coord_pid), 0, 0, 0) != 0:
+        any_peer = int(_env.bytes_setting("ONET_FASTLANE_DIRECT_MIN_BYTES")) > 0
+        tracer = ctypes.c_ulong(0xFFFFFFFFFFFFFFFF if any_peer else coord_pid)  # PR_SET_PTRACER_ANY: (unsigned long)-1
+        if libc.prctl(_PR_SET_PTRACER, tracer, 0, 0, 0) != 0:
             return f"prctl(PR_SET_PTRACER, {coord_pid}) failed: {os.strerror(ctypes.get_errno())} (Yama ptrace_scope 1)"
     except (OSError, AttributeError) as e:
         return f"prctl(PR_SET_PTRACER) is not available under Yama ptrace_scope 1: {e}"

@@ -9,7 +9,7 @@ import os
 import sys
 
 from . import _env
-from ._cma import hugepages_at
+from ._cma import hugepages_at, yama_scope
 from ._fastlane_layout import arena_entry_offset, direct_cut, put_int
 
 _PR_SET_PTRACER, _PR_SET_PTRACER_ANY = 0x59616D61, ctypes.c_ulong(-1 & 0xFFFFFFFFFFFFFFFF)
@@ -32,15 +32,6 @@ def _lib():
             fn.restype = ctypes.c_ssize_t
         _libc = lib
     return _libc
-
-
-def yama_scope() -> int:
-    """/proc/sys/kernel/yama/ptrace_scope, or 0 without Yama."""
-    try:
-        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
 
 
 def allowed() -> bool:
