@@ -226,12 +226,13 @@ Status coop_allreduce(void* base, int rank, const Desc& mine, uint64_t n, size_t
                       std::vector<const void*>& srcs, double spin_us, double timeout_s);
 
 // fastlane.h "Direct calls": read the peers' tensors, meet again on Line::red, then fail alike if any read did.
-Status run_direct(void* base, int rank, const Desc& mine, const void* in, uint64_t nbytes, void* out, double spin_us,
+Status run_direct(void* base, int rank, const Desc& mine, const void* in, void* out, double spin_us,
                   double timeout_s) {
   const int P = int(head(base)->size);
   Line* me = line(base, rank);
   int peer = -1;
-  const int e = direct_read(base, rank, int(mine.coll), int(mine.root), nbytes, in, out, mine.seq, &peer);
+  Status folded = Status::Ok();
+  const int e = direct_read(base, rank, mine, dtype_size(DType(mine.dtype)), in, out, &peer, &folded);
   if (e) {
     me->bad_errno = e;
     me->bad_peer = peer >= 0 ? line(base, peer)->global_rank : -1;
@@ -240,6 +241,10 @@ Status run_direct(void* base, int rank, const Desc& mine, const void* in, uint64
   publish(base, rank, mine.seq, &Line::red);
   Status st = wait_all(base, rank, mine.seq, spin_us, timeout_s, &Line::red);
   if (!st.ok()) return st;
+  if (!folded.ok()) {  // every rank's kernels refuse the same op and dtype: all fail alike
+    if (folded.ranks.empty()) folded.ranks.push_back(me->global_rank);
+    return folded;
+  }
   for (int r = 0; r < P; r++) {
     const Line* l = line(base, r);
     if (load(&l->bad) != mine.seq) continue;
@@ -279,7 +284,7 @@ Status run(void* base, int rank, const Desc& mine, const void* in, uint64_t in_b
   if (!(st = check(base, rank, mine)).ok()) return st;
   const uint64_t n = mine.count;
   if (n == 0 || coll == Coll::barrier) return Status::Ok();
-  if (direct) return run_direct(base, rank, mine, in, n * es, out, spin_us, timeout_s);
+  if (direct) return run_direct(base, rank, mine, in, out, spin_us, timeout_s);
   std::vector<const void*> srcs(P);
   if (coll == Coll::allreduce && coop(uint32_t(P), n * es, h->coop_min))
     st = coop_allreduce(base, rank, mine, n, es, out, srcs, spin_us, timeout_s);

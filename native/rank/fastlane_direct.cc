@@ -13,12 +13,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "common/status.h"
 #include "rank/fastlane.h"
+#include "reduce/reduce.h"
 
 namespace onet::fastlane {
 namespace {
@@ -116,13 +120,78 @@ int copy_with(void* base, int r, uint64_t addr, void* local, uint64_t n, bool wr
   return move(pid_t(peer_line(base, r)->pid), addr, local, n, write);
 }
 
+// This thread's scratch of at least n bytes (64-byte aligned), kept between calls.
+char* scratch(uint64_t n) {
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<char, Free> buf;
+  thread_local uint64_t have = 0;
+  if (have < n) {
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, n)) return nullptr;
+    buf.reset(static_cast<char*>(p));
+    have = n;
+  }
+  return buf.get();
+}
+
+// allreduce (fastlane.h "Direct calls"): group rank `rank` folds its slice (coop_slice) of every rank's input in
+// group-rank order, as fold() does, into its own output, and writes the folded slice into every peer's output.
+// It goes in pieces small enough to stay in cache: each peer's piece is read into scratch (or used in place when
+// it lies in that peer's arena), folded, and written out while still in cache.
+int direct_allreduce(void* base, int rank, const Desc& d, uint64_t es, const void* in, void* out, int* peer,
+                     Status* st) {
+  const uint32_t P = static_cast<const Head*>(base)->size;
+  uint64_t lo = 0, hi = 0;
+  coop_slice(P, d.count, es, uint32_t(rank), &lo, &hi);
+  hugepages(in, d.count * es);
+  if (out != in) hugepages(out, d.count * es);
+  const uint64_t piece = std::clamp<uint64_t>((384ull << 10) / P & ~4095ull, 32ull << 10, 128ull << 10);
+  char* s = scratch(uint64_t(P) * piece);
+  if (!s) return ENOMEM;
+  std::vector<const void*> srcs(P);
+  const char* I = static_cast<const char*>(in);
+  char* O = static_cast<char*>(out);
+  for (uint64_t a = lo * es; a < hi * es; a += piece) {
+    const uint64_t len = std::min(piece, hi * es - a);
+    for (uint32_t i = 1; i < P; i++) {
+      const int r = int((uint32_t(rank) + i) % P);
+      const uint64_t src = peer_desc(base, r, d.seq)->addr + a;
+      if (const char* v = arena_view(base, r, src, len)) {
+        srcs[r] = v;
+        continue;
+      }
+      *peer = r;
+      if (const int e = move(pid_t(peer_line(base, r)->pid), src, s + uint64_t(r) * piece, len, false)) return e;
+      srcs[r] = s + uint64_t(r) * piece;
+    }
+    srcs[rank] = I + a;
+    // reduce() lets its output alias only its first input: an in-place call on any other rank folds a copy.
+    if (rank != 0 && O + a < I + a + len && I + a < O + a + len) {
+      std::memcpy(s + uint64_t(rank) * piece, I + a, len);
+      srcs[rank] = s + uint64_t(rank) * piece;
+    }
+    *st = reduce::reduce(RedOp(d.redop), DType(d.dtype), O + a, srcs.data(), int(P), len / es, d.scale, int(P));
+    if (!st->ok()) return 0;
+    for (uint32_t i = 1; i < P; i++) {
+      const int r = int((uint32_t(rank) + i) % P);
+      *peer = r;
+      if (const int e = copy_with(base, r, peer_desc(base, r, d.seq)->out + a, O + a, len, true)) return e;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
-int direct_read(void* base, int rank, int coll, int root, uint64_t nbytes, const void* in, void* out, uint64_t seq,
-                int* peer) {
+int direct_read(void* base, int rank, const Desc& d, uint64_t es, const void* in, void* out, int* peer, Status* st) {
   const int P = int(static_cast<const Head*>(base)->size);
+  const uint64_t nbytes = d.count * es, seq = d.seq;
+  const int root = int(d.root);
   char* o = static_cast<char*>(out);
-  if (coll == 3) {  // broadcast: receivers read the head of the root's tensor, the root writes the tail of theirs
+  if (d.coll == 1) return direct_allreduce(base, rank, d, es, in, out, peer, st);
+  if (d.coll == 3) {  // broadcast: receivers read the head of the root's tensor, the root writes the tail of theirs
     const uint64_t cut = direct_cut(uint32_t(P), nbytes);
     if (rank == root) {
       hugepages(in, nbytes);

@@ -126,7 +126,7 @@ class FastLane:
         # Calls up to `limit` bytes per rank take the lane, in pieces of `max_bytes` above it (plan_pieces).
         chunked = int(_env.bytes_setting("ONET_FASTLANE_CHUNKED_MAX_BYTES")) if self.max_bytes else 0
         self.limit = max(self.max_bytes, chunked)
-        # Broadcasts and all_gathers of at least `direct_min` bytes per rank are direct calls (rank-to-rank
+        # Allreduces, broadcasts and all_gathers of at least `direct_min` bytes per rank are direct calls (rank-to-rank
         # process_vm_readv, fastlane.h "Direct calls"), at any size; 0 where this process cannot do them.
         self.direct_min = _fastlane_direct.min_bytes() if self.max_bytes else 0
         # Spinning only pays while every rank has a core: with more ranks on the host than cores a

@@ -8,12 +8,15 @@ import errno as _errno
 import os
 import sys
 
+import numpy as np
+
 from . import _env
 from ._cma import hugepages_at, yama_scope
-from ._fastlane_layout import arena_entry_offset, direct_cut, put_int
+from ._fastlane_layout import arena_entry_offset, coop_slice, direct_cut, put_int
 
 _PR_SET_PTRACER, _PR_SET_PTRACER_ANY = 0x59616D61, ctypes.c_ulong(-1 & 0xFFFFFFFFFFFFFFFF)
 _BROADCAST = 3
+_PIECE = 1 << 20  # bytes per peer read at a time by fold_peers
 _libc = None
 _ok: bool | None = None
 
@@ -111,6 +114,37 @@ def read_peers(impl, seq: int, coll: int, root: int, nbytes: int, in_addr: int, 
         e = move(impl.peer_pid(r), impl.desc_addr(r, seq), out_addr + r * nbytes, nbytes)
         if e:
             return e, r
+    return 0, -1
+
+
+def fold_peers(impl, seq: int, count: int, es: int, in_addr: int, out_addr: int, fold) -> tuple[int, int]:
+    """fastlane_direct.cc direct_allreduce for PythonImpl ``impl``: fold this rank's slice (coop_slice) of every
+    rank's input, in group-rank order (``fold``: list of uint8 arrays -> uint8 result), into its own output and
+    write it into every peer's output. (0 or errno, the group rank moved last)."""
+    rank, P = impl.rank, impl.size
+    lo, hi = coop_slice(P, count, es, rank)
+    hugepages_at(in_addr, count * es)
+    if out_addr != in_addr:
+        hugepages_at(out_addr, count * es)
+    bufs = [np.empty(min(_PIECE, (hi - lo) * es), np.uint8) if r != rank else None for r in range(P)]
+    for a in range(lo * es, hi * es, _PIECE):
+        n = min(_PIECE, hi * es - a)
+        srcs = []
+        for r in range(P):
+            if r == rank:
+                srcs.append(np.frombuffer((ctypes.c_char * n).from_address(in_addr + a), np.uint8))
+                continue
+            e = move(impl.peer_pid(r), impl.desc_addr(r, seq) + a, bufs[r].ctypes.data, n)
+            if e:
+                return e, r
+            srcs.append(bufs[r][:n])
+        res = np.ascontiguousarray(fold(srcs))
+        ctypes.memmove(out_addr + a, res.ctypes.data, n)
+        for i in range(1, P):
+            r = (rank + i) % P
+            e = move(impl.peer_pid(r), impl.desc_addr(r, seq, out=True) + a, out_addr + a, n, True)
+            if e:
+                return e, r
     return 0, -1
 
 

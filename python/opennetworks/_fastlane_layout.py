@@ -15,6 +15,9 @@ ONET_FASTLANE_DIRECT_MIN_BYTES per rank publishes only its descriptor, whose ``a
 tensor and ``out`` its output; each rank reads its peers' tensors with process_vm_readv (a broadcast's root
 writes the last 1/P of every receiver's output with process_vm_writev, ``direct_cut``), records a failed read
 in its line (``bad``, errno, peer), publishes ``red`` and waits for every peer's ``red`` before returning.
+
+Version 4: allreduces are direct calls too: rank r reads slice ``coop_slice(r)`` of every peer's input, folds it
+in group-rank order and writes the result into that slice of every peer's output (process_vm_writev).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import os
 import struct
 
 MAGIC = 0x4C464E4F  # "ONFL"
-VERSION = 3
+VERSION = 4
 DIRECT = 1  # Desc.flags: a direct call
 COOP_MIN_BYTES = 131072  # Head.coop_min at P >= 3: smaller allreduces fold every block on every rank
 
@@ -69,9 +72,9 @@ def direct_cut(size: int, nbytes: int) -> int:
 
 
 def direct_call(coll: int, nbytes: int, direct_min: int) -> bool:
-    """Whether a collective of ``nbytes`` per rank is a direct call (fastlane.h ``direct_call``): a broadcast
-    (wire code 3) or all_gather (4) of at least ``direct_min`` bytes; ``direct_min`` 0: never."""
-    return direct_min > 0 and nbytes >= direct_min and coll in (3, 4)
+    """Whether a collective of ``nbytes`` per rank is a direct call (fastlane.h ``direct_call``): an allreduce
+    (wire code 1), broadcast (3) or all_gather (4) of at least ``direct_min`` bytes; ``direct_min`` 0: never."""
+    return direct_min > 0 and nbytes >= direct_min and coll in (1, 3, 4)
 
 
 def coop(size: int, nbytes: int, coop_min: int) -> bool:

@@ -299,8 +299,21 @@ class PythonImpl:
         name = DTYPE_NAMES[dtype]
         st = np.dtype(_NP[name][0])
         nb = count * st.itemsize
+        refused = self._refuse(redop, name) if coll in (_ALLREDUCE, _REDUCE_SCATTER) else 0
         if flags & DIRECT:
-            return self._direct(seq, coll, root, nb, in_addr, out_addr, spin_us, timeout_s)
+            call = (seq, coll, root, nb, in_addr, out_addr, spin_us, timeout_s)
+            if coll != _ALLREDUCE:
+                return self._direct(*call)
+            if refused:  # every rank refuses it alike, after the second meeting (fastlane.cc run_direct)
+                return self._direct(*call, refused=refused)
+
+            def fold(srcs):
+                return reduce_blocks([s.view(st) for s in srcs], redop, name, scale, P).view(np.uint8)
+
+            return self._direct(*call, fold=lambda: _fastlane_direct.fold_peers(
+                self, seq, count, st.itemsize, in_addr, out_addr, fold))
+        if refused:
+            return refused
         base = [block_offset(P, self.cap, r, seq) + DESC_BYTES for r in range(P)]
         if coll == _BROADCAST:
             if rank != root:
@@ -312,9 +325,6 @@ class PythonImpl:
             for r in range(P):
                 ctypes.memmove(out_addr + r * nb, self.base + base[r], nb)
             return 0
-        if redop in (_BAND, _BOR, _BXOR) and name in ("f32", "f64", "f16", "bf16"):
-            me = self._line(rank, L_GLOBAL)
-            return 6, f"rank {me}: {REDOP_NAMES[redop]} is a bitwise op; {name} has no bitwise reduction", [me]
         if coll == _ALLREDUCE and coop(P, nb, int(self.u32[H_COOP_MIN // 4])):  # fastlane.h "Cooperative allreduce"
             lo, hi = coop_slice(P, count, st.itemsize, rank)
             a, b = lo * st.itemsize, hi * st.itemsize
@@ -332,9 +342,22 @@ class PythonImpl:
         ctypes.memmove(out_addr, res.ctypes.data, nb)
         return 0
 
-    def _direct(self, seq, coll, root, nb, in_addr, out_addr, spin_us, timeout_s):
-        """fastlane.cc run_direct: read the peers' tensors, meet on ``red``, fail alike if any read failed."""
-        e, peer = _fastlane_direct.read_peers(self, seq, coll, root, nb, in_addr, out_addr)
+    def _refuse(self, redop: int, name: str):
+        """The error of a fold the kernels refuse (a bitwise op on floats), or 0."""
+        if redop in (_BAND, _BOR, _BXOR) and name in ("f32", "f64", "f16", "bf16"):
+            me = self._line(self.rank, L_GLOBAL)
+            return 6, f"rank {me}: {REDOP_NAMES[redop]} is a bitwise op; {name} has no bitwise reduction", [me]
+        return 0
+
+    def _direct(self, seq, coll, root, nb, in_addr, out_addr, spin_us, timeout_s, fold=None, refused=0):
+        """fastlane.cc run_direct: read the peers' tensors (``fold``: an allreduce's moves), meet on ``red``,
+        fail alike if any read failed (or with ``refused``, the error every rank's fold gives)."""
+        if refused:
+            e, peer = 0, -1
+        elif fold is not None:
+            e, peer = fold()
+        else:
+            e, peer = _fastlane_direct.read_peers(self, seq, coll, root, nb, in_addr, out_addr)
         if e:
             lo = line_offset(self.rank)
             self.u32[(lo + L_BAD_ERRNO) // 4] = e
@@ -342,8 +365,8 @@ class PythonImpl:
             self.u64[(lo + L_BAD) // 8] = seq
         self._publish(seq, self._red_idx)
         err = self._wait_all(seq, spin_us, timeout_s, self._red_idx)
-        if err:
-            return err
+        if err or refused:
+            return err or refused
         for r in range(self.size):
             if self._line(r, L_BAD, 8) != seq:
                 continue

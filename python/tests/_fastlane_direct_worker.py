@@ -1,4 +1,4 @@
-"""One rank of test_fastlane_direct.py: broadcasts and all_gathers of at least ONET_FASTLANE_DIRECT_MIN_BYTES
+"""One rank of test_fastlane_direct.py: all_reduces, broadcasts and all_gathers of at least ONET_FASTLANE_DIRECT_MIN_BYTES
 (64 KiB in the test) run as direct lane calls, each rank reading its peers' tensors with process_vm_readv
 (native/rank/fastlane.h "Direct calls"), and must equal the numpy reference built from every rank's seeded data.
 
@@ -40,12 +40,26 @@ def data(dt, n, r, salt):
     return g.standard_normal(n).astype(dt)
 
 
+def folded(arrays, op="sum"):
+    """The engine's fold in group-rank order (native/reduce/reduce.h): left to right in the dtype itself."""
+    acc = arrays[0].copy()
+    for a in arrays[1:]:
+        acc = acc + a if op in ("sum", "avg") else np.maximum(acc, a)
+    return acc / len(arrays) if op == "avg" else acc
+
+
 def comm_calls(comm, P):
     salt = 0
     for dt in (np.float32, np.float64, np.int32):
         for n in COUNTS:
             salt += 1
             mine = data(dt, n, rank, salt)
+            every = [data(dt, n, r, salt) for r in range(P)]
+            yield f"all_reduce sum {dt.__name__} n={n}", lambda m=mine: comm.all_reduce(m), folded(every)
+            op = {np.float32: "max", np.float64: "avg", np.int32: "sum"}[dt]
+            yield f"all_reduce {op} {dt.__name__} n={n}", lambda m=mine, op=op: comm.all_reduce(m, op), folded(
+                every, op
+            )
             root = P - 1
             want_b = data(dt, n, root, salt)
             z = np.zeros(n, dt)
@@ -69,6 +83,8 @@ def torch_calls(P):
         # float32 also at 16 MiB + 28 bytes: huge pages (2 MiB interiors), a broadcast's cut off the 2 MiB grid
         for n in COUNTS + ((4194311,) if dt is np.float32 else ()):
             salt += 1
+            if dt is np.float32 and n == COUNTS[-1]:  # bf16 (folded in f32, rounded once), in place
+                yield from bf16_calls(P, n, salt)
             root = P - 1
             mine = torch.from_numpy(data(dt, n, rank, salt))
 
@@ -108,13 +124,52 @@ def torch_calls(P):
                 dist.all_gather_into_tensor(o, x)
                 return o.numpy().reshape(P, n).copy()
 
+            def ar(mine=mine):  # in place, as DDP's buckets
+                t = mine.clone()
+                dist.all_reduce(t)
+                return t.numpy()
+
+            def ar_arena(mine=mine):  # peers fold its slices through their mapping of this rank's arena
+                t = onet_torch.zeros(mine.numel(), dtype=mine.dtype)
+                t.copy_(mine)
+                dist.all_reduce(t)
+                return t.numpy().copy()
+
+            def ar_strided(mine=mine, n=n):
+                wide = torch.zeros(2 * n, dtype=mine.dtype)
+                wide[::2] = mine
+                dist.all_reduce(wide[::2])
+                return wide[::2].numpy().copy()
+
             want_g = np.stack([data(dt, n, r, salt) for r in range(P)])
+            want_r = folded(list(want_g))
+            yield f"all_reduce {dt.__name__} n={n}", ar, want_r
+            yield f"all_reduce arena {dt.__name__} n={n}", ar_arena, want_r
+            yield f"all_reduce strided {dt.__name__} n={n}", ar_strided, want_r
             yield f"broadcast {dt.__name__} n={n}", bc, data(dt, n, root, salt)
             yield f"broadcast arena {dt.__name__} n={n}", bc_arena, data(dt, n, root, salt)
             yield f"all_gather arena {dt.__name__} n={n}", ag_arena, want_g
             yield f"all_gather {dt.__name__} n={n}", ag, want_g
             yield f"all_gather in place {dt.__name__} n={n}", ag_inplace, want_g
             yield f"all_gather strided {dt.__name__} n={n}", ag_strided, want_g
+
+
+def bf16_calls(P, n, salt):
+    import torch
+    import torch.distributed as dist
+
+    every = [torch.from_numpy(data(np.float32, n, r, salt)).bfloat16() for r in range(P)]
+    acc = every[0].float()
+    for t in every[1:]:
+        acc = acc + t.float()
+    want = acc.bfloat16().view(torch.int16).numpy()
+
+    def ar():
+        t = every[rank].clone()
+        dist.all_reduce(t)
+        return t.view(torch.int16).numpy()
+
+    yield f"all_reduce bf16 n={n}", ar, want
 
 
 def engine_calls(fl):

@@ -24,13 +24,14 @@ import type { Control } from './control.js';
 import { CTOR, type TypedArray } from './tensor.js';
 
 const LANE_COLLS = new Set(['allreduce', 'broadcast', 'allgather', 'reduce_scatter', 'barrier']);
+const DIRECT_COLLS = new Set(['allreduce', 'broadcast', 'allgather']); // fastlane.h direct_call
 const TIMEOUT = 3;
 const ABORTED = 4;
 // The lane protocol this file implements (python/opennetworks/_fastlane_layout.py VERSION): 2 = calls above
 // ONET_FASTLANE_MAX_BYTES cut in pieces the way _fastlane.py FastLane._chunks cuts them; 3 = direct calls
-// (fastlane.h "Direct calls"). An addon built with another version (native/rank/fastlane.h kVersion) makes
+// (fastlane.h "Direct calls"); 4 = direct allreduces. An addon built with another version (native/rank/fastlane.h kVersion) makes
 // Node ranks declare none: the engine path.
-const VERSION = 3;
+const VERSION = 4;
 
 /** Whether this rank declares the lane at `register` (python/opennetworks/_fastlane_cap.py declared()). */
 export function laneDeclared(env: NodeJS.ProcessEnv, localWorld: number, world: number): number {
@@ -82,7 +83,7 @@ export class Lane {
     this.maxBytes = h.declared ? (setting('fastlaneMaxBytes', h.env) as number) : 0;
     this.cap = Math.max(64, this.maxBytes);
     this.limit = Math.max(this.maxBytes, this.maxBytes ? (setting('fastlaneChunkedMaxBytes', h.env) as number) : 0);
-    // Broadcasts and all_gathers of at least directMin bytes per rank are direct calls (_fastlane.py direct_min).
+    // Allreduces, broadcasts and all_gathers of at least directMin bytes per rank are direct calls (_fastlane.py direct_min).
     const direct = this.maxBytes ? (setting('fastlaneDirectMinBytes', h.env) as number) : 0;
     this.directMin = direct > 0 && native.laneDirectOk() ? direct : 0;
     // Spinning only pays while every rank has a core (the Python side's rule: docs/performance.md).
@@ -277,9 +278,9 @@ export class Lane {
     return w ? w.then(done) : done();
   }
 
-  /** fastlane.h direct_call: a broadcast or all_gather of at least directMin bytes per rank. */
+  /** fastlane.h direct_call: an allreduce, broadcast or all_gather of at least directMin bytes per rank. */
   private direct(s: Spec): boolean {
-    return this.directMin > 0 && s.inBytes >= this.directMin && (s.coll === 'broadcast' || s.coll === 'allgather');
+    return this.directMin > 0 && s.inBytes >= this.directMin && DIRECT_COLLS.has(s.coll);
   }
 
   /** The lane folds nothing for 0 elements, so it cannot refuse an op the kernels lack (bxor on f32, a

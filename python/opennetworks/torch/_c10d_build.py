@@ -20,6 +20,7 @@ from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[3]
 SOURCE = _REPO / "native" / "torch" / "onet_c10d.cc"
+FASTLANE_H = _REPO / "native" / "rank" / "fastlane.h"  # its inline rules (direct_call) are compiled in
 
 
 def module_path() -> Path:
@@ -58,7 +59,8 @@ def build(force: bool = False) -> int:
     except (ImportError, FileNotFoundError) as e:
         print(f"[c10d] skipped: {e}; the torch backend runs in Python (ONET_TORCH_IMPL=auto)")
         return 0
-    if not force and out.exists() and out.stat().st_mtime >= SOURCE.stat().st_mtime:
+    newest = max(SOURCE.stat().st_mtime, FASTLANE_H.stat().st_mtime)
+    if not force and out.exists() and out.stat().st_mtime >= newest:
         print(f"[c10d] up to date: {out.relative_to(_REPO)}")
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
