@@ -2,8 +2,8 @@
 // ranks with Node ranks must run its small collectives together (both declare the lane now):
 // the lane is used only for communicators whose every rank declared it at register (docs/protocol.md §2
 // `lane`). Before that, the Python ranks met in the lane while the Node rank waited at the engine.
-// Broadcasts and all_gathers above the 1 MiB block stay on the lane as direct calls (native/rank/fastlane.h
-// "Direct calls") in Node and Python ranks alike.
+// Allreduces, broadcasts and all_gathers above the 1 MiB block stay on the lane as direct calls
+// (native/rank/fastlane.h "Direct calls") in Node and Python ranks alike.
 // Real processes: Node and Python ranks of one job, one real coordinator.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,7 +45,8 @@ describe('fast lane on by default in a job with and without Node ranks', () => {
         if (r.lang === 'python') {
           // Node ranks declare the lane too (src/api/comm_lane.ts): the world communicator takes it.
           expect(r.worldLane, `rank ${r.rank}: the world's lane`).toBe(true);
-          // 1.2 MB broadcast and all_gather: direct lane calls on every rank, Node's included (none at the engine).
+          // 1.2 MB allreduce, broadcast and all_gather: direct lane calls on every rank, Node's included (none at
+          // the engine).
           expect(r.bigEngineCalls, logs).toBe(0);
           // A subgroup of the Python ranks alone takes the lane (one call) even in a mixed job.
           expect(r.subLaneCalls).toBe(pys > 1 ? 1 : null);

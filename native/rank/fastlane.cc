@@ -226,8 +226,7 @@ Status coop_allreduce(void* base, int rank, const Desc& mine, uint64_t n, size_t
                       std::vector<const void*>& srcs, double spin_us, double timeout_s);
 
 // fastlane.h "Direct calls": read the peers' tensors, meet again on Line::red, then fail alike if any read did.
-Status run_direct(void* base, int rank, const Desc& mine, const void* in, void* out, double spin_us,
-                  double timeout_s) {
+Status run_direct(void* base, int rank, const Desc& mine, const void* in, void* out, double spin_us, double timeout_s) {
   const int P = int(head(base)->size);
   Line* me = line(base, rank);
   int peer = -1;

@@ -48,8 +48,9 @@ struct Status;  // common/status.h (not included: the torch and JAX bindings see
 namespace onet::fastlane {
 
 constexpr uint32_t kMagic = 0x4C46'4E4F;  // "ONFL"
-constexpr uint32_t kVersion = 4;  // 2: cooperative allreduce, Line::red, calls in pieces; 3: direct calls; 4: direct allreduce
-constexpr uint32_t kDirect = 1;           // Desc::flags / onet_fl_call_t::flags: a direct call (above)
+// 2: cooperative allreduce, Line::red, calls in pieces; 3: direct calls; 4: direct allreduces
+constexpr uint32_t kVersion = 4;
+constexpr uint32_t kDirect = 1;  // Desc::flags / onet_fl_call_t::flags: a direct call (above)
 
 struct Head {               // at 0
   uint32_t magic, version;  // 0, 4

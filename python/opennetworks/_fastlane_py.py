@@ -310,8 +310,9 @@ class PythonImpl:
             def fold(srcs):
                 return reduce_blocks([s.view(st) for s in srcs], redop, name, scale, P).view(np.uint8)
 
-            return self._direct(*call, fold=lambda: _fastlane_direct.fold_peers(
-                self, seq, count, st.itemsize, in_addr, out_addr, fold))
+            return self._direct(
+                *call, fold=lambda: _fastlane_direct.fold_peers(self, seq, count, st.itemsize, in_addr, out_addr, fold)
+            )
         if refused:
             return refused
         base = [block_offset(P, self.cap, r, seq) + DESC_BYTES for r in range(P)]

@@ -1,6 +1,7 @@
-"""One rank of test_fastlane_direct.py: all_reduces, broadcasts and all_gathers of at least ONET_FASTLANE_DIRECT_MIN_BYTES
-(64 KiB in the test) run as direct lane calls, each rank reading its peers' tensors with process_vm_readv
-(native/rank/fastlane.h "Direct calls"), and must equal the numpy reference built from every rank's seeded data.
+"""One rank of test_fastlane_direct.py: all_reduces, broadcasts and all_gathers of at least
+ONET_FASTLANE_DIRECT_MIN_BYTES (64 KiB in the test) run as direct lane calls, each rank reading its peers' tensors
+with process_vm_readv (native/rank/fastlane.h "Direct calls"), and must equal the numpy reference built from every
+rank's seeded data (an all_reduce: numpy's fold in group-rank order, the engine's bits).
 
 argv[1]: "comm" (opennetworks.init() numpy communicator), "torch" (torch.distributed: the compiled group where
 it is built), "mismatch" (rank 0 alone has direct calls on) or "badread" (the root publishes an unmapped
@@ -57,8 +58,10 @@ def comm_calls(comm, P):
             every = [data(dt, n, r, salt) for r in range(P)]
             yield f"all_reduce sum {dt.__name__} n={n}", lambda m=mine: comm.all_reduce(m), folded(every)
             op = {np.float32: "max", np.float64: "avg", np.int32: "sum"}[dt]
-            yield f"all_reduce {op} {dt.__name__} n={n}", lambda m=mine, op=op: comm.all_reduce(m, op), folded(
-                every, op
+            yield (
+                f"all_reduce {op} {dt.__name__} n={n}",
+                lambda m=mine, op=op: comm.all_reduce(m, op),
+                folded(every, op),
             )
             root = P - 1
             want_b = data(dt, n, root, salt)

@@ -29,8 +29,8 @@ const TIMEOUT = 3;
 const ABORTED = 4;
 // The lane protocol this file implements (python/opennetworks/_fastlane_layout.py VERSION): 2 = calls above
 // ONET_FASTLANE_MAX_BYTES cut in pieces the way _fastlane.py FastLane._chunks cuts them; 3 = direct calls
-// (fastlane.h "Direct calls"); 4 = direct allreduces. An addon built with another version (native/rank/fastlane.h kVersion) makes
-// Node ranks declare none: the engine path.
+// (fastlane.h "Direct calls"); 4 = direct allreduces. An addon built with another version
+// (native/rank/fastlane.h kVersion) makes Node ranks declare none: the engine path.
 const VERSION = 4;
 
 /** Whether this rank declares the lane at `register` (python/opennetworks/_fastlane_cap.py declared()). */
@@ -83,7 +83,8 @@ export class Lane {
     this.maxBytes = h.declared ? (setting('fastlaneMaxBytes', h.env) as number) : 0;
     this.cap = Math.max(64, this.maxBytes);
     this.limit = Math.max(this.maxBytes, this.maxBytes ? (setting('fastlaneChunkedMaxBytes', h.env) as number) : 0);
-    // Allreduces, broadcasts and all_gathers of at least directMin bytes per rank are direct calls (_fastlane.py direct_min).
+    // Allreduces, broadcasts and all_gathers of at least directMin bytes per rank are direct calls
+    // (_fastlane.py direct_min).
     const direct = this.maxBytes ? (setting('fastlaneDirectMinBytes', h.env) as number) : 0;
     this.directMin = direct > 0 && native.laneDirectOk() ? direct : 0;
     // Spinning only pays while every rank has a core (the Python side's rule: docs/performance.md).
