@@ -45,8 +45,8 @@ describe('fast lane on by default in a job with and without Node ranks', () => {
         if (r.lang === 'python') {
           // Node ranks declare the lane too (src/api/comm_lane.ts): the world communicator takes it.
           expect(r.worldLane, `rank ${r.rank}: the world's lane`).toBe(true);
-          // 1.2 MB allreduce, broadcast and all_gather: direct lane calls on every rank, Node's included (none at
-          // the engine).
+          // 1.2 MB allreduce, broadcast, all_gather and reduce_scatter: direct lane calls on every rank, Node's
+          // included (none at the engine).
           expect(r.bigEngineCalls, logs).toBe(0);
           // A subgroup of the Python ranks alone takes the lane (one call) even in a mixed job.
           expect(r.subLaneCalls).toBe(pys > 1 ? 1 : null);

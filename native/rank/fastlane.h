@@ -23,14 +23,15 @@
 // its output. Each rank reads P·S/P + S bytes instead of P·S. The slices are disjoint and every
 // reader of block 0 finishes before it publishes k+1, so the argument above still holds.
 //
-// Direct calls (version 3; an allreduce, broadcast or allgather of at least ONET_FASTLANE_DIRECT_MIN_BYTES per
-// rank, flag kDirect, decided by every binding with direct_call() below): the block holds only the Desc, whose
-// addr is the caller's own tensor and out its output. After everyone published k, each rank reads what it
-// needs straight from its peers' tensors with process_vm_readv (one move per byte, as MPI's CMA single
+// Direct calls (version 3, allreduce and reduce_scatter since 4; a call whose input is at least
+// ONET_FASTLANE_DIRECT_MIN_BYTES per rank, flag kDirect, decided by every binding with direct_call() below): the block
+// holds only the Desc, whose addr is the caller's own tensor and out its output. After everyone published k, each rank
+// reads what it needs straight from its peers' tensors with process_vm_readv (one move per byte, as MPI's CMA single
 // copy; a broadcast's receivers read the first (P-1)/P of it and the root writes the rest of every
 // receiver's output with process_vm_writev, so that P ranks share the (P-1)·S bytes evenly; an allreduce's
 // rank r reads slice r (coop_slice) of every peer's input, folds it in group-rank order and writes the result
-// into slice r of every peer's output, piece by piece while it is in cache; a peer's tensor
+// into slice r of every peer's output, piece by piece while it is in cache (a reduce_scatter's rank r folds block
+// r of every peer's input into its output and writes nothing); a peer's tensor
 // inside that peer's arena (its ArenaEntry) is copied with memcpy through a mapping of that arena instead:
 // arena pages are 4 KiB shared-memory pages, which process_vm_readv pins one by one), writes
 // Line::bad = k with the errno if a read failed, publishes k in Line::red and waits until every peer's
@@ -48,7 +49,7 @@ struct Status;  // common/status.h (not included: the torch and JAX bindings see
 namespace onet::fastlane {
 
 constexpr uint32_t kMagic = 0x4C46'4E4F;  // "ONFL"
-// 2: cooperative allreduce, Line::red, calls in pieces; 3: direct calls; 4: direct allreduces
+// 2: cooperative allreduce, Line::red, calls in pieces; 3: direct calls; 4: direct allreduces and reduce_scatters
 constexpr uint32_t kVersion = 4;
 constexpr uint32_t kDirect = 1;  // Desc::flags / onet_fl_call_t::flags: a direct call (above)
 
@@ -98,16 +99,18 @@ inline uint64_t segment_bytes(uint32_t P, uint64_t cap) { return head_bytes(P) +
 inline bool coop(uint32_t P, uint64_t bytes, uint32_t coop_min) {
   return P >= 2 && coop_min && bytes >= coop_min && bytes >= 256ull * P * P;
 }
-// Whether a collective (wire code: allreduce 1, broadcast 3, allgather 4) of `bytes` per rank is a direct call;
-// the same rule in _fastlane.py, comm_lane.ts and the compiled bindings. direct_min 0: never.
+// Whether a collective (wire code: allreduce 1, broadcast 3, allgather 4, reduce_scatter 6) whose input is `bytes`
+// per rank (a reduce_scatter's P blocks) is a direct call; the same rule in _fastlane.py, comm_lane.ts and the
+// compiled bindings. direct_min 0: never.
 inline bool direct_call(int coll, uint64_t bytes, uint64_t direct_min) {
-  return direct_min && bytes >= direct_min && (coll == 1 || coll == 3 || coll == 4);
+  return direct_min && bytes >= direct_min && (coll == 1 || coll == 3 || coll == 4 || coll == 6);
 }
 struct Desc;
 // The moves of direct call `d` (elements of es bytes) for group rank `rank` (fastlane_direct.cc): from the root's
 // (broadcast) or every peer's (allgather) tensor into out; an allreduce folds its slice of every peer's input
-// and writes it into every peer's output. Returns 0, or the errno of the failed move and the peer in *peer; a
-// fold the kernels refuse (bitwise op on floats) returns 0 with *st set.
+// and writes it into every peer's output; a reduce_scatter folds its block of every peer's input into out. Returns 0,
+// or the errno of the failed move and the peer in *peer; a fold the kernels refuse (bitwise op on floats) returns 0
+// with *st set.
 int direct_read(void* base, int rank, const Desc& d, uint64_t es, const void* in, void* out, int* peer, Status* st);
 // Where a direct broadcast of nbytes among P ranks is cut: receivers read [0, cut), the root writes [cut, nbytes).
 inline uint64_t direct_cut(uint32_t P, uint64_t nbytes) { return P < 2 ? nbytes : nbytes / P * (P - 1) & ~63ull; }

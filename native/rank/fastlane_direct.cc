@@ -138,14 +138,16 @@ char* scratch(uint64_t n) {
 
 // allreduce (fastlane.h "Direct calls"): group rank `rank` folds its slice (coop_slice) of every rank's input in
 // group-rank order, as fold() does, into its own output, and writes the folded slice into every peer's output.
+// reduce_scatter (`scatter`): it folds block `rank` of every rank's input into its output and writes nothing.
 // It goes in pieces small enough to stay in cache: each peer's piece is read into scratch (or used in place when
 // it lies in that peer's arena), folded, and written out while still in cache.
-int direct_allreduce(void* base, int rank, const Desc& d, uint64_t es, const void* in, void* out, int* peer,
-                     Status* st) {
+int direct_fold(void* base, int rank, const Desc& d, uint64_t es, const void* in, void* out, int* peer, Status* st,
+                bool scatter) {
   const uint32_t P = static_cast<const Head*>(base)->size;
-  uint64_t lo = 0, hi = 0;
-  coop_slice(P, d.count, es, uint32_t(rank), &lo, &hi);
-  hugepages(in, d.count * es);
+  uint64_t lo = 0, hi = d.count;
+  if (!scatter) coop_slice(P, d.count, es, uint32_t(rank), &lo, &hi);
+  const uint64_t from = scatter ? uint64_t(rank) * d.count * es : 0;  // where this rank's part of an input starts
+  hugepages(in, d.count * es * (scatter ? P : 1));
   if (out != in) hugepages(out, d.count * es);
   const uint64_t piece = std::clamp<uint64_t>((384ull << 10) / P & ~4095ull, 32ull << 10, 128ull << 10);
   char* s = scratch(uint64_t(P) * piece);
@@ -157,7 +159,7 @@ int direct_allreduce(void* base, int rank, const Desc& d, uint64_t es, const voi
     const uint64_t len = std::min(piece, hi * es - a);
     for (uint32_t i = 1; i < P; i++) {
       const int r = int((uint32_t(rank) + i) % P);
-      const uint64_t src = peer_desc(base, r, d.seq)->addr + a;
+      const uint64_t src = peer_desc(base, r, d.seq)->addr + from + a;
       if (const char* v = arena_view(base, r, src, len)) {
         srcs[r] = v;
         continue;
@@ -166,15 +168,16 @@ int direct_allreduce(void* base, int rank, const Desc& d, uint64_t es, const voi
       if (const int e = move(pid_t(peer_line(base, r)->pid), src, s + uint64_t(r) * piece, len, false)) return e;
       srcs[r] = s + uint64_t(r) * piece;
     }
-    srcs[rank] = I + a;
+    const char* own = I + from + a;
+    srcs[rank] = own;
     // reduce() lets its output alias only its first input: an in-place call on any other rank folds a copy.
-    if (rank != 0 && O + a < I + a + len && I + a < O + a + len) {
-      std::memcpy(s + uint64_t(rank) * piece, I + a, len);
+    if (rank != 0 && O + a < own + len && own < O + a + len) {
+      std::memcpy(s + uint64_t(rank) * piece, own, len);
       srcs[rank] = s + uint64_t(rank) * piece;
     }
     *st = reduce::reduce(RedOp(d.redop), DType(d.dtype), O + a, srcs.data(), int(P), len / es, d.scale, int(P));
     if (!st->ok()) return 0;
-    for (uint32_t i = 1; i < P; i++) {
+    for (uint32_t i = 1; i < P && !scatter; i++) {
       const int r = int((uint32_t(rank) + i) % P);
       *peer = r;
       if (const int e = copy_with(base, r, peer_desc(base, r, d.seq)->out + a, O + a, len, true)) return e;
@@ -190,7 +193,7 @@ int direct_read(void* base, int rank, const Desc& d, uint64_t es, const void* in
   const uint64_t nbytes = d.count * es, seq = d.seq;
   const int root = int(d.root);
   char* o = static_cast<char*>(out);
-  if (d.coll == 1) return direct_allreduce(base, rank, d, es, in, out, peer, st);
+  if (d.coll == 1 || d.coll == 6) return direct_fold(base, rank, d, es, in, out, peer, st, d.coll == 6);
   if (d.coll == 3) {  // broadcast: receivers read the head of the root's tensor, the root writes the tail of theirs
     const uint64_t cut = direct_cut(uint32_t(P), nbytes);
     if (rank == root) {

@@ -126,7 +126,7 @@ class FastLane:
         # Calls up to `limit` bytes per rank take the lane, in pieces of `max_bytes` above it (plan_pieces).
         chunked = int(_env.bytes_setting("ONET_FASTLANE_CHUNKED_MAX_BYTES")) if self.max_bytes else 0
         self.limit = max(self.max_bytes, chunked)
-        # Allreduces, broadcasts and all_gathers of at least `direct_min` bytes per rank are direct calls (rank-to-rank
+        # Calls (but barriers) whose input is at least `direct_min` bytes per rank are direct calls (rank-to-rank
         # process_vm_readv, fastlane.h "Direct calls"), at any size; 0 where this process cannot do them.
         self.direct_min = _fastlane_direct.min_bytes() if self.max_bytes else 0
         # Spinning only pays while every rank has a core: with more ranks on the host than cores a
@@ -291,7 +291,8 @@ class FastLane:
                 return None
             t = eng.timeout_s if timeout_s is None else timeout_s
             es = DTYPE_SIZE.get(dtype, 1)
-            if direct_call(coll, count * es, self.direct_min):  # peers read in_addr until finish returns
+            whole = count * es * (self.size if coll == REDUCE_SCATTER else 1)  # this rank's input bytes
+            if direct_call(coll, whole, self.direct_min):  # peers read in_addr until finish returns
                 self.seq += 1
                 err = self.pub.publish(
                     self.seq, coll, dtype, redop, root, count, scale, in_addr, 0, flags=DIRECT, out_addr=out_addr
@@ -301,7 +302,7 @@ class FastLane:
                 p = Pending(
                     self.seq, (coll, dtype, redop, root, count, scale, in_addr, out_addr, self.spin_us, t, DIRECT)
                 )
-            elif count * es * (self.size if coll == REDUCE_SCATTER else 1) <= self.max_bytes:  # one lane call
+            elif whole <= self.max_bytes:  # one lane call
                 self.seq += 1
                 err = self.pub.publish(self.seq, coll, dtype, redop, root, count, scale, in_addr, in_bytes)
                 if err:

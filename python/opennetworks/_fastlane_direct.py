@@ -117,13 +117,15 @@ def read_peers(impl, seq: int, coll: int, root: int, nbytes: int, in_addr: int, 
     return 0, -1
 
 
-def fold_peers(impl, seq: int, count: int, es: int, in_addr: int, out_addr: int, fold) -> tuple[int, int]:
-    """fastlane_direct.cc direct_allreduce for PythonImpl ``impl``: fold this rank's slice (coop_slice) of every
-    rank's input, in group-rank order (``fold``: list of uint8 arrays -> uint8 result), into its own output and
-    write it into every peer's output. (0 or errno, the group rank moved last)."""
+def fold_peers(impl, seq, count, es, in_addr, out_addr, fold, scatter=False) -> tuple[int, int]:
+    """fastlane_direct.cc direct_fold for PythonImpl ``impl``: fold this rank's slice (coop_slice) of every rank's
+    input, in group-rank order (``fold``: list of uint8 arrays -> uint8 result), into its own output and write it
+    into every peer's output; ``scatter`` (a reduce_scatter): fold block ``rank`` of every rank's input into the
+    output and write nothing. (0 or errno, the group rank moved last)."""
     rank, P = impl.rank, impl.size
-    lo, hi = coop_slice(P, count, es, rank)
-    hugepages_at(in_addr, count * es)
+    lo, hi = (0, count) if scatter else coop_slice(P, count, es, rank)
+    frm = rank * count * es if scatter else 0  # where this rank's part of an input starts
+    hugepages_at(in_addr, count * es * (P if scatter else 1))
     if out_addr != in_addr:
         hugepages_at(out_addr, count * es)
     bufs = [np.empty(min(_PIECE, (hi - lo) * es), np.uint8) if r != rank else None for r in range(P)]
@@ -132,15 +134,15 @@ def fold_peers(impl, seq: int, count: int, es: int, in_addr: int, out_addr: int,
         srcs = []
         for r in range(P):
             if r == rank:
-                srcs.append(np.frombuffer((ctypes.c_char * n).from_address(in_addr + a), np.uint8))
+                srcs.append(np.frombuffer((ctypes.c_char * n).from_address(in_addr + frm + a), np.uint8))
                 continue
-            e = move(impl.peer_pid(r), impl.desc_addr(r, seq) + a, bufs[r].ctypes.data, n)
+            e = move(impl.peer_pid(r), impl.desc_addr(r, seq) + frm + a, bufs[r].ctypes.data, n)
             if e:
                 return e, r
             srcs.append(bufs[r][:n])
         res = np.ascontiguousarray(fold(srcs))
         ctypes.memmove(out_addr + a, res.ctypes.data, n)
-        for i in range(1, P):
+        for i in range(1, 1 if scatter else P):
             r = (rank + i) % P
             e = move(impl.peer_pid(r), impl.desc_addr(r, seq, out=True) + a, out_addr + a, n, True)
             if e:

@@ -16,8 +16,9 @@ tensor and ``out`` its output; each rank reads its peers' tensors with process_v
 writes the last 1/P of every receiver's output with process_vm_writev, ``direct_cut``), records a failed read
 in its line (``bad``, errno, peer), publishes ``red`` and waits for every peer's ``red`` before returning.
 
-Version 4: allreduces are direct calls too: rank r reads slice ``coop_slice(r)`` of every peer's input, folds it
-in group-rank order and writes the result into that slice of every peer's output (process_vm_writev).
+Version 4: allreduces and reduce_scatters are direct calls too: rank r reads slice ``coop_slice(r)`` of every
+peer's input, folds it in group-rank order and writes the result into that slice of every peer's output
+(process_vm_writev); a reduce_scatter's rank r folds block r of every peer's input into its output.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ def direct_cut(size: int, nbytes: int) -> int:
 
 
 def direct_call(coll: int, nbytes: int, direct_min: int) -> bool:
-    """Whether a collective of ``nbytes`` per rank is a direct call (fastlane.h ``direct_call``): an allreduce
-    (wire code 1), broadcast (3) or all_gather (4) of at least ``direct_min`` bytes; ``direct_min`` 0: never."""
-    return direct_min > 0 and nbytes >= direct_min and coll in (1, 3, 4)
+    """Whether a collective whose input is ``nbytes`` per rank (a reduce_scatter's P blocks) is a direct call
+    (fastlane.h ``direct_call``): an allreduce (wire code 1), broadcast (3), all_gather (4) or reduce_scatter (6)
+    of at least ``direct_min`` bytes; ``direct_min`` 0: never."""
+    return direct_min > 0 and nbytes >= direct_min and coll in (1, 3, 4, 6)
 
 
 def coop(size: int, nbytes: int, coop_min: int) -> bool:

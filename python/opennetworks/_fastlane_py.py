@@ -302,7 +302,7 @@ class PythonImpl:
         refused = self._refuse(redop, name) if coll in (_ALLREDUCE, _REDUCE_SCATTER) else 0
         if flags & DIRECT:
             call = (seq, coll, root, nb, in_addr, out_addr, spin_us, timeout_s)
-            if coll != _ALLREDUCE:
+            if coll not in (_ALLREDUCE, _REDUCE_SCATTER):
                 return self._direct(*call)
             if refused:  # every rank refuses it alike, after the second meeting (fastlane.cc run_direct)
                 return self._direct(*call, refused=refused)
@@ -310,9 +310,9 @@ class PythonImpl:
             def fold(srcs):
                 return reduce_blocks([s.view(st) for s in srcs], redop, name, scale, P).view(np.uint8)
 
-            return self._direct(
-                *call, fold=lambda: _fastlane_direct.fold_peers(self, seq, count, st.itemsize, in_addr, out_addr, fold)
-            )
+            scatter = coll == _REDUCE_SCATTER
+            moves = (self, seq, count, st.itemsize, in_addr, out_addr, fold, scatter)
+            return self._direct(*call, fold=lambda: _fastlane_direct.fold_peers(*moves))
         if refused:
             return refused
         base = [block_offset(P, self.cap, r, seq) + DESC_BYTES for r in range(P)]

@@ -185,7 +185,7 @@ class FastLaneTorch:
             redop = _FAST_OPS.get((getattr(op, "op", op), input.dtype))
             n = output.numel()
             ok = redop is not None and input.numel() == self._size * n
-            fl = self._lane_ok(input.numel() * input.element_size()) if ok else None
+            fl = self._lane_ok(input.numel() * input.element_size(), REDUCE_SCATTER) if ok else None
             if fl is not None:
                 w = self._lane_call(fl, REDUCE_SCATTER, input, output, redop, 0, n, True)
                 if w is not None:

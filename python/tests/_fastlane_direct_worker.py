@@ -63,6 +63,10 @@ def comm_calls(comm, P):
                 lambda m=mine, op=op: comm.all_reduce(m, op),
                 folded(every, op),
             )
+            # reduce_scatter of P blocks of n: this rank's block of the fold (direct from P*n*itemsize bytes)
+            wide = [wide_in(dt, n, r, salt) for r in range(P)]
+            want_rs = folded(wide)[rank * n : (rank + 1) * n]
+            yield f"reduce_scatter {dt.__name__} n={n}", lambda w=wide[rank]: comm.reduce_scatter(w), want_rs
             root = P - 1
             want_b = data(dt, n, root, salt)
             z = np.zeros(n, dt)
@@ -144,8 +148,22 @@ def torch_calls(P):
                 dist.all_reduce(wide[::2])
                 return wide[::2].numpy().copy()
 
+            def rs(n=n, salt=salt):  # this rank's input: P blocks of n; its output: block `rank` of the fold
+                o = torch.empty(n, dtype=mine.dtype)
+                dist.reduce_scatter_tensor(o, torch.from_numpy(wide_in(dt, n, rank, salt)))
+                return o.numpy()
+
+            def rs_arena(n=n, salt=salt):
+                x, o = onet_torch.zeros(P * n, dtype=mine.dtype), onet_torch.zeros(n, dtype=mine.dtype)
+                x.copy_(torch.from_numpy(wide_in(dt, n, rank, salt)))
+                dist.reduce_scatter_tensor(o, x)
+                return o.numpy().copy()
+
             want_g = np.stack([data(dt, n, r, salt) for r in range(P)])
             want_r = folded(list(want_g))
+            want_rs = folded([wide_in(dt, n, r, salt) for r in range(P)])[rank * n : (rank + 1) * n]
+            yield f"reduce_scatter {dt.__name__} n={n}", rs, want_rs
+            yield f"reduce_scatter arena {dt.__name__} n={n}", rs_arena, want_rs
             yield f"all_reduce {dt.__name__} n={n}", ar, want_r
             yield f"all_reduce arena {dt.__name__} n={n}", ar_arena, want_r
             yield f"all_reduce strided {dt.__name__} n={n}", ar_strided, want_r
@@ -155,6 +173,11 @@ def torch_calls(P):
             yield f"all_gather {dt.__name__} n={n}", ag, want_g
             yield f"all_gather in place {dt.__name__} n={n}", ag_inplace, want_g
             yield f"all_gather strided {dt.__name__} n={n}", ag_strided, want_g
+
+
+def wide_in(dt, n, r, salt):
+    """Rank r's reduce_scatter input: one block of n per rank."""
+    return np.concatenate([data(dt, n, r, salt + 100 * b) for b in range(int(os.environ["WORLD_SIZE"]))])
 
 
 def bf16_calls(P, n, salt):

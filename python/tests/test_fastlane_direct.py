@@ -70,8 +70,8 @@ def test_direct_calls_through_torch(world):
     assert all(o["engine_calls"] == 0 for o in outs), [o["engine_calls"] for o in outs]
     from opennetworks.torch import _compiled
 
-    if _compiled.implementation() == "compiled":  # contiguous calls ran in C++: 10 sizes x 7 kinds, and bf16
-        assert all(o["compiled_calls"] == 71 for o in outs), [o["compiled_calls"] for o in outs]
+    if _compiled.implementation() == "compiled":  # contiguous calls ran in C++: 10 sizes x 9 kinds, and bf16
+        assert all(o["compiled_calls"] == 91 for o in outs), [o["compiled_calls"] for o in outs]
 
 
 @pytest.mark.parametrize("impl", [pytest.param("native", marks=_NATIVE), "python"])

@@ -24,7 +24,7 @@ import type { Control } from './control.js';
 import { CTOR, type TypedArray } from './tensor.js';
 
 const LANE_COLLS = new Set(['allreduce', 'broadcast', 'allgather', 'reduce_scatter', 'barrier']);
-const DIRECT_COLLS = new Set(['allreduce', 'broadcast', 'allgather']); // fastlane.h direct_call
+const DIRECT_COLLS = new Set(['allreduce', 'broadcast', 'allgather', 'reduce_scatter']); // fastlane.h direct_call
 const TIMEOUT = 3;
 const ABORTED = 4;
 // The lane protocol this file implements (python/opennetworks/_fastlane_layout.py VERSION): 2 = calls above
@@ -83,7 +83,7 @@ export class Lane {
     this.maxBytes = h.declared ? (setting('fastlaneMaxBytes', h.env) as number) : 0;
     this.cap = Math.max(64, this.maxBytes);
     this.limit = Math.max(this.maxBytes, this.maxBytes ? (setting('fastlaneChunkedMaxBytes', h.env) as number) : 0);
-    // Allreduces, broadcasts and all_gathers of at least directMin bytes per rank are direct calls
+    // Calls (but barriers) whose input is at least directMin bytes per rank are direct calls
     // (_fastlane.py direct_min).
     const direct = this.maxBytes ? (setting('fastlaneDirectMinBytes', h.env) as number) : 0;
     this.directMin = direct > 0 && native.laneDirectOk() ? direct : 0;
@@ -279,7 +279,8 @@ export class Lane {
     return w ? w.then(done) : done();
   }
 
-  /** fastlane.h direct_call: an allreduce, broadcast or all_gather of at least directMin bytes per rank. */
+  /** fastlane.h direct_call: an allreduce, broadcast, all_gather or reduce_scatter whose input is at least
+   * directMin bytes per rank. */
   private direct(s: Spec): boolean {
     return this.directMin > 0 && s.inBytes >= this.directMin && DIRECT_COLLS.has(s.coll);
   }
