@@ -376,4 +376,8 @@ extern "C" void onet_fl_abort(void* base, int who) {
   syscall(SYS_futex, &h->wake, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
 }
 
+extern "C" int onet_fl_direct_call(int coll, uint64_t bytes, uint64_t direct_min) {
+  return onet::fastlane::direct_call(coll, bytes, direct_min) ? 1 : 0;
+}
+
 extern "C" const char* onet_fl_isa() { return onet::reduce::isa(); }

@@ -100,10 +100,12 @@ inline bool coop(uint32_t P, uint64_t bytes, uint32_t coop_min) {
   return P >= 2 && coop_min && bytes >= coop_min && bytes >= 256ull * P * P;
 }
 // Whether a collective (wire code: allreduce 1, broadcast 3, allgather 4, reduce_scatter 6) whose input is `bytes`
-// per rank (a reduce_scatter's P blocks) is a direct call; the same rule in _fastlane.py, comm_lane.ts and the
-// compiled bindings. direct_min 0: never.
+// per rank (a reduce_scatter's P blocks) is a direct call: at least direct_min bytes, a reduce_scatter more than
+// that (at exactly the 1 MiB block its copy in and fold beat the direct reads: docs/performance.md "Direct
+// reduce_scatter"). The same rule in _fastlane.py, comm_lane.ts and the compiled bindings. direct_min 0: never.
 inline bool direct_call(int coll, uint64_t bytes, uint64_t direct_min) {
-  return direct_min && bytes >= direct_min && (coll == 1 || coll == 3 || coll == 4 || coll == 6);
+  if (coll == 6) return direct_min && bytes > direct_min;
+  return direct_min && bytes >= direct_min && (coll == 1 || coll == 3 || coll == 4);
 }
 struct Desc;
 // The moves of direct call `d` (elements of es bytes) for group rank `rank` (fastlane_direct.cc): from the root's
@@ -156,6 +158,8 @@ void onet_fl_abort(void* base, int who);
 // Lets peers read this process's memory where Yama's ptrace_scope is 1 (PR_SET_PTRACER_ANY) and says whether
 // direct calls can work here: 1 yes, 0 no (ptrace_scope 2 or 3, or process_vm_readv refused by seccomp).
 int onet_fl_direct_ok();
+// fastlane.h direct_call for other languages' tests: 1 when that call is direct.
+int onet_fl_direct_call(int coll, uint64_t bytes, uint64_t direct_min);
 // The instruction set the reduce kernels use ("avx512", "avx2", "generic").
 const char* onet_fl_isa();
 }

@@ -74,9 +74,11 @@ def direct_cut(size: int, nbytes: int) -> int:
 
 def direct_call(coll: int, nbytes: int, direct_min: int) -> bool:
     """Whether a collective whose input is ``nbytes`` per rank (a reduce_scatter's P blocks) is a direct call
-    (fastlane.h ``direct_call``): an allreduce (wire code 1), broadcast (3), all_gather (4) or reduce_scatter (6)
-    of at least ``direct_min`` bytes; ``direct_min`` 0: never."""
-    return direct_min > 0 and nbytes >= direct_min and coll in (1, 3, 4, 6)
+    (fastlane.h ``direct_call``): an allreduce (wire code 1), broadcast (3) or all_gather (4) of at least
+    ``direct_min`` bytes, a reduce_scatter (6) of more; ``direct_min`` 0: never."""
+    if coll == 6:
+        return direct_min > 0 and nbytes > direct_min
+    return direct_min > 0 and nbytes >= direct_min and coll in (1, 3, 4)
 
 
 def coop(size: int, nbytes: int, coop_min: int) -> bool:

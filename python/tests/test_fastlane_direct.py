@@ -74,6 +74,28 @@ def test_direct_calls_through_torch(world):
         assert all(o["compiled_calls"] == 91 for o in outs), [o["compiled_calls"] for o in outs]
 
 
+@_NATIVE
+def test_direct_rule_is_the_same_in_python_and_cpp():
+    """_fastlane_layout.direct_call against fastlane.h direct_call (which the torch, JAX and Node bindings
+    compile in): every rank decides alike whatever its implementation."""
+    import ctypes
+
+    from opennetworks._fastlane_layout import direct_call
+    from opennetworks._fastlane_native import LIB_PATH
+
+    lib = ctypes.CDLL(str(LIB_PATH))
+    lib.onet_fl_direct_call.argtypes = [ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64]
+    m = 1 << 20
+    for coll in range(0, 15):
+        for nbytes in (0, 1, m - 1, m, m + 1, 64 * m):
+            for dmin in (0, 65536, m):
+                want = bool(lib.onet_fl_direct_call(coll, nbytes, dmin))
+                assert direct_call(coll, nbytes, dmin) == want, (coll, nbytes, dmin)
+    # at the threshold: allreduce, broadcast, all_gather direct; a reduce_scatter only above it; barrier never
+    assert [direct_call(c, m, m) for c in (1, 3, 4, 6, 12)] == [True, True, True, False, False]
+    assert direct_call(6, m + 1, m)
+
+
 @pytest.mark.parametrize("impl", [pytest.param("native", marks=_NATIVE), "python"])
 def test_direct_setting_differs_between_ranks(impl):
     outs = _run(2, impl, "mismatch")

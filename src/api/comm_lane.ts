@@ -24,7 +24,7 @@ import type { Control } from './control.js';
 import { CTOR, type TypedArray } from './tensor.js';
 
 const LANE_COLLS = new Set(['allreduce', 'broadcast', 'allgather', 'reduce_scatter', 'barrier']);
-const DIRECT_COLLS = new Set(['allreduce', 'broadcast', 'allgather', 'reduce_scatter']); // fastlane.h direct_call
+const DIRECT_COLLS = new Set(['allreduce', 'broadcast', 'allgather']); // fastlane.h direct_call (and reduce_scatter)
 const TIMEOUT = 3;
 const ABORTED = 4;
 // The lane protocol this file implements (python/opennetworks/_fastlane_layout.py VERSION): 2 = calls above
@@ -279,9 +279,10 @@ export class Lane {
     return w ? w.then(done) : done();
   }
 
-  /** fastlane.h direct_call: an allreduce, broadcast, all_gather or reduce_scatter whose input is at least
-   * directMin bytes per rank. */
+  /** fastlane.h direct_call: an allreduce, broadcast or all_gather whose input is at least directMin bytes per
+   * rank, a reduce_scatter whose input is more. */
   private direct(s: Spec): boolean {
+    if (s.coll === 'reduce_scatter') return this.directMin > 0 && s.inBytes > this.directMin;
     return this.directMin > 0 && s.inBytes >= this.directMin && DIRECT_COLLS.has(s.coll);
   }
 
