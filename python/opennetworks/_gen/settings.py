@@ -110,12 +110,13 @@ SETTINGS: dict[str, Setting] = {
         key="fastlaneDirectMinBytes", env="ONET_FASTLANE_DIRECT_MIN_BYTES", kind="bytes", default="1MiB", unit="B",
         values=None,
         components=("node", "python"), audience="user", secret=False,
-        meaning=("all_reduces, broadcasts and all_gathers of at least this many bytes per rank on a single-host "
-                 "communicator with the fast lane run as direct lane calls: each rank reads its peers' tensors with "
-                 "process_vm_readv, one move per byte (an all_reduce folds its slice and writes it into its peers' "
-                 "outputs) (docs/performance.md \"Direct lane calls\"); 0: never (they take the blocks up to "
-                 "ONET_FASTLANE_MAX_BYTES, the engine above); off by itself where Yama's ptrace_scope is 2 or more "
-                 "or seccomp refuses process_vm_readv; must match on every rank")),
+        meaning=("all_reduces, broadcasts and all_gathers of at least this many bytes per rank (reduce_scatters of "
+                 "more than this many bytes of input) on a single-host communicator with the fast lane run as "
+                 "direct lane calls: each rank reads its peers' tensors with process_vm_readv, one move per byte "
+                 "(an all_reduce folds its slice and writes it into its peers' outputs) (docs/performance.md "
+                 "\"Direct lane calls\"); 0: never (they take the blocks up to ONET_FASTLANE_MAX_BYTES, the engine "
+                 "above); off by itself where Yama's ptrace_scope is 2 or more or seccomp refuses process_vm_readv; "
+                 "must match on every rank")),
     "ONET_RANK_IMPL": Setting(
         key="rankImpl", env="ONET_RANK_IMPL", kind="enum", default="native", unit="",
         values=("native", "python"),
