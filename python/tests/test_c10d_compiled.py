@@ -72,6 +72,15 @@ def test_each_way_of_waiting(spin):
     assert errs[0]["gone"]["type"] == "AbortedError", errs[0]
 
 
+def test_auto_without_module_says_so_and_runs_python():
+    res, outs = _run(1, "missing", impl="auto")
+    assert res.returncodes == [0], res.logs
+    assert outs[0].get("impl") == "python" and outs[0]["lane_calls"] == 0, outs
+    text = res.logs[0]
+    assert text.count("the compiled torch backend is unavailable") == 1, text
+    assert "/nonexistent/_onet_c10d.so is not built" in text, text
+
+
 def test_compiled_without_module_is_a_clear_error():
     res, outs = _run(1, "missing")
     err = outs[0].get("init_error")

@@ -86,8 +86,19 @@ def implementation() -> str:
                 "or set ONET_TORCH_IMPL=auto to fall back to Python",
                 [],
             )
+        global _warned
+        if not _warned:  # once per process: small calls take ~5x as long on the Python group
+            _warned = True
+            log.warning(
+                "opennetworks: the compiled torch backend is unavailable (%s); this rank runs the Python process "
+                "group, whose small collectives are slower (ONET_TORCH_IMPL=python says that this is intended)",
+                _load_error,
+            )
         return "python"
     return "compiled"
+
+
+_warned = False
 
 
 # ---- the gate, Python side ---------------------------------------------------------------------
