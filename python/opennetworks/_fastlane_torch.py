@@ -136,12 +136,7 @@ class FastLaneTorch:
         if fl is not None and isinstance(t, torch.Tensor) and t.dtype in _FAST_CODES and t.is_cpu:
             n = t.numel()
             nbytes = n * t.element_size()
-            if (
-                (nbytes <= fl.limit or fl.takes(ALLREDUCE, nbytes))
-                and t.layout is _STRIDED
-                and not t.requires_grad
-                and self._lane_ok(nbytes, ALLREDUCE)
-            ):
+            if t.layout is _STRIDED and not t.requires_grad and self._lane_ok(nbytes, ALLREDUCE):
                 op = opts.reduceOp if opts is not None and not isinstance(opts, dist.ReduceOp) else opts
                 redop = _OPS_BY_INT.get((int(op.op) if op is not None else _SUM, t.dtype))
                 if redop is not None:
