@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/types.h"
 #include "rank/fastlane.h"
 #include "reduce/reduce.h"
 
@@ -193,8 +194,10 @@ int direct_read(void* base, int rank, const Desc& d, uint64_t es, const void* in
   const uint64_t nbytes = d.count * es, seq = d.seq;
   const int root = int(d.root);
   char* o = static_cast<char*>(out);
-  if (d.coll == 1 || d.coll == 6) return direct_fold(base, rank, d, es, in, out, peer, st, d.coll == 6);
-  if (d.coll == 3) {  // broadcast: receivers read the head of the root's tensor, the root writes the tail of theirs
+  const Coll coll = Coll(d.coll);
+  if (coll == Coll::allreduce || coll == Coll::reduce_scatter)
+    return direct_fold(base, rank, d, es, in, out, peer, st, coll == Coll::reduce_scatter);
+  if (coll == Coll::broadcast) {  // receivers read the head of the root's tensor, the root writes the tail of theirs
     const uint64_t cut = direct_cut(uint32_t(P), nbytes);
     if (rank == root) {
       hugepages(in, nbytes);
