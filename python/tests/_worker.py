@@ -509,6 +509,10 @@ class _WithUnused(torch.nn.Module):
 
 
 def scenario_ddp(rank, P, be, variant="plain"):
+    """One DDP training run per variant; several variants ("plain,static") share one launch and
+    give {variant: parameters}."""
+    if "," in variant:
+        return {v: scenario_ddp(rank, P, be, v) for v in variant.split(",")}
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     model = _model()
