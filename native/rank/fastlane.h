@@ -28,14 +28,15 @@
 // holds only the Desc, whose addr is the caller's own tensor and out its output. After everyone published k, each rank
 // reads what it needs straight from its peers' tensors with process_vm_readv (one move per byte, as MPI's CMA single
 // copy; a broadcast's receivers read the first (P-1)/P of it and the root writes the rest of every
-// receiver's output with process_vm_writev, so that P ranks share the (P-1)·S bytes evenly; an allreduce's
+// receiver's output with process_vm_writev, so that P ranks share the (P-1)·S bytes evenly; an allgather's rank r
+// writes its input into block r of every peer's output, piece by piece (kPushPiece), since version 5; an allreduce's
 // rank r reads slice r (coop_slice) of every peer's input, folds it in group-rank order and writes the result
 // into slice r of every peer's output, piece by piece while it is in cache (a reduce_scatter's rank r folds block
 // r of every peer's input into its output and writes nothing); a peer's tensor
 // inside that peer's arena (its ArenaEntry) is copied with memcpy through a mapping of that arena instead:
 // arena pages are 4 KiB shared-memory pages, which process_vm_readv pins one by one), writes
 // Line::bad = k with the errno if a read failed, publishes k in Line::red and waits until every peer's
-// red is k: no source tensor is released while a peer may still read it. Every rank then scans the same
+// red is k: no source tensor is released while a peer may still read it, no output used while a peer may write it. Every rank then scans the same
 // bad words, so a failed read fails the call on every rank alike (no rank is left waiting).
 #pragma once
 #include <algorithm>
@@ -49,8 +50,11 @@ struct Status;  // common/status.h (not included: the torch and JAX bindings see
 namespace onet::fastlane {
 
 constexpr uint32_t kMagic = 0x4C46'4E4F;  // "ONFL"
-// 2: cooperative allreduce, Line::red, calls in pieces; 3: direct calls; 4: direct allreduces and reduce_scatters
-constexpr uint32_t kVersion = 4;
+// 2: cooperative allreduce, Line::red, calls in pieces; 3: direct calls; 4: direct allreduces and reduce_scatters;
+// 5: direct allgathers push (each rank writes its block into its peers' outputs) instead of pulling
+constexpr uint32_t kVersion = 5;
+// A direct allgather's unit: read once from the input, written to every peer while it is in cache (L2).
+constexpr uint64_t kPushPiece = 256ull << 10;
 constexpr uint32_t kDirect = 1;  // Desc::flags / onet_fl_call_t::flags: a direct call (above)
 
 struct Head {               // at 0

@@ -216,15 +216,21 @@ int direct_read(void* base, int rank, const Desc& d, uint64_t es, const void* in
     *peer = root;
     return copy_with(base, root, peer_desc(base, root, seq)->addr, out, cut, false);
   }
-  // allgather: own part first, then every peer's, starting after this rank so that readers spread out
+  // allgather: the own block into the own output, then that block into every peer's output, piece by piece so
+  // that each piece is read from memory once and written P - 1 times from cache (a pull would read every input
+  // P - 1 times), to peers in turn after this rank so that writers spread out.
   hugepages(in, nbytes);
   hugepages(out, nbytes * uint64_t(P));
   if (o + uint64_t(rank) * nbytes != in && nbytes) std::memmove(o + uint64_t(rank) * nbytes, in, nbytes);
-  for (int i = 1; i < P; i++) {
-    const int r = (rank + i) % P;
-    *peer = r;
-    const int e = copy_with(base, r, peer_desc(base, r, seq)->addr, o + uint64_t(r) * nbytes, nbytes, false);
-    if (e) return e;
+  char* I = const_cast<char*>(static_cast<const char*>(in));
+  for (uint64_t a = 0; a < nbytes; a += kPushPiece) {
+    const uint64_t len = std::min(kPushPiece, nbytes - a);
+    for (int i = 1; i < P; i++) {
+      const int r = (rank + i) % P;
+      *peer = r;
+      const int e = copy_with(base, r, peer_desc(base, r, seq)->out + uint64_t(rank) * nbytes + a, I + a, len, true);
+      if (e) return e;
+    }
   }
   return 0;
 }

@@ -1,5 +1,5 @@
 """Direct fast-lane calls in Python (native/rank/fastlane.h "Direct calls"; C++: fastlane_direct.cc): whether
-this process may read its peers' memory and be read by them, and the reads themselves (process_vm_readv)."""
+this process may read its peers' memory and be read by them, and the moves themselves (process_vm_readv/writev)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _env
 from ._cma import hugepages_at, yama_scope
-from ._fastlane_layout import arena_entry_offset, coop_slice, direct_cut, put_int
+from ._fastlane_layout import PUSH_PIECE, arena_entry_offset, coop_slice, direct_cut, put_int
 
 _PR_SET_PTRACER, _PR_SET_PTRACER_ANY = 0x59616D61, ctypes.c_ulong(-1 & 0xFFFFFFFFFFFFFFFF)
 _BROADCAST = 3
@@ -109,11 +109,13 @@ def read_peers(impl, seq: int, coll: int, root: int, nbytes: int, in_addr: int, 
     hugepages_at(out_addr, nbytes * P)
     if out_addr + rank * nbytes != in_addr and nbytes:
         ctypes.memmove(out_addr + rank * nbytes, in_addr, nbytes)
-    for i in range(1, P):
-        r = (rank + i) % P
-        e = move(impl.peer_pid(r), impl.desc_addr(r, seq), out_addr + r * nbytes, nbytes)
-        if e:
-            return e, r
+    for a in range(0, nbytes, PUSH_PIECE):  # all_gather: push this rank's block into every peer's output
+        n = min(PUSH_PIECE, nbytes - a)
+        for i in range(1, P):
+            r = (rank + i) % P
+            e = move(impl.peer_pid(r), impl.desc_addr(r, seq, out=True) + rank * nbytes + a, in_addr + a, n, True)
+            if e:
+                return e, r
     return 0, -1
 
 

@@ -19,6 +19,10 @@ in its line (``bad``, errno, peer), publishes ``red`` and waits for every peer's
 Version 4: allreduces and reduce_scatters are direct calls too: rank r reads slice ``coop_slice(r)`` of every
 peer's input, folds it in group-rank order and writes the result into that slice of every peer's output
 (process_vm_writev); a reduce_scatter's rank r folds block r of every peer's input into its output.
+
+Version 5: a direct all_gather's rank r writes its input into block r of every peer's output (process_vm_writev,
+``PUSH_PIECE`` bytes at a time, each piece to every peer while it is in cache) instead of reading every peer's
+input: each input is read from memory once instead of P - 1 times.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import os
 import struct
 
 MAGIC = 0x4C464E4F  # "ONFL"
-VERSION = 4
+VERSION = 5
 DIRECT = 1  # Desc.flags: a direct call
+PUSH_PIECE = 256 << 10  # fastlane.h kPushPiece: a direct all_gather's unit
 COOP_MIN_BYTES = 131072  # Head.coop_min at P >= 3: smaller allreduces fold every block on every rank
 
 H_MAGIC, H_VERSION, H_SIZE, H_COOP_MIN, H_CAP, H_WAKE, H_ABORTED = 0, 4, 8, 12, 16, 24, 28
