@@ -36,7 +36,8 @@
 // inside that peer's arena (its ArenaEntry) is copied with memcpy through a mapping of that arena instead:
 // arena pages are 4 KiB shared-memory pages, which process_vm_readv pins one by one), writes
 // Line::bad = k with the errno if a read failed, publishes k in Line::red and waits until every peer's
-// red is k: no source tensor is released while a peer may still read it, no output used while a peer may write it. Every rank then scans the same
+// red is k: no source tensor is released while a peer may still read it, and no output is used while a peer
+// may still write it. Every rank then scans the same
 // bad words, so a failed read fails the call on every rank alike (no rank is left waiting).
 #pragma once
 #include <algorithm>
