@@ -29,7 +29,8 @@
 // reads what it needs straight from its peers' tensors with process_vm_readv (one move per byte, as MPI's CMA single
 // copy; a broadcast's receivers read the first (P-1)/P of it and the root writes the rest of every
 // receiver's output with process_vm_writev, so that P ranks share the (P-1)·S bytes evenly; an allgather's rank r
-// writes its input into block r of every peer's output, piece by piece (kPushPiece), since version 5; an allreduce's
+// reads block q from every peer q, except that since version 5 an output inside its owner's arena
+// (allgather_pushed) gets block q written into it by rank q, piece by piece (kPushPiece); an allreduce's
 // rank r reads slice r (coop_slice) of every peer's input, folds it in group-rank order and writes the result
 // into slice r of every peer's output, piece by piece while it is in cache (a reduce_scatter's rank r folds block
 // r of every peer's input into its output and writes nothing); a peer's tensor
@@ -52,9 +53,9 @@ namespace onet::fastlane {
 
 constexpr uint32_t kMagic = 0x4C46'4E4F;  // "ONFL"
 // 2: cooperative allreduce, Line::red, calls in pieces; 3: direct calls; 4: direct allreduces and reduce_scatters;
-// 5: direct allgathers push (each rank writes its block into its peers' outputs) instead of pulling
+// 5: a direct allgather's blocks are pushed into outputs that lie in an arena (allgather_pushed)
 constexpr uint32_t kVersion = 5;
-// A direct allgather's unit: read once from the input, written to every peer while it is in cache (L2).
+// A pushed allgather block's unit: read once from the input, written to every such peer while it is in cache (L2).
 constexpr uint64_t kPushPiece = 256ull << 10;
 constexpr uint32_t kDirect = 1;  // Desc::flags / onet_fl_call_t::flags: a direct call (above)
 
@@ -120,6 +121,11 @@ struct Desc;
 // with *st set.
 int direct_read(void* base, int rank, const Desc& d, uint64_t es, const void* in, void* out, int* peer, Status* st);
 // Where a direct broadcast of nbytes among P ranks is cut: receivers read [0, cut), the root writes [cut, nbytes).
+// Whether a direct allgather output of `total` bytes at `out` lies in its owner's arena [arena, arena + bytes):
+// then each block's owner writes it there through its mapping of that arena, else the output's owner reads them.
+inline bool allgather_pushed(uint64_t arena, uint64_t bytes, uint64_t out, uint64_t total) {
+  return bytes && out >= arena && out + total <= arena + bytes;
+}
 inline uint64_t direct_cut(uint32_t P, uint64_t nbytes) { return P < 2 ? nbytes : nbytes / P * (P - 1) & ~63ull; }
 // Group rank r's slice [*lo, *hi) of n elements of es bytes: P near-equal parts, cut at 64-byte lines.
 inline void coop_slice(uint32_t P, uint64_t n, uint64_t es, uint32_t r, uint64_t* lo, uint64_t* hi) {

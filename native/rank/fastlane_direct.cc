@@ -121,6 +121,15 @@ int copy_with(void* base, int r, uint64_t addr, void* local, uint64_t n, bool wr
   return move(pid_t(peer_line(base, r)->pid), addr, local, n, write);
 }
 
+// fastlane.h allgather_pushed: whether group rank q's allgather output lies in q's arena, so that the owner of each
+// block writes it there (every rank reads the same ArenaEntry and Desc, so all decide alike).
+bool pushed_to(void* base, int q, uint64_t seq, uint64_t nbytes) {
+  const Head* h = static_cast<const Head*>(base);
+  const auto* a =
+      reinterpret_cast<const ArenaEntry*>(static_cast<const char*>(base) + arena_entry_offset(h->size, uint32_t(q)));
+  return allgather_pushed(a->base, a->bytes, peer_desc(base, q, seq)->out, nbytes * h->size);
+}
+
 // This thread's scratch of at least n bytes (64-byte aligned), kept between calls.
 char* scratch(uint64_t n) {
   struct Free {
@@ -216,21 +225,30 @@ int direct_read(void* base, int rank, const Desc& d, uint64_t es, const void* in
     *peer = root;
     return copy_with(base, root, peer_desc(base, root, seq)->addr, out, cut, false);
   }
-  // allgather: the own block into the own output, then that block into every peer's output, piece by piece so
-  // that each piece is read from memory once and written P - 1 times from cache (a pull would read every input
-  // P - 1 times), to peers in turn after this rank so that writers spread out.
+  // allgather: the own block into the own output; then every block of a peer whose output lies in its arena is
+  // pushed there by the block's owner, piece by piece, through the mapping (each piece read from memory once and
+  // written to every such peer from cache; pulling would read every input P - 1 times), and every other output
+  // pulls its blocks (process_vm_readv moves ordinary tensors faster into the caller than out of it).
   hugepages(in, nbytes);
   hugepages(out, nbytes * uint64_t(P));
   if (o + uint64_t(rank) * nbytes != in && nbytes) std::memmove(o + uint64_t(rank) * nbytes, in, nbytes);
+  std::vector<int> to;  // peers to push to, in turn after this rank so that writers spread out
+  for (int i = 1; i < P; i++)
+    if (pushed_to(base, (rank + i) % P, seq, nbytes)) to.push_back((rank + i) % P);
   char* I = const_cast<char*>(static_cast<const char*>(in));
-  for (uint64_t a = 0; a < nbytes; a += kPushPiece) {
+  for (uint64_t a = 0; a < nbytes && !to.empty(); a += kPushPiece) {
     const uint64_t len = std::min(kPushPiece, nbytes - a);
-    for (int i = 1; i < P; i++) {
-      const int r = (rank + i) % P;
+    for (const int r : to) {
       *peer = r;
       const int e = copy_with(base, r, peer_desc(base, r, seq)->out + uint64_t(rank) * nbytes + a, I + a, len, true);
       if (e) return e;
     }
+  }
+  for (int i = 1; i < P && !pushed_to(base, rank, seq, nbytes); i++) {
+    const int r = (rank + i) % P;
+    *peer = r;
+    const int e = copy_with(base, r, peer_desc(base, r, seq)->addr, o + uint64_t(r) * nbytes, nbytes, false);
+    if (e) return e;
   }
   return 0;
 }

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _env
 from ._cma import hugepages_at, yama_scope
-from ._fastlane_layout import PUSH_PIECE, arena_entry_offset, coop_slice, direct_cut, put_int
+from ._fastlane_layout import PUSH_PIECE, allgather_pushed, arena_entry_offset, coop_slice, direct_cut, get_int, put_int
 
 _PR_SET_PTRACER, _PR_SET_PTRACER_ANY = 0x59616D61, ctypes.c_ulong(-1 & 0xFFFFFFFFFFFFFFFF)
 _BROADCAST = 3
@@ -109,14 +109,27 @@ def read_peers(impl, seq: int, coll: int, root: int, nbytes: int, in_addr: int, 
     hugepages_at(out_addr, nbytes * P)
     if out_addr + rank * nbytes != in_addr and nbytes:
         ctypes.memmove(out_addr + rank * nbytes, in_addr, nbytes)
-    for a in range(0, nbytes, PUSH_PIECE):  # all_gather: push this rank's block into every peer's output
+    # all_gather: push this rank's block into every peer output that lies in its arena, read the others' blocks
+    to = [(rank + i) % P for i in range(1, P) if _pushed_to(impl, (rank + i) % P, seq, nbytes)]
+    for a in range(0, nbytes if to else 0, PUSH_PIECE):
         n = min(PUSH_PIECE, nbytes - a)
-        for i in range(1, P):
-            r = (rank + i) % P
+        for r in to:
             e = move(impl.peer_pid(r), impl.desc_addr(r, seq, out=True) + rank * nbytes + a, in_addr + a, n, True)
             if e:
                 return e, r
+    for i in range(1, 1 if _pushed_to(impl, rank, seq, nbytes) else P):
+        r = (rank + i) % P
+        e = move(impl.peer_pid(r), impl.desc_addr(r, seq), out_addr + r * nbytes, nbytes)
+        if e:
+            return e, r
     return 0, -1
+
+
+def _pushed_to(impl, q: int, seq: int, nbytes: int) -> bool:
+    """Whether group rank ``q``'s all_gather output lies in q's arena (allgather_pushed, from q's ArenaEntry)."""
+    at = arena_entry_offset(impl.size, q)
+    arena, size = get_int(impl.mm, at + 112, 8), get_int(impl.mm, at + 120, 8)
+    return allgather_pushed(arena, size, impl.desc_addr(q, seq, out=True), nbytes * impl.size)
 
 
 def fold_peers(impl, seq, count, es, in_addr, out_addr, fold, scatter=False) -> tuple[int, int]:

@@ -20,9 +20,9 @@ Version 4: allreduces and reduce_scatters are direct calls too: rank r reads sli
 peer's input, folds it in group-rank order and writes the result into that slice of every peer's output
 (process_vm_writev); a reduce_scatter's rank r folds block r of every peer's input into its output.
 
-Version 5: a direct all_gather's rank r writes its input into block r of every peer's output (process_vm_writev,
-``PUSH_PIECE`` bytes at a time, each piece to every peer while it is in cache) instead of reading every peer's
-input: each input is read from memory once instead of P - 1 times.
+Version 5: a direct all_gather output that lies in its owner's arena (``allgather_pushed``) gets block r written
+into it by rank r, ``PUSH_PIECE`` bytes at a time, each piece to every such peer while it is in cache (the C++
+lane writes through its mapping of the arena); every other output still reads its blocks from the peers.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import struct
 MAGIC = 0x4C464E4F  # "ONFL"
 VERSION = 5
 DIRECT = 1  # Desc.flags: a direct call
-PUSH_PIECE = 256 << 10  # fastlane.h kPushPiece: a direct all_gather's unit
+PUSH_PIECE = 256 << 10  # fastlane.h kPushPiece: a pushed all_gather block's unit
 COOP_MIN_BYTES = 131072  # Head.coop_min at P >= 3: smaller allreduces fold every block on every rank
 
 H_MAGIC, H_VERSION, H_SIZE, H_COOP_MIN, H_CAP, H_WAKE, H_ABORTED = 0, 4, 8, 12, 16, 24, 28
@@ -102,6 +102,12 @@ def coop_slice(size: int, n: int, es: int, r: int) -> tuple[int, int]:
 def put_int(mm, off: int, width: int, v: int) -> None:
     """Writes a little-endian unsigned field of `width` bytes at `off` of a mapped segment."""
     mm[off : off + width] = int(v).to_bytes(width, "little")
+
+
+def allgather_pushed(arena: int, nbytes: int, out: int, total: int) -> bool:
+    """fastlane.h allgather_pushed: whether a direct all_gather output of ``total`` bytes at ``out`` lies in its
+    owner's arena [arena, arena + nbytes), so that each block's owner writes it there."""
+    return nbytes > 0 and arena <= out and out + total <= arena + nbytes
 
 
 def get_int(mm, off: int, width: int) -> int:

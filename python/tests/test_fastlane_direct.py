@@ -75,6 +75,19 @@ def test_direct_calls_through_torch(world):
 
 
 @_NATIVE
+@pytest.mark.parametrize("world", [3])
+def test_direct_calls_through_torch_mixed_implementations(world):
+    """The Python torch group on a lane shared by the native and the Python implementation: an all_gather into
+    arena outputs is pushed by each block's owner, into ordinary ones pulled (fastlane.h allgather_pushed), and
+    both implementations must split the work alike."""
+    pytest.importorskip("torch")
+    env = {"ONET_FASTLANE_DIRECT_MIN_BYTES": str(_MIN), "ONET_TIMEOUT": "20", "ONET_TORCH_IMPL": "python"}
+    outs = run_ranks(world, _WORKER, ("torch", "mixed"), env, 150)
+    assert [o["impl"] for o in outs] == ["native", "python", "native"]
+    assert all(o["engine_calls"] == 0 for o in outs), [o["engine_calls"] for o in outs]
+
+
+@_NATIVE
 def test_direct_rule_is_the_same_in_python_and_cpp():
     """_fastlane_layout.direct_call against fastlane.h direct_call (which the torch, JAX and Node bindings
     compile in): every rank decides alike whatever its implementation."""
