@@ -120,12 +120,12 @@ struct Desc;
 // or the errno of the failed move and the peer in *peer; a fold the kernels refuse (bitwise op on floats) returns 0
 // with *st set.
 int direct_read(void* base, int rank, const Desc& d, uint64_t es, const void* in, void* out, int* peer, Status* st);
-// Where a direct broadcast of nbytes among P ranks is cut: receivers read [0, cut), the root writes [cut, nbytes).
 // Whether a direct allgather output of `total` bytes at `out` lies in its owner's arena [arena, arena + bytes):
 // then each block's owner writes it there through its mapping of that arena, else the output's owner reads them.
 inline bool allgather_pushed(uint64_t arena, uint64_t bytes, uint64_t out, uint64_t total) {
   return bytes && out >= arena && out + total <= arena + bytes;
 }
+// Where a direct broadcast of nbytes among P ranks is cut: receivers read [0, cut), the root writes [cut, nbytes).
 inline uint64_t direct_cut(uint32_t P, uint64_t nbytes) { return P < 2 ? nbytes : nbytes / P * (P - 1) & ~63ull; }
 // Group rank r's slice [*lo, *hi) of n elements of es bytes: P near-equal parts, cut at 64-byte lines.
 inline void coop_slice(uint32_t P, uint64_t n, uint64_t es, uint32_t r, uint64_t* lo, uint64_t* hi) {

@@ -29,8 +29,8 @@ const TIMEOUT = 3;
 const ABORTED = 4;
 // The lane protocol this file implements (python/opennetworks/_fastlane_layout.py VERSION): 2 = calls above
 // ONET_FASTLANE_MAX_BYTES cut in pieces the way _fastlane.py FastLane._chunks cuts them; 3 = direct calls
-// (fastlane.h "Direct calls"); 4 = direct allreduces; 5 = direct allgathers push instead of pull. An addon built
-// with another version (native/rank/fastlane.h kVersion) makes Node ranks declare none: the engine path.
+// (fastlane.h "Direct calls"); 4 = direct allreduces; 5 = direct allgathers push into arena outputs. An addon
+// built with another version (native/rank/fastlane.h kVersion) makes Node ranks declare none: the engine path.
 const VERSION = 5;
 
 /** Whether this rank declares the lane at `register` (python/opennetworks/_fastlane_cap.py declared()). */
